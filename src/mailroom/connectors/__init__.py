@@ -1,0 +1,1 @@
+"""Connectors: the only code that speaks a mail protocol (IMAP, POP3, SMTP)."""

@@ -1,0 +1,109 @@
+"""The narrow interface every mailbox source implements, and the frozen values it returns.
+
+A source is to the sync engine what a Transport is to httpx: a few verbs, nothing else.
+Bytes and protocol tuples stop here; past this module there are only `FolderInfo`,
+`FolderStatus` and `RawMessage`. No connector ever touches the database.
+
+Invariant (DESIGN.md #1): nothing a source does changes the user's mailbox — bodies are
+fetched with BODY.PEEK (RFC 3501 §6.4.5), folders are opened read-only (EXAMINE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+
+class Security(StrEnum):
+    """How the connection to a mail server is protected."""
+
+    SSL = "ssl"  # implicit TLS from the first byte (IMAPS 993, POP3S 995, SMTPS 465)
+    STARTTLS = "starttls"  # plain connect, then STARTTLS before any credential is sent
+    NONE = "none"  # plain text; only when the user asks for it
+
+
+class FolderRole(StrEnum):
+    """What a folder is for, from SPECIAL-USE (RFC 6154) or its name."""
+
+    INBOX = "inbox"
+    SENT = "sent"
+    DRAFTS = "drafts"
+    TRASH = "trash"
+    JUNK = "junk"
+    ARCHIVE = "archive"
+    ALL = "all"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """Where and how to reach a mailbox server. `password` is only ever held in memory."""
+
+    host: str
+    port: int
+    username: str
+    password: str = field(repr=False)
+    security: Security = Security.SSL
+    allow_self_signed: bool = False
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class FolderInfo:
+    """A folder as LIST reported it."""
+
+    name: str
+    role: FolderRole
+    delimiter: str | None = None
+    selectable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class FolderStatus:
+    """A folder's state from STATUS/EXAMINE: enough to decide whether anything changed."""
+
+    name: str
+    uidvalidity: int
+    uidnext: int
+    messages: int
+    highestmodseq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """One message's bytes and exactly where they were found."""
+
+    folder: str
+    uidvalidity: int
+    uid: int
+    data: bytes = field(repr=False)
+    flags: tuple[str, ...] = ()
+    internaldate: str | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+class MailboxSource(Protocol):
+    """A mailbox that can be read: the only verbs the sync engine uses."""
+
+    def list_folders(self) -> Sequence[FolderInfo]:
+        """All selectable folders, each with its role."""
+        ...
+
+    def folder_status(self, folder: str) -> FolderStatus:
+        """UIDVALIDITY, UIDNEXT, message count (and HIGHESTMODSEQ when offered)."""
+        ...
+
+    def fetch_since(
+        self, folder: str, *, after_uid: int, batch_size: int = 200
+    ) -> Iterator[list[RawMessage]]:
+        """Every message with UID > after_uid, oldest first, in batches; never sets a flag."""
+        ...
+
+    def close(self) -> None:
+        """Log out and drop the connection; safe to call twice."""
+        ...

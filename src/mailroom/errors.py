@@ -1,0 +1,126 @@
+"""The one tree of errors Mailroom raises, split by blame.
+
+```
+MailroomError                      anything Mailroom reports on purpose (has .hint)
+├── UserError                      the caller's fault: shown with a fix, exit code 1
+│   ├── BadInput                   a bad argument, file, row or field value
+│   ├── NotFound                   an unknown company, user, record, mailbox or message
+│   └── Conflict                   it already exists
+└── SystemFault                    a server's or this system's fault: exit code 2
+    ├── MailServerError            talking to a mailbox server failed
+    │   ├── AuthenticationError    the server refused the credentials (user must fix)
+    │   ├── TLSError               the certificate or the TLS handshake was rejected
+    │   ├── NetworkError           unreachable, refused, timed out, dropped
+    │   ├── ProtocolError          the server said something unexpected, or NO/BAD
+    │   └── CapabilityError        the server lacks something Mailroom needs
+    ├── RuntimeUnsafe              the Python running Mailroom lacks the email security fixes
+    └── ConfigError                the data dir, key or database cannot be used
+```
+
+Errors from a mail server are `SystemFault` for the CLI's exit code (the server, not the
+command line, failed), but each carries `user_fixable`, which the health log uses to tell
+the admin that the fix is theirs (a wrong password) rather than Mailroom's to retry.
+No error message ever contains a password: connectors build their messages from the
+server's answer and the host name only.
+"""
+
+from __future__ import annotations
+
+
+class MailroomError(Exception):
+    """Base of every error Mailroom raises on purpose; `hint` says how to fix it."""
+
+    exit_code = 2
+    kind = "error"
+    user_fixable = False
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UserError(MailroomError):
+    """The caller's fault; the message says what to change."""
+
+    exit_code = 1
+    kind = "user"
+    user_fixable = True
+
+
+class BadInput(UserError):
+    """A bad argument, file, row or value."""
+
+    kind = "bad-input"
+
+
+class NotFound(UserError):
+    """Something named does not exist (or is not visible to the caller)."""
+
+    kind = "not-found"
+
+
+class Conflict(UserError):
+    """Something to be created already exists."""
+
+    kind = "conflict"
+
+
+class SystemFault(MailroomError):
+    """A failure of a server or of this system; worth retrying or reporting."""
+
+    exit_code = 2
+    kind = "system"
+
+
+class MailServerError(SystemFault):
+    """Talking to a mailbox server failed."""
+
+    kind = "server"
+
+
+class AuthenticationError(MailServerError):
+    """The server refused the user name or password."""
+
+    kind = "auth"
+    user_fixable = True
+
+
+class TLSError(MailServerError):
+    """The TLS handshake failed or the certificate was not trusted."""
+
+    kind = "tls"
+    user_fixable = True
+
+
+class NetworkError(MailServerError):
+    """The host could not be reached, refused, timed out or dropped the connection."""
+
+    kind = "network"
+
+
+class ProtocolError(MailServerError):
+    """The server answered NO/BAD or something Mailroom could not understand."""
+
+    kind = "protocol"
+
+
+class CapabilityError(MailServerError):
+    """The server lacks a capability Mailroom needs."""
+
+    kind = "capability"
+
+
+class RuntimeUnsafe(SystemFault):
+    """The Python interpreter lacks the `email` package's security fixes."""
+
+    kind = "runtime"
+
+
+class ConfigError(SystemFault):
+    """The data dir, the secret key or the database URL cannot be used."""
+
+    kind = "config"

@@ -1,0 +1,1 @@
+"""Mail as data: parsing bytes into typed values, addresses, threads, HTML, attachments."""

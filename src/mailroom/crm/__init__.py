@@ -1,0 +1,1 @@
+"""CRM records and the people who use Mailroom: companies, users, leads, contacts, accounts…"""

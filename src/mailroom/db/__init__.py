@@ -1,0 +1,1 @@
+"""Storage: the engine and sessions, the SQLAlchemy models, the Alembic migrations."""

@@ -1,0 +1,1 @@
+"""Matching: which records a message concerns, and why (DESIGN.md "Matching")."""

@@ -1,0 +1,1 @@
+"""Security: credential encryption, password hashing, who may see what."""

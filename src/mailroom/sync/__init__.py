@@ -1,0 +1,1 @@
+"""Sync: one mailbox at a time, cursor → fetch → ingest, with health and scheduling."""

@@ -1,0 +1,1 @@
+"""The web server: dashboard, REST API and health endpoint, served by `mailroom serve`."""

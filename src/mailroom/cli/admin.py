@@ -1,0 +1,81 @@
+"""`mailroom init`, `mailroom company …` and `mailroom user …`."""
+
+from __future__ import annotations
+
+import typer
+
+from mailroom.cli.common import console, get_app, print_json, read_secret_stdin
+from mailroom.crm.companies import add_company, add_user, get_company, list_companies
+from mailroom.db.engine import transaction
+from mailroom.security.secrets import create_key_file
+
+company_app = typer.Typer(
+    help="Companies (tenants) and their internal domains.", no_args_is_help=True
+)
+user_app = typer.Typer(help="People who sign in and own mailboxes.", no_args_is_help=True)
+
+
+def init() -> None:
+    """Create the data dir, the database schema and the credential key (mode 0600)."""
+    app = get_app()
+    settings = app.settings
+    if settings.secret_key_b64:
+        console.print("Using the secret key from MAILROOM_SECRET_KEY.")
+    elif create_key_file(settings.key_path):
+        console.print(f"Created the secret key {settings.key_path} (mode 0600). Back it up.")
+    else:
+        console.print(f"Kept the existing secret key {settings.key_path}.")
+    _ = app.secrets  # fail now, not at the first mailbox, if the key is unusable
+    console.print(f"Database ready: {app.engine.url.render_as_string(hide_password=True)}")
+
+
+@company_app.command("add")
+def company_add(
+    name: str = typer.Argument(..., help="The company's name."),
+    domain: list[str] = typer.Option([], "--domain", help="An internal domain (repeatable)."),
+) -> None:
+    """Create a company with its internal domains."""
+    with transaction(get_app().sessions) as session:
+        company = add_company(session, name=name, domains=domain)
+        console.print(f"Company {company.name!r} created (id {company.id}).")
+
+
+@company_app.command("list")
+def company_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List the companies."""
+    with get_app().sessions() as session:
+        rows = [
+            {"id": c.id, "name": c.name, "domains": [d.domain for d in c.domains]}
+            for c in list_companies(session)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        console.print(f"{row['id']}\t{row['name']}\t{', '.join(row['domains'])}")
+
+
+@user_app.command("add")
+def user_add(
+    email: str = typer.Argument(..., help="The user's email address (their sign-in name)."),
+    company: str = typer.Option(..., "--company", help="The company's name."),
+    name: str = typer.Option("", "--name", help="Display name."),
+    admin: bool = typer.Option(False, "--admin", help="Give the admin role."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read a sign-in password from standard input."
+    ),
+) -> None:
+    """Add a user to a company."""
+    password = read_secret_stdin("Password") if password_stdin else None
+    with transaction(get_app().sessions) as session:
+        owner = get_company(session, company)
+        user = add_user(
+            session, company=owner, email=email, name=name, admin=admin, password=password
+        )
+        console.print(f"User {user.email} added to {owner.name} as {user.role} (id {user.id}).")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.add_typer(company_app, name="company")
+    app.add_typer(user_app, name="user")

@@ -1,0 +1,182 @@
+"""CRM records and their email addresses: create, update, find and list.
+
+Every record type (lead, contact, account, case, opportunity) holds any number of email
+addresses, each under a field name (`main`, `secondary`, `assistant`, any custom name);
+accounts also hold domains. A record is addressed as `TYPE:ID` everywhere (CLI, API,
+timeline). Adding a record or an address links the mail already stored (retro-linking).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailroom.db.models import RECORD_TYPES, Company, Record, RecordDomain, RecordEmail
+from mailroom.errors import BadInput, NotFound
+from mailroom.mail.addresses import normalise
+from mailroom.mail.domains import normalise_domain
+from mailroom.matching.linker import link_stored_mail_to_record
+
+
+@dataclass(frozen=True, slots=True)
+class EmailField:
+    """An address to give a record, under a field name."""
+
+    field: str
+    address: str
+
+
+def check_type(record_type: str) -> str:
+    kind = record_type.strip().lower()
+    if kind not in RECORD_TYPES:
+        raise BadInput(
+            f"Unknown record type {record_type!r}.", hint=f"Use one of: {', '.join(RECORD_TYPES)}."
+        )
+    return kind
+
+
+def clean_email(raw: str) -> str:
+    address = normalise(raw)
+    if address is None:
+        raise BadInput(f"{raw!r} is not an email address.")
+    return address
+
+
+def add_record(
+    session: Session,
+    *,
+    company: Company,
+    record_type: str,
+    name: str,
+    emails: Sequence[EmailField] = (),
+    domains: Sequence[str] = (),
+    account: Record | None = None,
+    fields: dict[str, Any] | None = None,
+) -> Record:
+    """Create a record with its addresses, then link the stored mail that concerns it."""
+    record = Record(
+        company_id=company.id,
+        type=check_type(record_type),
+        name=name.strip(),
+        account_id=account.id if account else None,
+        fields=dict(fields or {}),
+    )
+    session.add(record)
+    session.flush()
+    set_emails(session, record, emails)
+    set_domains(session, record, domains)
+    session.flush()
+    link_stored_mail_to_record(session, record)
+    return record
+
+
+def set_emails(session: Session, record: Record, emails: Iterable[EmailField]) -> bool:
+    """Add addresses the record lacks, or move one to a new field; True if anything changed."""
+    existing = {e.address: e for e in record.emails}
+    changed = False
+    for item in emails:
+        address = clean_email(item.address)
+        field = item.field.strip() or "main"
+        if address in existing:
+            if existing[address].field != field and field != "main":
+                existing[address].field = field
+                changed = True
+            continue
+        email = RecordEmail(company_id=record.company_id, field=field, address=address)
+        record.emails.append(email)
+        existing[address] = email
+        changed = True
+    if changed:
+        session.flush()
+    return changed
+
+
+def set_domains(session: Session, record: Record, domains: Iterable[str]) -> bool:
+    have = {d.domain for d in record.domains}
+    changed = False
+    for raw in domains:
+        domain = normalise_domain(raw)
+        if domain is None:
+            raise BadInput(f"{raw!r} is not a domain name.")
+        if domain not in have:
+            record.domains.append(RecordDomain(company_id=record.company_id, domain=domain))
+            have.add(domain)
+            changed = True
+    return changed
+
+
+def main_email(record: Record) -> str | None:
+    for email in record.emails:
+        if email.field == "main":
+            return email.address
+    return record.emails[0].address if record.emails else None
+
+
+def find_by_email(
+    session: Session, *, company_id: int, address: str, record_type: str | None = None
+) -> list[Record]:
+    query = (
+        select(Record)
+        .join(RecordEmail, RecordEmail.record_id == Record.id)
+        .where(RecordEmail.company_id == company_id, RecordEmail.address == address)
+        .order_by(Record.id)
+    )
+    if record_type:
+        query = query.where(Record.type == record_type)
+    return list(session.scalars(query).unique())
+
+
+def find_account_by_name(session: Session, *, company_id: int, name: str) -> Record | None:
+    return session.scalar(
+        select(Record)
+        .where(Record.company_id == company_id, Record.type == "account", Record.name == name)
+        .order_by(Record.id)
+        .limit(1)
+    )
+
+
+def get_or_create_account(session: Session, *, company: Company, name: str) -> Record:
+    account = find_account_by_name(session, company_id=company.id, name=name.strip())
+    if account is None:
+        account = add_record(session, company=company, record_type="account", name=name)
+    return account
+
+
+def get_record(session: Session, *, company_id: int, ref: str) -> Record:
+    """A record by `TYPE:ID` (or a plain ID), only within the caller's company."""
+    kind, _, ident = ref.partition(":")
+    if not ident:
+        kind, ident = "", kind
+    if not ident.isdigit():
+        raise BadInput(f"{ref!r} is not a record reference.", hint="Use TYPE:ID, e.g. contact:12.")
+    record = session.get(Record, int(ident))
+    if record is None or record.company_id != company_id or (kind and record.type != kind):
+        raise NotFound(f"No record {ref}.")
+    return record
+
+
+def list_records(
+    session: Session, *, company_id: int, record_type: str | None = None
+) -> list[Record]:
+    query = select(Record).where(Record.company_id == company_id).order_by(Record.id)
+    if record_type:
+        query = query.where(Record.type == check_type(record_type))
+    return list(session.scalars(query))
+
+
+def record_summary(record: Record) -> dict[str, Any]:
+    """The JSON shape `records list --json` prints."""
+    return {
+        "id": record.id,
+        "type": record.type,
+        "name": record.name,
+        "emails": [e.address for e in record.emails],
+        "email_fields": [{"field": e.field, "address": e.address} for e in record.emails],
+        "domains": [d.domain for d in record.domains],
+        "account": record.account_id,
+        "fields": record.fields,
+    }

@@ -1,0 +1,120 @@
+"""A record's email timeline: the messages linked to it, newest first.
+
+One query pages the links (by message date, then id, so the order is total), and two more
+fetch every entry's other records and mailboxes for the whole page at once — never one
+query per message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailroom.db.models import Message, MessageCopy, MessageLink, Record
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One message as a timeline shows it."""
+
+    id: int
+    message_id: str
+    date: str | None
+    direction: str
+    from_: str | None
+    from_name: str
+    to: list[str]
+    cc: list[str]
+    subject: str
+    records: list[str]
+    mailboxes: list[int]
+    reasons: dict[str, str]
+    parse_error: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "message_id": self.message_id,
+            "date": self.date,
+            "direction": self.direction,
+            "from": self.from_,
+            "from_name": self.from_name,
+            "to": self.to,
+            "cc": self.cc,
+            "subject": self.subject,
+            "records": self.records,
+            "mailboxes": self.mailboxes,
+            "reasons": self.reasons,
+            "parse_error": self.parse_error,
+        }
+
+
+def iso_date(message: Message) -> str | None:
+    if message.date_text:
+        return message.date_text
+    if message.date_utc is None:
+        return None
+    value = message.date_utc
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+def timeline(
+    session: Session, *, records: Sequence[Record], limit: int | None = None
+) -> list[TimelineEntry]:
+    """The messages linked to any of `records` (one record, or all with one address)."""
+    if not records:
+        return []
+    record_ids = [r.id for r in records]
+    query = (
+        select(Message)
+        .where(
+            Message.id.in_(
+                select(MessageLink.message_id).where(MessageLink.record_id.in_(record_ids))
+            )
+        )
+        .order_by(Message.date_utc.desc().nulls_last(), Message.id.desc())
+    )
+    if limit:
+        query = query.limit(limit)
+    messages = list(session.scalars(query))
+    ids = [m.id for m in messages]
+    links: dict[int, dict[str, str]] = {}
+    for message_id, rtype, rid, reason in session.execute(
+        select(MessageLink.message_id, Record.type, Record.id, MessageLink.reason)
+        .join(Record, Record.id == MessageLink.record_id)
+        .where(MessageLink.message_id.in_(ids))
+        .order_by(MessageLink.id)
+    ):
+        links.setdefault(message_id, {})[f"{rtype}:{rid}"] = reason
+    boxes: dict[int, set[int]] = {}
+    for message_id, mailbox_id in session.execute(
+        select(MessageCopy.message_id, MessageCopy.mailbox_id).where(
+            MessageCopy.message_id.in_(ids)
+        )
+    ):
+        boxes.setdefault(message_id, set()).add(mailbox_id)
+    return [
+        TimelineEntry(
+            id=m.id,
+            message_id=m.message_id,
+            date=iso_date(m),
+            direction=m.direction,
+            from_=m.from_address,
+            from_name=m.from_name,
+            to=list(m.to_addresses),
+            cc=list(m.cc_addresses),
+            subject=m.subject,
+            records=list(links.get(m.id, {})),
+            mailboxes=sorted(boxes.get(m.id, ())),
+            reasons=links.get(m.id, {}),
+            parse_error=m.parse_error,
+        )
+        for m in messages
+    ]

@@ -1,0 +1,326 @@
+"""The SQLAlchemy models: tenants, people, CRM records, mailboxes, messages and links.
+
+Invariants enforced by unique keys (DESIGN.md #2, #3), so re-ingesting anything is a no-op:
+- one `Message` per (company, identity) however many mailboxes or folders saw it;
+- one `MessageCopy` per (mailbox, folder, UIDVALIDITY, UID) — each place it was seen;
+- one `MessageLink` per (message, record).
+Every row that belongs to a tenant carries `company_id`, so every query can be scoped.
+Addresses are stored normalised (mail.addresses.normalise) so matching is an index lookup.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+RECORD_TYPES = ("lead", "contact", "account", "case", "opportunity")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names, so migrations can refer to them."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Company(Base):
+    """A tenant: everything else belongs to exactly one company."""
+
+    __tablename__ = "companies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    mailbox_limit: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    domains: Mapped[list[CompanyDomain]] = relationship(
+        back_populates="company", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class CompanyDomain(Base):
+    """A domain the company's own mail comes from (internal, never linked)."""
+
+    __tablename__ = "company_domains"
+    __table_args__ = (UniqueConstraint("company_id", "domain"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    domain: Mapped[str] = mapped_column(String(255))
+    company: Mapped[Company] = relationship(back_populates="domains")
+
+
+class User(Base):
+    """A person who signs in: admin or member of one company."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(20), default="member")
+    password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Record(Base):
+    """A CRM record of any type (lead, contact, account, case, opportunity).
+
+    One table for all types keeps the address index single; type-specific values
+    (phone, title, custom columns) live in `fields`. Contacts (and others) may belong to an
+    account through `account_id`.
+    """
+
+    __tablename__ = "records"
+    __table_args__ = (Index("ix_records_company_type", "company_id", "type"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(300), default="")
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("records.id", ondelete="SET NULL"), default=None, index=True
+    )
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    emails: Mapped[list[RecordEmail]] = relationship(
+        back_populates="record",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="RecordEmail.id",
+    )
+    domains: Mapped[list[RecordDomain]] = relationship(
+        back_populates="record", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    @property
+    def ref(self) -> str:
+        return f"{self.type}:{self.id}"
+
+
+class RecordEmail(Base):
+    """One email address of a record, under a field name (main, secondary, any custom)."""
+
+    __tablename__ = "record_emails"
+    __table_args__ = (
+        UniqueConstraint("record_id", "address"),
+        Index("ix_record_emails_company_address", "company_id", "address"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"))
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    field: Mapped[str] = mapped_column(String(100), default="main")
+    address: Mapped[str] = mapped_column(String(320))
+    record: Mapped[Record] = relationship(back_populates="emails")
+
+
+class RecordDomain(Base):
+    """A web/mail domain an account holds."""
+
+    __tablename__ = "record_domains"
+    __table_args__ = (
+        UniqueConstraint("record_id", "domain"),
+        Index("ix_record_domains_company_domain", "company_id", "domain"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"))
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    domain: Mapped[str] = mapped_column(String(255))
+    record: Mapped[Record] = relationship(back_populates="domains")
+
+
+class Mailbox(Base):
+    """A connected mailbox; `secret` is the AEAD-encrypted password, never clear text."""
+
+    __tablename__ = "mailboxes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(320))
+    protocol: Mapped[str] = mapped_column(String(10), default="imap")
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    security: Mapped[str] = mapped_column(String(10), default="ssl")
+    username: Mapped[str] = mapped_column(String(320))
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    allow_self_signed: Mapped[bool] = mapped_column(Boolean, default=False)
+    folders: Mapped[list[str]] = mapped_column(default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    aliases: Mapped[list[MailboxAlias]] = relationship(
+        back_populates="mailbox", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class MailboxAlias(Base):
+    """Another address the mailbox's owner sends as (counts as the owner's, internal)."""
+
+    __tablename__ = "mailbox_aliases"
+    __table_args__ = (UniqueConstraint("mailbox_id", "address"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(320))
+    mailbox: Mapped[Mailbox] = relationship(back_populates="aliases")
+
+
+class FolderState(Base):
+    """Per-folder sync cursor: where the next sync starts (UIDVALIDITY + last UID)."""
+
+    __tablename__ = "folder_states"
+    __table_args__ = (UniqueConstraint("mailbox_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(500))
+    role: Mapped[str] = mapped_column(String(20), default="other")
+    stage: Mapped[str] = mapped_column(String(20), default="new")
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    uidnext: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    highestmodseq: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class MailboxError(Base):
+    """One entry of a mailbox's error log: what happened and how to fix it."""
+
+    __tablename__ = "mailbox_errors"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(
+        ForeignKey("mailboxes.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    hint: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class Message(Base):
+    """One email, stored once per company, however many places it was seen."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("company_id", "identity"),
+        Index("ix_messages_company_date", "company_id", "date_utc"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    identity: Mapped[str] = mapped_column(String(500))
+    message_id: Mapped[str] = mapped_column(String(500))
+    message_id_generated: Mapped[bool] = mapped_column(Boolean, default=False)
+    date_utc: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    date_text: Mapped[str | None] = mapped_column(String(40), default=None)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    from_address: Mapped[str | None] = mapped_column(String(320), default=None)
+    from_name: Mapped[str] = mapped_column(String(300), default="")
+    to_addresses: Mapped[list[str]] = mapped_column(default=list)
+    cc_addresses: Mapped[list[str]] = mapped_column(default=list)
+    bcc_addresses: Mapped[list[str]] = mapped_column(default=list)
+    reply_to_addresses: Mapped[list[str]] = mapped_column(default=list)
+    in_reply_to: Mapped[str | None] = mapped_column(String(500), default=None)
+    references: Mapped[list[str]] = mapped_column(default=list)
+    direction: Mapped[str] = mapped_column(String(10), default="inbound")
+    text_body: Mapped[str] = mapped_column(Text, default="")
+    html_body: Mapped[str] = mapped_column(Text, default="")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    raw_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    parse_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MessageAddress(Base):
+    """A participant of a message, by role: the index retro-linking searches."""
+
+    __tablename__ = "message_addresses"
+    __table_args__ = (
+        UniqueConstraint("message_id", "role", "address"),
+        Index("ix_message_addresses_company_address", "company_id", "address"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(10))
+    address: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(300), default="")
+
+
+class Attachment(Base):
+    """An attachment's metadata; its bytes are in the content-addressed blob store."""
+
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(500))
+    content_type: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class MessageCopy(Base):
+    """One place a message was seen: (mailbox, folder, UIDVALIDITY, UID)."""
+
+    __tablename__ = "message_copies"
+    __table_args__ = (
+        UniqueConstraint("mailbox_id", "folder", "uidvalidity", "uid"),
+        Index("ix_message_copies_message", "message_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+    folder: Mapped[str] = mapped_column(String(500))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    gone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class MessageLink(Base):
+    """A message shown on a record's timeline, with the reason it was linked."""
+
+    __tablename__ = "message_links"
+    __table_args__ = (
+        UniqueConstraint("message_id", "record_id"),
+        Index("ix_message_links_record", "record_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"))
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,158 @@
+"""Header-level helpers shared by the full parser and the fast header-only path.
+
+`email.policy.default` decodes headers correctly but builds a parse tree per header and
+a message tree per message, which costs milliseconds a message. The sync hot path only
+needs a handful of headers, so `split_header_block` cuts the header block out of the raw
+bytes the way the stdlib feed parser does (same line splitting, same rules for
+continuation lines, envelope `From ` lines and a missing blank line), and `decode_text`
+decodes RFC 2047 encoded words the way `policy.default` does (whitespace between adjacent
+encoded words dropped, words glued to text still decoded, an unknown charset read as
+UTF-8). Keeping these rules in step is what lets `parse_headers` agree with
+`parse_message`; the corpus test checks that they do.
+
+Raw header text comes as the stdlib hands it over: bytes decoded as ASCII with
+`surrogateescape`, so 8-bit bytes survive as lone surrogates. `to_text` turns those back
+into text, as UTF-8 when they are valid UTF-8 (RFC 6532), else as Latin-1.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+__all__ = ["decode_text", "split_header_block", "to_text", "unfold"]
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+_HEADER_LINE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")  # feedparser.headerRE
+_NEWLINES = re.compile(r"[\r\n]")
+_ENCODED_WORD = re.compile(r"=\?([^?\s]*)\?([qQbB])\?([^?]*)\?=")
+_Q_ESCAPE = re.compile(rb"=([a-fA-F0-9]{2})")
+_SURROGATE = re.compile("[\udc80-\udcff]")
+# Where a header block can end: an empty line, whatever the line ending.
+_BLANK_LINE = re.compile(rb"\A(?:\r\n|\r|\n)|\n\r?\n|\r\r|\r\n\r\n")
+
+
+def unfold(value: str) -> str:
+    """A raw header value with its line breaks removed (what policy.default does)."""
+    return _NEWLINES.sub("", value) if "\n" in value or "\r" in value else value
+
+
+def to_text(value: str) -> str:
+    """Surrogate-escaped 8-bit bytes in `value` read as UTF-8, else as Latin-1."""
+    if value.isascii() or not _SURROGATE.search(value):
+        return value
+    data = value.encode("utf-8", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _q_decode(text: bytes) -> bytes:
+    return _Q_ESCAPE.sub(lambda m: bytes.fromhex(m.group(1).decode("ascii")), text.replace(b"_", b" "))
+
+
+def _b_decode(text: bytes) -> bytes | None:
+    pad = len(text) % 4
+    try:
+        return base64.b64decode(text + b"==="[: 4 - pad] if pad else text, validate=True)
+    except binascii.Error:
+        pass
+    for suffix in (b"", b"=="):
+        try:
+            return base64.b64decode(text + suffix, validate=False)
+        except binascii.Error:
+            continue
+    return None
+
+
+def _decode_word(match: re.Match[str]) -> str:
+    charset, encoding, encoded = match.groups()
+    charset = charset.partition("*")[0]  # RFC 2231 language: =?utf-8*en?q?...?=
+    data = encoded.encode("ascii", "surrogateescape")
+    decoded = _q_decode(data) if encoding in "qQ" else _b_decode(data)
+    if decoded is None:
+        return match.group(0)
+    try:
+        return decoded.decode(charset, "replace")
+    except (LookupError, UnicodeError, ValueError, TypeError):
+        return decoded.decode("utf-8", "replace")
+
+
+def decode_text(value: str) -> str:
+    """An unstructured header value (e.g. Subject) unfolded and RFC 2047-decoded.
+
+    Never raises. An encoded word that cannot be decoded stays as written.
+    """
+    value = unfold(value)
+    if "=?" not in value:
+        return to_text(value)
+    out: list[str] = []
+    last_end = 0
+    previous_was_word = False
+    for match in _ENCODED_WORD.finditer(value):
+        between = value[last_end : match.start()]
+        if not (previous_was_word and (between == "" or between.isspace())):
+            out.append(to_text(between))
+        out.append(_decode_word(match))
+        last_end = match.end()
+        previous_was_word = True
+    out.append(to_text(value[last_end:]))
+    return "".join(out)
+
+
+def split_header_block(raw: bytes) -> tuple[list[tuple[str, str]], int]:
+    """The raw (name, value) header pairs of a message and the offset where its body starts.
+
+    Follows `email.feedparser`: lines end in CRLF, CR or LF; the block ends at an empty
+    line or at the first line that is neither a header nor a continuation (the body then
+    starts on that line); a leading continuation line is dropped, as is a `From ` line
+    (the mbox envelope) or a header line with an empty name. A value keeps its inner line
+    breaks (use `unfold`) with leading blanks and the final line break stripped.
+    """
+    found = _BLANK_LINE.search(raw)
+    block = raw[: found.end()] if found else raw
+    text = block.decode("ascii", "surrogateescape")
+    lines: list[str] = []
+    starts: list[int] = []
+    offset = 0
+    for match in _LINE.finditer(text):
+        line = match.group(0)
+        if not _HEADER_LINE.match(line):
+            if line in ("\n", "\r\n", "\r"):
+                offset += len(line)  # the separator itself is not part of the body
+            break
+        lines.append(line)
+        starts.append(offset)
+        offset += len(line)
+
+    pairs: list[tuple[str, str]] = []
+    name = ""
+    value: list[str] = []
+    last = len(lines) - 1
+    for lineno, line in enumerate(lines):
+        if line[0] in " \t":
+            if name:
+                value.append(line)
+            continue
+        if name:
+            pairs.append(_source_pair(name, value))
+            name, value = "", []
+        if line.startswith("From "):
+            if lineno == last and lineno:  # a body line that looks like an envelope
+                offset = starts[lineno]
+                break
+            continue
+        colon = line.find(":")
+        if colon > 0:
+            name, value = line[:colon], [line]
+    if name:
+        pairs.append(_source_pair(name, value))
+    return pairs, offset
+
+
+def _source_pair(name: str, lines: list[str]) -> tuple[str, str]:
+    """`EmailPolicy.header_source_parse`: name, value with the first line's blanks stripped."""
+    first = lines[0].split(":", 1)[1].lstrip(" \t")
+    return name, (first + "".join(lines[1:])).rstrip("\r\n")

@@ -1,0 +1,52 @@
+"""Who is internal to a company: its domains (and their subdomains), users, mailboxes, aliases.
+
+Internal addresses never create links or records (DESIGN.md, Matching), and a message whose
+every participant is internal is `internal` rather than inbound or outbound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailroom.db.models import CompanyDomain, Mailbox, MailboxAlias, User
+from mailroom.mail.addresses import domain_of
+
+
+@dataclass(frozen=True, slots=True)
+class CompanyDirectory:
+    """The company's internal domains and addresses, loaded once per sync batch."""
+
+    company_id: int
+    domains: frozenset[str]
+    addresses: frozenset[str]
+
+    def is_internal(self, address: str) -> bool:
+        if address in self.addresses:
+            return True
+        domain = domain_of(address)
+        while domain:
+            if domain in self.domains:
+                return True
+            _, _, domain = domain.partition(".")
+        return False
+
+
+def load_directory(session: Session, company_id: int) -> CompanyDirectory:
+    domains = session.scalars(
+        select(CompanyDomain.domain).where(CompanyDomain.company_id == company_id)
+    )
+    users = session.scalars(select(User.email).where(User.company_id == company_id))
+    boxes = session.scalars(select(Mailbox.address).where(Mailbox.company_id == company_id))
+    aliases = session.scalars(
+        select(MailboxAlias.address)
+        .join(Mailbox, Mailbox.id == MailboxAlias.mailbox_id)
+        .where(Mailbox.company_id == company_id)
+    )
+    return CompanyDirectory(
+        company_id=company_id,
+        domains=frozenset(domains),
+        addresses=frozenset([*users, *boxes, *aliases]),
+    )

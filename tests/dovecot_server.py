@@ -1,0 +1,514 @@
+"""A real, private Dovecot 2.3 for the test suite: IMAP, IMAPS, POP3 and POP3S on 127.0.0.1.
+
+`DovecotServer(root)` renders `tests/dovecot/dovecot.conf.template` into `root/etc/`, with
+its own base_dir, state_dir, log and maildirs under `root`, four free ports picked at
+start and a fresh self-signed certificate (CN 127.0.0.1, SAN 127.0.0.1 + localhost) made
+with `cryptography`. It runs `dovecot -F` as a child process and never touches the system
+Dovecot (its base_dir, state_dir and instance_name are all private).
+
+Users live in a passwd-file (`add_user`, callable while running: Dovecot re-reads the file
+when its mtime or size changes). A master user (`user*master` login, see
+`auth_master_user_separator`) lets the helpers `append` and `flags` act as any user over
+one cached IMAP connection per user, which seeds hundreds of messages per second.
+
+Facts worth knowing (found while writing this):
+
+- Dovecot refuses uid 0 for mail, so mail processes run as the `dovecot` system user (or
+  `nobody`) when we are root; every directory above the mail dir must be traversable by
+  that user, so give the server a directory such as `tempfile.mkdtemp()` (pytest's
+  basetemp is 0700 and would not do). As non-root everything runs as the current user.
+- Line endings: imaplib's APPEND turns every bare LF or CR into CRLF, Dovecot stores LF
+  (`mail_save_crlf = no`) and IMAP FETCH BODY[] returns CRLF. So what a client fetches is
+  the seeded bytes with every line ending made CRLF: see `imap_bytes()`.
+- The master process binds all listeners before it forks, so an open port does not mean
+  the login processes work: `start()` also waits for the IMAP and POP3 greetings and a TLS
+  handshake on IMAPS.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import datetime as dt
+import grp
+import imaplib
+import ipaddress
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import stat
+import subprocess
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+DOVECOT_BIN = "/usr/sbin/dovecot"
+DOVEADM_BIN = "/usr/bin/doveadm"
+TEMPLATE = Path(__file__).parent / "dovecot" / "dovecot.conf.template"
+MASTER_USER = "mailroom-master"
+HOST = "127.0.0.1"
+
+_CRLF_RE = re.compile(rb"\r\n|\r|\n")
+_FETCH_FLAGS_RE = re.compile(rb"UID (\d+) FLAGS \(([^)]*)\)|FLAGS \(([^)]*)\) UID (\d+)")
+_NAME_RE = re.compile(r"^[A-Za-z0-9._@+-]{1,64}$")
+
+
+class DovecotError(RuntimeError):
+    """The test Dovecot could not be started or used; the message carries its log."""
+
+
+def imap_bytes(raw: bytes) -> bytes:
+    """What IMAP FETCH BODY[] returns for a message seeded with `append(raw)`."""
+    return _CRLF_RE.sub(b"\r\n", raw)
+
+
+def _free_ports(count: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((HOST, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _make_cert(cert_path: Path, key_path: Path) -> None:
+    """A self-signed P-256 certificate for 127.0.0.1 and localhost, valid for a day."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
+    now = dt.datetime.now(dt.UTC)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(ski, critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    os.chmod(key_path, 0o600)
+
+
+def _traversable(path: Path, uid: int, gids: set[int]) -> bool:
+    st = path.stat()
+    if st.st_uid == uid:
+        return bool(st.st_mode & stat.S_IXUSR)
+    if st.st_gid in gids:
+        return bool(st.st_mode & stat.S_IXGRP)
+    return bool(st.st_mode & stat.S_IXOTH)
+
+
+class DovecotServer:
+    """One private Dovecot instance rooted at `root` (see the module docstring)."""
+
+    def __init__(self, root: Path | str, *, mail_user: str | None = None) -> None:
+        self.root = Path(root).resolve()
+        self._as_root = os.geteuid() == 0
+        if mail_user is None:
+            mail_user = "dovecot" if self._as_root else pwd.getpwuid(os.geteuid()).pw_name
+        try:
+            pw = pwd.getpwnam(mail_user)
+        except KeyError:
+            if not self._as_root:
+                raise
+            pw = pwd.getpwnam("nobody")
+        self.mail_user = pw.pw_name
+        self._mail_uid, self._mail_gid = pw.pw_uid, pw.pw_gid
+        self._mail_gids = {pw.pw_gid} | {
+            g.gr_gid for g in grp.getgrall() if self.mail_user in g.gr_mem
+        }
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._ports: dict[str, int] = {}
+        self._users: dict[str, str] = {}
+        self._master_password = secrets.token_urlsafe(18)
+        self._sessions: dict[str, imaplib.IMAP4] = {}
+
+    # -- paths and ports -------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        return HOST
+
+    @property
+    def imap_port(self) -> int:
+        return self._port("imap")
+
+    @property
+    def imaps_port(self) -> int:
+        return self._port("imaps")
+
+    @property
+    def pop3_port(self) -> int:
+        return self._port("pop3")
+
+    @property
+    def pop3s_port(self) -> int:
+        return self._port("pop3s")
+
+    @property
+    def cert_path(self) -> Path:
+        """The server's self-signed certificate (PEM); trust it as a CA in tests."""
+        return self.root / "tls" / "cert.pem"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "etc" / "dovecot.conf"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "log" / "dovecot.log"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A verifying client context that trusts only this server's certificate."""
+        ctx = ssl.create_default_context(cafile=str(self.cert_path))
+        return ctx
+
+    def log(self) -> str:
+        """Dovecot's log plus whatever the master printed on stderr."""
+        parts = []
+        for path in (self.log_path, self.root / "log" / "master.stderr"):
+            if path.exists():
+                parts.append(path.read_text(errors="replace"))
+        return "".join(parts)
+
+    def _port(self, name: str) -> int:
+        if name not in self._ports:
+            raise DovecotError("the Dovecot test server is not started")
+        return self._ports[name]
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self, *, timeout: float = 15.0) -> None:
+        """Start Dovecot and wait until IMAP, IMAPS, POP3 and POP3S answer."""
+        if self.running:
+            return
+        self._prepare_dirs()
+        _make_cert(self.cert_path, self.root / "tls" / "key.pem")
+        self._write_file(
+            self.root / "etc" / "master-users", f"{MASTER_USER}:{{PLAIN}}{self._master_password}\n"
+        )
+        (self.root / "etc" / "users").mkdir(exist_ok=True)
+        if self._as_root:
+            os.chown(self.root / "etc" / "users", 0, self._internal_gid())
+            os.chmod(self.root / "etc" / "users", 0o750)
+        for name, password in self._users.items():
+            self._write_user(name, password, replacing=False)
+        last_error: DovecotError | None = None
+        for _attempt in range(3):  # a picked port can be taken before Dovecot binds it
+            self._ports = dict(zip(("imap", "imaps", "pop3", "pop3s"), _free_ports(4), strict=True))
+            self._render_config()
+            try:
+                self._spawn_and_wait(timeout)
+                atexit.register(self.stop)
+                return
+            except DovecotError as exc:
+                last_error = exc
+                self._kill()
+                if "Address already in use" not in exc.args[0]:
+                    break
+        self._ports = {}
+        assert last_error is not None
+        raise last_error
+
+    def stop(self) -> None:
+        """Log the helper sessions out and stop Dovecot with all its children; idempotent."""
+        for session in self._sessions.values():
+            with contextlib.suppress(Exception):
+                session.logout()
+        self._sessions.clear()
+        self._kill()
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.stop)
+
+    def __enter__(self) -> DovecotServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)  # master stops its children (shutdown_clients)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    def _prepare_dirs(self) -> None:
+        if len(str(self.root / "run" / "login" / "imap-urlauth-login")) > 100:
+            raise DovecotError(f"{self.root} is too long for Dovecot's unix sockets")
+        self.root.mkdir(parents=True, exist_ok=True)
+        for sub in ("etc", "run", "state", "log", "tls", "mail"):
+            (self.root / sub).mkdir(exist_ok=True)
+        if not self._as_root:
+            return
+        os.chmod(self.root, 0o711)
+        internal_gid = self._internal_gid()
+        os.chown(self.root / "etc", 0, internal_gid)
+        os.chmod(self.root / "etc", 0o750)
+        os.chown(self.root / "mail", self._mail_uid, self._mail_gid)
+        os.chmod(self.root / "mail", 0o700)
+        for parent in [self.root, *self.root.parents]:
+            if not _traversable(parent, self._mail_uid, self._mail_gids):
+                raise DovecotError(
+                    f"{parent} is not traversable by the mail user {self.mail_user}: give "
+                    "DovecotServer a directory such as tempfile.mkdtemp() under /tmp"
+                )
+
+    def _internal_gid(self) -> int:
+        try:
+            return grp.getgrnam("dovecot").gr_gid
+        except KeyError:
+            return self._mail_gid
+
+    def _render_config(self) -> None:
+        values = {
+            "INSTANCE": self.root.name,
+            "ROOT": str(self.root),
+            "CERT": str(self.cert_path),
+            "KEY": str(self.root / "tls" / "key.pem"),
+            "MAIL_USER": self.mail_user,
+            "MAIL_UID": str(self._mail_uid),
+            "MAIL_GID": str(self._mail_gid),
+            "MASTER_USER": MASTER_USER,
+            "IMAP_PORT": str(self._ports["imap"]),
+            "IMAPS_PORT": str(self._ports["imaps"]),
+            "POP3_PORT": str(self._ports["pop3"]),
+            "POP3S_PORT": str(self._ports["pop3s"]),
+        }
+        text = TEMPLATE.read_text()
+        for key, value in values.items():
+            text = text.replace("{{" + key + "}}", value)
+        if "{{" in text:
+            raise DovecotError(f"unfilled placeholder in {TEMPLATE}: {text[text.index('{{'):][:40]}")
+        if not self._as_root:  # one user for everything; the defaults need root
+            me = self.mail_user
+            text += f"\ndefault_internal_user = {me}\ndefault_login_user = {me}\n"
+        self._write_file(self.config_path, text)
+
+    def _spawn_and_wait(self, timeout: float) -> None:
+        self.log_path.unlink(missing_ok=True)
+        stderr = (self.root / "log" / "master.stderr").open("wb")
+        with stderr:
+            self._proc = subprocess.Popen(
+                [DOVECOT_BIN, "-F", "-c", str(self.config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        pending = ["imap", "pop3", "imaps", "pop3s"]
+        while pending:
+            if self._proc.poll() is not None:
+                raise DovecotError(
+                    f"dovecot exited with status {self._proc.returncode}:\n{self.log()}"
+                )
+            if time.monotonic() > deadline:
+                raise DovecotError(
+                    f"dovecot did not answer on {', '.join(pending)} within {timeout:.0f} s:"
+                    f"\n{self.log()}"
+                )
+            if self._greets(pending[0]):
+                pending.pop(0)
+            else:
+                time.sleep(0.05)
+
+    def _greets(self, name: str) -> bool:
+        """True once the listener `name` answers with a greeting (after TLS for *s)."""
+        try:
+            with socket.create_connection((HOST, self._ports[name]), timeout=2) as sock:
+                if name.endswith("s"):
+                    ctx = self.ssl_context()
+                    with ctx.wrap_socket(sock, server_hostname=HOST) as tls:
+                        greeting = tls.recv(512)
+                else:
+                    greeting = sock.recv(512)
+        except (OSError, ssl.SSLError):
+            return False
+        return greeting.startswith((b"* OK", b"+OK"))
+
+    # -- users -----------------------------------------------------------------------------
+
+    def add_user(self, name: str, password: str) -> None:
+        """Create (or re-password) a user; works while Dovecot runs.
+
+        Each user has a passwd-file of their own, read on first use. Dovecot checks a file
+        it has read at most once a second, so re-passwording waits for the next second.
+        """
+        if not _NAME_RE.match(name) or name.startswith(".") or name == MASTER_USER:
+            raise ValueError(f"unusable test user name {name!r}")
+        if not password or any(c in password for c in ":\n\r\0"):
+            raise ValueError("a test password must be non-empty, without ':' or line breaks")
+        replacing = name in self._users
+        self._users[name] = password
+        if (self.root / "etc" / "users").is_dir():
+            self._write_user(name, password, replacing=replacing)
+
+    def _write_user(self, name: str, password: str, *, replacing: bool) -> None:
+        path = self.root / "etc" / "users" / name
+        old_mtime = int(path.stat().st_mtime) if path.exists() else 0
+        written = time.time()
+        self._write_file(path, f"{name}:{{PLAIN}}{password}\n")
+        if replacing:
+            # The mtime must move even if both writes fall in the same second, and Dovecot
+            # only re-stats the file in a later second than its last look.
+            mtime = max(int(written), old_mtime + 1)
+            os.utime(path, (mtime, mtime))
+            time.sleep(max(0.0, int(written) + 1 - time.time()))
+
+    def _write_file(self, path: Path, text: str) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        if self._as_root:
+            os.chown(tmp, 0, self._internal_gid())
+        os.chmod(tmp, 0o640)
+        os.replace(tmp, path)
+
+    # -- mail ------------------------------------------------------------------------------
+
+    def doveadm(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `doveadm -c <this config> ARGS...`; raise DovecotError on failure if check."""
+        result = subprocess.run(
+            [DOVEADM_BIN, "-c", str(self.config_path), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        if check and result.returncode != 0:
+            raise DovecotError(
+                f"doveadm {' '.join(args)} exited with {result.returncode}: {result.stderr}"
+            )
+        return result
+
+    def session(self, user: str) -> imaplib.IMAP4:
+        """A cached IMAP session logged in as `user` through the master user."""
+        conn = self._sessions.get(user)
+        if conn is not None:
+            try:
+                conn.noop()
+                return conn
+            except (imaplib.IMAP4.error, OSError):
+                self._sessions.pop(user, None)
+        conn = imaplib.IMAP4(HOST, self.imap_port, timeout=30)
+        conn.login(f"{user}*{MASTER_USER}", self._master_password)
+        self._sessions[user] = conn
+        return conn
+
+    def append(
+        self,
+        user: str,
+        folder: str,
+        raw_bytes: bytes,
+        flags: Iterable[str] = (),
+        internaldate: dt.datetime | None = None,
+    ) -> None:
+        """APPEND one message (line endings become CRLF on the wire; see imap_bytes)."""
+        conn = self.session(user)
+        flag_list = "(" + " ".join(flags) + ")"
+        when = imaplib.Time2Internaldate(internaldate) if internaldate else None
+        typ, data = conn.append(_quote(folder), flag_list, when, raw_bytes)
+        if typ != "OK":
+            raise DovecotError(f"APPEND to {folder} for {user} failed: {data!r}")
+
+    def flags(self, user: str, folder: str) -> dict[int, set[str]]:
+        """UID -> flags of every message in `folder`, read with EXAMINE (changes nothing).
+
+        \\Recent is left out: it belongs to a session, not to the message.
+        """
+        conn = self.session(user)
+        typ, data = conn.select(_quote(folder), readonly=True)
+        if typ != "OK":
+            raise DovecotError(f"EXAMINE {folder} for {user} failed: {data!r}")
+        if int(data[0] or 0) == 0:
+            return {}
+        typ, data = conn.uid("FETCH", "1:*", "(FLAGS)")
+        if typ != "OK":
+            raise DovecotError(f"UID FETCH FLAGS in {folder} for {user} failed: {data!r}")
+        result: dict[int, set[str]] = {}
+        for item in data:
+            line = item[0] if isinstance(item, tuple) else item
+            if not isinstance(line, bytes):
+                continue
+            match = _FETCH_FLAGS_RE.search(line)
+            if match is None:
+                continue
+            uid = int(match.group(1) or match.group(4))
+            raw_flags = (match.group(2) if match.group(1) else match.group(3)) or b""
+            result[uid] = {f for f in raw_flags.decode().split() if f != "\\Recent"}
+        return result
+
+    def create_folder(self, user: str, folder: str) -> None:
+        conn = self.session(user)
+        typ, data = conn.create(_quote(folder))
+        if typ != "OK":
+            raise DovecotError(f"CREATE {folder} for {user} failed: {data!r}")
+
+
+def dovecot_available() -> bool:
+    return Path(DOVECOT_BIN).exists() and shutil.which(DOVEADM_BIN) is not None

@@ -6,16 +6,21 @@ nests multiparts thousands deep and breaks base64. A part that cannot be read is
 as a defect and skipped; nothing here raises for a message the stdlib parser accepted.
 
 Rules: the text body is the first text/plain part that is not an attachment, the HTML body
-the first text/html part that is not an attachment. An attachment is any leaf part with a
-filename, a `Content-Disposition: attachment`, or a non-text media type (image, PDF, ...),
-and every message/rfc822 part, kept whole as a `.eml` (its insides are not searched for
-the body). Attachment names are decoded (RFC 2231 and, leniently, RFC 2047) and reduced to
-a plain file name, never a path.
+the first text/html part that is not an attachment (later inline text/plain or text/html
+parts are not kept). An attachment is any leaf part with a filename, a
+`Content-Disposition: attachment`, a non-text media type (image, PDF, ...) or a text type
+other than plain and HTML (text/calendar, text/x-diff, ...), and every message/rfc822
+part, kept whole as a `.eml` (its insides are not searched for the body). Attachment names
+are decoded (RFC 2231 and, leniently, RFC 2047) and reduced to a plain file name, never a
+path.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import mimetypes
+import quopri
 import re
 from dataclasses import dataclass, field
 from email import policy
@@ -30,6 +35,7 @@ __all__ = ["Bodies", "decode_payload", "extract_bodies"]
 MAX_DEPTH = 64  # deeper multipart nesting is an attack or a bug, not mail
 _ATTACHMENT_TYPES = frozenset({"application", "image", "audio", "video", "font", "model"})
 _ENCLOSED = frozenset({"message/rfc822", "message/global"})
+_BODY_TYPES = frozenset({"text/plain", "text/html"})
 _ASCII_LABELS = frozenset({"us-ascii", "ascii", "ansi_x3.4-1968", "646", "iso646-us"})
 _BAD_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -94,18 +100,33 @@ def _filename(part: Message) -> str | None:
     return name if name not in ("", ".", "..") else None
 
 
-def _payload_bytes(part: Message, ctype: str) -> bytes:
-    if ctype in _ENCLOSED or part.is_multipart():
-        payload = part.get_payload()
-        inner = payload[0] if isinstance(payload, list) and payload else payload
-        if isinstance(inner, Message):
-            try:
-                return inner.as_bytes(policy=policy.compat32)
-            except Exception:
-                return inner.as_string(policy=policy.compat32).encode("utf-8", "surrogateescape")
-        if isinstance(inner, str):
-            return inner.encode("utf-8", "surrogateescape")
+def _enclosed_bytes(part: Message) -> bytes:
+    """An enclosed message as bytes, undoing a (non-conforming) base64/QP encoding of it."""
+    payload = part.get_payload()
+    inner = payload[0] if isinstance(payload, list) and payload else payload
+    if isinstance(inner, Message):
+        try:
+            data = inner.as_bytes(policy=policy.compat32)
+        except Exception:
+            data = inner.as_string(policy=policy.compat32).encode("utf-8", "surrogateescape")
+    elif isinstance(inner, str):
+        data = inner.encode("utf-8", "surrogateescape")
+    else:
         return b""
+    cte = (_header(part, "content-transfer-encoding") or "").strip().lower()
+    try:
+        if cte == "base64":
+            return base64.b64decode(data, validate=False)
+        if cte == "quoted-printable":
+            return quopri.decodestring(data)
+    except (binascii.Error, ValueError):
+        pass
+    return data
+
+
+def _payload_bytes(part: Message, ctype: str) -> bytes:
+    if ctype in _ENCLOSED or isinstance(part.get_payload(), list):
+        return _enclosed_bytes(part)
     data = part.get_payload(decode=True)
     return data if isinstance(data, bytes) else b""
 
@@ -151,11 +172,14 @@ def _take(part: Message, ctype: str, out: Bodies) -> None:
     disposition = _disposition(part)
     filename = _filename(part)
     maintype = ctype.partition("/")[0]
+    if maintype == "multipart":  # a multipart without parts (no boundary): read it as text
+        ctype = "text/plain"
     is_attachment = (
         filename is not None
         or disposition == "attachment"
         or ctype in _ENCLOSED
         or maintype in _ATTACHMENT_TYPES
+        or (maintype == "text" and ctype not in _BODY_TYPES)
     )
     if not is_attachment:
         if ctype == "text/plain" and not out.text:

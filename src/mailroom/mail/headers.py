@@ -50,7 +50,9 @@ def to_text(value: str) -> str:
 
 
 def _q_decode(text: bytes) -> bytes:
-    return _Q_ESCAPE.sub(lambda m: bytes.fromhex(m.group(1).decode("ascii")), text.replace(b"_", b" "))
+    return _Q_ESCAPE.sub(
+        lambda m: bytes.fromhex(m.group(1).decode("ascii")), text.replace(b"_", b" ")
+    )
 
 
 def _b_decode(text: bytes) -> bytes | None:

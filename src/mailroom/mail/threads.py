@@ -124,7 +124,10 @@ def fingerprint_id(date: str, from_: str, to: str, subject: str, body: bytes) ->
     """
     digest = hashlib.sha256(_FINGERPRINT_VERSION)
     canonical_body = _BODY_NEWLINE.sub(b"\n", bytes(body or b"")).rstrip()
-    for part in (*(_canonical(field or "") for field in (date, from_, to, subject)), canonical_body):
+    for part in (
+        *(_canonical(field or "") for field in (date, from_, to, subject)),
+        canonical_body,
+    ):
         digest.update(len(part).to_bytes(8, "big"))  # length-prefixed: no field can bleed
         digest.update(part)
     return f"fp-{digest.hexdigest()[:32]}@{FINGERPRINT_DOMAIN}"

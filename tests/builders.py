@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import UTC, datetime, timedelta
 
 from mailroom.connectors.base import RawMessage
 
@@ -47,5 +47,7 @@ def build_message(
     return msg.as_bytes()
 
 
-def raw(data: bytes, *, folder: str = "INBOX", uidvalidity: int = 1, uid: int | None = None) -> RawMessage:
+def raw(
+    data: bytes, *, folder: str = "INBOX", uidvalidity: int = 1, uid: int | None = None
+) -> RawMessage:
     return RawMessage(folder=folder, uidvalidity=uidvalidity, uid=uid or next(_uids), data=data)

@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from mailroom.app import App, open_app
 from mailroom.config import Settings
-from mailroom.db.models import Base
+from mailroom.db.all_models import Base
 from mailroom.security.secrets import encode_key, new_key
 
 pytest_plugins = ["tests.conftest_dovecot"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +34,10 @@ def dovecot() -> Iterator[DovecotServer]:
         yield server
     finally:
         server.stop()
+        problems = server.problems()
         shutil.rmtree(root, ignore_errors=True)
+    if problems:
+        warnings.warn("Dovecot logged:\n" + "\n".join(problems[:20]), stacklevel=1)
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ from sqlalchemy.exc import IntegrityError
 
 from mailroom.app import App
 from mailroom.crm.companies import add_company
+from mailroom.db.all_models import Base
 from mailroom.db.engine import transaction
-from mailroom.db.models import Base, Message
+from mailroom.db.models import Message
 
 
 def test_migrations_create_exactly_the_models_schema(any_app: App) -> None:

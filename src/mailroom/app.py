@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailroom.config import Settings
+from mailroom.db import all_models  # noqa: F401  (registers every table)
 from mailroom.db.engine import make_engine, make_session_factory
 from mailroom.db.migrate import upgrade
 from mailroom.errors import ConfigError

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from mailroom.cli.common import console, get_app, print_json, read_secret_stdin
@@ -44,7 +46,7 @@ def company_add(
 def company_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """List the companies."""
     with get_app().sessions() as session:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"id": c.id, "name": c.name, "domains": [d.domain for d in c.domains]}
             for c in list_companies(session)
         ]

@@ -6,7 +6,8 @@ lower-cased (mailbox names are case-sensitive in theory, never in practice), a U
 domain converted to its IDNA ASCII form (`bücher.example` → `xn--bcher-kva.example`).
 Anything that is not plausibly an address becomes None instead of a half-right string.
 
-The checks are deliberately lenient about what real mail contains (the Enron corpus has
+Redundant quotes in a local part go (`"jhyatt"@enron.com` is `jhyatt@enron.com`, as
+`policy.default` reads it too). The checks are deliberately lenient about what real mail contains (the Enron corpus has
 `k..allen@enron.com` and `.ward@enron.com`, which RFC 5322 forbids but which are someone's
 real address in that data) and strict about what could be abused: no whitespace, no
 control characters (so no CR/LF header injection), no second `@`, a domain with a dot.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from email.utils import getaddresses
+from functools import lru_cache
 
 from mailroom.mail.headers import decode_text, to_text
 from mailroom.mail.message import Address
@@ -40,11 +42,22 @@ __all__ = ["domain_of", "is_valid", "normalise", "parse_address_list"]
 _FORBIDDEN = re.compile(r"[\s\x00-\x20\x7f-\x9f<>()\[\],;:\\@]")
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _IPV4_LITERAL = re.compile(r"\[\d{1,3}(?:\.\d{1,3}){3}\]")
+_QUOTED_PAIR = re.compile(r"\\(.)")
 _ANGLE = re.compile(r"<([^<>]*)>")
 _WS = re.compile(r"\s+")
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_ADDRESS = 320
+# The everyday shapes of an address list, which need none of getaddresses' generality:
+# `a@b.c`, `Name <a@b.c>`, `"Last, First" <a@b.c>`, comma-separated. Anything else (comments,
+# groups, escapes, odd domains) goes to getaddresses; tests check both agree on these.
+_ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
+_SIMPLE_ADDR = rf"[{_ATEXT}.]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+_SIMPLE_ITEM = re.compile(
+    rf"[ \t]*(?:(?P<bare>{_SIMPLE_ADDR})"
+    rf'|(?:"(?P<quoted>[^"\\()<>\[\]]*)"|(?P<atoms>[{_ATEXT}. \t]*))'
+    rf"[ \t]*<(?P<angle>{_SIMPLE_ADDR})>)[ \t]*(?:,|\Z)"
+)
 
 
 def _ascii_domain(domain: str) -> str | None:
@@ -81,6 +94,11 @@ def normalise(addr: str) -> str | None:
     """
     if not isinstance(addr, str) or "\r" in addr or "\n" in addr:
         return None
+    return _normalise(addr)
+
+
+@lru_cache(maxsize=8192)  # the same few thousand addresses recur in every mailbox
+def _normalise(addr: str) -> str | None:
     value = addr.strip(" \t")
     if value.startswith("<") and value.endswith(">"):
         value = value[1:-1].strip()
@@ -91,6 +109,8 @@ def normalise(addr: str) -> str | None:
     if not value or len(value) > _MAX_ADDRESS * 4:
         return None
     local, at, domain = value.rpartition("@")
+    if '"' in local:  # "jhyatt"@x is jhyatt@x; what needed the quotes is rejected below
+        local = _QUOTED_PAIR.sub(r"\1", local).replace('"', "")
     if not at or not local or not domain:
         return None
     if not local.isascii() or _FORBIDDEN.search(local) or len(local) > 64:
@@ -179,6 +199,23 @@ def _lenient_pairs(value: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def _simple_pairs(value: str) -> list[tuple[str, str]] | None:
+    """The (name, address) pairs of an everyday address list, or None if it is not one."""
+    pairs: list[tuple[str, str]] = []
+    pos, end = 0, len(value)
+    while pos < end:
+        match = _SIMPLE_ITEM.match(value, pos)
+        if match is None:
+            return None
+        bare, quoted, atoms, angle = match.group("bare", "quoted", "atoms", "angle")
+        if bare is not None:
+            pairs.append(("", bare))
+        else:
+            pairs.append((quoted if quoted is not None else atoms, angle))
+        pos = match.end()
+    return pairs or None
+
+
 def _unfold(value: str) -> str:
     return _NEWLINE.sub(" ", value)
 
@@ -189,7 +226,10 @@ def parse_address_list(header_value: str) -> tuple[Address, ...]:
     cannot be read are dropped, and a header with none gives ()."""
     if not header_value or not isinstance(header_value, str):
         return ()
-    value = to_text(_unfold(header_value))
+    value = _unfold(header_value)  # raw 8-bit bytes stay escaped until names are decoded
+    simple = _simple_pairs(value)
+    if simple is not None:
+        return _dedupe(simple)
     try:
         pairs = getaddresses([value], strict=True)
         if not pairs or ("", "") in pairs:
@@ -205,7 +245,7 @@ def parse_address_list(header_value: str) -> tuple[Address, ...]:
 def _dedupe(pairs: Iterable[tuple[str, str]]) -> tuple[Address, ...]:
     found: dict[str, str] = {}
     for raw_name, raw_addr in pairs:
-        address = normalise(raw_addr)
+        address = normalise(to_text(raw_addr))
         if address is None:
             continue
         name = _clean_name(raw_name, address)

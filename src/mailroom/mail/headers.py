@@ -20,15 +20,17 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Collection
 
 __all__ = ["decode_text", "split_header_block", "to_text", "unfold"]
 
+_ODD_BREAK = re.compile(r"[\x0b\x0c\x1c-\x1e]")  # str.splitlines breaks there; email does not
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 _HEADER_LINE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")  # feedparser.headerRE
 _NEWLINES = re.compile(r"[\r\n]")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]*)\?([qQbB])\?([^?]*)\?=")
 _Q_ESCAPE = re.compile(rb"=([a-fA-F0-9]{2})")
-_SURROGATE = re.compile("[\udc80-\udcff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Where a header block can end: an empty line, whatever the line ending.
 _BLANK_LINE = re.compile(rb"\A(?:\r\n|\r|\n)|\n\r?\n|\r\r|\r\n\r\n")
 
@@ -42,7 +44,10 @@ def to_text(value: str) -> str:
     """Surrogate-escaped 8-bit bytes in `value` read as UTF-8, else as Latin-1."""
     if value.isascii() or not _SURROGATE.search(value):
         return value
-    data = value.encode("utf-8", "surrogateescape")
+    try:
+        data = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte: not from a parser
+        return value.encode("utf-8", "replace").decode("utf-8")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -72,10 +77,13 @@ def _b_decode(text: bytes) -> bytes | None:
 def _decode_word(match: re.Match[str]) -> str:
     charset, encoding, encoded = match.groups()
     charset = charset.partition("*")[0]  # RFC 2231 language: =?utf-8*en?q?...?=
-    data = encoded.encode("ascii", "surrogateescape")
+    try:  # raw 8-bit bytes inside a word are the charset's bytes: keep them as bytes
+        data = encoded.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        data = encoded.encode("utf-8", "surrogatepass")
     decoded = _q_decode(data) if encoding in "qQ" else _b_decode(data)
     if decoded is None:
-        return match.group(0)
+        return to_text(match.group(0))
     try:
         return decoded.decode(charset, "replace")
     except (LookupError, UnicodeError, ValueError, TypeError):
@@ -104,54 +112,55 @@ def decode_text(value: str) -> str:
     return "".join(out)
 
 
-def split_header_block(raw: bytes) -> tuple[list[tuple[str, str]], int]:
+def split_header_block(
+    raw: bytes, names: Collection[str] | None = None
+) -> tuple[list[tuple[str, str]], int]:
     """The raw (name, value) header pairs of a message and the offset where its body starts.
 
     Follows `email.feedparser`: lines end in CRLF, CR or LF; the block ends at an empty
     line or at the first line that is neither a header nor a continuation (the body then
     starts on that line); a leading continuation line is dropped, as is a `From ` line
-    (the mbox envelope) or a header line with an empty name. A value keeps its inner line
-    breaks (use `unfold`) with leading blanks and the final line break stripped.
+    (the mbox envelope; as the block's last line it is taken as the body's first) or a
+    header line with an empty name. A value keeps its inner line breaks (use `unfold`)
+    with leading blanks and the final line break stripped. With `names` (lower-case), only
+    those headers are returned, which saves time on long Received chains.
     """
     found = _BLANK_LINE.search(raw)
-    block = raw[: found.end()] if found else raw
-    text = block.decode("ascii", "surrogateescape")
-    lines: list[str] = []
-    starts: list[int] = []
+    text = (raw[: found.end()] if found else raw).decode("ascii", "surrogateescape")
+    lines = _LINE.findall(text) if _ODD_BREAK.search(text) else text.splitlines(True)
+    pairs: list[tuple[str, str]] = []
+    name = ""
+    value: list[str] = []  # lines of the current header, when it is one to return
     offset = 0
-    for match in _LINE.finditer(text):
-        line = match.group(0)
+    envelope_at = -1  # where a `From ` line started, while it is the block's last line
+    for lineno, line in enumerate(lines):
+        if line[0] in " \t":
+            if value:
+                value.append(line)
+            offset += len(line)
+            envelope_at = -1
+            continue
         if not _HEADER_LINE.match(line):
             if line in ("\n", "\r\n", "\r"):
                 offset += len(line)  # the separator itself is not part of the body
             break
-        lines.append(line)
-        starts.append(offset)
-        offset += len(line)
-
-    pairs: list[tuple[str, str]] = []
-    name = ""
-    value: list[str] = []
-    last = len(lines) - 1
-    for lineno, line in enumerate(lines):
-        if line[0] in " \t":
-            if name:
-                value.append(line)
-            continue
-        if name:
+        if value:
             pairs.append(_source_pair(name, value))
-            name, value = "", []
+            value = []
+        envelope_at = -1
         if line.startswith("From "):
-            if lineno == last and lineno:  # a body line that looks like an envelope
-                offset = starts[lineno]
-                break
-            continue
-        colon = line.find(":")
-        if colon > 0:
-            name, value = line[:colon], [line]
-    if name:
+            if lineno:
+                envelope_at = offset
+        else:
+            colon = line.find(":")
+            if colon > 0:
+                name = line[:colon]
+                if names is None or name.lower() in names:
+                    value = [line]
+        offset += len(line)
+    if value:
         pairs.append(_source_pair(name, value))
-    return pairs, offset
+    return pairs, (envelope_at if envelope_at >= 0 else offset)
 
 
 def _source_pair(name: str, lines: list[str]) -> tuple[str, str]:

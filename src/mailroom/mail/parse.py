@@ -23,6 +23,7 @@ inputs (raw Date, From, To, Subject values and the raw body bytes).
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from email import policy
@@ -41,6 +42,27 @@ __all__ = ["parse_date", "parse_headers", "parse_message"]
 _MIN_YEAR = 1900  # Enron has `0001` years; nothing real predates this
 _ADDRESS_FIELDS = ("from", "to", "cc", "bcc", "reply-to", "sender")
 _NEEDED = frozenset({"message-id", "date", "subject", "in-reply-to", *_ADDRESS_FIELDS})
+_WANTED = _NEEDED | {"references"}
+# Headers policy.default parses with a grammar (headerregistry's default map); any other
+# header is unstructured text, which for printable ASCII without encoded words decodes to
+# itself, unfolded.
+_STRUCTURED = frozenset(
+    {
+        *(
+            f"{p}{n}"
+            for p in ("", "resent-")
+            for n in ("date", "sender", "to", "cc", "bcc", "from")
+        ),
+        "orig-date",
+        "reply-to",
+        "mime-version",
+        "content-type",
+        "content-disposition",
+        "content-transfer-encoding",
+        "message-id",
+    }
+)
+_PLAIN = re.compile(r"[\x20-\x7e\t\r\n]*")
 
 
 def parse_date(value: str | None) -> datetime | None:
@@ -112,7 +134,7 @@ def _as_bytes(raw: object) -> bytes:
     if isinstance(raw, (bytearray, memoryview)):
         return bytes(raw)
     if isinstance(raw, str):
-        return raw.encode("utf-8", "surrogateescape")
+        return raw.encode("utf-8", "surrogatepass")
     return b""
 
 
@@ -123,7 +145,7 @@ def parse_headers(raw: bytes) -> ParsedMessage:
     """
     data = _as_bytes(raw)
     try:
-        pairs, offset = split_header_block(data)
+        pairs, offset = split_header_block(data, _WANTED)
         return _Fields(pairs).build(data[offset:], len(data))
     except Exception as exc:  # pragma: no cover - nothing known reaches this
         return _last_resort(data, f"header parse failed: {type(exc).__name__}: {exc}")
@@ -143,6 +165,8 @@ def _last_resort(data: bytes, error: str) -> ParsedMessage:
 
 def _decode_header(name: str, value: str, defects: list[str]) -> str:
     """One header's decoded value via policy.default, else the lenient decoder."""
+    if name.lower() not in _STRUCTURED and _PLAIN.fullmatch(value) and "=?" not in value:
+        return unfold(value)  # exactly what policy.default gives, without its parse tree
     try:
         header = policy.default.header_fetch_parse(name, value)
         defects.extend(type(d).__name__ for d in getattr(header, "defects", ()))
@@ -150,8 +174,11 @@ def _decode_header(name: str, value: str, defects: list[str]) -> str:
     except Exception as exc:  # AttributeError/IndexError from the header parser
         defects.append(type(exc).__name__)
         return decode_text(value)
-    if "\ufffd" in decoded and "\ufffd" not in (text := decode_text(value)):
-        return text  # raw 8-bit bytes that are not UTF-8: read them as Latin-1 instead
+    if ("\ufffd" in decoded or "=?" in decoded) and decoded != (text := decode_text(value)):
+        # Raw 8-bit bytes that are not UTF-8 (read as Latin-1 instead of U+FFFD), or an
+        # encoded word policy.default gave up on (e.g. iso-2022-jp with a bad byte).
+        if "\ufffd" not in text or "=?" in decoded:
+            return text
     return decoded
 
 
@@ -177,7 +204,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
 
 def _parse_full(data: bytes) -> ParsedMessage:
     msg: Message = BytesParser(policy=policy.default).parsebytes(data)
-    _, offset = split_header_block(data)
+    _, offset = split_header_block(data, ())
     defects: list[str] = [type(d).__name__ for d in msg.defects]
     raw_pairs = [(str(n), v) for n, v in msg.raw_items() if isinstance(v, str)]
     headers = tuple((name, _decode_header(name, value, defects)) for name, value in raw_pairs)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -141,9 +141,7 @@ def sync_mailbox(
     return report
 
 
-def _choose_folders(
-    available: list[FolderInfo] | tuple[FolderInfo, ...], chosen: list[str]
-) -> list[FolderInfo]:
+def _choose_folders(available: Sequence[FolderInfo], chosen: list[str]) -> list[FolderInfo]:
     by_name = {f.name: f for f in available}
     if chosen:
         missing = [name for name in chosen if name not in by_name]

@@ -11,6 +11,7 @@ The caller owns the transaction: the whole batch commits, then the cursor moves.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -26,6 +27,8 @@ from mailroom.mail.parse import parse_message
 from mailroom.matching.directory import CompanyDirectory
 from mailroom.matching.linker import link_messages
 from mailroom.sync.classify import classify_direction, external_addresses
+
+MAX_ID = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,16 +58,16 @@ def ingest_batch(session: Session, target: IngestTarget, raws: Sequence[RawMessa
     if not raws:
         return result
     parsed = [(raw, parse_message(raw.data)) for raw in raws]
-    identities = list({p.message_id for _, p in parsed})
+    identities = list({identity_of(p) for _, p in parsed})
     known = _known_messages(session, target.company_id, identities)
     externals: dict[int, list[str]] = {}
     ids_by_identity: dict[str, int] = dict(known)
     for raw, message in parsed:
         result.bytes += raw.size
-        if message.message_id in ids_by_identity:
+        if identity_of(message) in ids_by_identity:
             continue
         row = _store_message(session, target, raw, message)
-        ids_by_identity[message.message_id] = row.id
+        ids_by_identity[row.identity] = row.id
         result.messages += 1
         result.new_message_ids.append(row.id)
         if message.parse_error:
@@ -75,6 +78,25 @@ def ingest_batch(session: Session, target: IngestTarget, raws: Sequence[RawMessa
     if externals:
         result.links = link_messages(session, company_id=target.company_id, externals=externals)
     return result
+
+
+def clean_text(value: str) -> str:
+    """Text every database accepts: no NUL (PostgreSQL refuses it), no lone surrogates."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def identity_of(parsed: ParsedMessage) -> str:
+    """The dedup key: the Message-ID, hashed when too long for an indexed column."""
+    value = clean_text(parsed.message_id)
+    if len(value) > MAX_ID:
+        return "sha256:" + hashlib.sha256(value.encode("utf-8")).hexdigest()
+    return value
 
 
 def _known_messages(session: Session, company_id: int, identities: list[str]) -> dict[str, int]:
@@ -92,26 +114,26 @@ def _store_message(
     date_utc = parsed.date.astimezone(UTC) if parsed.date else None
     row = Message(
         company_id=target.company_id,
-        identity=parsed.message_id,
-        message_id=parsed.message_id,
+        identity=identity_of(parsed),
+        message_id=clean_text(parsed.message_id)[:500],
         message_id_generated=parsed.message_id_generated,
         date_utc=date_utc,
         date_text=parsed.date.isoformat() if parsed.date else None,
-        subject=parsed.subject,
+        subject=clean_text(parsed.subject),
         from_address=parsed.from_address,
-        from_name=parsed.from_[0].name if parsed.from_ else "",
+        from_name=clean_text(parsed.from_[0].name[:300]) if parsed.from_ else "",
         to_addresses=[a.address for a in parsed.to],
         cc_addresses=[a.address for a in parsed.cc],
         bcc_addresses=[a.address for a in parsed.bcc],
         reply_to_addresses=[a.address for a in parsed.reply_to],
-        in_reply_to=parsed.in_reply_to,
+        in_reply_to=clean_text(parsed.in_reply_to)[:500] if parsed.in_reply_to else None,
         references=list(parsed.references),
         direction=classify_direction(parsed, target.directory),
-        text_body=parsed.text,
-        html_body=parsed.html,
+        text_body=clean_text(parsed.text),
+        html_body=clean_text(parsed.html),
         size=raw.size,
         raw_sha256=target.blobs.put(raw.data),
-        parse_error=parsed.parse_error,
+        parse_error=clean_text(parsed.parse_error) if parsed.parse_error else None,
     )
     session.add(row)
     session.flush()
@@ -126,15 +148,15 @@ def _store_message(
                 company_id=target.company_id,
                 role=role,
                 address=addr.address,
-                name=addr.name[:300],
+                name=clean_text(addr.name[:300]),
             )
         )
     for att in parsed.attachments:
         session.add(
             Attachment(
                 message_id=row.id,
-                filename=att.filename[:500],
-                content_type=att.content_type[:200],
+                filename=clean_text(att.filename[:500]),
+                content_type=clean_text(att.content_type[:200]),
                 size=att.size,
                 sha256=target.blobs.put(att.data),
             )
@@ -148,7 +170,7 @@ def _store_copies(
     parsed: Sequence[tuple[RawMessage, ParsedMessage]],
     ids_by_identity: dict[str, int],
 ) -> int:
-    places = {(raw.folder, raw.uidvalidity, raw.uid): msg.message_id for raw, msg in parsed}
+    places = {(raw.folder, raw.uidvalidity, raw.uid): identity_of(msg) for raw, msg in parsed}
     keys = list(places)
     existing = set(
         session.execute(
@@ -156,7 +178,7 @@ def _store_copies(
                 MessageCopy.mailbox_id == target.mailbox_id,
                 tuple_(MessageCopy.folder, MessageCopy.uidvalidity, MessageCopy.uid).in_(keys),
             )
-        ).tuples()
+        ).all()
     )
     created = 0
     for key, identity in places.items():

@@ -1,0 +1,12 @@
+"""Imports every model module, so `Base.metadata` knows every table.
+
+Alembic's env.py, `open_app` and the schema test import this module; a new model module
+is added here with one import line.
+"""
+
+from __future__ import annotations
+
+from mailroom.db import models
+from mailroom.db.models import Base
+
+__all__ = ["Base", "models"]

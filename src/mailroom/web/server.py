@@ -6,10 +6,14 @@ authentication and reveals no tenant's data: a status page and `/healthz` with c
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
@@ -21,6 +25,7 @@ from mailroom.security.secrets import create_key_file
 from mailroom.sync.scheduler import PollScheduler
 
 log = logging.getLogger(__name__)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def create_web_app(app: App) -> FastAPI:
@@ -49,14 +54,31 @@ def create_web_app(app: App) -> FastAPI:
     return web
 
 
-def run_server(app: App, *, host: str, port: int, interval: int) -> None:
-    import uvicorn
+class _Server(uvicorn.Server):
+    """uvicorn's server without its re-raise of SIGTERM/SIGINT after shutdown.
 
+    uvicorn re-raises a captured signal once it has stopped, which kills the process
+    before `run_server` can stop the scheduler; here a signal only asks for shutdown,
+    and the process then exits 0 after every component has stopped cleanly.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def run_server(app: App, *, host: str, port: int, interval: int) -> None:
     if not app.settings.secret_key_b64 and create_key_file(app.settings.key_path):
         log.warning("created the secret key %s (mode 0600): back it up", app.settings.key_path)
     scheduler = PollScheduler(app, interval=interval)
     scheduler.start()
+    server = _Server(uvicorn.Config(create_web_app(app), host=host, port=port, log_level="info"))
     try:
-        uvicorn.run(create_web_app(app), host=host, port=port, log_level="info")
+        server.run()
     finally:
         scheduler.stop()

@@ -12,7 +12,8 @@ UTF-8). Keeping these rules in step is what lets `parse_headers` agree with
 
 Raw header text comes as the stdlib hands it over: bytes decoded as ASCII with
 `surrogateescape`, so 8-bit bytes survive as lone surrogates. `to_text` turns those back
-into text, as UTF-8 when they are valid UTF-8 (RFC 6532), else as Latin-1.
+into text: as UTF-8 when they are (mostly) UTF-8, as RFC 6532 allows, else as Latin-1.
+Inside an encoded word the raw bytes are taken as bytes of the word's charset.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ import binascii
 import re
 from collections.abc import Collection
 
-__all__ = ["decode_text", "split_header_block", "to_text", "unfold"]
+__all__ = [
+    "decode_text",
+    "decode_unknown",
+    "has_encoded_word",
+    "split_header_block",
+    "to_text",
+    "unfold",
+]
 
 _ODD_BREAK = re.compile(r"[\x0b\x0c\x1c-\x1e]")  # str.splitlines breaks there; email does not
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
@@ -48,10 +56,20 @@ def to_text(value: str) -> str:
         data = value.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:  # a lone surrogate that is no escaped byte: not from a parser
         return value.encode("utf-8", "replace").decode("utf-8")
+    return decode_unknown(data)
+
+
+def decode_unknown(data: bytes) -> str:
+    """Bytes in no known charset: UTF-8 when that is what they mostly are (a name cut in
+    the middle of a character is still UTF-8), else Latin-1. Never raises."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("latin-1")
+        pass
+    text = data.decode("utf-8", "replace")
+    bad = text.count("\ufffd")
+    good = sum(1 for ch in text if ch > "\x7f") - bad
+    return text if good > bad else data.decode("latin-1")
 
 
 def _q_decode(text: bytes) -> bytes:
@@ -88,6 +106,11 @@ def _decode_word(match: re.Match[str]) -> str:
         return decoded.decode(charset, "replace")
     except (LookupError, UnicodeError, ValueError, TypeError):
         return decoded.decode("utf-8", "replace")
+
+
+def has_encoded_word(value: str) -> bool:
+    """Whether `value` still holds an RFC 2047 encoded word."""
+    return "=?" in value and _ENCODED_WORD.search(value) is not None
 
 
 def decode_text(value: str) -> str:

@@ -33,13 +33,20 @@ from email.utils import parsedate_to_datetime
 
 from mailroom.mail.addresses import parse_address_list
 from mailroom.mail.bodies import extract_bodies
-from mailroom.mail.headers import decode_text, split_header_block, to_text, unfold
+from mailroom.mail.headers import (
+    decode_text,
+    has_encoded_word,
+    split_header_block,
+    to_text,
+    unfold,
+)
 from mailroom.mail.message import ParsedMessage
 from mailroom.mail.threads import fingerprint_id, normalise_message_id, parse_references
 
 __all__ = ["parse_date", "parse_headers", "parse_message"]
 
-_MIN_YEAR = 1900  # Enron has `0001` years; nothing real predates this
+_MIN_YEAR = 1900  # nothing real predates this
+_ZERO_YEAR = re.compile(r"(?<![\d+:-])0\d{3}(?![\d:])")  # a year written 0001 (Enron)
 _ADDRESS_FIELDS = ("from", "to", "cc", "bcc", "reply-to", "sender")
 _NEEDED = frozenset({"message-id", "date", "subject", "in-reply-to", *_ADDRESS_FIELDS})
 _WANTED = _NEEDED | {"references"}
@@ -63,15 +70,21 @@ _STRUCTURED = frozenset(
     }
 )
 _PLAIN = re.compile(r"[\x20-\x7e\t\r\n]*")
+_POLICY_MAX = 2048  # characters of one structured header given to policy.default
+_POLICY_BUDGET = 32768  # ... and of all of a message's structured headers together
 
 
 def parse_date(value: str | None) -> datetime | None:
     """A Date header as an aware datetime (naive, i.e. `-0000`, is taken as UTC); None when
-    missing, unparseable or implausible (before 1900)."""
+    missing, unparseable or implausible (before 1900, or a year written `0001`, which
+    email.utils would silently read as 2001)."""
     if not value:
         return None
+    text = to_text(unfold(value)).strip()
+    if _ZERO_YEAR.search(text):  # `0001` would otherwise be read as the two-digit year 2001
+        return None
     try:
-        parsed = parsedate_to_datetime(to_text(unfold(value)).strip())
+        parsed = parsedate_to_datetime(text)
     except Exception:  # ValueError, TypeError, OverflowError, IndexError across versions
         return None
     if parsed.tzinfo is None:
@@ -163,10 +176,21 @@ def _last_resort(data: bytes, error: str) -> ParsedMessage:
     )
 
 
-def _decode_header(name: str, value: str, defects: list[str]) -> str:
-    """One header's decoded value via policy.default, else the lenient decoder."""
-    if name.lower() not in _STRUCTURED and _PLAIN.fullmatch(value) and "=?" not in value:
+def _decode_header(name: str, value: str, defects: list[str], budget: list[int]) -> str:
+    """One header's decoded value via policy.default, else the lenient decoder.
+
+    policy.default's grammar parser takes superlinear time on long structured values (16 KB
+    of quotes in a To header: seconds), so a structured value over _POLICY_MAX characters,
+    or past the message's _POLICY_BUDGET, is decoded leniently instead ("HeaderTooLong").
+    """
+    structured = name.lower() in _STRUCTURED
+    if not structured and _PLAIN.fullmatch(value) and "=?" not in value:
         return unfold(value)  # exactly what policy.default gives, without its parse tree
+    if structured:
+        budget[0] -= len(value)
+        if len(value) > _POLICY_MAX or budget[0] < 0:
+            defects.append("HeaderTooLong")
+            return decode_text(value)
     try:
         header = policy.default.header_fetch_parse(name, value)
         defects.extend(type(d).__name__ for d in getattr(header, "defects", ()))
@@ -174,10 +198,11 @@ def _decode_header(name: str, value: str, defects: list[str]) -> str:
     except Exception as exc:  # AttributeError/IndexError from the header parser
         defects.append(type(exc).__name__)
         return decode_text(value)
-    if ("\ufffd" in decoded or "=?" in decoded) and decoded != (text := decode_text(value)):
-        # Raw 8-bit bytes that are not UTF-8 (read as Latin-1 instead of U+FFFD), or an
-        # encoded word policy.default gave up on (e.g. iso-2022-jp with a bad byte).
-        if "\ufffd" not in text or "=?" in decoded:
+    if "\ufffd" in decoded or "=?" in decoded:
+        text = decode_text(value)
+        # An encoded word policy.default gave up on (iso-2022-jp with a stray byte), or raw
+        # 8-bit bytes that are not UTF-8, which it turns into U+FFFD: ours reads them.
+        if has_encoded_word(decoded) or ("\ufffd" in decoded and "\ufffd" not in text):
             return text
     return decoded
 
@@ -207,7 +232,8 @@ def _parse_full(data: bytes) -> ParsedMessage:
     _, offset = split_header_block(data, ())
     defects: list[str] = [type(d).__name__ for d in msg.defects]
     raw_pairs = [(str(n), v) for n, v in msg.raw_items() if isinstance(v, str)]
-    headers = tuple((name, _decode_header(name, value, defects)) for name, value in raw_pairs)
+    budget = [_POLICY_BUDGET]
+    headers = tuple((n, _decode_header(n, v, defects, budget)) for n, v in raw_pairs)
     subject = next((v for n, v in headers if n.strip().lower() == "subject"), "")
     bodies = extract_bodies(msg)
     defects.extend(bodies.defects)

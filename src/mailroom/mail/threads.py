@@ -77,7 +77,7 @@ def _scan(value: str) -> tuple[list[str], str]:
     return tokens, "".join(outside)
 
 
-def _ids(value: str) -> Iterator[str]:
+def _ids(value: str, *, single_bare: bool = False) -> Iterator[str]:
     value = to_text(unfold(value))
     tokens, outside = _scan(value)
     found = False
@@ -87,8 +87,11 @@ def _ids(value: str) -> Iterator[str]:
             found = True
             yield cleaned
     if not found:
-        for word in outside.replace(",", " ").split():
-            if "@" in word:
+        # No brackets: bare ids, accepted only when every word is one (has an @), so prose
+        # such as `message from joe@example.com of Monday` is never read as an id.
+        words = outside.replace(",", " ").split()
+        if words and all("@" in word for word in words) and not (single_bare and len(words) > 1):
+            for word in words:
                 cleaned = _clean_id(word)
                 if cleaned is not None:
                     yield cleaned
@@ -96,15 +99,16 @@ def _ids(value: str) -> Iterator[str]:
 
 def normalise_message_id(value: str | None) -> str | None:
     """The first usable id in a Message-ID / In-Reply-To value, without angle brackets
-    (`" <abc@host> (comment)"` → `"abc@host"`); a bare `abc@host` is accepted. None when
-    there is no usable id. Never raises."""
+    (`" <abc@host> (comment)"` → `"abc@host"`); a bare `abc@host` (an @, no spaces) is
+    accepted. None when there is no usable id. Never raises."""
     if not value or not isinstance(value, str):
         return None
-    return next(_ids(value), None)
+    return next(_ids(value, single_bare=True), None)
 
 
 def parse_references(value: str | None) -> tuple[str, ...]:
-    """Every id in a References value, in order, without brackets or duplicates."""
+    """Every id in a References value, in order, without brackets or duplicates. Without
+    any bracketed id, whitespace-separated bare ids are taken if every word has an @."""
     if not value or not isinstance(value, str):
         return ()
     return tuple(dict.fromkeys(_ids(value)))

@@ -293,6 +293,29 @@ class DovecotServer:
         with contextlib.suppress(Exception):
             atexit.unregister(self.stop)
 
+    def pause(self) -> None:
+        """Stop Dovecot but keep its ports, mail and users, for `resume()` (fault tests).
+
+        Every process of the instance goes, mail processes serving a client included (the
+        master runs in its own process group, see `_spawn_and_wait`).
+        """
+        for session in self._sessions.values():
+            with contextlib.suppress(Exception):
+                session.logout()
+        self._sessions.clear()
+        group = self._proc.pid if self._proc is not None else None
+        self._kill()
+        if group is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+
+    def resume(self, *, timeout: float = 15.0) -> None:
+        """Start Dovecot again on the same ports after `pause()`."""
+        if self.running:
+            return
+        self._render_config()
+        self._spawn_and_wait(timeout)
+
     def __enter__(self) -> DovecotServer:
         self.start()
         return self

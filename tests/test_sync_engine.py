@@ -67,7 +67,7 @@ def test_first_sync_stores_links_and_resync_writes_nothing(any_app: App) -> None
     assert (report.messages, report.copies, report.links, report.error) == (5, 5, 5, None)
     with any_app.sessions() as session:
         state = session.scalar(select(FolderState).where(FolderState.name == "INBOX"))
-        assert state is not None and (state.last_uid, state.stage) == (5, "idle")
+        assert state is not None and (state.last_uid, state.stage) == (5, "ready")
     before = source.fetched
     again = sync_mailbox(any_app, box, opener=opener)
     assert source.fetched == before, "an unchanged folder must not be fetched"

@@ -1,21 +1,36 @@
-"""`mailroom mailbox …`: connect, list and test mailboxes."""
+"""`mailroom mailbox …`: connect, edit, enable/disable, list, test mailboxes; the error log."""
 
 from __future__ import annotations
+
+from datetime import date
 
 import typer
 
 from mailroom.cli.common import console, get_app, print_json, read_secret_stdin
 from mailroom.crm.companies import get_company, get_user
 from mailroom.db.engine import transaction
+from mailroom.errors import BadInput
 from mailroom.sync.mailboxes import (
     add_mailbox,
+    edit_mailbox,
     get_mailbox,
     list_mailboxes,
     mailbox_summary,
     open_source,
+    set_enabled,
 )
+from mailroom.sync.source import Pop3Source
 
 mailbox_app = typer.Typer(help="Connected mailboxes.", no_args_is_help=True)
+
+
+def _parse_date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadInput(f"{value!r} is not a date.", hint="Use the form 2025-01-31.") from None
 
 
 @mailbox_app.command("add")
@@ -23,7 +38,7 @@ def mailbox_add(
     user: str = typer.Option(..., "--user", help="The owner's email address."),
     host: str = typer.Option(..., "--host"),
     port: int = typer.Option(..., "--port"),
-    protocol: str = typer.Option("imap", "--protocol"),
+    protocol: str = typer.Option("imap", "--protocol", help="imap|pop3"),
     security: str = typer.Option("ssl", "--security", help="ssl|starttls|none"),
     username: str = typer.Option(None, "--username", help="Login name (default: the address)."),
     password_stdin: bool = typer.Option(
@@ -36,10 +51,17 @@ def mailbox_add(
     allow_self_signed: bool = typer.Option(
         False, "--allow-self-signed", help="Accept a server certificate that is not trusted."
     ),
+    since: str = typer.Option(
+        None, "--since", metavar="DATE", help="Backfill mail from this day on (default: all)."
+    ),
+    delete_after_fetch: bool = typer.Option(
+        False, "--delete-after-fetch", help="POP3 only: delete mail once it is stored."
+    ),
 ) -> None:
     """Connect a mailbox; prints the new mailbox id."""
     if not password_stdin:
         raise typer.BadParameter("pass the password on standard input with --password-stdin")
+    since_day = _parse_date(since)
     password = read_secret_stdin("Mailbox password")
     app = get_app()
     with transaction(app.sessions) as session:
@@ -57,9 +79,56 @@ def mailbox_add(
             aliases=alias,
             folders=folder,
             allow_self_signed=allow_self_signed,
+            since=since_day,
+            delete_after_fetch=delete_after_fetch,
         )
         mailbox_id = mailbox.id
     print(mailbox_id)
+
+
+@mailbox_app.command("edit")
+def mailbox_edit(
+    mailbox_id: int = typer.Argument(..., metavar="ID"),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the new password from standard input."
+    ),
+    host: str = typer.Option(None, "--host"),
+    port: int = typer.Option(None, "--port"),
+    security: str = typer.Option(None, "--security", help="ssl|starttls|none"),
+    username: str = typer.Option(None, "--username"),
+) -> None:
+    """Change credentials or server settings; re-enables a failed mailbox and syncs it."""
+    password = read_secret_stdin("Mailbox password") if password_stdin else None
+    app = get_app()
+    with transaction(app.sessions) as session:
+        mailbox = get_mailbox(session, mailbox_id)
+        edit_mailbox(
+            session,
+            app.secrets,
+            mailbox,
+            password=password,
+            host=host,
+            port=port,
+            security=security,
+            username=username,
+        )
+    console.print(f"Mailbox {mailbox_id} updated and re-enabled; it syncs at the next chance.")
+
+
+@mailbox_app.command("disable")
+def mailbox_disable(mailbox_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Stop syncing a mailbox (frees its slot under the company's limit)."""
+    with transaction(get_app().sessions) as session:
+        set_enabled(get_mailbox(session, mailbox_id), False)
+    console.print(f"Mailbox {mailbox_id} disabled.")
+
+
+@mailbox_app.command("enable")
+def mailbox_enable(mailbox_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Sync a disabled or failed mailbox again."""
+    with transaction(get_app().sessions) as session:
+        set_enabled(get_mailbox(session, mailbox_id), True)
+    console.print(f"Mailbox {mailbox_id} enabled.")
 
 
 @mailbox_app.command("list")
@@ -67,7 +136,7 @@ def mailbox_list(
     company: str = typer.Option(None, "--company"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """List mailboxes with their status."""
+    """List mailboxes with their status, progress and the fix for their last error."""
     with get_app().sessions() as session:
         owner = get_company(session, company) if company else None
         rows = [mailbox_summary(m) for m in list_mailboxes(session, company=owner)]
@@ -75,23 +144,69 @@ def mailbox_list(
         print_json(rows)
         return
     for row in rows:
+        progress = row["progress"]
+        done = f"  {progress['done']}/{progress['total']} messages" if progress["total"] else ""
         error = f"  ({row['last_error']})" if row["last_error"] else ""
         console.print(
-            f"{row['id']}\t{row['address']}\t{row['host']}:{row['port']}\t{row['status']}{error}"
+            f"{row['id']}\t{row['address']}\t{row['protocol']}://{row['host']}:{row['port']}"
+            f"\t{row['status']}{done}{error}"
         )
+        if row["hint"]:
+            console.print(f"\tFix: {row['hint']}")
+
+
+@mailbox_app.command("errors")
+def mailbox_errors(
+    mailbox_id: int = typer.Argument(..., metavar="ID"),
+    as_json: bool = typer.Option(False, "--json"),
+    limit: int = typer.Option(50, "--limit", help="How many entries, newest first."),
+) -> None:
+    """The mailbox's error log: time, kind, message and how to fix it."""
+    from mailroom.sync.health import error_log
+
+    with get_app().sessions() as session:
+        mailbox = get_mailbox(session, mailbox_id)
+        entries = [
+            {
+                "at": e.at.isoformat(),
+                "kind": e.kind,
+                "message": e.message,
+                "hint": e.hint,
+                "user_fixable": e.user_fixable,
+                "retry_at": e.retry_at.isoformat() if e.retry_at else None,
+            }
+            for e in error_log(session, mailbox_id, limit=limit)
+        ]
+        status = mailbox.status
+    if as_json:
+        print_json({"mailbox_id": mailbox_id, "status": status, "errors": entries})
+        return
+    console.print(f"Mailbox {mailbox_id}: {status}, {len(entries)} logged errors (newest first)")
+    for entry in entries:
+        console.print(f"{entry['at']}  {entry['kind']}: {entry['message']}")
+        if entry["hint"]:
+            console.print(f"    Fix: {entry['hint']}")
 
 
 @mailbox_app.command("test")
 def mailbox_test(mailbox_id: int = typer.Argument(..., metavar="ID")) -> None:
-    """Connect, log in and list folders; changes nothing."""
+    """Connect, log in and list folders (or count POP3 messages); changes nothing."""
     app = get_app()
     with app.sessions() as session:
         mailbox = get_mailbox(session, mailbox_id)
     source = open_source(mailbox, app.secrets)
     try:
+        if isinstance(source, Pop3Source):
+            count = len(source.listing())
+            console.print(f"Logged in to {mailbox.host}:{mailbox.port} as {mailbox.username}.")
+            console.print(f"  {count} messages in the POP3 maildrop")
+            return
         folders = source.list_folders()
     finally:
-        source.close()
+        if isinstance(source, Pop3Source):
+            source.abort()  # no QUIT needed: nothing was marked
+        else:
+            source.close()
     console.print(f"Logged in to {mailbox.host}:{mailbox.port} as {mailbox.username}.")
     for info in folders:
         console.print(f"  {info.name}\t{info.role.value}")

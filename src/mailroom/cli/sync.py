@@ -1,45 +1,110 @@
-"""`mailroom sync` and `mailroom serve`."""
+"""`mailroom sync --once`, `mailroom sync --now ID` and `mailroom serve`."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 import typer
 
 from mailroom.cli.common import console, err_console, get_app
+from mailroom.db.engine import transaction
 
 if TYPE_CHECKING:
-    from mailroom.sync.engine import SyncReport
+    from rich.progress import Progress, TaskID
+
+    from mailroom.sync.engine import ProgressEvent, SyncReport
 
 
 def _print_report(report: SyncReport) -> None:
     if report.error:
         err_console.print(f"Mailbox {report.mailbox_id}: [red]{report.error.message}[/]")
-        if report.error.hint:
-            err_console.print(f"  Fix: {report.error.hint}")
+        from mailroom.sync.health import diagnose
+
+        err_console.print(f"  Fix: {diagnose(report.error).hint}")
         return
+    if report.skipped:
+        why = {
+            "busy": "already being synced by another process",
+            "waiting": "waiting for a free slot under the company's mailbox limit",
+            "failed": "failed; edit its credentials (`mailroom mailbox edit`) to retry",
+            "disabled": "disabled",
+        }[report.skipped]
+        console.print(f"Mailbox {report.mailbox_id}: skipped, {why}.")
+        return
+    gone = f", {report.gone} gone from the server" if report.gone else ""
     console.print(
         f"Mailbox {report.mailbox_id}: {report.fetched} fetched, {report.messages} new messages, "
-        f"{report.copies} new copies, {report.links} new links."
+        f"{report.copies} new copies, {report.links} new links{gone}."
     )
+
+
+class _Bars:
+    """A Rich progress bar per mailbox (done/total messages, bytes) on a terminal."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[int, TaskID] = {}
+
+    def __call__(self, event: ProgressEvent) -> None:
+        task = self.tasks.get(event.mailbox_id)
+        if task is None:
+            task = self.progress.add_task(f"Mailbox {event.mailbox_id}", total=event.total)
+            self.tasks[event.mailbox_id] = task
+        mib = f"{event.done_bytes / 2**20:.1f}/{event.total_bytes / 2**20:.1f} MiB"
+        self.progress.update(
+            task,
+            completed=event.done,
+            total=max(event.total, 1),
+            description=f"Mailbox {event.mailbox_id} {event.folder} ({mib})",
+        )
 
 
 def sync(
     once: bool = typer.Option(False, "--once", help="Sync, then exit."),
+    now: int = typer.Option(
+        None, "--now", metavar="ID", help="Ask the running `mailroom serve` to sync ID now."
+    ),
     mailbox: int = typer.Option(None, "--mailbox", help="Only this mailbox id."),
+    batch_size: int = typer.Option(
+        200, "--batch-size", min=1, help="Messages per committed batch (memory bound)."
+    ),
 ) -> None:
-    """Sync every enabled mailbox (or one) once, then exit."""
+    """Sync every enabled mailbox (or one) once; or ask `mailroom serve` to sync one now."""
+    app = get_app()
+    if now is not None:
+        from mailroom.sync.mailboxes import get_mailbox, request_sync
+
+        with transaction(app.sessions) as session:
+            request_sync(session, get_mailbox(session, now))
+        console.print(
+            f"Asked for a sync of mailbox {now}: a running `mailroom serve` starts it within "
+            "2 seconds (see `mailroom mailbox list`)."
+        )
+        return
     if not once:
-        raise typer.BadParameter("use --once (continuous sync runs inside `mailroom serve`)")
+        raise typer.BadParameter("use --once, or --now ID (continuous sync runs in `serve`)")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     from mailroom.sync.engine import sync_all, sync_mailbox
 
-    app = get_app()
-    reports = [sync_mailbox(app, mailbox)] if mailbox is not None else sync_all(app)
+    bars: _Bars | None = None
+    display: AbstractContextManager[object] = nullcontext()
+    if console.is_terminal:
+        live = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+        )
+        bars, display = _Bars(live), live
+    with display:
+        if mailbox is not None:
+            reports = [sync_mailbox(app, mailbox, progress=bars, force=True, batch_size=batch_size)]
+        else:
+            reports = sync_all(app, progress=bars, batch_size=batch_size)
     for report in reports:
         _print_report(report)
-    failed = [r for r in reports if r.error]
+    failed = [r.error for r in reports if r.error]
     if failed:
-        raise typer.Exit(max(r.error.exit_code for r in failed if r.error))
+        raise typer.Exit(max(e.exit_code for e in failed))
 
 
 def serve(

@@ -1,11 +1,10 @@
 """IMAP mailbox source: read-only access to a mailbox over IMAP4rev1 (RFC 3501).
 
-Why IMAPClient: imaplib speaks the wire protocol but leaves parsing to the caller (FETCH
-responses arrive as nested byte fragments, folder names in modified UTF-7, RFC 3501
-§5.1.3). IMAPClient parses responses into dicts keyed by UID, decodes folder names,
-handles literals and `UID` commands, and its logger redacts LOGIN. We only keep control
-of what goes on the wire and of the error mapping; `_Client` below is the typed face of
-the few IMAPClient methods we call (the package ships no type hints).
+Why IMAPClient for the session: it handles the connection, STARTTLS, LOGIN (its logger
+redacts the password), LIST with modified UTF-7 names (§5.1.3), STATUS, EXAMINE and IDLE,
+parsing the answers into typed values; `_Client` is the typed face of the few methods we
+call. The hot path (UID lists, bodies, QRESYNC) runs on the imaplib object underneath, in
+imap_fetch.py, because IMAPClient's FETCH parser costs three times the fetch itself.
 
 Why EXAMINE + BODY.PEEK: a sync must never change the mailbox it reads (DESIGN.md #1).
 EXAMINE opens a folder read-only (RFC 3501 §6.3.2): the server may not change flags,
@@ -14,13 +13,11 @@ implicit \\Seen that BODY[] sets. Either one alone would do; both guard against 
 that gets the other wrong. No STORE, EXPUNGE, COPY or MOVE is ever sent.
 
 Incremental fetch: UIDs are strictly ascending within one UIDVALIDITY (§2.3.1.1), so
-"everything after the last UID we stored" is `UID SEARCH UID n+1:*`. A range `n:*` always
-includes the highest UID even when it is below n (§6.4.8, "*" is the largest number in
-use), so the answer is filtered. Every RawMessage carries UIDVALIDITY: if it changes the
-caller must treat the folder as new.
-
-Folder roles come from SPECIAL-USE attributes (RFC 6154 §2), which Dovecot, Gmail,
-Fastmail and Exchange put in plain LIST answers, and else from well-known names.
+"everything after the last UID we stored" is `UID FETCH n+1:* (RFC822.SIZE)`, filtered
+(a range `n:*` always includes the highest UID, §6.4.8). Every RawMessage carries the
+UIDVALIDITY the folder had when it was fetched: if it changes the folder is new.
+Expunges: `expunged` asks for VANISHED (QRESYNC, RFC 7162 §3.2.6) when the server offers
+it (ENABLEd right after LOGIN), else diffs a UID SEARCH. Folder roles: imap_roles.py.
 
 Errors: every failure becomes one of mailroom.errors' MailServerError subclasses. Messages
 are built from the host, the user name and the server's answer, and any text that might
@@ -29,71 +26,42 @@ contain the password is scrubbed: the password appears in no message and no log 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import imaplib
 import logging
-import re
 import socket
 import ssl
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import date
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from imapclient import IMAPClient
-from imapclient.exceptions import LoginError
 
+from mailroom.connectors import imap_fetch
 from mailroom.connectors.base import (
     FolderInfo,
-    FolderRole,
     FolderStatus,
     RawMessage,
     Security,
     ServerSettings,
 )
+from mailroom.connectors.imap_errors import translate_error
+from mailroom.connectors.imap_fetch import size_batches
+from mailroom.connectors.imap_roles import assign_roles, default_sync_folders
 from mailroom.errors import (
-    AuthenticationError,
     MailroomError,
-    MailServerError,
     NetworkError,
     ProtocolError,
     TLSError,
 )
 
+__all__ = ["ImapSource", "assign_roles", "connect", "default_sync_folders", "size_batches"]
+
 log = logging.getLogger(__name__)
+_CHANGES = (b"EXISTS", b"EXPUNGE", b"FETCH", b"VANISHED", b"RECENT")
 P = ParamSpec("P")
 R = TypeVar("R")
-
-AUTH_HINT = "Check the password; with two-factor sign-in, use an app password."
-TLS_HINT = (
-    "Check the host name and the security setting (implicit TLS is usually port 993, "
-    "STARTTLS port 143). For a server with a self-signed certificate, use "
-    "--allow-self-signed."
-)
-NETWORK_HINT = "Check the host name, the port and the network; the server may be down."
-
-# RFC 6154 §2 attributes, lower-cased: "\\sent" -> SENT, ...
-SPECIAL_USE_ROLES = {
-    "\\" + role.value: role
-    for role in FolderRole
-    if role not in (FolderRole.INBOX, FolderRole.OTHER)
-}
-
-# Well-known names, best first, for servers without SPECIAL-USE (compared case-insensitively,
-# also after stripping an "INBOX." or "INBOX/" prefix).
-NAME_ROLES: dict[FolderRole, tuple[str, ...]] = {
-    role: tuple(names.split("|"))
-    for role, names in {
-        FolderRole.SENT: "sent|sent items|sent messages|sent mail|[gmail]/sent mail"
-        "|[google mail]/sent mail",
-        FolderRole.DRAFTS: "drafts|draft|[gmail]/drafts|[google mail]/drafts",
-        FolderRole.TRASH: "trash|deleted items|deleted messages|[gmail]/trash|[gmail]/bin",
-        FolderRole.JUNK: "junk|spam|junk e-mail|junk email|[gmail]/spam",
-        FolderRole.ARCHIVE: "archive|archives",
-        FolderRole.ALL: "[gmail]/all mail|[google mail]/all mail|all mail",
-    }.items()
-}
-
-_BYTES_REPR = re.compile(r"""^b(['"])(.*)\1$""", re.DOTALL)
-_RESP_CODE = re.compile(r"^\[([A-Z-]+)")
 
 
 class _Client(Protocol):
@@ -109,22 +77,25 @@ class _Client(Protocol):
     def list_folders(self) -> list[tuple[tuple[bytes, ...], bytes | None, str | bytes]]: ...
     def folder_status(self, folder: str, what: Sequence[bytes]) -> dict[bytes, int]: ...
     def select_folder(self, folder: str, readonly: bool = False) -> dict[bytes, Any]: ...
-    def search(self, criteria: list[str]) -> list[int]: ...
-    def fetch(self, messages: list[int], data: list[bytes]) -> dict[int, dict[bytes, Any]]: ...
-
-
-def _server_text(exc: BaseException) -> str:
-    """The server's words from an imaplib/IMAPClient error, without the b'...' wrapper."""
-    arg = exc.args[0] if exc.args else ""
-    text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
-    match = _BYTES_REPR.match(text)
-    return match.group(2) if match else text
+    def enable(self, *capabilities: str) -> list[bytes]: ...
+    def idle(self) -> bytes: ...
+    def idle_check(self, timeout: float | None = None) -> list[tuple[Any, ...]]: ...
+    def idle_done(self) -> tuple[bytes, list[Any]]: ...
 
 
 def make_ssl_context(settings: ServerSettings) -> ssl.SSLContext:
-    """The system trust store; no verification at all when allow_self_signed is set."""
+    """The system trust store; no verification at all when allow_self_signed is set.
+
+    Built once per kind and shared (an SSLContext is safe to share between connections):
+    loading the trust store costs ~60 ms, more than a whole no-change resync.
+    """
+    return _ssl_context(settings.allow_self_signed)
+
+
+@functools.cache
+def _ssl_context(allow_self_signed: bool) -> ssl.SSLContext:
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    if settings.allow_self_signed:
+    if allow_self_signed:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     return ctx
@@ -139,6 +110,9 @@ class ImapSource:
         self.port = port
         self.username = username
         self._secret: str | None = None  # only while logging in, to scrub messages
+        self._selected: FolderStatus | None = None
+        self.use_qresync = True  # tests turn it off to exercise the UID SEARCH fallback
+        self._qresync_on = False
 
     # -- connecting ------------------------------------------------------------------------
 
@@ -183,6 +157,9 @@ class ImapSource:
                 )
             source._call("LOGIN", client.login, settings.username, settings.password)
             client.normalise_times = False  # keep INTERNALDATE's own time zone
+            if b"QRESYNC" in source._call("CAPABILITY", client.capabilities):
+                source._call("ENABLE", client.enable, "QRESYNC")  # RFC 7162 §3.2.3
+                source._qresync_on = True
         except BaseException:
             source.close()
             raise
@@ -235,31 +212,127 @@ class ImapSource:
         """Every message with UID > after_uid, ascending, in batches; read-only throughout."""
         if after_uid < 0 or batch_size < 1:
             raise ValueError("after_uid must be >= 0 and batch_size >= 1")
-        client = self._require()
-        selected = self._call("EXAMINE", client.select_folder, folder, readonly=True)
+        opened = self.open_folder(folder)
+        if opened.messages == 0:
+            return
+        sizes = self.list_uids(folder, low=after_uid + 1)
+        log.debug("IMAP %s %s: %d messages after UID %d", self.host, folder, len(sizes), after_uid)
+        for batch in size_batches(sizes, max_count=batch_size):
+            messages = self.fetch_uids(folder, batch)
+            if messages:
+                yield messages
+
+    # -- the sync engine's further verbs (sync/source.py, SyncSource) ----------------------
+
+    def supports(self, capability: str) -> bool:
+        """Whether the server announced `capability` (e.g. "QRESYNC", "IDLE")."""
+        caps = self._call("CAPABILITY", self._require().capabilities)
+        return capability.upper().encode() in caps
+
+    def open_folder(self, folder: str) -> FolderStatus:
+        """EXAMINE the folder (read-only, RFC 3501 §6.3.2); its state as EXAMINE reported."""
+        selected = self._call("EXAMINE", self._require().select_folder, folder, readonly=True)
         try:
-            uidvalidity = int(selected[b"UIDVALIDITY"])
+            modseq = selected.get(b"HIGHESTMODSEQ")
+            status = FolderStatus(
+                name=folder,
+                uidvalidity=int(selected[b"UIDVALIDITY"]),
+                uidnext=int(selected.get(b"UIDNEXT", 0)),
+                messages=int(selected.get(b"EXISTS", 0)),
+                highestmodseq=int(modseq) if modseq is not None else None,
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ProtocolError(
                 f"The IMAP server {self.host} sent no UIDVALIDITY for {folder}"
             ) from exc
-        if int(selected.get(b"EXISTS", 1)) == 0:
-            return
-        found = self._call("UID SEARCH", client.search, ["UID", f"{after_uid + 1}:*"])
-        uids = sorted({int(uid) for uid in found if int(uid) > after_uid})
-        log.debug("IMAP %s %s: %d messages after UID %d", self.host, folder, len(uids), after_uid)
-        for start in range(0, len(uids), batch_size):
-            batch = uids[start : start + batch_size]
-            items = self._call(
-                "UID FETCH", client.fetch, batch, [b"BODY.PEEK[]", b"FLAGS", b"INTERNALDATE"]
+        self._selected = status
+        return status
+
+    def list_uids(
+        self, folder: str, *, low: int = 1, high: int | None = None, since: date | None = None
+    ) -> list[tuple[int, int]]:
+        """(UID, size) of the messages with low <= UID <= high (and date >= since)."""
+        selected = self._selected_status(folder)
+        if selected.messages == 0:
+            return []
+        return self._call(
+            "UID FETCH RFC822.SIZE",
+            imap_fetch.uid_sizes,
+            self._raw(),
+            low=low,
+            high=high,
+            since=since,
+        )
+
+    def fetch_uids(self, folder: str, uids: Sequence[int]) -> list[RawMessage]:
+        """These messages (BODY.PEEK[]), in the order asked; expunged ones are left out."""
+        selected = self._selected_status(folder)
+        return self._call(
+            "UID FETCH",
+            imap_fetch.fetch_raw,
+            self._raw(),
+            folder=folder,
+            uidvalidity=selected.uidvalidity,
+            uids=uids,
+        )
+
+    def expunged(self, folder: str, *, known: set[int], modseq: int | None) -> set[int]:
+        """Which of the `known` UIDs are gone from the folder.
+
+        With QRESYNC and a stored HIGHESTMODSEQ: the VANISHED answer (RFC 7162 §3.2.6),
+        whose cost grows with the change. Otherwise: UID SEARCH of the known range and a
+        set difference (RFC 3501 §6.4.4), whose cost grows with the folder.
+        """
+        if not known:
+            return set()
+        self._selected_status(folder)
+        high = max(known)
+        if modseq is not None and self.use_qresync and self._qresync_on:
+            gone = self._call(
+                "UID FETCH VANISHED",
+                imap_fetch.vanished_since,
+                self._raw(),
+                modseq=modseq,
+                high=high,
             )
-            messages = [
-                msg
-                for uid in batch
-                if (msg := self._message(folder, uidvalidity, uid, items.get(uid))) is not None
-            ]
-            if messages:
-                yield messages
+            return gone & known
+        present = self._call("UID SEARCH", imap_fetch.search, self._raw(), f"UID 1:{high}")
+        return known - set(present)
+
+    def search_addresses(self, folder: str, addresses: Sequence[str]) -> list[int]:
+        """UIDs of the messages FROM, TO or CC any of `addresses` (RFC 3501 §6.4.4)."""
+        self._selected_status(folder)
+        found: set[int] = set()
+        for address in addresses:
+            for key in ("FROM", "TO", "CC"):
+                found.update(
+                    self._call("UID SEARCH", imap_fetch.search_text, self._raw(), key, address)
+                )
+        return sorted(found)
+
+    def idle_start(self, folder: str) -> None:
+        """EXAMINE the folder and enter IDLE (RFC 2177 §3); the server then pushes changes."""
+        self.open_folder(folder)
+        self._call("IDLE", self._require().idle)
+
+    def idle_wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` s for a push; True when the folder changed (EXISTS/EXPUNGE…)."""
+        pushed = self._call("IDLE", self._require().idle_check, timeout)
+        return any(
+            isinstance(item, tuple) and len(item) > 1 and item[1] in _CHANGES for item in pushed
+        )
+
+    def idle_done(self) -> None:
+        """Leave IDLE (DONE); servers drop an IDLE after 30 minutes (RFC 2177 §3)."""
+        self._call("DONE", self._require().idle_done)
+
+    def abort(self) -> None:
+        """Cut the connection from another thread: the blocked command fails at once."""
+        client = self._client
+        sock = getattr(getattr(client, "_imap", None), "sock", None)
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         """LOGOUT and drop the connection; safe to call twice."""
@@ -282,32 +355,20 @@ class ImapSource:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _message(
-        self, folder: str, uidvalidity: int, uid: int, item: dict[bytes, Any] | None
-    ) -> RawMessage | None:
-        if item is None or b"BODY[]" not in item:
-            log.debug("IMAP %s %s: UID %d vanished before FETCH", self.host, folder, uid)
-            return None  # expunged by someone else between SEARCH and FETCH
-        body = item[b"BODY[]"]
-        if not isinstance(body, bytes):
-            raise ProtocolError(
-                f"The IMAP server {self.host} sent no body for UID {uid} in {folder}"
-            )
-        when = item.get(b"INTERNALDATE")
-        return RawMessage(
-            folder=folder,
-            uidvalidity=uidvalidity,
-            uid=uid,
-            data=body,
-            # \Recent belongs to a session, not the message (RFC 3501 §2.3.2; gone in 9051)
-            flags=tuple(f for f in map(_text, item.get(b"FLAGS", ())) if f != "\\Recent"),
-            internaldate=when.isoformat() if isinstance(when, datetime) else None,
-        )
-
     def _require(self) -> _Client:
         if self._client is None:
             raise NetworkError(f"The connection to the IMAP server {self.host} is closed")
         return self._client
+
+    def _raw(self) -> imaplib.IMAP4:
+        """The imaplib connection under IMAPClient, for the hot path (imap_fetch.py)."""
+        raw: imaplib.IMAP4 = getattr(self._require(), "_imap")  # noqa: B009
+        return raw
+
+    def _selected_status(self, folder: str) -> FolderStatus:
+        if self._selected is None or self._selected.name != folder:
+            return self.open_folder(folder)
+        return self._selected
 
     def _call(self, action: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run one IMAP step, turning whatever it raises into a MailServerError."""
@@ -316,7 +377,14 @@ class ImapSource:
         except MailroomError:
             raise
         except (imaplib.IMAP4.error, OSError, EOFError) as exc:
-            error = self._translate(action, exc)
+            error = translate_error(
+                exc,
+                action=action,
+                host=self.host,
+                port=self.port,
+                username=self.username,
+                scrub=self._scrub,
+            )
             log.warning("IMAP %s:%s %s failed: %s", self.host, self.port, action, error)
             raise error from exc
 
@@ -325,96 +393,9 @@ class ImapSource:
             text = text.replace(self._secret, "********")
         return text
 
-    def _translate(self, action: str, exc: BaseException) -> MailServerError:
-        where = f"{self.host}:{self.port}"
-        server = f"The IMAP server {where}"
-        if isinstance(exc, LoginError):
-            said = self._scrub(_server_text(exc))
-            code = match.group(1) if (match := _RESP_CODE.match(said)) else None
-            if code == "PRIVACYREQUIRED":
-                return TLSError(f"{server} requires TLS before login: {said}", hint=TLS_HINT)
-            if code in ("UNAVAILABLE", "SERVERBUG", "LIMIT", "INUSE"):
-                return ProtocolError(f"{server} could not log in {self.username}: {said}")
-            return AuthenticationError(
-                f"The IMAP server {self.host} refused the user name or password for "
-                f"{self.username} ({said})",
-                hint=AUTH_HINT,
-            )
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            why = exc.verify_message or exc.reason or "certificate verify failed"
-            return TLSError(f"{server} sent a certificate that was rejected: {why}", hint=TLS_HINT)
-        if isinstance(exc, ssl.SSLError):
-            why = self._scrub(exc.reason or str(exc))
-            return TLSError(f"The TLS handshake with {where} failed: {why}", hint=TLS_HINT)
-        if isinstance(exc, imaplib.IMAP4.abort | EOFError):
-            why = self._scrub(_server_text(exc)) or "connection closed"
-            message = f"{server} dropped the connection during {action}: {why}"
-        elif isinstance(exc, TimeoutError):
-            message = f"{server} did not answer in time ({action})"
-        elif isinstance(exc, ConnectionRefusedError):
-            message = f"{server} refused the connection"
-        elif isinstance(exc, socket.gaierror):
-            message = f"The host name {self.host} could not be resolved"
-        elif isinstance(exc, OSError):
-            why = self._scrub(exc.strerror or str(exc))
-            message = f"{server} could not be reached ({action}): {why}"
-        else:  # NO or BAD
-            return ProtocolError(
-                f"The IMAP server {self.host} rejected {action}: {self._scrub(_server_text(exc))}"
-            )
-        return NetworkError(message, hint=NETWORK_HINT)
-
 
 def _text(value: object) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def assign_roles(folders: Sequence[tuple[str, str | None, set[str]]]) -> list[FolderRole]:
-    """Roles for (name, delimiter, lower-case LIST attributes) triples, in the same order.
-
-    INBOX is INBOX; a SPECIAL-USE attribute wins; a role no folder claims by attribute goes
-    to the folder with the best-ranked well-known name (one folder per role).
-    """
-    roles: list[FolderRole] = []
-    claimed: set[FolderRole] = set()
-    for name, _, attrs in folders:
-        role = FolderRole.INBOX if name.upper() == "INBOX" else FolderRole.OTHER
-        if role is FolderRole.OTHER:
-            role = next(
-                (SPECIAL_USE_ROLES[a] for a in sorted(attrs) if a in SPECIAL_USE_ROLES), role
-            )
-        roles.append(role)
-        claimed.add(role)
-    for role, names in NAME_ROLES.items():
-        if role in claimed:
-            continue
-        best: tuple[int, int] | None = None
-        for index, (name, delimiter, _) in enumerate(folders):
-            if roles[index] is not FolderRole.OTHER:
-                continue
-            rank = _name_rank(name, delimiter, names)
-            if rank is not None and (best is None or rank < best[0]):
-                best = (rank, index)
-        if best is not None:
-            roles[best[1]] = role
-    return roles
-
-
-def _name_rank(name: str, delimiter: str | None, names: tuple[str, ...]) -> int | None:
-    lowered = name.lower()
-    candidates = [lowered]
-    for sep in {delimiter or ".", ".", "/"}:
-        if lowered.startswith("inbox" + sep):
-            candidates.append(lowered[len("inbox" + sep) :])
-    ranks = [names.index(c) for c in candidates if c in names]
-    return min(ranks) if ranks else None
-
-
-def default_sync_folders(folders: Sequence[FolderInfo]) -> list[str]:
-    """The folders a new mailbox syncs by default: INBOX and the Sent folder."""
-    chosen = [f.name for f in folders if f.role is FolderRole.INBOX][:1]
-    chosen += [f.name for f in folders if f.role is FolderRole.SENT][:1]
-    return chosen
 
 
 def connect(settings: ServerSettings, *, ssl_context: ssl.SSLContext | None = None) -> ImapSource:

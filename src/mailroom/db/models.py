@@ -10,13 +10,14 @@ Addresses are stored normalised (mail.addresses.normalise) so matching is an ind
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -181,6 +182,25 @@ class Mailbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Sync engine (sync/health.py, sync/engine.py): backfill window, health and the claim.
+    since_date: Mapped[date | None] = mapped_column(Date, default=None)
+    delete_after_fetch: Mapped[bool] = mapped_column(Boolean, default=False)
+    error_kind: Mapped[str | None] = mapped_column(String(40), default=None)
+    error_hint: Mapped[str | None] = mapped_column(Text, default=None)
+    failure_count: Mapped[int] = mapped_column(Integer, default=0)
+    auth_failure_count: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    sync_requested_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), default=None
+    )
+    sync_owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    progress_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    progress_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    progress_done_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    progress_total_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     aliases: Mapped[list[MailboxAlias]] = relationship(
         back_populates="mailbox", cascade="all, delete-orphan", lazy="selectin"
     )
@@ -198,7 +218,12 @@ class MailboxAlias(Base):
 
 
 class FolderState(Base):
-    """Per-folder sync cursor: where the next sync starts (UIDVALIDITY + last UID)."""
+    """Per-folder sync state: the stage and both cursors (see sync/engine.py's docstring).
+
+    `last_uid` is the forward cursor (every UID <= it is stored or is backfill's to fetch);
+    `backfill_below` the backward one (UIDs below it are still to fetch, newest first;
+    NULL when nothing is left). Both move only in the transaction that stores their batch.
+    """
 
     __tablename__ = "folder_states"
     __table_args__ = (UniqueConstraint("mailbox_id", "name"),)
@@ -213,6 +238,12 @@ class FolderState(Base):
     highestmodseq: Mapped[int | None] = mapped_column(BigInteger, default=None)
     last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    messages: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    backfill_below: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    total_messages: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    done_messages: Mapped[int] = mapped_column(BigInteger, default=0)
+    done_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class MailboxError(Base):
@@ -227,6 +258,8 @@ class MailboxError(Base):
     kind: Mapped[str] = mapped_column(String(40))
     message: Mapped[str] = mapped_column(Text)
     hint: Mapped[str | None] = mapped_column(Text, default=None)
+    user_fixable: Mapped[bool] = mapped_column(Boolean, default=False)
+    retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
 class Message(Base):
@@ -308,6 +341,8 @@ class MessageCopy(Base):
     uid: Mapped[int] = mapped_column(BigInteger)
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     gone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # POP3 has no UIDs: its UIDL string lives here and `uid` is a hash of it (sync/pop3.py).
+    server_id: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class MessageLink(Base):

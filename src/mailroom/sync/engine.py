@@ -1,74 +1,83 @@
-"""Sync one mailbox: cursor → fetch → ingest, folder by folder, batch by batch.
+"""Sync one mailbox: claim → connect → folder by folder, batch by batch → health.
 
 Read this top to bottom to follow a message from the server to the timeline:
 
     sync_mailbox
-      ├─ open_source(mailbox)                 connectors/imap.py: TLS, login (no DB access)
-      ├─ choose folders                       the mailbox's list, else INBOX + Sent (RFC 6154)
-      └─ for each folder: _sync_folder
-           ├─ source.folder_status(folder)    STATUS: UIDVALIDITY, UIDNEXT (cheap, no fetch)
-           ├─ unchanged? → skip               cost O(folders) when nothing is new (DESIGN #7)
-           ├─ UIDVALIDITY changed? → rescan   cursor back to 0; identity dedup keeps it single
-           └─ for each batch of fetch_since(last_uid):
-                  one transaction: ingest_batch (parse, store, copy, link)
-                                   + advance the folder's cursor to the batch's last UID
-Per-folder state (`FolderState.stage`):
+      ├─ claim the mailbox                   claims.py: one sync per mailbox, company limit
+      ├─ open_source(mailbox)                connectors/imap.py or pop3.py (no DB access)
+      ├─ POP3? → sync_pop3                   pop3.py: UIDL diff, leave on server
+      └─ for each chosen folder: sync_folder folders.py, the stage machine below
+           ├─ STATUS (UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ): unchanged → skip
+           ├─ new mail above last_uid, oldest first  ┐ each batch: one transaction =
+           ├─ expunges: QRESYNC VANISHED / UID SEARCH │ ingest_batch (parse, store, copy,
+           └─ backfill below backfill_below, newest  ┘ link) + cursor + heartbeat
+      └─ health.record_success / record_failure (status, error log, backoff)
 
-    new ──first fetch──▶ syncing ──batch committed──▶ syncing … ──folder done──▶ idle
-     ▲                      │ error                                             │
-     └── UIDVALIDITY change ┴──────────────▶ error (cursor unchanged) ◀─────────┘
+Per-folder stages (`FolderState.stage`, folders.FolderStage):
 
-Exactly-once effect (DESIGN #2): a batch and the cursor that covers it commit together, so
-a process killed anywhere re-fetches at most one batch, whose ingestion is then a no-op.
-Nothing in the mailbox changes (DESIGN #1): the source fetches with BODY.PEEK on EXAMINE.
+    new ──EXAMINE: last_uid := UIDNEXT-1, backfill_below := UIDNEXT──▶ backfill
+    backfill ──batch (newest first) committed: backfill_below := min(batch)──▶ backfill
+    backfill ──nothing left below (or before --since)──▶ ready
+    ready ──STATUS unchanged──▶ ready (no fetch: cost O(folders), DESIGN.md #7)
+    ready ──STATUS changed: fetch UID > last_uid, mark VANISHED copies gone──▶ ready
+    any ──UIDVALIDITY changed: old copies gone_at, cursors cleared──▶ new
+    (a forward-only source: new ──fetch_since(last_uid)──▶ catchup ──done──▶ ready)
+
+An error leaves the stage and both cursors as they were, and records the error on the
+mailbox; the next sync resumes exactly there. A stop request (graceful shutdown) ends the
+sync between two batches, every cursor consistent.
+
+Exactly-once effect (DESIGN.md #2): a batch and the cursor that covers it commit
+together, so a process killed anywhere re-fetches at most one batch, whose ingestion is
+then a no-op. Nothing in the mailbox changes (DESIGN.md #1): EXAMINE and BODY.PEEK only;
+POP3 deletes only when the user chose it, and only after the batch is committed.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from mailroom.app import App
 from mailroom.connectors.base import FolderInfo, FolderRole, MailboxSource
 from mailroom.db.engine import transaction
-from mailroom.db.models import FolderState, Mailbox, MailboxError
-from mailroom.errors import MailroomError, NotFound
-from mailroom.matching.directory import load_directory
-from mailroom.sync.ingest import IngestTarget, ingest_batch
+from mailroom.db.models import Mailbox
+from mailroom.errors import MailroomError, NetworkError, NotFound
+from mailroom.sync import claims, health
+from mailroom.sync.folders import FolderReport, ProgressEvent, SyncContext, sync_folder
 from mailroom.sync.mailboxes import open_source
+from mailroom.sync.pop3 import sync_pop3
+from mailroom.sync.source import Pop3Source
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 200
-Progress = Callable[[str, int, int], None]
+Progress = Callable[[ProgressEvent], None]
+AnySource = MailboxSource | Pop3Source
+SourceOpener = Callable[[Mailbox, App], AnySource]
+__all__ = ["FolderReport", "ProgressEvent", "SyncReport", "sync_all", "sync_mailbox"]
 
 
-@dataclass(slots=True)
-class FolderReport:
-    """What one folder's sync did."""
+class StageTimeout(NetworkError):
+    """A sync step ran past the stage timeout and its connection was cut."""
 
-    name: str
-    skipped: bool = False
-    fetched: int = 0
-    messages: int = 0
-    copies: int = 0
-    links: int = 0
-    parse_errors: int = 0
+    kind = "stalled"
 
 
 @dataclass(slots=True)
 class SyncReport:
-    """What one mailbox's sync did, or the error that stopped it."""
+    """What one mailbox's sync did, or why it did not run, or the error that stopped it."""
 
     mailbox_id: int
     folders: list[FolderReport] = field(default_factory=list)
     error: MailroomError | None = None
+    skipped: str | None = None  # "busy", "waiting", "failed", "disabled"
 
     @property
     def messages(self) -> int:
@@ -86,11 +95,32 @@ class SyncReport:
     def fetched(self) -> int:
         return sum(f.fetched for f in self.folders)
 
+    @property
+    def gone(self) -> int:
+        return sum(f.gone for f in self.folders)
 
-SourceOpener = Callable[[Mailbox, App], MailboxSource]
+
+@dataclass(slots=True)
+class ActiveSync:
+    """A sync running in this process, watched for stalls by the scheduler."""
+
+    mailbox_id: int
+    source: AnySource | None = None
+    beat: float = field(default_factory=time.monotonic)
+    aborted: bool = False
+
+    def abort(self) -> None:
+        self.aborted = True
+        cut = getattr(self.source, "abort", None)
+        if callable(cut):
+            cut()
 
 
-def _default_opener(mailbox: Mailbox, app: App) -> MailboxSource:
+ACTIVE: dict[int, ActiveSync] = {}
+_active_lock = threading.Lock()
+
+
+def _default_opener(mailbox: Mailbox, app: App) -> AnySource:
     return open_source(mailbox, app.secrets)
 
 
@@ -102,47 +132,116 @@ def sync_mailbox(
     opener: SourceOpener = _default_opener,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    force: bool = False,
+    stage_timeout: timedelta = claims.STAGE_TIMEOUT,
 ) -> SyncReport:
-    """Sync every chosen folder of one mailbox; errors are recorded, not raised."""
+    """Sync one mailbox's chosen folders; errors are recorded on the mailbox, not raised.
+
+    `force` also syncs a `failed` mailbox (an explicit request by the admin).
+    """
     report = SyncReport(mailbox_id=mailbox_id)
+    owner = claims.new_owner()
     with transaction(app.sessions) as session:
-        mailbox = session.get(Mailbox, mailbox_id)
+        mailbox = claims.lock_mailbox(session, mailbox_id)
         if mailbox is None:
-            raise NotFound(f"No mailbox {mailbox_id}.")
-        mailbox.status = "syncing"
-    try:
-        source = opener(mailbox, app)
-    except MailroomError as exc:
-        _record_failure(app, mailbox_id, exc)
-        report.error = exc
+            raise NotFound(f"No mailbox {mailbox_id}.", hint="See `mailroom mailbox list`.")
+        if not mailbox.enabled:
+            mailbox.status = "disabled"
+            report.skipped = "disabled"
+        elif mailbox.status == "failed" and not force:
+            report.skipped = "failed"
+        elif not claims.within_limit(session, mailbox):
+            mailbox.status, mailbox.error_kind = "pending", "limit"
+            mailbox.error_hint = health.HINTS["limit"]
+            mailbox.last_error = "Waiting for a free slot under the company's mailbox limit."
+            report.skipped = "waiting"
+        if report.skipped:  # asked again at the next poll, not at every scheduler tick
+            mailbox.last_attempt_at = datetime.now(UTC)
+            mailbox.sync_requested_at = None
+        elif not claims.claim(session, mailbox, owner=owner, timeout=stage_timeout):
+            report.skipped = "busy"
+        else:
+            mailbox.sync_requested_at = None
+    if report.skipped:
         return report
+    claims.hold(owner)
+    active = ActiveSync(mailbox_id)
+    with _active_lock:
+        ACTIVE[mailbox_id] = active
+    ctx = SyncContext(
+        app=app,
+        mailbox_id=mailbox_id,
+        company_id=mailbox.company_id,
+        owner=owner,
+        since=mailbox.since_date,
+        batch_size=batch_size,
+        progress=progress,
+        stop=stop,
+        beat=lambda: setattr(active, "beat", time.monotonic()),
+    )
     try:
-        folders = _choose_folders(source.list_folders(), mailbox.folders)
-        for info in folders:
-            report.folders.append(
-                _sync_folder(
-                    app, mailbox, source, info, batch_size=batch_size, progress=progress, stop=stop
-                )
-            )
-            if stop is not None and stop.is_set():
-                break
-    except MailroomError as exc:
-        _record_failure(app, mailbox_id, exc)
-        report.error = exc
-        return report
+        _run(app, mailbox, ctx, opener, active, report)
     finally:
-        source.close()
-    with transaction(app.sessions) as session:
-        row = session.get(Mailbox, mailbox_id)
-        assert row is not None
-        row.status = "ok"
-        row.last_error = None
-        row.last_success_at = datetime.now(UTC)
+        with _active_lock:
+            ACTIVE.pop(mailbox_id, None)
+        claims.release(owner)
     return report
 
 
-def _choose_folders(available: Sequence[FolderInfo], chosen: list[str]) -> list[FolderInfo]:
-    by_name = {f.name: f for f in available}
+def _run(
+    app: App,
+    mailbox: Mailbox,
+    ctx: SyncContext,
+    opener: SourceOpener,
+    active: ActiveSync,
+    report: SyncReport,
+) -> None:
+    source: AnySource | None = None
+    try:
+        source = opener(mailbox, app)
+        active.source = source
+        if isinstance(source, Pop3Source):
+            report.folders.append(FolderReport(name="INBOX"))
+            sync_pop3(ctx, source, report.folders[-1], delete=mailbox.delete_after_fetch)
+        else:
+            for info in choose_folders(source.list_folders(), mailbox.folders):
+                report.folders.append(FolderReport(name=info.name))
+                sync_folder(ctx, source, info, report.folders[-1])
+                if ctx.stopping:
+                    break
+    except MailroomError as exc:
+        if active.aborted:
+            exc = StageTimeout(
+                f"Syncing mailbox {mailbox.id} stalled for longer than the stage timeout "
+                f"({exc.message})"
+            )
+        report.error = exc
+    finally:
+        if source is not None:
+            try:
+                source.close()
+            except MailroomError as exc:  # a failed QUIT: POP3 deletions were not applied
+                report.error = report.error or exc
+    with transaction(app.sessions) as session:
+        row = session.get(Mailbox, mailbox.id)
+        if row is None or row.sync_owner != ctx.owner:
+            return  # taken over (stale claim): the new owner reports
+        if report.error is not None:
+            found = health.record_failure(session, row, report.error)
+            log.warning(
+                "mailbox %s: %s: %s", mailbox.id, found.kind, report.error.message.splitlines()[0]
+            )
+        elif ctx.stopping:
+            row.status = "ok" if row.last_success_at else "pending"
+            row.sync_owner = None
+        else:
+            health.record_success(row)
+
+
+def choose_folders(available: Sequence[FolderInfo], chosen: list[str]) -> list[FolderInfo]:
+    """The mailbox's chosen folders (all must exist), else INBOX and Sent (RFC 6154)."""
+    folders = list(available)
+    by_name = {f.name: f for f in folders}
     if chosen:
         missing = [name for name in chosen if name not in by_name]
         if missing:
@@ -151,93 +250,18 @@ def _choose_folders(available: Sequence[FolderInfo], chosen: list[str]) -> list[
                 hint="Check the folder names with `mailroom mailbox test ID`.",
             )
         return [by_name[name] for name in chosen]
-    wanted = [f for f in available if f.role is FolderRole.INBOX]
-    wanted += [f for f in available if f.role is FolderRole.SENT][:1]
+    wanted = [f for f in folders if f.role is FolderRole.INBOX][:1]
+    wanted += [f for f in folders if f.role is FolderRole.SENT][:1]
     return wanted
 
 
-def _folder_state(session: Session, mailbox_id: int, info: FolderInfo) -> FolderState:
-    state = session.scalar(
-        select(FolderState).where(
-            FolderState.mailbox_id == mailbox_id, FolderState.name == info.name
-        )
-    )
-    if state is None:
-        state = FolderState(mailbox_id=mailbox_id, name=info.name, role=info.role.value)
-        session.add(state)
-        session.flush()
-    return state
-
-
-def _sync_folder(
-    app: App,
-    mailbox: Mailbox,
-    source: MailboxSource,
-    info: FolderInfo,
-    *,
-    batch_size: int,
-    progress: Progress | None,
-    stop: threading.Event | None = None,
-) -> FolderReport:
-    report = FolderReport(name=info.name)
-    status = source.folder_status(info.name)
+def due_mailboxes(app: App, *, include_failed: bool = False) -> list[int]:
+    """Enabled mailboxes to sync once (`sync --once`): not disabled, not failed."""
     with app.sessions() as session:
-        state = _folder_state(session, mailbox.id, info)
-        session.commit()
-        last_uid = state.last_uid
-        if state.uidvalidity is not None and state.uidvalidity != status.uidvalidity:
-            log.warning("UIDVALIDITY of %s changed: rescanning the folder", info.name)
-            last_uid = 0
-        elif state.uidvalidity == status.uidvalidity and status.uidnext <= last_uid + 1:
-            report.skipped = True
-            return report
-    total = status.messages
-    for batch in source.fetch_since(info.name, after_uid=last_uid, batch_size=batch_size):
-        with transaction(app.sessions) as session:
-            target = IngestTarget(
-                company_id=mailbox.company_id,
-                mailbox_id=mailbox.id,
-                directory=load_directory(session, mailbox.company_id),
-                blobs=app.blobs,
-            )
-            result = ingest_batch(session, target, batch)
-            state = _folder_state(session, mailbox.id, info)
-            state.uidvalidity = status.uidvalidity
-            state.last_uid = max(raw.uid for raw in batch)
-            state.uidnext = status.uidnext
-            state.highestmodseq = status.highestmodseq
-            state.stage = "syncing"
-        report.fetched += len(batch)
-        report.messages += result.messages
-        report.copies += result.copies
-        report.links += result.links
-        report.parse_errors += result.parse_errors
-        if progress:
-            progress(info.name, report.fetched, total)
-        if stop is not None and stop.is_set():
-            return report
-    with transaction(app.sessions) as session:
-        state = _folder_state(session, mailbox.id, info)
-        state.uidvalidity = status.uidvalidity
-        state.uidnext = status.uidnext
-        state.highestmodseq = status.highestmodseq
-        state.stage = "idle"
-        state.last_success_at = datetime.now(UTC)
-        state.last_error = None
-    return report
-
-
-def _record_failure(app: App, mailbox_id: int, exc: MailroomError) -> None:
-    log.warning("mailbox %s: %s: %s", mailbox_id, exc.kind, exc.message)
-    with transaction(app.sessions) as session:
-        mailbox = session.get(Mailbox, mailbox_id)
-        if mailbox is None:
-            return
-        mailbox.status = "error"
-        mailbox.last_error = exc.message
-        session.add(
-            MailboxError(mailbox_id=mailbox_id, kind=exc.kind, message=exc.message, hint=exc.hint)
-        )
+        query = select(Mailbox.id).where(Mailbox.enabled.is_(True)).order_by(Mailbox.id)
+        if not include_failed:
+            query = query.where(Mailbox.status != "failed")
+        return list(session.scalars(query))
 
 
 def sync_all(
@@ -247,11 +271,9 @@ def sync_all(
     progress: Progress | None = None,
     stop: threading.Event | None = None,
 ) -> list[SyncReport]:
-    """Sync every enabled mailbox once, one after the other."""
-    with app.sessions() as session:
-        ids = list(session.scalars(select(Mailbox.id).where(Mailbox.enabled).order_by(Mailbox.id)))
+    """Sync every enabled, not failed mailbox once, one after the other."""
     reports = []
-    for mid in ids:
+    for mid in due_mailboxes(app):
         if stop is not None and stop.is_set():
             break
         reports.append(sync_mailbox(app, mid, batch_size=batch_size, progress=progress, stop=stop))

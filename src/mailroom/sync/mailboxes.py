@@ -1,12 +1,15 @@
-"""Connected mailboxes: add one (password encrypted at once), list them, open a source.
+"""Connected mailboxes: add, edit, enable/disable, list, open a source.
 
-The password handed to `add_mailbox` is encrypted with the row's id as associated data
-before the transaction commits; the clear text exists only in memory while connecting.
+The password handed to `add_mailbox` or `edit_mailbox` is encrypted with the row's id as
+associated data before the transaction commits; the clear text exists only in memory
+while connecting. Editing the credentials or the server re-enables a failed mailbox
+(health.reenable) and asks for a sync at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -17,9 +20,18 @@ from mailroom.db.models import Company, Mailbox, MailboxAlias, User
 from mailroom.errors import BadInput, NotFound
 from mailroom.mail.addresses import normalise
 from mailroom.security.secrets import SecretBox, mailbox_context
+from mailroom.sync.health import reenable
+from mailroom.sync.source import Pop3Source
 
-PROTOCOLS = ("imap",)
-DEFAULT_PORTS = {("imap", "ssl"): 993, ("imap", "starttls"): 143, ("imap", "none"): 143}
+PROTOCOLS = ("imap", "pop3")
+DEFAULT_PORTS = {
+    ("imap", "ssl"): 993,
+    ("imap", "starttls"): 143,
+    ("imap", "none"): 143,
+    ("pop3", "ssl"): 995,
+    ("pop3", "starttls"): 110,
+    ("pop3", "none"): 110,
+}
 
 
 def add_mailbox(
@@ -36,7 +48,10 @@ def add_mailbox(
     aliases: Sequence[str] = (),
     folders: Sequence[str] = (),
     allow_self_signed: bool = False,
+    since: date | None = None,
+    delete_after_fetch: bool = False,
 ) -> Mailbox:
+    """Connect a new mailbox (nothing is fetched until the next sync)."""
     if protocol not in PROTOCOLS:
         raise BadInput(
             f"Unknown protocol {protocol!r}.", hint=f"Use one of: {', '.join(PROTOCOLS)}."
@@ -54,6 +69,12 @@ def add_mailbox(
         raise BadInput(f"Port {port} is out of range (1-65535).")
     if not password:
         raise BadInput("The mailbox password is empty.", hint="Pipe it in with --password-stdin.")
+    if delete_after_fetch and protocol != "pop3":
+        raise BadInput(
+            "Only POP3 mailboxes can delete fetched mail.", hint="Drop --delete-after-fetch."
+        )
+    if protocol == "pop3" and folders:
+        raise BadInput("POP3 has no folders.", hint="Drop --folder for a POP3 mailbox.")
     clean_aliases = []
     for alias in aliases:
         address = normalise(alias)
@@ -73,6 +94,8 @@ def add_mailbox(
         allow_self_signed=allow_self_signed,
         folders=list(dict.fromkeys(f for f in folders if f)),
         aliases=[MailboxAlias(address=a) for a in dict.fromkeys(clean_aliases)],
+        since_date=since,
+        delete_after_fetch=delete_after_fetch,
     )
     session.add(mailbox)
     session.flush()
@@ -106,11 +129,73 @@ def server_settings(mailbox: Mailbox, secrets: SecretBox) -> ServerSettings:
     )
 
 
-def open_source(mailbox: Mailbox, secrets: SecretBox) -> MailboxSource:
+def open_source(mailbox: Mailbox, secrets: SecretBox) -> MailboxSource | Pop3Source:
     """Connect and log in to the mailbox's server with its stored credentials."""
+    if mailbox.protocol == "pop3":
+        from mailroom.connectors.pop3 import Pop3Mailbox
+
+        return Pop3Mailbox.connect(server_settings(mailbox, secrets))
     from mailroom.connectors.imap import ImapSource
 
     return ImapSource.connect(server_settings(mailbox, secrets))
+
+
+def edit_mailbox(
+    session: Session,
+    secrets: SecretBox,
+    mailbox: Mailbox,
+    *,
+    password: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    security: str | None = None,
+    username: str | None = None,
+    allow_self_signed: bool | None = None,
+) -> Mailbox:
+    """Change the credentials or server; the mailbox is re-enabled and synced at once."""
+    if password is not None:
+        if not password:
+            raise BadInput("The mailbox password is empty.")
+        mailbox.secret = secrets.encrypt(password, context=mailbox_context(mailbox.id))
+    if host is not None:
+        host = host.strip()
+        if not host or any(c.isspace() for c in host):
+            raise BadInput(f"{host!r} is not a host name.")
+        mailbox.host = host
+    if port is not None:
+        if not 0 < port < 65536:
+            raise BadInput(f"Port {port} is out of range (1-65535).")
+        mailbox.port = port
+    if security is not None:
+        try:
+            mailbox.security = Security(security).value
+        except ValueError:
+            raise BadInput(
+                f"Unknown security {security!r}.", hint="Use ssl, starttls or none."
+            ) from None
+    if username is not None:
+        mailbox.username = username.strip()
+    if allow_self_signed is not None:
+        mailbox.allow_self_signed = allow_self_signed
+    reenable(mailbox)
+    session.flush()
+    return mailbox
+
+
+def set_enabled(mailbox: Mailbox, enabled: bool) -> None:
+    """Disable (never synced, status `disabled`) or enable (pending, synced at once)."""
+    if enabled:
+        reenable(mailbox)
+    else:
+        mailbox.enabled = False
+        mailbox.status = "disabled"
+        mailbox.next_attempt_at = None
+
+
+def request_sync(session: Session, mailbox: Mailbox) -> None:
+    """Ask a running `mailroom serve` to sync this mailbox now ("send & receive")."""
+    mailbox.sync_requested_at = datetime.now(UTC)
+    session.flush()
 
 
 def mailbox_summary(mailbox: Mailbox) -> dict[str, Any]:
@@ -132,4 +217,15 @@ def mailbox_summary(mailbox: Mailbox) -> dict[str, Any]:
         "last_error": mailbox.last_error,
         "last_success_at": mailbox.last_success_at.isoformat() if mailbox.last_success_at else None,
         "enabled": mailbox.enabled,
+        "error_kind": mailbox.error_kind,
+        "hint": mailbox.error_hint,
+        "next_attempt_at": mailbox.next_attempt_at.isoformat() if mailbox.next_attempt_at else None,
+        "since": mailbox.since_date.isoformat() if mailbox.since_date else None,
+        "delete_after_fetch": mailbox.delete_after_fetch,
+        "progress": {
+            "done": mailbox.progress_done,
+            "total": mailbox.progress_total,
+            "done_bytes": mailbox.progress_done_bytes,
+            "total_bytes": mailbox.progress_total_bytes,
+        },
     }

@@ -1,44 +1,177 @@
-"""The in-process scheduler of `mailroom serve`: poll every enabled mailbox on an interval.
+"""The scheduler inside `mailroom serve`: polls, IDLE pushes, `sync --now`, stall watchdog.
 
-A single background thread runs `sync_all`, then waits `interval` seconds or until asked
-to stop. Stopping is graceful: the engine checks the stop event between batches, and every
-batch commits together with its cursor, so a stop (or a crash) leaves every cursor
-consistent. IDLE push and per-mailbox jobs come with the sync-engine work.
+One loop thread wakes every `tick` seconds (at once when an IDLE watcher reports a
+change) and decides which mailboxes are due:
+
+- a `sync --now ID` request (`Mailbox.sync_requested_at`, set by any process: the CLI
+  writes the row, this loop reads it, so no restart and no socket are needed);
+- a push from an IDLE watcher on INBOX or Sent (sync/idle.py);
+- the poll: `interval` seconds (default 5 minutes) since the last attempt;
+- a retry whose backoff (`next_attempt_at`, health.py) has elapsed;
+- a `syncing` mailbox whose claim is stale (its process died or its heartbeat is older
+  than the stage timeout): it is restarted, never left to stall silently.
+
+Due mailboxes run on a small thread pool, one sync per mailbox at a time (claims.py makes
+that hold across processes too). A sync of this process whose heartbeat stops for longer
+than the stage timeout has its connection cut (engine.ActiveSync.abort): it fails as
+`stalled` and is retried. `failed` and `disabled` mailboxes are left alone until an admin
+edits or enables them. Stopping is graceful: the engine checks the stop event between
+batches and every batch commits with its cursor, so every cursor stays consistent.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
 
 from mailroom.app import App
-from mailroom.sync.engine import sync_all
+from mailroom.db.models import FolderState, Mailbox
+from mailroom.sync import claims, engine
+from mailroom.sync.health import aware
+from mailroom.sync.idle import REFRESH, IdleManager
 
 log = logging.getLogger(__name__)
 
+PUSH_ROLES = ("inbox", "sent")
+
 
 class PollScheduler:
-    """Runs `sync_all` every `interval` seconds in a daemon thread."""
+    """Keeps every enabled mailbox synced: see the module docstring."""
 
-    def __init__(self, app: App, *, interval: float) -> None:
+    def __init__(
+        self,
+        app: App,
+        *,
+        interval: float,
+        workers: int = 2,
+        tick: float = 1.0,
+        idle: bool = True,
+        idle_refresh: float = REFRESH,
+        stage_timeout: timedelta = claims.STAGE_TIMEOUT,
+        batch_size: int = engine.DEFAULT_BATCH,
+    ) -> None:
         self.app = app
         self.interval = interval
+        self.tick = tick
+        self.stage_timeout = stage_timeout
+        self.batch_size = batch_size
         self.stop_event = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="mailroom-poll", daemon=True)
+        self._wake = threading.Event()
+        self._pushed: set[int] = set()
+        self._running: dict[int, Future[engine.SyncReport]] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mailroom-sync")
+        self._idle = IdleManager(app, on_change=self.push, refresh=idle_refresh) if idle else None
+        self._thread = threading.Thread(target=self._run, name="mailroom-scheduler", daemon=True)
+        self.completed: list[engine.SyncReport] = []
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
+        """Stop gracefully: running syncs end after their current batch."""
         self.stop_event.set()
+        self._wake.set()
+        if self._idle is not None:
+            self._idle.stop()
         self._thread.join(timeout)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def push(self, mailbox_id: int) -> None:
+        """Called by an IDLE watcher: sync this mailbox as soon as possible."""
+        with self._lock:
+            self._pushed.add(mailbox_id)
+        self._wake.set()
 
     def _run(self) -> None:
+        last_idle = 0.0
         while not self.stop_event.is_set():
             try:
-                for report in sync_all(self.app, stop=self.stop_event):
-                    if report.error:
-                        log.warning("mailbox %s: %s", report.mailbox_id, report.error.message)
+                self._watchdog()
+                for mailbox_id, forced in self.due():
+                    self._submit(mailbox_id, forced)
+                if self._idle is not None and time.monotonic() - last_idle > 5 * self.tick:
+                    self._idle.reconcile(self.idle_wanted())
+                    last_idle = time.monotonic()
             except Exception:  # a bug must not kill the scheduler; it is logged and retried
-                log.exception("sync pass failed")
-            self.stop_event.wait(self.interval)
+                log.exception("scheduler pass failed")
+            self._wake.wait(self.tick)
+            self._wake.clear()
+
+    def _watchdog(self) -> None:
+        limit = self.stage_timeout.total_seconds()
+        for active in list(engine.ACTIVE.values()):
+            if not active.aborted and time.monotonic() - active.beat > limit:
+                log.warning("mailbox %s: sync stalled; restarting it", active.mailbox_id)
+                active.abort()
+
+    def due(self, now: datetime | None = None) -> list[tuple[int, bool]]:
+        """(mailbox id, forced) of the mailboxes to sync now, not already running."""
+        now = now or datetime.now(UTC)
+        with self._lock:
+            pushed, self._pushed = self._pushed, set()
+            running = {mid for mid, fut in self._running.items() if not fut.done()}
+        result = []
+        with self.app.sessions() as session:
+            rows = session.scalars(select(Mailbox).where(Mailbox.enabled.is_(True)))
+            for box in rows:
+                if box.id in running:
+                    continue
+                requested = box.sync_requested_at is not None
+                if box.status == "failed" and not requested:
+                    continue
+                if box.status == "syncing":
+                    if claims.is_stale(box, now=now, timeout=self.stage_timeout):
+                        result.append((box.id, False))
+                    continue
+                retry = aware(box.next_attempt_at)
+                last = aware(box.last_attempt_at)
+                if retry is not None:
+                    timely = retry <= now
+                else:
+                    timely = last is None or (now - last).total_seconds() >= self.interval
+                if requested or timely or (box.id in pushed and retry is None):
+                    result.append((box.id, requested))
+        return result
+
+    def idle_wanted(self) -> dict[tuple[int, str], Mailbox]:
+        """INBOX and Sent of every healthy IMAP mailbox that has synced them once."""
+        wanted: dict[tuple[int, str], Mailbox] = {}
+        with self.app.sessions() as session:
+            rows = session.execute(
+                select(Mailbox, FolderState.name)
+                .join(FolderState, FolderState.mailbox_id == Mailbox.id)
+                .where(
+                    Mailbox.enabled.is_(True),
+                    Mailbox.protocol == "imap",
+                    Mailbox.status.in_(("ok", "syncing")),
+                    FolderState.role.in_(PUSH_ROLES),
+                )
+            )
+            for mailbox, folder in rows:
+                if not mailbox.folders or folder in mailbox.folders:
+                    wanted[(mailbox.id, folder)] = mailbox
+        return wanted
+
+    def _submit(self, mailbox_id: int, forced: bool) -> None:
+        with self._lock:
+            self._running[mailbox_id] = self._pool.submit(self._sync, mailbox_id, forced)
+
+    def _sync(self, mailbox_id: int, forced: bool) -> engine.SyncReport:
+        report = engine.sync_mailbox(
+            self.app,
+            mailbox_id,
+            batch_size=self.batch_size,
+            stop=self.stop_event,
+            force=forced,
+            stage_timeout=self.stage_timeout,
+        )
+        if report.error:
+            log.warning("mailbox %s: %s", mailbox_id, report.error.message)
+        self.completed.append(report)
+        return report

@@ -1,0 +1,189 @@
+"""Sync benchmark: Mailroom against mbsync (isync) on the same Dovecot mailbox, same run.
+
+    .venv/bin/python bench/sync_bench.py --messages 100000
+
+Starts a private Dovecot (tests/dovecot_server.py), fills one INBOX with N generated
+messages (bench/gen_mailbox.py), then measures, each as its own process so peak RSS is
+that process's own (GNU time's %M):
+
+1. `mailroom sync --once` initial sync (fetch, parse, store, match), a no-change resync
+   and a resync after 100 new messages;
+2. `mbsync` mirroring the same INBOX to a local maildir (fsync on, its default): initial,
+   no change, after 100 more new messages;
+3. in-process, the engine's own time for a no-change resync per folder (the CLI's figure
+   includes Python start-up and imports).
+
+Prints a table and the ratios, and writes bench/results/sync-<N>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.gen_mailbox import fill  # noqa: E402
+from tests.builders import build_message  # noqa: E402
+from tests.dovecot_server import DovecotServer  # noqa: E402
+
+USER, PASSWORD = "bench", "bench-password-1"
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Run `cmd` under GNU time: wall seconds and peak RSS in MB."""
+    out = subprocess.run(
+        ["/usr/bin/time", "-f", "%e %M", *cmd], env=env, capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"{cmd[0]} failed: {out.stdout[-2000:]}{out.stderr[-2000:]}")
+    wall, rss = out.stderr.strip().splitlines()[-1].split()
+    return {"seconds": float(wall), "peak_rss_mb": int(rss) / 1024}
+
+
+def mbsync_config(path: Path, dovecot: DovecotServer, local: Path) -> None:
+    path.write_text(
+        f"""IMAPAccount bench
+Host {dovecot.host}
+Port {dovecot.imap_port}
+User {USER}
+Pass {PASSWORD}
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore remote
+Account bench
+
+MaildirStore local
+Path {local}/
+Inbox {local}/INBOX
+
+Channel bench
+Far :remote:
+Near :local:
+Patterns INBOX
+Create Near
+Sync Pull
+SyncState *
+"""
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="mailroom-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="mailroom-bench-work-"))
+    dovecot = DovecotServer(root)  # mkdtemp: traversable by the mail user
+    dovecot.start()
+    try:
+        run(dovecot, work, args.messages)
+    finally:
+        dovecot.stop()
+
+
+def run(dovecot: DovecotServer, work: Path, count: int) -> None:
+    dovecot.add_user(USER, PASSWORD)
+    dovecot.session(USER)  # creates the home and Maildir
+    maildir = dovecot.root / "mail" / USER / "Maildir"
+    start = time.monotonic()
+    size = fill(maildir, owner=f"{USER}@acme.example", count=count)
+    if os.geteuid() == 0:
+        subprocess.run(["chown", "-R", f"{dovecot.mail_user}:", str(maildir)], check=True)
+    dovecot.doveadm("mailbox", "status", "-u", USER, "messages", "INBOX")  # index once
+    print(f"generated {count} messages, {size / 2**30:.2f} GiB in {time.monotonic() - start:.0f} s")
+
+    data = work / "mailroom"
+    env = dict(os.environ, MAILROOM_DATA_DIR=str(data))
+    from mailroom.app import open_app
+    from mailroom.config import load_settings
+    from mailroom.crm.companies import add_company, add_user
+    from mailroom.db.engine import transaction
+    from mailroom.security.secrets import create_key_file
+    from mailroom.sync.mailboxes import add_mailbox
+
+    settings = load_settings(data)
+    create_key_file(settings.key_path)
+    app = open_app(settings)
+    with transaction(app.sessions) as session:
+        company = add_company(session, name="Acme", domains=["acme.example"])
+        user = add_user(session, company=company, email=f"{USER}@acme.example")
+        box = add_mailbox(
+            session,
+            app.secrets,
+            user=user,
+            host=dovecot.host,
+            port=dovecot.imap_port,
+            password=PASSWORD,
+            security="none",
+            username=USER,
+            folders=["INBOX"],
+        )
+        box_id = box.id
+    cli = [sys.executable, "-c", "from mailroom.cli import main; main()", "sync", "--once"]
+    results: dict[str, dict[str, float]] = {}
+    results["mailroom initial"] = timed(cli, env)
+    results["mailroom no change"] = timed(cli, env)
+    from mailroom.sync.engine import sync_mailbox
+
+    sync_mailbox(app, box_id)  # warm-up: the lazy imports of the connector
+    runs = []
+    for _ in range(5):
+        t = time.perf_counter()
+        report = sync_mailbox(app, box_id)
+        runs.append((time.perf_counter() - t) * 1000 / max(1, len(report.folders)))
+    engine_ms = sorted(runs)[2]  # median of 5, connect + login + STATUS + bookkeeping
+    for n in range(100):
+        dovecot.append(USER, "INBOX", build_message(sender="new@client.example", minutes=n))
+    results["mailroom +100"] = timed(cli, env)
+
+    local = work / "mbsync"
+    local.mkdir()
+    config = work / "mbsyncrc"
+    mbsync_config(config, dovecot, local)
+    mbsync = ["mbsync", "-c", str(config), "-q", "bench"]
+    results["mbsync initial"] = timed(mbsync, env)
+    results["mbsync no change"] = timed(mbsync, env)
+    for n in range(100):
+        dovecot.append(USER, "INBOX", build_message(sender="new2@client.example", minutes=n))
+    results["mbsync +100"] = timed(mbsync, env)
+
+    for name, value in results.items():
+        rate = count / value["seconds"] if "initial" in name else 0
+        extra = f"  {rate:8.0f} msg/s" if rate else ""
+        print(f"{name:20} {value['seconds']:8.2f} s  {value['peak_rss_mb']:7.0f} MB{extra}")
+    print(f"mailroom engine, no-change resync: {engine_ms:.1f} ms per folder (in-process)")
+    for phase in ("initial", "no change", "+100"):
+        ratio = results[f"mailroom {phase}"]["seconds"] / results[f"mbsync {phase}"]["seconds"]
+        print(f"ratio mailroom/mbsync, {phase}: {ratio:.2f}")
+    out = REPO / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"sync-{count}.json").write_text(
+        json.dumps(
+            {
+                "messages": count,
+                "bytes": size_of(dovecot),
+                "results": results,
+                "engine_no_change_ms_per_folder": engine_ms,
+            },
+            indent=2,
+        )
+    )
+    app.close()
+
+
+def size_of(dovecot: DovecotServer) -> int:
+    maildir = dovecot.root / "mail" / USER / "Maildir"
+    return sum(p.stat().st_size for p in maildir.rglob("*") if p.is_file())
+
+
+if __name__ == "__main__":
+    main()

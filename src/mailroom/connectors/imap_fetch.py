@@ -1,0 +1,216 @@
+"""The IMAP hot path on bare imaplib: UID lists with sizes, raw bodies, QRESYNC expunges.
+
+Why imaplib here when imap.py logs in with IMAPClient: IMAPClient parses every FETCH
+response into Python values with its own lexer, which costs about three times the fetch
+itself on a large mailbox (22.5 s against 6.5 s for 100,000 messages on this kind of
+machine). imaplib hands back the literal as bytes, and the few items we need around it
+(UID, RFC822.SIZE, FLAGS, INTERNALDATE) are cut out with one regular expression. These
+functions take the `imaplib.IMAP4` under IMAPClient (same socket, same selected folder);
+the caller (ImapSource) turns whatever they raise into mailroom errors.
+
+Invariants:
+- only UID commands (RFC 3501 §6.4.8): message sequence numbers shift under expunges;
+- only BODY.PEEK[] (§6.4.5), on a folder opened with EXAMINE: nothing sets \\Seen;
+- "UID a:b" answers are filtered to a..b, because "*" (and a range past the end) always
+  matches the highest UID in use (§6.4.8), so `n:*` returns that message even below n;
+- a UID missing from a FETCH answer was expunged meanwhile and is simply not returned.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+
+from mailroom.connectors.base import RawMessage
+from mailroom.errors import ProtocolError
+
+_UID = re.compile(rb"\bUID (\d+)")
+_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
+_FLAGS = re.compile(rb"\bFLAGS \(([^)]*)\)")
+_DATE = re.compile(rb'\bINTERNALDATE "([^"]+)"')
+_VANISHED = re.compile(rb"^(?:\(EARLIER\)\s*)?([0-9:,*]+)")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+FETCH_ITEMS = "(UID RFC822.SIZE FLAGS INTERNALDATE BODY.PEEK[])"
+
+
+def uid_set(uids: Iterable[int]) -> str:
+    """A compact UID set ("1:5,7,9:10") from any UIDs (RFC 3501 §9, sequence-set)."""
+    ordered = sorted(set(uids))
+    if not ordered:
+        raise ValueError("an empty UID set")
+    parts: list[str] = []
+    start = prev = ordered[0]
+    for uid in ordered[1:]:
+        if uid == prev + 1:
+            prev = uid
+            continue
+        parts.append(f"{start}:{prev}" if prev != start else str(start))
+        start = prev = uid
+    parts.append(f"{start}:{prev}" if prev != start else str(start))
+    return ",".join(parts)
+
+
+def parse_uid_set(text: bytes) -> set[int]:
+    """The UIDs of a sequence-set such as b"41,43:116" (as VANISHED sends it)."""
+    result: set[int] = set()
+    for part in text.split(b","):
+        if not part:
+            continue
+        low, _, high = part.partition(b":")
+        a, b = int(low), int(high or low)
+        result.update(range(min(a, b), max(a, b) + 1))
+    return result
+
+
+def imap_date(day: date) -> str:
+    """A date as SEARCH SINCE wants it: 1-Feb-2026 (RFC 3501 §9, date), locale-free."""
+    return f"{day.day}-{_MONTHS[day.month - 1]}-{day.year}"
+
+
+def _check(typ: str, data: Sequence[object], what: str) -> None:
+    if typ != "OK":
+        said = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
+        raise ProtocolError(f"The IMAP server rejected {what}: {said}")
+
+
+def search(imap: imaplib.IMAP4, criteria: str) -> list[int]:
+    """UID SEARCH with ASCII criteria; the UIDs found, ascending."""
+    typ, data = imap.uid("SEARCH", criteria)
+    _check(typ, data, "UID SEARCH")
+    found: set[int] = set()
+    for line in data:
+        if isinstance(line, bytes):
+            found.update(int(tok) for tok in line.split() if tok.isdigit())
+    return sorted(found)
+
+
+def search_text(imap: imaplib.IMAP4, key: str, value: str) -> list[int]:
+    """UID SEARCH KEY "value" (FROM, TO, CC …), sent as a UTF-8 literal when not ASCII."""
+    if value.isascii() and '"' not in value and "\\" not in value:
+        return search(imap, f'{key} "{value}"')
+    imap.literal = value.encode("utf-8")  # type: ignore[assignment]  # imaplib sends bytes
+    return search(imap, f"CHARSET UTF-8 {key}")
+
+
+def uid_sizes(
+    imap: imaplib.IMAP4, *, low: int, high: int | None = None, since: date | None = None
+) -> list[tuple[int, int]]:
+    """(UID, RFC822.SIZE) of every message with low <= UID <= high, ascending.
+
+    `high` None means up to the newest; `since` keeps messages whose INTERNALDATE is on or
+    after that day (SEARCH SINCE, RFC 3501 §6.4.4), for a mailbox's backfill window.
+    """
+    top = "*" if high is None else str(high)
+    if high is not None and high < low:
+        return []
+    if since is not None:
+        uids = [u for u in search(imap, f"UID {low}:{top} SINCE {imap_date(since)}") if u >= low]
+        if high is not None:
+            uids = [u for u in uids if u <= high]
+        if not uids:
+            return []
+        spec = uid_set(uids)
+    else:
+        spec = f"{low}:{top}"
+    typ, data = imap.uid("FETCH", spec, "(UID RFC822.SIZE)")
+    _check(typ, data, "UID FETCH RFC822.SIZE")
+    sizes: dict[int, int] = {}
+    for line in data:
+        head = line[0] if isinstance(line, tuple) else line
+        if not isinstance(head, bytes):
+            continue
+        uid, size = _UID.search(head), _SIZE.search(head)
+        if uid and size:
+            value = int(uid.group(1))
+            if value >= low and (high is None or value <= high):
+                sizes[value] = int(size.group(1))
+    return sorted(sizes.items())
+
+
+def fetch_raw(
+    imap: imaplib.IMAP4, *, folder: str, uidvalidity: int, uids: Sequence[int]
+) -> list[RawMessage]:
+    """The messages with these UIDs, in the order asked, with flags and INTERNALDATE."""
+    if not uids:
+        return []
+    typ, data = imap.uid("FETCH", uid_set(uids), FETCH_ITEMS)
+    _check(typ, data, "UID FETCH BODY.PEEK[]")
+    found: dict[int, RawMessage] = {}
+    for index, item in enumerate(data):
+        if not isinstance(item, tuple) or len(item) != 2:
+            continue  # ")" closers and unsolicited FETCH (flag) updates
+        head, body = item
+        tail = data[index + 1] if index + 1 < len(data) else b""
+        meta = head + (tail if isinstance(tail, bytes) else b"")
+        uid = _UID.search(meta)
+        if uid is None or not isinstance(body, bytes):
+            continue
+        flags = _FLAGS.search(meta)
+        when = _DATE.search(meta)
+        value = int(uid.group(1))
+        found[value] = RawMessage(
+            folder=folder,
+            uidvalidity=uidvalidity,
+            uid=value,
+            data=body,
+            # \Recent belongs to a session, not the message (RFC 3501 §2.3.2; gone in 9051)
+            flags=tuple(
+                f
+                for f in (flags.group(1).decode("utf-8", "replace").split() if flags else ())
+                if f != "\\Recent"
+            ),
+            internaldate=_internaldate(when.group(1)) if when else None,
+        )
+    return [found[uid] for uid in uids if uid in found]
+
+
+def _internaldate(value: bytes) -> str | None:
+    try:
+        return datetime.strptime(value.decode().strip(), "%d-%b-%Y %H:%M:%S %z").isoformat()
+    except ValueError:
+        return None
+
+
+def vanished_since(imap: imaplib.IMAP4, *, modseq: int, high: int) -> set[int]:
+    """UIDs <= high expunged since `modseq` (RFC 7162 §3.2.6, needs ENABLE QRESYNC).
+
+    `UID FETCH 1:high (UID) (CHANGEDSINCE m VANISHED)` answers with one
+    `* VANISHED (EARLIER) set` for what was expunged, and FETCHes for flag changes.
+    """
+    if high < 1:
+        return set()
+    imap.untagged_responses.pop("VANISHED", None)
+    typ, data = imap.uid("FETCH", f"1:{high}", f"(UID) (CHANGEDSINCE {modseq} VANISHED)")
+    _check(typ, data, "UID FETCH CHANGEDSINCE VANISHED")
+    gone: set[int] = set()
+    for line in imap.untagged_responses.pop("VANISHED", []):
+        match = _VANISHED.match(line.strip()) if isinstance(line, bytes) else None
+        if match:
+            gone.update(u for u in parse_uid_set(match.group(1)) if u <= high)
+    return gone
+
+
+def size_batches(
+    sizes: Sequence[tuple[int, int]], *, max_count: int, max_bytes: int = 32 << 20
+) -> list[list[int]]:
+    """UIDs cut into batches of at most `max_count` messages and about `max_bytes` bytes.
+
+    This bounds memory: imaplib holds one FETCH answer at a time, so a batch's bytes are
+    what a sync holds. A message larger than `max_bytes` makes a batch of its own.
+    """
+    if max_count < 1:
+        raise ValueError("max_count must be >= 1")
+    batches: list[list[int]] = []
+    current: list[int] = []
+    total = 0
+    for uid, size in sizes:
+        if current and (len(current) >= max_count or total + size > max_bytes):
+            batches.append(current)
+            current, total = [], 0
+        current.append(uid)
+        total += size
+    if current:
+        batches.append(current)
+    return batches

@@ -1,0 +1,197 @@
+"""POP3 mailbox source (RFC 1939, STLS from RFC 2595, response codes from RFC 2449/3206).
+
+POP3 has one folder and numbers its messages per session; the only stable name of a
+message is its UIDL (RFC 1939 §7), so the engine diffs UIDLs against what it has seen.
+Nothing here changes the maildrop unless `delete` is called, and even then RFC 1939 §6
+applies: DELE only marks, the server removes marked messages at QUIT (the UPDATE state).
+A connection lost before QUIT deletes nothing — which is what makes "delete only after
+the batch is committed" safe: the caller marks after its commit, then quits.
+
+Errors become mailroom errors: `-ERR [AUTH]` (RFC 3206) or any refused PASS is an
+AuthenticationError; `[IN-USE]`/`[SYS/TEMP]` are the server's, retried later; TLS and
+socket failures map as for IMAP. The password never appears in a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import poplib
+import socket
+import ssl
+from collections.abc import Callable
+from contextlib import suppress
+from typing import ParamSpec, TypeVar
+
+from mailroom.connectors.base import Security, ServerSettings
+from mailroom.connectors.imap import make_ssl_context
+from mailroom.connectors.imap_errors import AUTH_HINT, NETWORK_HINT, TLS_HINT
+from mailroom.errors import (
+    AuthenticationError,
+    MailroomError,
+    MailServerError,
+    NetworkError,
+    ProtocolError,
+    TLSError,
+)
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Pop3Mailbox:
+    """A logged-in POP3 session implementing sync.source.Pop3Source."""
+
+    def __init__(self, conn: poplib.POP3 | None, *, host: str, port: int, username: str) -> None:
+        self._conn = conn
+        self.host, self.port, self.username = host, port, username
+        self._secret: str | None = None
+
+    @classmethod
+    def connect(
+        cls, settings: ServerSettings, *, ssl_context: ssl.SSLContext | None = None
+    ) -> Pop3Mailbox:
+        """Connect, secure as `settings.security` says (STLS is required when asked), log in."""
+        host, port = settings.host, settings.port
+        tls = settings.security is not Security.NONE
+        ctx = (ssl_context or make_ssl_context(settings)) if tls else None
+        box = cls(None, host=host, port=port, username=settings.username)
+        box._secret = settings.password
+        try:
+            if settings.security is Security.SSL:
+                box._conn = box._call(
+                    "connect", poplib.POP3_SSL, host, port, context=ctx, timeout=settings.timeout
+                )
+            else:
+                box._conn = box._call("connect", poplib.POP3, host, port, timeout=settings.timeout)
+            conn = box._conn
+            if settings.security is Security.STARTTLS:
+                caps = box._call("CAPA", conn.capa)
+                if "STLS" not in caps:
+                    raise TLSError(
+                        f"The POP3 server {host}:{port} does not offer STLS; refusing to send "
+                        "the password in plain text",
+                        hint="Use security ssl (usually port 995) instead.",
+                    )
+                box._call("STLS", conn.stls, ctx)
+            box._call("USER", conn.user, settings.username)
+            box._call("PASS", conn.pass_, settings.password)
+        except BaseException:
+            box.abort()
+            raise
+        finally:
+            box._secret = None
+        log.info("POP3 %s:%s: logged in as %s", host, port, settings.username)
+        return box
+
+    def listing(self) -> list[tuple[int, str, int]]:
+        """(number, UIDL, size) of every message, by number (UIDL and LIST, RFC 1939 §5, §7)."""
+        conn = self._require()
+        _, uidl_lines, _ = self._call("UIDL", conn.uidl)
+        _, list_lines, _ = self._call("LIST", conn.list)
+        sizes: dict[int, int] = {}
+        for line in list_lines:
+            num, _, size = line.partition(b" ")
+            sizes[int(num)] = int(size.split()[0]) if size else 0
+        result = []
+        for line in uidl_lines:
+            num, _, uidl = line.partition(b" ")
+            number = int(num)
+            result.append((number, uidl.strip().decode("ascii", "replace"), sizes.get(number, 0)))
+        return sorted(result)
+
+    def retrieve(self, number: int) -> bytes:
+        """RETR: the message with CRLF line ends, dot-stuffing undone (RFC 1939 §3)."""
+        _, lines, _ = self._call("RETR", self._require().retr, number)
+        return b"\r\n".join(lines) + b"\r\n"
+
+    def delete(self, number: int) -> None:
+        """DELE: mark for deletion at QUIT."""
+        self._call("DELE", self._require().dele, number)
+
+    def close(self) -> None:
+        """QUIT (the server applies DELE marks now) and drop the connection."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            self._call("QUIT", conn.quit)
+        except MailroomError:
+            with suppress(OSError):
+                conn.close()
+            raise
+
+    def abort(self) -> None:
+        """Drop the connection without QUIT: nothing marked is deleted."""
+        conn, self._conn = self._conn, None
+        sock = getattr(conn, "sock", None)
+        if isinstance(sock, socket.socket):
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        if conn is not None:
+            with suppress(OSError):
+                conn.close()
+
+    def __enter__(self) -> Pop3Mailbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _require(self) -> poplib.POP3:
+        if self._conn is None:
+            raise NetworkError(f"The connection to the POP3 server {self.host} is closed")
+        return self._conn
+
+    def _call(self, action: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except MailroomError:
+            raise
+        except (poplib.error_proto, OSError, EOFError) as exc:
+            error = self._translate(action, exc)
+            log.warning("POP3 %s:%s %s failed: %s", self.host, self.port, action, error)
+            raise error from exc
+
+    def _translate(self, action: str, exc: BaseException) -> MailServerError:
+        where = f"{self.host}:{self.port}"
+        server = f"The POP3 server {where}"
+        if isinstance(exc, poplib.error_proto):
+            arg = exc.args[0] if exc.args else b""
+            said = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+            if self._secret:
+                said = said.replace(self._secret, "********")
+            if said.startswith("-ERR EOF"):  # poplib's word for a closed connection
+                return NetworkError(
+                    f"{server} dropped the connection during {action}", hint=NETWORK_HINT
+                )
+            if action == "PASS" or "[AUTH]" in said:
+                if "[IN-USE]" in said or "[SYS/" in said:
+                    return ProtocolError(f"{server} could not open the maildrop: {said}")
+                return AuthenticationError(
+                    f"The POP3 server {self.host} refused the user name or password for "
+                    f"{self.username} ({said})",
+                    hint=AUTH_HINT,
+                )
+            return ProtocolError(f"The POP3 server {self.host} rejected {action}: {said}")
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            why = exc.verify_message or exc.reason or "certificate verify failed"
+            return TLSError(f"{server} sent a certificate that was rejected: {why}", hint=TLS_HINT)
+        if isinstance(exc, ssl.SSLError):
+            return TLSError(f"The TLS handshake with {where} failed: {exc.reason}", hint=TLS_HINT)
+        if isinstance(exc, TimeoutError):
+            message = f"{server} did not answer in time ({action})"
+        elif isinstance(exc, ConnectionRefusedError):
+            message = f"{server} refused the connection"
+        elif isinstance(exc, socket.gaierror):
+            message = f"The host name {self.host} could not be resolved"
+        elif isinstance(exc, OSError):
+            message = f"{server} could not be reached ({action}): {exc.strerror or exc}"
+        else:
+            message = f"{server} dropped the connection during {action}"
+        return NetworkError(message, hint=NETWORK_HINT)
+
+
+def connect(settings: ServerSettings, *, ssl_context: ssl.SSLContext | None = None) -> Pop3Mailbox:
+    """Shorthand for `Pop3Mailbox.connect`."""
+    return Pop3Mailbox.connect(settings, ssl_context=ssl_context)

@@ -1,0 +1,381 @@
+"""One folder's sync: the stage machine drawn in sync/engine.py's docstring.
+
+Each step commits one batch together with the cursor that covers it, in one short
+transaction that also refreshes the mailbox's heartbeat and progress, so a process killed
+anywhere re-fetches at most one batch (whose ingestion is then a no-op, DESIGN.md #2).
+Cursors only move one way: `last_uid` up, `backfill_below` down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import StrEnum
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailroom.app import App
+from mailroom.connectors.base import FolderInfo, FolderStatus, MailboxSource, RawMessage
+from mailroom.connectors.imap_fetch import size_batches
+from mailroom.db.engine import transaction
+from mailroom.db.models import FolderState, Mailbox
+from mailroom.errors import ProtocolError
+from mailroom.matching.directory import load_directory
+from mailroom.sync import copies
+from mailroom.sync.ingest import BatchResult, IngestTarget, ingest_batch
+from mailroom.sync.source import SyncSource
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH_BYTES = 32 << 20
+
+
+class FolderStage(StrEnum):
+    """Where a folder's sync stands (FolderState.stage)."""
+
+    NEW = "new"  # never opened: no cursor yet
+    BACKFILL = "backfill"  # cursors set; older mail still being fetched, newest first
+    CATCHUP = "catchup"  # fetching new mail above last_uid (forward-only sources)
+    READY = "ready"  # everything up to the last STATUS is stored
+
+
+class ClaimLost(ProtocolError):
+    """Another sync took this mailbox over (our claim went stale): stop without writing."""
+
+    kind = "stalled"
+
+
+class UidValidityChanged(Exception):
+    """The folder's UIDVALIDITY changed while it was being synced: start it over."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressEvent:
+    """A mailbox's progress after a committed batch (done/total messages and bytes)."""
+
+    mailbox_id: int
+    folder: str
+    done: int
+    total: int
+    done_bytes: int
+    total_bytes: int
+
+
+@dataclass(slots=True)
+class FolderReport:
+    """What one folder's sync did."""
+
+    name: str
+    skipped: bool = False
+    fetched: int = 0
+    messages: int = 0
+    copies: int = 0
+    links: int = 0
+    parse_errors: int = 0
+    gone: int = 0
+    uidvalidity_changed: bool = False
+
+    def add(self, result: BatchResult, fetched: int) -> None:
+        self.fetched += fetched
+        self.messages += result.messages
+        self.copies += result.copies
+        self.links += result.links
+        self.parse_errors += result.parse_errors
+
+
+@dataclass(slots=True)
+class SyncContext:
+    """What every step of one mailbox's sync needs."""
+
+    app: App
+    mailbox_id: int
+    company_id: int
+    owner: str
+    since: date | None = None
+    batch_size: int = 200
+    max_batch_bytes: int = MAX_BATCH_BYTES
+    progress: Callable[[ProgressEvent], None] | None = None
+    stop: threading.Event | None = None
+    beat: Callable[[], None] = field(default=lambda: None)
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+
+def folder_state(session: Session, mailbox_id: int, info: FolderInfo) -> FolderState:
+    state = session.scalar(
+        select(FolderState).where(
+            FolderState.mailbox_id == mailbox_id, FolderState.name == info.name
+        )
+    )
+    if state is None:
+        state = FolderState(
+            mailbox_id=mailbox_id, name=info.name, role=info.role.value, stage=FolderStage.NEW
+        )
+        session.add(state)
+        session.flush()
+    return state
+
+
+def commit_batch(
+    ctx: SyncContext,
+    info: FolderInfo,
+    raws: Sequence[RawMessage],
+    update: Callable[[FolderState], None],
+    *,
+    extra: Callable[[Session], None] | None = None,
+) -> BatchResult:
+    """Ingest `raws` and apply `update` to the folder's state in one transaction."""
+    with transaction(ctx.app.sessions) as session:
+        mailbox = session.get(Mailbox, ctx.mailbox_id)
+        if mailbox is None or mailbox.sync_owner != ctx.owner:
+            raise ClaimLost(f"Mailbox {ctx.mailbox_id} was taken over by another sync")
+        result = BatchResult()
+        if raws:
+            target = IngestTarget(
+                company_id=ctx.company_id,
+                mailbox_id=ctx.mailbox_id,
+                directory=load_directory(session, ctx.company_id),
+                blobs=ctx.app.blobs,
+            )
+            result = ingest_batch(session, target, raws)
+        if extra is not None:
+            extra(session)
+        update(folder_state(session, ctx.mailbox_id, info))
+        session.flush()
+        event = _touch(session, mailbox, info.name)
+    ctx.beat()
+    if ctx.progress is not None:
+        ctx.progress(event)
+    return result
+
+
+def _touch(session: Session, mailbox: Mailbox, folder: str) -> ProgressEvent:
+    """Refresh the heartbeat and the mailbox's progress (sums over its folders)."""
+    sums = session.execute(
+        select(
+            func.coalesce(func.sum(FolderState.done_messages), 0),
+            func.coalesce(func.sum(FolderState.total_messages), 0),
+            func.coalesce(func.sum(FolderState.done_bytes), 0),
+            func.coalesce(func.sum(FolderState.total_bytes), 0),
+        ).where(FolderState.mailbox_id == mailbox.id)
+    ).one()
+    mailbox.heartbeat_at = datetime.now(UTC)
+    done, total, done_bytes, total_bytes = (int(v) for v in sums)
+    mailbox.progress_done, mailbox.progress_total = done, total
+    mailbox.progress_done_bytes, mailbox.progress_total_bytes = done_bytes, total_bytes
+    return ProgressEvent(mailbox.id, folder, done, total, done_bytes, total_bytes)
+
+
+def unchanged(state: FolderState, status: FolderStatus) -> bool:
+    """STATUS says nothing happened since the last complete sync (costs no fetch)."""
+    return (
+        state.stage == FolderStage.READY
+        and state.uidvalidity == status.uidvalidity
+        and state.uidnext == status.uidnext
+        and state.messages == status.messages
+        and (status.highestmodseq is None or state.highestmodseq == status.highestmodseq)
+    )
+
+
+def sync_folder(
+    ctx: SyncContext, source: MailboxSource, info: FolderInfo, report: FolderReport
+) -> None:
+    """Bring one folder up to date, counting into `report` (kept when an error stops it).
+
+    Restarts once if the folder's UIDVALIDITY changes while it is being synced.
+    """
+    try:
+        _sync_folder(ctx, source, info, report)
+    except UidValidityChanged:
+        log.warning("mailbox %s: UIDVALIDITY of %s changed mid-sync", ctx.mailbox_id, info.name)
+        _sync_folder(ctx, source, info, report)
+        report.uidvalidity_changed = True
+
+
+def _sync_folder(
+    ctx: SyncContext, source: MailboxSource, info: FolderInfo, report: FolderReport
+) -> None:
+    status = source.folder_status(info.name)
+    with transaction(ctx.app.sessions) as session:
+        state = folder_state(session, ctx.mailbox_id, info)
+        if state.uidvalidity is not None and state.uidvalidity != status.uidvalidity:
+            report.gone += _reset(session, ctx, state, status.uidvalidity)
+            report.uidvalidity_changed = True
+        if unchanged(state, status):
+            report.skipped = True
+            return
+    if isinstance(source, SyncSource):
+        _sync_by_uid(ctx, source, info, report)
+    else:
+        _sync_forward(ctx, source, info, status, report)
+
+
+def _reset(session: Session, ctx: SyncContext, state: FolderState, uidvalidity: int) -> int:
+    """UIDVALIDITY changed: old copies are gone, the folder starts over as new."""
+    log.warning(
+        "mailbox %s: UIDVALIDITY of %s changed (%s → %s): rescanning",
+        ctx.mailbox_id,
+        state.name,
+        state.uidvalidity,
+        uidvalidity,
+    )
+    gone = copies.retire_other_uidvalidities(
+        session, mailbox_id=ctx.mailbox_id, folder=state.name, keep=uidvalidity
+    )
+    state.stage = FolderStage.NEW
+    state.uidvalidity = state.uidnext = state.messages = state.highestmodseq = None
+    state.last_uid = 0
+    state.backfill_below = None
+    state.total_messages = state.total_bytes = state.done_messages = state.done_bytes = 0
+    return gone
+
+
+def _sync_by_uid(
+    ctx: SyncContext, source: SyncSource, info: FolderInfo, report: FolderReport
+) -> None:
+    """New mail oldest first, then expunges, then the backfill newest first."""
+    name = info.name
+    opened = source.open_folder(name)
+    with ctx.app.sessions() as session:
+        state = folder_state(session, ctx.mailbox_id, info)
+        stage, known_validity = FolderStage(state.stage), state.uidvalidity
+        last_uid, below, modseq = state.last_uid, state.backfill_below, state.highestmodseq
+    if known_validity is not None and known_validity != opened.uidvalidity:
+        raise UidValidityChanged(name)
+    backlog: list[tuple[int, int]] | None = None
+    if stage is FolderStage.NEW:
+        top = max(opened.uidnext - 1, 0)
+        backlog = source.list_uids(name, low=1, high=top, since=ctx.since) if top else []
+        below = top + 1 if backlog else None
+
+        def start(state: FolderState) -> None:
+            state.uidvalidity = opened.uidvalidity
+            state.last_uid = max(state.last_uid, top)
+            state.backfill_below = below
+            state.stage = FolderStage.BACKFILL
+            state.total_messages += len(backlog or [])
+            state.total_bytes += sum(size for _, size in backlog or [])
+
+        commit_batch(ctx, info, [], start)
+        last_uid = top
+    # 1. new mail, oldest first: the forward cursor follows each committed batch
+    fresh = source.list_uids(name, low=last_uid + 1)
+    for batch in size_batches(fresh, max_count=ctx.batch_size, max_bytes=ctx.max_batch_bytes):
+        _fetch_and_commit(ctx, source, info, opened, batch, fresh, report, forward=True)
+        if ctx.stopping:
+            return
+    # 2. expunged or moved away since the last sync: the copy rows record it
+    if stage is not FolderStage.NEW:
+        with ctx.app.sessions() as session:
+            known = copies.live_uids(
+                session, mailbox_id=ctx.mailbox_id, folder=name, uidvalidity=opened.uidvalidity
+            )
+        gone = source.expunged(name, known=known, modseq=modseq)
+        if gone:
+            report.gone += len(gone)
+
+            def mark(session: Session) -> None:
+                copies.mark_gone(
+                    session,
+                    mailbox_id=ctx.mailbox_id,
+                    folder=name,
+                    uidvalidity=opened.uidvalidity,
+                    uids=gone,
+                )
+
+            commit_batch(ctx, info, [], lambda s: None, extra=mark)
+    # 3. backfill, newest first, resumable from `backfill_below`
+    if below is not None:
+        if backlog is None:
+            backlog = source.list_uids(name, low=1, high=below - 1, since=ctx.since)
+        newest_first = backlog[::-1]
+        for batch in size_batches(
+            newest_first, max_count=ctx.batch_size, max_bytes=ctx.max_batch_bytes
+        ):
+            _fetch_and_commit(ctx, source, info, opened, batch, backlog, report, forward=False)
+            if ctx.stopping:
+                return
+
+    def finish(state: FolderState) -> None:
+        state.backfill_below = None
+        state.stage = FolderStage.READY
+        state.uidnext, state.messages = opened.uidnext, opened.messages
+        state.highestmodseq = opened.highestmodseq
+        state.last_success_at = datetime.now(UTC)
+        state.last_error = None
+
+    commit_batch(ctx, info, [], finish)
+
+
+def _fetch_and_commit(
+    ctx: SyncContext,
+    source: SyncSource,
+    info: FolderInfo,
+    opened: FolderStatus,
+    batch: list[int],
+    sizes: Sequence[tuple[int, int]],
+    report: FolderReport,
+    *,
+    forward: bool,
+) -> None:
+    raws = source.fetch_uids(info.name, batch)
+    if any(raw.uidvalidity != opened.uidvalidity for raw in raws):
+        raise UidValidityChanged(info.name)
+    wanted = set(batch)
+    nbytes = sum(size for uid, size in sizes if uid in wanted)
+
+    def advance(state: FolderState) -> None:
+        if forward:  # new mail counts towards the total as it arrives
+            state.last_uid = max(state.last_uid, max(batch))
+            state.total_messages += len(batch)
+            state.total_bytes += nbytes
+        else:
+            low = min(batch)
+            state.backfill_below = min(state.backfill_below or low, low)
+        state.done_messages += len(batch)
+        state.done_bytes += nbytes
+
+    report.add(commit_batch(ctx, info, raws, advance), len(raws))
+
+
+def _sync_forward(
+    ctx: SyncContext,
+    source: MailboxSource,
+    info: FolderInfo,
+    status: FolderStatus,
+    report: FolderReport,
+) -> None:
+    """The base verbs only: everything above the cursor, oldest first, no expunge check."""
+    with ctx.app.sessions() as session:
+        last_uid = folder_state(session, ctx.mailbox_id, info).last_uid
+    for batch in source.fetch_since(info.name, after_uid=last_uid, batch_size=ctx.batch_size):
+
+        def advance(state: FolderState, batch: list[RawMessage] = batch) -> None:
+            state.uidvalidity = status.uidvalidity
+            state.last_uid = max(state.last_uid, max(raw.uid for raw in batch))
+            state.stage = FolderStage.CATCHUP
+            state.done_messages += len(batch)
+            state.total_messages += len(batch)
+            nbytes = sum(raw.size for raw in batch)
+            state.done_bytes += nbytes
+            state.total_bytes += nbytes
+
+        report.add(commit_batch(ctx, info, batch, advance), len(batch))
+        if ctx.stopping:
+            return
+
+    def finish(state: FolderState) -> None:
+        state.uidvalidity = status.uidvalidity
+        state.uidnext, state.messages = status.uidnext, status.messages
+        state.highestmodseq = status.highestmodseq
+        state.stage = FolderStage.READY
+        state.last_success_at = datetime.now(UTC)
+        state.last_error = None
+
+    commit_batch(ctx, info, [], finish)

@@ -115,6 +115,9 @@ def test_a_mailbox_synced_into_timelines_end_to_end(
     for data in raws:
         mid, people = participants(data)
         assert mid
+        subject = str(message_from_bytes(data, policy=compat32).get("subject", ""))
+        if "confidential" in subject.lower():
+            continue  # the built-in filter never logs mail marked confidential
         for address in people - {OWNER}:
             per_address.setdefault(address, set()).add(mid)
         frm = ADDRESS.findall(str(message_from_bytes(data, policy=compat32).get("from", "")))

@@ -43,7 +43,7 @@ from mailroom.db.models import Company, Record
 from mailroom.errors import BadInput
 from mailroom.mail.addresses import normalise
 from mailroom.mail.domains import normalise_domain
-from mailroom.matching.linker import link_stored_mail_to_record
+from mailroom.matching.relink import relink_record
 
 MAIN_ALIASES = {
     "email",
@@ -247,13 +247,15 @@ def _import_row(
     if merged != existing.fields:
         existing.fields = merged
         changed = True
-    if account is not None and existing.account_id != account.id:
+    account_changed = account is not None and existing.account_id != account.id
+    if account is not None and account_changed:
         existing.account_id = account.id
         changed = True
     emails_changed = set_emails(session, existing, emails)
-    changed = set_domains(session, existing, domains) or changed
-    if emails_changed:
-        link_stored_mail_to_record(session, existing)
+    domains_changed = set_domains(session, existing, domains)
+    changed = domains_changed or changed
+    if emails_changed or domains_changed or account_changed:
+        relink_record(session, existing)
     return "updated" if changed or emails_changed else "unchanged"
 
 

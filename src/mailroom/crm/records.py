@@ -19,7 +19,8 @@ from mailroom.db.models import RECORD_TYPES, Company, Record, RecordDomain, Reco
 from mailroom.errors import BadInput, NotFound
 from mailroom.mail.addresses import normalise
 from mailroom.mail.domains import normalise_domain
-from mailroom.matching.linker import link_stored_mail_to_record
+from mailroom.matching.index import is_free_mail
+from mailroom.matching.relink import relink_record
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +57,10 @@ def add_record(
     domains: Sequence[str] = (),
     account: Record | None = None,
     fields: dict[str, Any] | None = None,
+    relink: bool = True,
 ) -> Record:
-    """Create a record with its addresses, then link the stored mail that concerns it."""
+    """Create a record with its addresses, then link the stored mail that concerns it
+    (`relink=False` lets a caller link one message with its own reason first)."""
     record = Record(
         company_id=company.id,
         type=check_type(record_type),
@@ -70,8 +73,41 @@ def add_record(
     set_emails(session, record, emails)
     set_domains(session, record, domains)
     session.flush()
-    link_stored_mail_to_record(session, record)
+    if relink:
+        relink_record(session, record)
     return record
+
+
+def update_record(
+    session: Session,
+    *,
+    record: Record,
+    name: str | None = None,
+    emails: Sequence[EmailField] = (),
+    domains: Sequence[str] = (),
+    account: Record | None = None,
+    fields: dict[str, Any] | None = None,
+) -> bool:
+    """Edit a record; when what it matches changed, link the stored mail it now matches
+    (retro-linking, the same matcher as sync). True if anything changed."""
+    changed = False
+    if name is not None and name.strip() and name.strip() != record.name:
+        record.name = name.strip()
+        changed = True
+    if fields:
+        merged = {**record.fields, **fields}
+        if merged != record.fields:
+            record.fields = merged
+            changed = True
+    matching = set_emails(session, record, emails)
+    matching = set_domains(session, record, domains) or matching
+    if account is not None and record.account_id != account.id:
+        record.account_id = account.id
+        matching = True
+    session.flush()
+    if matching or (fields and record.type == "opportunity"):
+        relink_record(session, record)
+    return changed or matching
 
 
 def set_emails(session: Session, record: Record, emails: Iterable[EmailField]) -> bool:
@@ -102,6 +138,11 @@ def set_domains(session: Session, record: Record, domains: Iterable[str]) -> boo
         domain = normalise_domain(raw)
         if domain is None:
             raise BadInput(f"{raw!r} is not a domain name.")
+        if is_free_mail(domain):
+            raise BadInput(
+                f"{domain} is a free-mail domain: it cannot identify one account.",
+                hint="Give the account's own domain, or the people's addresses as contacts.",
+            )
         if domain not in have:
             record.domains.append(RecordDomain(company_id=record.company_id, domain=domain))
             have.add(domain)

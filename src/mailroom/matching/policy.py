@@ -1,0 +1,166 @@
+"""Matching settings and the `Policy` one batch is ingested under.
+
+A company's switches (`MatchingSettings`: opportunity policy, log bulk mail, confidential
+subject words, records created per sender per day) and a mailbox's participation policy
+(`MailboxPolicy`) are rows that may be missing: a missing row means the defaults, so a
+new company works without any setup. `load_policy` reads everything one mailbox's batch
+needs — settings, the blocklist in force for the mailbox's user, the rules in order, the
+mailbox's own addresses — in a handful of queries, once per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailroom.db.matching_models import (
+    DEFAULT_CONFIDENTIAL,
+    DEFAULT_MAX_CREATED_PER_SENDER,
+    OPPORTUNITY_POLICIES,
+    PARTICIPATION_POLICIES,
+    MailboxPolicy,
+    MatchingSettings,
+)
+from mailroom.db.models import Company, Mailbox
+from mailroom.errors import BadInput, NotFound
+from mailroom.matching.blocklist import Blocklist, load_blocklist
+from mailroom.matching.rules import Rule, load_rules
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Everything the filters, the matcher and the rules need for one mailbox's mail."""
+
+    company_id: int
+    mailbox_id: int | None = None
+    user_id: int | None = None
+    mailbox_address: str | None = None
+    own_addresses: frozenset[str] = frozenset()
+    opportunity_policy: str = "all"
+    log_bulk: bool = False
+    confidential: tuple[str, ...] = tuple(DEFAULT_CONFIDENTIAL)
+    max_created_per_sender: int = DEFAULT_MAX_CREATED_PER_SENDER
+    participation: str = "known-records"
+    blocklist: Blocklist = field(default_factory=Blocklist)
+    rules: tuple[Rule, ...] = ()
+
+
+def company_settings(session: Session, company_id: int) -> MatchingSettings:
+    """The company's settings row (created with the defaults on first use)."""
+    row = session.scalar(select(MatchingSettings).where(MatchingSettings.company_id == company_id))
+    if row is None:
+        row = MatchingSettings(
+            company_id=company_id,
+            opportunity_policy="all",
+            log_bulk=False,
+            confidential_subjects=list(DEFAULT_CONFIDENTIAL),
+            max_created_per_sender=DEFAULT_MAX_CREATED_PER_SENDER,
+        )
+        session.add(row)
+        session.flush()
+    return row
+
+
+def opportunity_policy_of(session: Session, company_id: int) -> str:
+    """The company's opportunity policy, read without creating a settings row."""
+    value = session.scalar(
+        select(MatchingSettings.opportunity_policy).where(MatchingSettings.company_id == company_id)
+    )
+    return value or "all"
+
+
+def update_settings(
+    session: Session,
+    *,
+    company: Company,
+    opportunity_policy: str | None = None,
+    log_bulk: bool | None = None,
+    confidential: Sequence[str] | None = None,
+    max_created_per_sender: int | None = None,
+) -> MatchingSettings:
+    row = company_settings(session, company.id)
+    if opportunity_policy is not None:
+        if opportunity_policy not in OPPORTUNITY_POLICIES:
+            raise BadInput(
+                f"Unknown opportunity policy {opportunity_policy!r}.",
+                hint=f"Use one of: {', '.join(OPPORTUNITY_POLICIES)}.",
+            )
+        row.opportunity_policy = opportunity_policy
+    if log_bulk is not None:
+        row.log_bulk = log_bulk
+    if confidential is not None:
+        words = [w.strip() for w in confidential if w.strip()]
+        row.confidential_subjects = list(dict.fromkeys(words))
+    if max_created_per_sender is not None:
+        if max_created_per_sender < 0:
+            raise BadInput("The number of records per sender and day cannot be negative.")
+        row.max_created_per_sender = max_created_per_sender
+    session.flush()
+    return row
+
+
+def settings_json(row: MatchingSettings) -> dict[str, object]:
+    return {
+        "opportunity_policy": row.opportunity_policy,
+        "log_bulk": row.log_bulk,
+        "confidential_subjects": list(row.confidential_subjects),
+        "max_created_per_sender": row.max_created_per_sender,
+    }
+
+
+def set_participation(session: Session, *, mailbox: Mailbox, policy: str) -> MailboxPolicy:
+    if policy not in PARTICIPATION_POLICIES:
+        raise BadInput(
+            f"Unknown participation policy {policy!r}.",
+            hint=f"Use one of: {', '.join(PARTICIPATION_POLICIES)}.",
+        )
+    row = session.scalar(select(MailboxPolicy).where(MailboxPolicy.mailbox_id == mailbox.id))
+    if row is None:
+        row = MailboxPolicy(mailbox_id=mailbox.id, participation=policy)
+        session.add(row)
+    row.participation = policy
+    session.flush()
+    return row
+
+
+def load_policy(session: Session, *, company_id: int, mailbox_id: int | None) -> Policy:
+    """The policy for mail of `mailbox_id` (None: mail that came by no mailbox)."""
+    settings = session.scalar(
+        select(MatchingSettings).where(MatchingSettings.company_id == company_id)
+    )
+    mailbox = session.get(Mailbox, mailbox_id) if mailbox_id is not None else None
+    if mailbox_id is not None and (mailbox is None or mailbox.company_id != company_id):
+        raise NotFound(f"No mailbox {mailbox_id} in this company.")
+    participation = "known-records"
+    own: frozenset[str] = frozenset()
+    if mailbox is not None:
+        participation = (
+            session.scalar(
+                select(MailboxPolicy.participation).where(MailboxPolicy.mailbox_id == mailbox.id)
+            )
+            or "known-records"
+        )
+        own = frozenset([mailbox.address, *(a.address for a in mailbox.aliases)])
+    user_id = mailbox.user_id if mailbox is not None else None
+    base = Policy(
+        company_id=company_id,
+        mailbox_id=mailbox_id,
+        user_id=user_id,
+        mailbox_address=mailbox.address if mailbox is not None else None,
+        own_addresses=own,
+        participation=participation,
+        blocklist=load_blocklist(session, company_id=company_id, user_id=user_id),
+        rules=load_rules(session, company_id=company_id),
+    )
+    if settings is None:
+        return base
+    return replace(
+        base,
+        opportunity_policy=settings.opportunity_policy,
+        log_bulk=settings.log_bulk,
+        confidential=tuple(settings.confidential_subjects),
+        max_created_per_sender=settings.max_created_per_sender,
+    )

@@ -1,0 +1,150 @@
+"""The Sent folder, as the outbox needs it: find a message by Message-ID, append a copy.
+
+These are the only IMAP writes Mailroom makes, and both are deliberate user actions
+(DESIGN.md #1): a message the user sent from the CRM is appended to their Sent folder with
+\\Seen, as their own mail client would (RFC 3501 §6.3.11 APPEND); nothing else is changed.
+
+- `find` answers "did this message already go out?" before the outbox retries a send whose
+  outcome is unknown: EXAMINE the Sent folder (read-only, §6.3.2), `UID SEARCH HEADER
+  Message-ID <id>` (§6.4.4; HEADER matches a substring, so each hit's Message-ID is then
+  compared exactly) and fetch the copy with BODY.PEEK[] (no \\Seen set by reading).
+- `append` returns where the copy landed — from the APPENDUID response code of UIDPLUS
+  (RFC 4315 §3) or, on a server without it, by finding the copy again — so the message can
+  be stored at once with that very (folder, UIDVALIDITY, UID), and the next sync, which
+  fetches the same UID, finds the copy already known: one message row, no duplicate.
+
+The connection, login, TLS and folder discovery (SPECIAL-USE, RFC 6154) are
+`ImapSource.connect` and `ImapSource.list_folders` from connectors/imap.py; the error
+translation is its `_call`, so failures become the same MailServerError tree.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from datetime import datetime
+from typing import Any, Protocol, cast
+
+from mailroom.connectors.base import FolderRole, RawMessage, ServerSettings
+from mailroom.connectors.imap import ImapSource
+from mailroom.errors import ProtocolError
+from mailroom.mail.threads import normalise_message_id
+
+_APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
+_SAFE_ID = re.compile(r"[!-~]+")  # printable ASCII, no space: safe inside a quoted string
+
+
+class _WriteClient(Protocol):
+    """The IMAPClient methods used here (the package ships no type hints)."""
+
+    def append(
+        self, folder: str, msg: bytes, flags: tuple[bytes, ...] = (), msg_time: Any = None
+    ) -> bytes: ...
+    def select_folder(self, folder: str, readonly: bool = False) -> dict[bytes, Any]: ...
+    def search(self, criteria: list[str]) -> list[int]: ...
+    def fetch(self, messages: list[int], data: list[bytes]) -> dict[int, dict[bytes, Any]]: ...
+
+
+class SentFolder:
+    """A logged-in IMAP connection to one mailbox, for its Sent folder."""
+
+    def __init__(self, source: ImapSource) -> None:
+        self._source = source
+        self.host = source.host
+
+    @classmethod
+    def connect(
+        cls, settings: ServerSettings, *, ssl_context: ssl.SSLContext | None = None
+    ) -> SentFolder:
+        return cls(ImapSource.connect(settings, ssl_context=ssl_context))
+
+    def close(self) -> None:
+        self._source.close()
+
+    def __enter__(self) -> SentFolder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _client(self) -> _WriteClient:
+        return cast(_WriteClient, self._source._require())
+
+    def folder(self) -> str | None:
+        """The Sent folder's name (SPECIAL-USE \\Sent or a well-known name), or None."""
+        for info in self._source.list_folders():
+            if info.role is FolderRole.SENT:
+                return info.name
+        return None
+
+    def find(self, folder: str, message_id: str) -> RawMessage | None:
+        """The copy in `folder` whose Message-ID is exactly `message_id`, or None."""
+        wanted = normalise_message_id(message_id)
+        if wanted is None or not _SAFE_ID.fullmatch(wanted) or '"' in wanted or "\\" in wanted:
+            return None
+        client = self._client()
+        call = self._source._call
+        selected = call("EXAMINE", client.select_folder, folder, readonly=True)
+        uidvalidity = _uidvalidity(selected, self.host, folder)
+        uids = call("UID SEARCH", client.search, ["HEADER", "Message-ID", f"<{wanted}>"])
+        for uid in sorted(int(u) for u in uids):
+            items = call("UID FETCH", client.fetch, [uid], [b"BODY.PEEK[]", b"FLAGS"])
+            item = items.get(uid) or {}
+            data = item.get(b"BODY[]")
+            if not isinstance(data, bytes):
+                continue
+            header_end = data.find(b"\r\n\r\n")
+            head = data[: header_end if header_end >= 0 else len(data)]
+            if _header_message_id(head) == wanted:
+                flags = tuple(
+                    f.decode() if isinstance(f, bytes) else str(f) for f in item.get(b"FLAGS", ())
+                )
+                return RawMessage(
+                    folder=folder,
+                    uidvalidity=uidvalidity,
+                    uid=uid,
+                    data=data,
+                    flags=tuple(f for f in flags if f != "\\Recent"),
+                )
+        return None
+
+    def append(
+        self, folder: str, data: bytes, *, message_id: str, when: datetime | None = None
+    ) -> RawMessage:
+        """APPEND `data` to `folder` with \\Seen; where the copy landed, as a RawMessage."""
+        client = self._client()
+        answer = self._source._call("APPEND", client.append, folder, data, (b"\\Seen",), when)
+        match = _APPENDUID.search(answer if isinstance(answer, bytes) else str(answer).encode())
+        if match:
+            return RawMessage(
+                folder=folder,
+                uidvalidity=int(match.group(1)),
+                uid=int(match.group(2)),
+                data=data,
+                flags=("\\Seen",),
+            )
+        found = self.find(folder, message_id)  # a server without UIDPLUS
+        if found is None:
+            raise ProtocolError(
+                f"The IMAP server {self.host} accepted the Sent copy but it cannot be found "
+                f"in {folder}"
+            )
+        return found
+
+
+def _uidvalidity(selected: dict[bytes, Any], host: str, folder: str) -> int:
+    try:
+        return int(selected[b"UIDVALIDITY"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProtocolError(f"The IMAP server {host} sent no UIDVALIDITY for {folder}") from exc
+
+
+def _header_message_id(head: bytes) -> str | None:
+    """The Message-ID of a raw header block (unfolded, first occurrence)."""
+    text = head.decode("ascii", "replace")
+    unfolded = re.sub(r"\r?\n[ \t]+", " ", text)
+    for line in unfolded.splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name.strip().lower() == "message-id":
+            return normalise_message_id(value)
+    return None

@@ -1,0 +1,188 @@
+"""Provider presets: where a provider's servers are, and the sending limits it publishes.
+
+Mailroom refuses a send that would break a provider's limit *before* it is attempted, with
+the limit named, instead of letting the provider lock the account for a day. The figures
+are the providers' published ones (as CRMs that send through the user's mailbox list them,
+e.g. SharpSpring's Mail Sync guide, and the providers' own help pages):
+
+| preset       | recipients/message | messages/day | recipients/day | message size |
+|--------------|--------------------|--------------|----------------|--------------|
+| gmail        | 100 (over SMTP)    | 500          | -              | 25 MB        |
+| microsoft365 | 500                | 10,000       | 10,000         | 35 MB        |
+| outlook      | 100                | 300          | -              | 20 MB        |
+| yahoo        | 100                | 500          | 500            | 25 MB        |
+| aol          | 100                | 500          | 500            | 25 MB        |
+| icloud       | 500                | 1,000        | 1,000          | 20 MB        |
+| zoho         | 150 (external)     | 500          | -              | 20 MB        |
+| custom       | 100                | 2,000        | -              | 25 MB        |
+
+Yahoo and AOL count each recipient against the daily figure, hence recipients/day. The
+custom default uses RFC 5321 §4.5.3.1.8 (a server must accept at least 100 recipients)
+and a size most servers take; a server's own EHLO SIZE (RFC 1870) is checked at send time.
+
+`server_saves_sent`: Gmail and Exchange Online (Microsoft 365, Outlook.com) put mail
+submitted over SMTP into the Sent folder themselves, so Mailroom must not APPEND a second
+copy; for every other server Mailroom appends it (IMAP APPEND, RFC 3501 §6.3.11).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mailroom.connectors.base import Security
+from mailroom.errors import BadInput
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SendingLimits:
+    """A provider's published limits; None means no published limit."""
+
+    recipients_per_message: int
+    messages_per_day: int | None
+    recipients_per_day: int | None
+    message_bytes: int
+
+    def to_json(self) -> dict[str, int | None]:
+        return {
+            "recipients_per_message": self.recipients_per_message,
+            "messages_per_day": self.messages_per_day,
+            "recipients_per_day": self.recipients_per_day,
+            "message_bytes": self.message_bytes,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderPreset:
+    """One provider: its IMAP and SMTP endpoints, its limits, and who keeps the Sent copy."""
+
+    name: str
+    label: str
+    smtp_host: str | None
+    smtp_port: int
+    smtp_security: Security
+    imap_host: str | None
+    imap_port: int
+    limits: SendingLimits
+    server_saves_sent: bool = False
+    host_suffixes: tuple[str, ...] = ()
+
+
+PRESETS: dict[str, ProviderPreset] = {
+    p.name: p
+    for p in (
+        ProviderPreset(
+            "gmail",
+            "Gmail / Google Workspace",
+            "smtp.gmail.com",
+            465,
+            Security.SSL,
+            "imap.gmail.com",
+            993,
+            SendingLimits(100, 500, None, 25 * MB),
+            server_saves_sent=True,
+            host_suffixes=("gmail.com", "googlemail.com", "google.com"),
+        ),
+        ProviderPreset(
+            "microsoft365",
+            "Microsoft 365 / Exchange Online",
+            "smtp.office365.com",
+            587,
+            Security.STARTTLS,
+            "outlook.office365.com",
+            993,
+            SendingLimits(500, 10_000, 10_000, 35 * MB),
+            server_saves_sent=True,
+            host_suffixes=("office365.com", "outlook.office.com"),
+        ),
+        ProviderPreset(
+            "outlook",
+            "Outlook.com / Hotmail",
+            "smtp-mail.outlook.com",
+            587,
+            Security.STARTTLS,
+            "outlook.office365.com",
+            993,
+            SendingLimits(100, 300, None, 20 * MB),
+            server_saves_sent=True,
+            host_suffixes=("outlook.com", "hotmail.com", "live.com"),
+        ),
+        ProviderPreset(
+            "yahoo",
+            "Yahoo Mail",
+            "smtp.mail.yahoo.com",
+            465,
+            Security.SSL,
+            "imap.mail.yahoo.com",
+            993,
+            SendingLimits(100, 500, 500, 25 * MB),
+            host_suffixes=("yahoo.com",),
+        ),
+        ProviderPreset(
+            "aol",
+            "AOL Mail",
+            "smtp.aol.com",
+            465,
+            Security.SSL,
+            "imap.aol.com",
+            993,
+            SendingLimits(100, 500, 500, 25 * MB),
+            host_suffixes=("aol.com",),
+        ),
+        ProviderPreset(
+            "icloud",
+            "iCloud Mail",
+            "smtp.mail.me.com",
+            587,
+            Security.STARTTLS,
+            "imap.mail.me.com",
+            993,
+            SendingLimits(500, 1_000, 1_000, 20 * MB),
+            host_suffixes=("mail.me.com", "icloud.com"),
+        ),
+        ProviderPreset(
+            "zoho",
+            "Zoho Mail",
+            "smtp.zoho.com",
+            465,
+            Security.SSL,
+            "imap.zoho.com",
+            993,
+            SendingLimits(150, 500, None, 20 * MB),
+            host_suffixes=("zoho.com", "zoho.eu", "zoho.in", "zoho.com.au", "zohomail.com"),
+        ),
+        ProviderPreset(
+            "custom",
+            "Any other server",
+            None,
+            587,
+            Security.STARTTLS,
+            None,
+            993,
+            SendingLimits(100, 2_000, None, 25 * MB),
+        ),
+    )
+}
+
+CUSTOM = PRESETS["custom"]
+
+
+def get_preset(name: str) -> ProviderPreset:
+    """The preset called `name`; BadInput naming the known ones otherwise."""
+    preset = PRESETS.get(name.strip().lower())
+    if preset is None:
+        raise BadInput(
+            f"Unknown provider preset {name!r}.", hint=f"Use one of: {', '.join(PRESETS)}."
+        )
+    return preset
+
+
+def detect_preset(host: str) -> ProviderPreset:
+    """The preset whose servers `host` belongs to (by domain suffix), else `custom`."""
+    name = host.strip().lower().rstrip(".")
+    for preset in PRESETS.values():
+        for suffix in preset.host_suffixes:
+            if name == suffix or name.endswith("." + suffix):
+                return preset
+    return CUSTOM

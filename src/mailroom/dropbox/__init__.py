@@ -1,0 +1,1 @@
+"""The company's drop address: an SMTP receiver that logs BCC'd and forwarded mail."""

@@ -1,0 +1,120 @@
+"""What happens to mail that reaches a company's drop address.
+
+Only the company's own people may log mail this way: the sender (the From header, else
+the envelope sender) must be one of its users, mailboxes or aliases. Anyone else is
+refused (550) or, when the company chose `quarantine`, kept aside unlogged
+(`DropQuarantine`), as the company's drop token says. The token is what keeps strangers
+out — sender addresses are not authenticated by SMTP — so it should be kept private.
+
+Accepted mail is logged like synced mail (outbox.logbook → sync.ingest): a forward is
+first unwrapped to the original (dropbox.unwrap), then direction comes from the company
+directory (the user's own BCC copy is outbound, a customer's forwarded mail inbound) and
+links from the records holding its external participants. The user's first mailbox, if
+any, gives the matching policy; no copy row is kept (the mail is in no mailbox).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailroom.db.models import Mailbox, MailboxAlias, User
+from mailroom.db.outbox_models import DropQuarantine, DropToken
+from mailroom.dropbox.unwrap import unwrap
+from mailroom.mail.addresses import normalise, parse_address_list
+from mailroom.mail.blobs import BlobStore
+from mailroom.mail.headers import split_header_block, to_text, unfold
+from mailroom.outbox.logbook import store_message
+
+
+@dataclass(frozen=True, slots=True)
+class DropOutcome:
+    """`logged` (with the message row), `quarantined` or `refused`, and why."""
+
+    status: str
+    reason: str
+    message_id: int | None = None
+
+
+def company_sender(session: Session, *, company_id: int, address: str) -> User | None:
+    """The company user `address` belongs to (their login, a mailbox or an alias)."""
+    user = session.scalar(select(User).where(User.company_id == company_id, User.email == address))
+    if user is not None:
+        return user
+    owner = session.scalar(
+        select(Mailbox.user_id).where(Mailbox.company_id == company_id, Mailbox.address == address)
+    ) or session.scalar(
+        select(Mailbox.user_id)
+        .join(MailboxAlias, MailboxAlias.mailbox_id == Mailbox.id)
+        .where(Mailbox.company_id == company_id, MailboxAlias.address == address)
+    )
+    return session.get(User, owner) if owner is not None else None
+
+
+def header_from(data: bytes) -> str | None:
+    """The first From address of a raw message, or None."""
+    pairs, _ = split_header_block(data, {"from"})
+    for _, value in pairs:
+        people = parse_address_list(to_text(unfold(value)))
+        return people[0].address if people else None
+    return None
+
+
+def sender_allowed(session: Session, *, token: DropToken, envelope_from: str) -> bool:
+    """Whether the envelope sender may log mail here (checked at RCPT time)."""
+    address = normalise(envelope_from)
+    return (
+        address is not None
+        and company_sender(session, company_id=token.company_id, address=address) is not None
+    )
+
+
+def receive(
+    session: Session,
+    *,
+    token: DropToken,
+    envelope_from: str,
+    data: bytes,
+    blobs: BlobStore,
+) -> DropOutcome:
+    """Log, quarantine or refuse one message delivered to `token`'s address."""
+    candidates = [a for a in (header_from(data), normalise(envelope_from)) if a]
+    user = None
+    for address in candidates:
+        user = company_sender(session, company_id=token.company_id, address=address)
+        if user is not None:
+            break
+    if user is None:
+        who = candidates[0] if candidates else "an unknown sender"
+        reason = f"{who} is not a user of this company"
+        if token.unknown_senders == "quarantine":
+            session.add(
+                DropQuarantine(
+                    company_id=token.company_id,
+                    envelope_from=(normalise(envelope_from) or "")[:320],
+                    header_from=header_from(data),
+                    size=len(data),
+                    raw_sha256=blobs.put(data),
+                    reason=reason,
+                )
+            )
+            session.flush()
+            return DropOutcome("quarantined", reason)
+        return DropOutcome("refused", reason)
+    original = unwrap(data) or data
+    mailbox_id = session.scalar(
+        select(Mailbox.id).where(Mailbox.user_id == user.id).order_by(Mailbox.id)
+    )
+    stored = store_message(
+        session,
+        company_id=token.company_id,
+        mailbox_id=mailbox_id,
+        blobs=blobs,
+        data=original,
+    )
+    if stored is None:
+        return DropOutcome("refused", "the company has no mailbox to log mail through yet")
+    kind = "forwarded original" if original is not data else "message"
+    return DropOutcome("logged", f"{kind} logged for {user.email}", message_id=stored[0])

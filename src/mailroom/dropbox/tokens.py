@@ -1,0 +1,76 @@
+"""Each company's private drop address, `log+<token>@<host>`: make, rotate, look up.
+
+The token is the only secret of the address (80 random bits, lower-case hex so it
+survives the lower-casing of addresses); mail to a token no company holds is refused at
+RCPT time. `<host>` is `$MAILROOM_DROPBOX_DOMAIN`, else this machine's name: point an MX
+or a forwarding rule at `mailroom serve --smtp-port`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailroom.db.models import Company
+from mailroom.db.outbox_models import DropToken
+from mailroom.errors import BadInput
+from mailroom.mail.addresses import normalise
+
+LOCAL_PART = "log"
+POLICIES = ("refuse", "quarantine")
+_LOCAL = re.compile(rf"{LOCAL_PART}\+([0-9a-f]{{20}})")
+
+
+def drop_domain() -> str:
+    return os.environ.get("MAILROOM_DROPBOX_DOMAIN", "").strip().lower() or socket.getfqdn()
+
+
+def drop_address(token: str, domain: str | None = None) -> str:
+    return f"{LOCAL_PART}+{token}@{domain or drop_domain()}"
+
+
+def token_of(address: str) -> str | None:
+    """The token in a drop address (`log+TOKEN@any.host`), or None."""
+    normalised = normalise(address)
+    if normalised is None:
+        return None
+    match = _LOCAL.fullmatch(normalised.rpartition("@")[0])
+    return match.group(1) if match else None
+
+
+def ensure_token(
+    session: Session,
+    *,
+    company: Company,
+    rotate: bool = False,
+    unknown_senders: str | None = None,
+) -> DropToken:
+    """The company's drop token, made on first use; a new one when `rotate` is set."""
+    if unknown_senders is not None and unknown_senders not in POLICIES:
+        raise BadInput(
+            f"Unknown policy {unknown_senders!r} for unknown senders.",
+            hint=f"Use one of: {', '.join(POLICIES)}.",
+        )
+    row = session.scalar(select(DropToken).where(DropToken.company_id == company.id))
+    if row is None:
+        row = DropToken(company_id=company.id, token=secrets.token_hex(10))
+        session.add(row)
+    elif rotate:
+        row.token = secrets.token_hex(10)
+    if unknown_senders is not None:
+        row.unknown_senders = unknown_senders
+    session.flush()
+    return row
+
+
+def find_token(session: Session, address: str) -> DropToken | None:
+    """The drop token an RCPT address names, or None when it names none."""
+    token = token_of(address)
+    if token is None:
+        return None
+    return session.scalar(select(DropToken).where(DropToken.token == token))

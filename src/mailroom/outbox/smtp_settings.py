@@ -1,0 +1,135 @@
+"""Per-mailbox SMTP settings: set them, read them back as ServerSettings, test them.
+
+The SMTP password, when the mailbox has one of its own, is encrypted at once with the
+context `mailbox:<id>:smtp` (security.secrets), so it does not decrypt as the IMAP password
+or in another row. Without a user name of its own, sending logs in with the mailbox's IMAP
+user name and password, which is what most providers expect.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailroom.connectors.base import Security, ServerSettings
+from mailroom.connectors.presets import ProviderPreset, detect_preset, get_preset
+from mailroom.db.models import Mailbox
+from mailroom.db.outbox_models import MailboxSmtp
+from mailroom.errors import BadInput
+from mailroom.security.secrets import SecretBox, mailbox_context
+from mailroom.sync.mailboxes import server_settings as imap_settings
+
+SMTP_PURPOSE = "smtp"
+
+
+def set_smtp(
+    session: Session,
+    secrets: SecretBox,
+    *,
+    mailbox: Mailbox,
+    host: str,
+    port: int,
+    security: str = "starttls",
+    username: str | None = None,
+    password: str | None = None,
+    allow_self_signed: bool = False,
+    preset: str | None = None,
+) -> MailboxSmtp:
+    """Create or replace the mailbox's SMTP settings."""
+    host = host.strip()
+    if not host or any(c.isspace() for c in host):
+        raise BadInput(f"{host!r} is not a host name.")
+    if not 0 < port < 65536:
+        raise BadInput(f"Port {port} is out of range (1-65535).")
+    try:
+        sec = Security(security)
+    except ValueError:
+        raise BadInput(
+            f"Unknown security {security!r}.", hint="Use ssl, starttls or none."
+        ) from None
+    if username is not None and not username.strip():
+        raise BadInput("The SMTP user name is empty.")
+    if username and not password:
+        raise BadInput(
+            "An SMTP user name needs its password.", hint="Pipe it in with --password-stdin."
+        )
+    chosen = get_preset(preset) if preset else detect_preset(host)
+    row = session.scalar(select(MailboxSmtp).where(MailboxSmtp.mailbox_id == mailbox.id))
+    if row is None:
+        row = MailboxSmtp(mailbox_id=mailbox.id, host=host, port=port)
+        session.add(row)
+    row.host, row.port, row.security = host, port, sec.value
+    row.username = username.strip() if username else None
+    row.secret = (
+        secrets.encrypt(password, context=mailbox_context(mailbox.id, SMTP_PURPOSE))
+        if username and password
+        else None
+    )
+    row.allow_self_signed = allow_self_signed
+    row.preset = chosen.name
+    session.flush()
+    return row
+
+
+def get_smtp(session: Session, mailbox: Mailbox) -> MailboxSmtp:
+    row = session.scalar(select(MailboxSmtp).where(MailboxSmtp.mailbox_id == mailbox.id))
+    if row is None:
+        raise BadInput(
+            f"Mailbox {mailbox.id} has no SMTP settings, so it cannot send.",
+            hint=f"Set them with `mailroom mailbox smtp {mailbox.id} --host HOST --port PORT`.",
+        )
+    return row
+
+
+def preset_of(row: MailboxSmtp) -> ProviderPreset:
+    return get_preset(row.preset)
+
+
+def smtp_settings(mailbox: Mailbox, row: MailboxSmtp, secrets: SecretBox) -> ServerSettings:
+    """Where and how to send, with the password decrypted (held in memory only)."""
+    if row.username and row.secret is not None:
+        username = row.username
+        password = secrets.decrypt(row.secret, context=mailbox_context(mailbox.id, SMTP_PURPOSE))
+    else:
+        imap = imap_settings(mailbox, secrets)
+        username, password = imap.username, imap.password
+    return ServerSettings(
+        host=row.host,
+        port=row.port,
+        username=username,
+        password=password,
+        security=Security(row.security),
+        allow_self_signed=row.allow_self_signed,
+    )
+
+
+def smtp_summary(row: MailboxSmtp) -> dict[str, object]:
+    """The JSON shape of the settings (never the password)."""
+    preset = preset_of(row)
+    return {
+        "mailbox_id": row.mailbox_id,
+        "host": row.host,
+        "port": row.port,
+        "security": row.security,
+        "username": row.username,
+        "own_password": row.secret is not None,
+        "allow_self_signed": row.allow_self_signed,
+        "preset": preset.name,
+        "limits": preset.limits.to_json(),
+        "server_saves_sent": preset.server_saves_sent,
+    }
+
+
+def check_smtp(mailbox: Mailbox, row: MailboxSmtp, secrets: SecretBox) -> str:
+    """Connect, secure and log in to the SMTP server, send nothing; a line saying so.
+
+    For `mailroom mailbox test ID`; raises the connector's MailServerError on failure."""
+    from mailroom.connectors.smtp import SmtpSender
+
+    settings = smtp_settings(mailbox, row, secrets)
+    with SmtpSender.connect(settings) as sender:
+        size = sender.max_size
+    limit = f", messages up to {size:,} bytes" if size else ""
+    return (
+        f"SMTP: logged in to {row.host}:{row.port} ({row.security}) as {settings.username}{limit}."
+    )

@@ -21,7 +21,7 @@ from mailroom.config import Settings
 from mailroom.db.all_models import Base
 from mailroom.security.secrets import encode_key, new_key
 
-pytest_plugins = ["tests.conftest_dovecot"]
+pytest_plugins = ["tests.conftest_web", "tests.conftest_dovecot", "tests.conftest_smtp"]
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("MAILROOM_CORPUS", REPO.parent / "shared" / "corpus"))

@@ -12,7 +12,12 @@ import sys
 
 import typer
 
-from mailroom.cli import admin, mailbox, records, sync
+from mailroom.cli import admin, mailbox, privacy, records, sync, token
+from mailroom.cli import backfill as backfill_cli
+from mailroom.cli import blocklist as blocklist_cli
+from mailroom.cli import rules as rules_cli
+from mailroom.cli import send as send_cli
+from mailroom.cli import why as why_cli
 from mailroom.cli.common import STATE, err_console
 from mailroom.errors import MailroomError
 
@@ -41,8 +46,15 @@ def _global(
 
 admin.register(app)
 records.register(app)
+backfill_cli.register(app)
 mailbox.register(app)
 sync.register(app)
+token.register(app)
+privacy.register(app)
+rules_cli.register(app)
+blocklist_cli.register(app)
+why_cli.register(app)
+send_cli.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from mailroom.db.models import Message, MessageCopy, MessageLink, Record
@@ -66,9 +66,16 @@ def iso_date(message: Message) -> str | None:
 
 
 def timeline(
-    session: Session, *, records: Sequence[Record], limit: int | None = None
+    session: Session,
+    *,
+    records: Sequence[Record],
+    limit: int | None = None,
+    where: ColumnElement[bool] | None = None,
 ) -> list[TimelineEntry]:
-    """The messages linked to any of `records` (one record, or all with one address)."""
+    """The messages linked to any of `records` (one record, or all with one address).
+
+    `where` narrows the messages further (security.access passes visibility and paging).
+    """
     if not records:
         return []
     record_ids = [r.id for r in records]
@@ -81,6 +88,8 @@ def timeline(
         )
         .order_by(Message.date_utc.desc().nulls_last(), Message.id.desc())
     )
+    if where is not None:
+        query = query.where(where)
     if limit:
         query = query.limit(limit)
     messages = list(session.scalars(query))

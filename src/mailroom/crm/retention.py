@@ -1,0 +1,156 @@
+"""Privacy settings and retention: how long unlinked mail is kept, and disconnecting.
+
+Invariants:
+- retention deletes only messages linked to no record and stored more than
+  `retention_days` ago (default 7, per company); a linked message is never deleted by it;
+- disconnecting a mailbox either keeps everything it synced (only the mailbox, its
+  cursors and its copy rows go), or also removes the messages that only it brought — a
+  message also seen in another mailbox (another copy row) stays;
+- both are plain service functions on a session, so the CLI, the dashboard and the
+  scheduler's sweep run the very same code.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.orm import Session, aliased
+
+from mailroom.app import App
+from mailroom.db.engine import transaction
+from mailroom.db.models import Company, Mailbox, Message, MessageCopy, MessageLink
+from mailroom.db.web_models import VISIBILITY_MODES, CompanyPrivacy
+from mailroom.errors import BadInput
+from mailroom.security.access import privacy_of
+
+log = logging.getLogger(__name__)
+CHUNK = 500
+MAX_RETENTION_DAYS = 36500
+
+
+def set_privacy(
+    session: Session,
+    *,
+    company_id: int,
+    visibility: str | None = None,
+    retention_days: int | None = None,
+    retention_enabled: bool | None = None,
+) -> CompanyPrivacy:
+    """Change the company's visibility mode and/or retention; returns the saved settings."""
+    if visibility is not None and visibility not in VISIBILITY_MODES:
+        raise BadInput(
+            f"Unknown visibility {visibility!r}.", hint=f"Use {' or '.join(VISIBILITY_MODES)}."
+        )
+    if retention_days is not None and not 1 <= retention_days <= MAX_RETENTION_DAYS:
+        raise BadInput(
+            f"Retention of {retention_days} days is out of range.",
+            hint=f"Use a number of days from 1 to {MAX_RETENTION_DAYS}.",
+        )
+    row = privacy_of(session, company_id)
+    if row.id is None:
+        session.add(row)
+    if visibility is not None:
+        row.visibility = visibility
+    if retention_days is not None:
+        row.retention_days = retention_days
+    if retention_enabled is not None:
+        row.retention_enabled = retention_enabled
+    session.flush()
+    return row
+
+
+def purge_unlinked(session: Session, *, company_id: int, now: datetime | None = None) -> int:
+    """Delete the company's messages linked to no record and older than its retention."""
+    settings = privacy_of(session, company_id)
+    if not settings.retention_enabled:
+        return 0
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=settings.retention_days)
+    ids = list(
+        session.scalars(
+            select(Message.id).where(
+                Message.company_id == company_id,
+                Message.created_at < cutoff,
+                ~exists().where(MessageLink.message_id == Message.id),
+            )
+        )
+    )
+    return _delete_messages(session, ids)
+
+
+def _delete_messages(session: Session, ids: list[int]) -> int:
+    for start in range(0, len(ids), CHUNK):
+        session.execute(delete(Message).where(Message.id.in_(ids[start : start + CHUNK])))
+    session.expire_all()
+    return len(ids)
+
+
+def disconnect_mailbox(session: Session, *, mailbox: Mailbox, remove_mail: bool) -> int:
+    """Remove the mailbox; with `remove_mail`, also the messages no other mailbox saw.
+
+    Returns how many messages were removed (0 when keeping everything).
+    """
+    removed = 0
+    if remove_mail:
+        other = aliased(MessageCopy)
+        ids = list(
+            session.scalars(
+                select(MessageCopy.message_id)
+                .where(MessageCopy.mailbox_id == mailbox.id)
+                .where(
+                    ~exists().where(
+                        other.message_id == MessageCopy.message_id,
+                        other.mailbox_id != mailbox.id,
+                    )
+                )
+                .distinct()
+            )
+        )
+        removed = _delete_messages(session, ids)
+    session.execute(delete(Mailbox).where(Mailbox.id == mailbox.id))
+    session.expire_all()
+    return removed
+
+
+def purge_all(app: App, *, now: datetime | None = None) -> dict[int, int]:
+    """Run retention for every company, one short transaction each: company id → deleted."""
+    with app.sessions() as session:
+        companies = list(session.scalars(select(Company.id).order_by(Company.id)))
+    done = {}
+    for company_id in companies:
+        with transaction(app.sessions) as session:
+            done[company_id] = purge_unlinked(session, company_id=company_id, now=now)
+    return done
+
+
+class RetentionSweeper:
+    """Runs `purge_all` every `interval` seconds in a daemon thread of `mailroom serve`."""
+
+    def __init__(self, app: App, *, interval: float = 3600.0) -> None:
+        self.app = app
+        self.interval = interval
+        self.stop_event = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mailroom-retention", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stop_event.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                for company_id, count in purge_all(self.app).items():
+                    if count:
+                        log.info(
+                            "retention: deleted %d unlinked messages of company %d",
+                            count,
+                            company_id,
+                        )
+            except Exception:  # logged and retried at the next sweep
+                log.exception("retention sweep failed")
+            self.stop_event.wait(self.interval)

@@ -1,0 +1,367 @@
+"""Tenancy and rights: the one place that decides who sees which record, message and mailbox.
+
+Every interface (pages, API, CLI) reads mail through the functions here, never with its own
+queries, so the rules below hold everywhere:
+
+- **Tenancy**: a `Viewer` belongs to one company; anything of another company is answered
+  with `NotFound` — the same answer as for an id that does not exist, so ids leak nothing.
+- **Visibility per company** (`CompanyPrivacy.visibility`):
+  - `transparent` (default): everyone sees every logged message;
+  - `strict`: a user sees only messages copied from a mailbox they own, or that they took
+    part in (one of their addresses — sign-in address, mailbox addresses and aliases — is
+    a participant).
+- **Sharing per mailbox** (`MailboxSharing.level`, Twenty's model), for colleagues who see a
+  message only because the company is transparent: `everything` (default), `subject`
+  (subject and participants, no body or attachments), or `metadata` (participants and
+  date only). A message seen by several mailboxes is shown at the most open of their
+  levels; its owners and participants always see everything.
+- **Mailboxes**: a member sees and manages their own; an admin sees and manages all of
+  the company's. Mail content is never widened by the admin role.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy.orm import Session
+
+from mailroom.crm.records import check_type
+from mailroom.crm.timeline import TimelineEntry, timeline
+from mailroom.db.models import (
+    Attachment,
+    Mailbox,
+    MailboxAlias,
+    Message,
+    MessageAddress,
+    MessageCopy,
+    MessageLink,
+    Record,
+    RecordDomain,
+    RecordEmail,
+    User,
+)
+from mailroom.db.web_models import SHARING_LEVELS, CompanyPrivacy, MailboxSharing
+from mailroom.errors import BadInput, NotFound
+
+LEVEL_RANK = {"metadata": 0, "subject": 1, "everything": 2}
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """The signed-in user as access checks need them: company, role, addresses, mailboxes."""
+
+    user_id: int
+    company_id: int
+    is_admin: bool
+    email: str
+    addresses: frozenset[str]
+    mailbox_ids: frozenset[int]
+
+
+def viewer_for(session: Session, user: User) -> Viewer:
+    boxes = list(session.scalars(select(Mailbox).where(Mailbox.user_id == user.id)))
+    addresses = {user.email, *(b.address for b in boxes)}
+    if boxes:
+        addresses.update(
+            session.scalars(
+                select(MailboxAlias.address).where(
+                    MailboxAlias.mailbox_id.in_([b.id for b in boxes])
+                )
+            )
+        )
+    return Viewer(
+        user_id=user.id,
+        company_id=user.company_id,
+        is_admin=user.role == "admin",
+        email=user.email,
+        addresses=frozenset(addresses),
+        mailbox_ids=frozenset(b.id for b in boxes),
+    )
+
+
+def privacy_of(session: Session, company_id: int) -> CompanyPrivacy:
+    """The company's privacy settings (the defaults, unsaved, when never changed)."""
+    row = session.scalar(select(CompanyPrivacy).where(CompanyPrivacy.company_id == company_id))
+    if row is None:
+        row = CompanyPrivacy(
+            company_id=company_id,
+            visibility="transparent",
+            retention_days=7,
+            retention_enabled=True,
+        )
+    return row
+
+
+def sharing_levels(session: Session, mailbox_ids: Iterable[int]) -> dict[int, str]:
+    ids = list(set(mailbox_ids))
+    levels = dict.fromkeys(ids, "everything")
+    if ids:
+        for mailbox_id, level in session.execute(
+            select(MailboxSharing.mailbox_id, MailboxSharing.level).where(
+                MailboxSharing.mailbox_id.in_(ids)
+            )
+        ):
+            levels[mailbox_id] = level
+    return levels
+
+
+def set_sharing(session: Session, *, viewer: Viewer, mailbox_id: int, level: str) -> None:
+    """The owner (or an admin) sets what colleagues see of the mailbox's mail."""
+    if level not in SHARING_LEVELS:
+        raise BadInput(
+            f"Unknown sharing level {level!r}.", hint=f"Use {', '.join(SHARING_LEVELS)}."
+        )
+    mailbox = get_mailbox(session, viewer=viewer, mailbox_id=mailbox_id)
+    row = session.scalar(select(MailboxSharing).where(MailboxSharing.mailbox_id == mailbox.id))
+    if row is None:
+        session.add(MailboxSharing(mailbox_id=mailbox.id, level=level))
+    else:
+        row.level = level
+    session.flush()
+
+
+# ---- mailboxes -------------------------------------------------------------------------
+
+
+def visible_mailboxes(session: Session, *, viewer: Viewer) -> list[Mailbox]:
+    query = select(Mailbox).where(Mailbox.company_id == viewer.company_id).order_by(Mailbox.id)
+    if not viewer.is_admin:
+        query = query.where(Mailbox.user_id == viewer.user_id)
+    return list(session.scalars(query))
+
+
+def get_mailbox(session: Session, *, viewer: Viewer, mailbox_id: int) -> Mailbox:
+    """A mailbox the viewer may see and manage (own, or any of the company for admins)."""
+    mailbox = session.get(Mailbox, mailbox_id)
+    if (
+        mailbox is None
+        or mailbox.company_id != viewer.company_id
+        or (not viewer.is_admin and mailbox.user_id != viewer.user_id)
+    ):
+        raise NotFound(f"No mailbox {mailbox_id}.", hint="Open “My mailboxes” to see yours.")
+    return mailbox
+
+
+# ---- records ---------------------------------------------------------------------------
+
+
+def get_record(session: Session, *, viewer: Viewer, record_type: str, record_id: int) -> Record:
+    record = session.get(Record, record_id)
+    if record is None or record.company_id != viewer.company_id or record.type != record_type:
+        raise NotFound(
+            f"No {record_type} {record_id}.", hint="Search the records to find the right id."
+        )
+    return record
+
+
+def search_records(
+    session: Session,
+    *,
+    viewer: Viewer,
+    record_type: str | None = None,
+    q: str = "",
+    after_id: int = 0,
+    limit: int = 50,
+) -> list[Record]:
+    """Records of the viewer's company matching `q` by name, email or domain, by id."""
+    query = select(Record).where(Record.company_id == viewer.company_id, Record.id > after_id)
+    if record_type:
+        query = query.where(Record.type == check_type(record_type))
+    text = q.strip().lower()
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        domain = text.lstrip("@")
+        query = query.where(
+            or_(
+                Record.name.ilike(pattern, escape="\\"),
+                Record.id.in_(
+                    select(RecordEmail.record_id).where(
+                        RecordEmail.company_id == viewer.company_id,
+                        RecordEmail.address.like(pattern, escape="\\"),
+                    )
+                ),
+                Record.id.in_(
+                    select(RecordDomain.record_id).where(
+                        RecordDomain.company_id == viewer.company_id,
+                        RecordDomain.domain == domain,
+                    )
+                ),
+            )
+        )
+    return list(session.scalars(query.order_by(Record.id).limit(max(1, min(limit, MAX_PAGE)))))
+
+
+# ---- mail ------------------------------------------------------------------------------
+
+
+def _visible_clause(session: Session, viewer: Viewer) -> ColumnElement[bool]:
+    """SQL for “the viewer may see this message at some level” (company scoped)."""
+    in_company = Message.company_id == viewer.company_id
+    if privacy_of(session, viewer.company_id).visibility != "strict":
+        return in_company
+    own = (
+        Message.id.in_(
+            select(MessageCopy.message_id).where(
+                MessageCopy.mailbox_id.in_(sorted(viewer.mailbox_ids))
+            )
+        )
+        if viewer.mailbox_ids
+        else false()
+    )
+    took_part = Message.id.in_(
+        select(MessageAddress.message_id).where(
+            MessageAddress.company_id == viewer.company_id,
+            MessageAddress.address.in_(sorted(viewer.addresses)),
+        )
+    )
+    return and_(in_company, or_(own, took_part))
+
+
+def access_levels(
+    session: Session, *, viewer: Viewer, message_ids: Sequence[int]
+) -> dict[int, str]:
+    """message id → `everything`/`subject`/`metadata` for messages the viewer may see.
+
+    Call it only with ids already known to be visible (in the viewer's company, and past
+    `_visible_clause` in strict mode): it grades, it does not filter.
+    """
+    ids = list(message_ids)
+    if not ids:
+        return {}
+    boxes: dict[int, set[int]] = {}
+    for mid, box in session.execute(
+        select(MessageCopy.message_id, MessageCopy.mailbox_id).where(
+            MessageCopy.message_id.in_(ids)
+        )
+    ):
+        boxes.setdefault(mid, set()).add(box)
+    took_part = set(
+        session.scalars(
+            select(MessageAddress.message_id).where(
+                MessageAddress.message_id.in_(ids),
+                MessageAddress.address.in_(sorted(viewer.addresses)),
+            )
+        )
+    )
+    shared = sharing_levels(session, (b for bs in boxes.values() for b in bs))
+    levels = {}
+    for mid in ids:
+        mine = boxes.get(mid, set())
+        if mid in took_part or mine & viewer.mailbox_ids or not mine:
+            levels[mid] = "everything"
+        else:
+            levels[mid] = max((shared[b] for b in mine), key=LEVEL_RANK.__getitem__)
+    return levels
+
+
+def get_message(session: Session, *, viewer: Viewer, message_id: int) -> tuple[Message, str]:
+    """A message and the viewer's level of access to it; `NotFound` if not visible at all."""
+    message = session.scalar(
+        select(Message).where(Message.id == message_id, _visible_clause(session, viewer))
+    )
+    if message is None:
+        raise NotFound(f"No message {message_id}.", hint="Open it from a record's timeline.")
+    return message, access_levels(session, viewer=viewer, message_ids=[message.id])[message.id]
+
+
+def get_attachment(
+    session: Session, *, viewer: Viewer, message_id: int, attachment_id: int
+) -> Attachment:
+    """An attachment, only for viewers who may see the whole message."""
+    _message, level = get_message(session, viewer=viewer, message_id=message_id)
+    attachment = session.get(Attachment, attachment_id)
+    if attachment is None or attachment.message_id != message_id or level != "everything":
+        raise NotFound(f"No attachment {attachment_id} on message {message_id}.")
+    return attachment
+
+
+@dataclass(frozen=True, slots=True)
+class TimelinePage:
+    """One page of a record's timeline as the viewer may see it, and the next cursor."""
+
+    entries: list[TimelineEntry]
+    levels: dict[int, str]
+    threads: dict[int, str]
+    next: int | None
+
+
+def redact(entry: TimelineEntry, level: str) -> TimelineEntry:
+    """The entry as a viewer with `level` may see it (metadata hides the subject)."""
+    if level != "metadata":
+        return entry
+    return dataclasses.replace(entry, subject="")
+
+
+def record_timeline(
+    session: Session, *, viewer: Viewer, record: Record, after: int | None = None, limit: int = 50
+) -> TimelinePage:
+    """A page of the record's timeline (newest first), with each entry's access level."""
+    if record.company_id != viewer.company_id:
+        raise NotFound(f"No record {record.ref}.")
+    limit = max(1, min(limit, MAX_PAGE))
+    where = _visible_clause(session, viewer)
+    if after is not None:
+        where = and_(where, _after_clause(session, viewer, after))
+    # Pick the page's ids with a narrow query first (sorting 10,000 ids, not 10,000 whole
+    # messages with their bodies), then let the timeline load just those rows.
+    page_ids = (
+        select(Message.id)
+        .join(MessageLink, MessageLink.message_id == Message.id)
+        .where(MessageLink.record_id == record.id, where)
+        .order_by(Message.date_utc.desc().nulls_last(), Message.id.desc())
+        .limit(limit + 1)
+    )
+    entries = timeline(
+        session, records=[record], limit=limit + 1, where=Message.id.in_(page_ids.scalar_subquery())
+    )
+    more = len(entries) > limit
+    entries = entries[:limit]
+    levels = access_levels(session, viewer=viewer, message_ids=[e.id for e in entries])
+    return TimelinePage(
+        entries=[redact(e, levels[e.id]) for e in entries],
+        levels=levels,
+        threads=thread_keys(session, [e.id for e in entries]),
+        next=entries[-1].id if more else None,
+    )
+
+
+def _after_clause(session: Session, viewer: Viewer, after: int) -> ColumnElement[bool]:
+    """Messages after `after` in timeline order (date desc, nulls last, then id desc)."""
+    row = session.execute(
+        select(Message.date_utc).where(Message.id == after, Message.company_id == viewer.company_id)
+    ).first()
+    if row is None:
+        raise BadInput(f"Unknown cursor {after}.", hint="Start again without a cursor.")
+    (date,) = row
+    if date is None:
+        return and_(Message.date_utc.is_(None), Message.id < after)
+    return or_(
+        Message.date_utc < date,
+        and_(Message.date_utc == date, Message.id < after),
+        Message.date_utc.is_(None),
+    )
+
+
+def thread_keys(session: Session, message_ids: Sequence[int]) -> dict[int, str]:
+    """message id → its conversation's key: the first References id, else In-Reply-To, else
+    its own Message-ID (RFC 5322 §3.6.4), so a page can be grouped into conversations."""
+    keys: dict[int, str] = {}
+    if not message_ids:
+        return keys
+    for mid, own, parent, refs in session.execute(
+        select(Message.id, Message.message_id, Message.in_reply_to, Message.references).where(
+            Message.id.in_(list(message_ids))
+        )
+    ):
+        keys[mid] = (refs[0] if refs else None) or parent or own
+    return keys
+
+
+def require_admin(viewer: Viewer) -> None:
+    """Admin pages and routes answer 404 to members, as if they did not exist."""
+    if not viewer.is_admin:
+        raise NotFound("This page is for admins.", hint="Ask an admin of your company.")

@@ -1,0 +1,13 @@
+"""The REST API under /api/v1: Bearer-token auth, JSON, cursor pages, JSON errors."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from mailroom.web.api import mailboxes, messages, records
+
+PREFIX = "/api/v1"
+SECTIONS = (records, messages, mailboxes)
+router = APIRouter(prefix=PREFIX)
+for section in SECTIONS:
+    router.include_router(section.router)

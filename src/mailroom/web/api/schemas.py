@@ -1,0 +1,146 @@
+"""The JSON shapes of the REST API (they are what the OpenAPI schema publishes).
+
+Field names follow the CLI's `--json` output: a record is `records list --json`'s row, a
+timeline item is `mailroom timeline --json`'s entry (plus `access` and `thread`), so a
+script can move between the CLI and the API without renaming anything. Pages are
+`{"items": [...], "next": CURSOR or null}`; pass `next` back as `cursor` for the next page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mailroom.errors import BadInput
+
+T = TypeVar("T")
+
+
+class ErrorOut(BaseModel):
+    """Every error: what went wrong (`message`) and how to fix it (`hint`)."""
+
+    error: str = Field(description="A stable error kind, e.g. not-found, bad-input, auth.")
+    message: str
+    hint: str | None = None
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+
+
+class RecordOut(BaseModel):
+    id: int
+    type: str
+    name: str
+    emails: list[str]
+    email_fields: list[dict[str, str]]
+    domains: list[str]
+    account: int | None
+    fields: dict[str, Any]
+
+
+class TimelineItem(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: int
+    message_id: str
+    date: str | None
+    direction: str
+    from_: str | None = Field(alias="from")
+    from_name: str
+    to: list[str]
+    cc: list[str]
+    subject: str
+    records: list[str]
+    mailboxes: list[int]
+    reasons: dict[str, str]
+    parse_error: str | None
+    access: str = Field(description="everything, subject or metadata (what you may see).")
+    thread: str = Field(description="The conversation's key; equal keys are one thread.")
+
+
+class AttachmentOut(BaseModel):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    url: str
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: int
+    message_id: str
+    subject: str
+    from_: str | None = Field(alias="from")
+    from_name: str
+    to: list[str]
+    cc: list[str]
+    date: str | None
+    direction: str
+    text: str
+    html: str = Field(description="Sanitised; remote images are placeholders unless images=true.")
+    blocked_images: int
+    attachments: list[AttachmentOut]
+    records: dict[str, str] = Field(description="TYPE:ID → the reason of the link.")
+    access: str
+    parse_error: str | None
+
+
+class MailboxOut(BaseModel):
+    id: int
+    address: str
+    user_id: int
+    protocol: str
+    host: str
+    port: int
+    status: str
+    last_error: str | None
+    hint: str | None = Field(description="How to fix the last error, when there is one.")
+    last_success_at: str | None
+    enabled: bool
+    sharing: str
+
+
+class MailboxErrorOut(BaseModel):
+    at: str
+    kind: str
+    message: str
+    hint: str | None
+
+
+class SyncQueued(BaseModel):
+    mailbox_id: int
+    status: str
+
+
+def encode_cursor(value: int | None) -> str | None:
+    if value is None:
+        return None
+    return base64.urlsafe_b64encode(f"v1:{value}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    """The position an opaque cursor stands for; `BadInput` (422) if it is not one of ours."""
+    if not cursor:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    kind, _, value = text.partition(":")
+    if kind != "v1" or not value.isdigit() or len(value) > 18:
+        raise BadInput("The cursor is not valid.", hint="Use the `next` value of the last page.")
+    return int(value)
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No valid `Authorization: Bearer TOKEN`."},
+    404: {"model": ErrorOut, "description": "Not found in your company."},
+    422: {"model": ErrorOut, "description": "Bad input; `message` says which."},
+}

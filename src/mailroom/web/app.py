@@ -1,0 +1,146 @@
+"""The web application: dashboard pages, the REST API, static files, errors and headers.
+
+`create_web_app(app)` builds one FastAPI application around an opened `App`. Pages and API
+share the service layer (security.access, crm, sync); this module only wires them and
+turns errors into answers:
+
+- `MailroomError` → JSON `{"error", "message", "hint"}` under /api (404 NotFound, 422
+  BadInput, 409 Conflict, 502 mail server), or an error page with the same words;
+- a missing/invalid token → 401 JSON with `WWW-Authenticate: Bearer`; no session → a
+  redirect to the sign-in page; a CSRF failure → 403.
+Every HTML answer carries a strict Content-Security-Policy (scripts only from /static),
+`X-Frame-Options`, `nosniff` and `Referrer-Policy`, unless the route set its own CSP, and
+every answer a `Server-Timing` header with the server time spent on it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import select
+
+from mailroom import __version__
+from mailroom.app import App
+from mailroom.db.models import Mailbox
+from mailroom.errors import BadInput, Conflict, MailroomError, MailServerError, NotFound
+from mailroom.web import api, pages
+from mailroom.web.deps import ApiUnauthorized, CsrfRejected, SignInRequired
+from mailroom.web.templating import is_htmx, render
+
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+def _status(exc: MailroomError) -> int:
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Conflict):
+        return 409
+    if isinstance(exc, BadInput):
+        return 422
+    if isinstance(exc, MailServerError):
+        return 502
+    return 400 if exc.user_fixable else 500
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _error_json(status: int, kind: str, message: str, hint: str | None) -> JSONResponse:
+    return JSONResponse({"error": kind, "message": message, "hint": hint}, status_code=status)
+
+
+def create_web_app(app: App) -> FastAPI:
+    web = FastAPI(
+        title="Mailroom",
+        version=__version__,
+        description="Mailroom's REST API. Authenticate with `Authorization: Bearer TOKEN` "
+        "(create one in the dashboard or with `mailroom token create --user EMAIL`).",
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    web.state.mailroom = app
+    web.mount(
+        "/static", StaticFiles(directory=str(Path(__file__).with_name("static"))), name="static"
+    )
+    web.include_router(api.router)
+    web.include_router(pages.router)
+
+    @web.exception_handler(MailroomError)
+    async def mailroom_error(request: Request, exc: MailroomError) -> Response:
+        status = _status(exc)
+        if _is_api(request):
+            return _error_json(status, exc.kind, exc.message, exc.hint)
+        return render(request, "error.html", None, status_code=status, error=exc)
+
+    @web.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
+            problems.append(f"{where}: {err.get('msg', 'invalid')}")
+        message = "Bad input: " + "; ".join(problems[:5])
+        hint = "Fix the named parameters; the OpenAPI schema at /api/v1/openapi.json lists them."
+        if _is_api(request):
+            return _error_json(422, "bad-input", message, hint)
+        return render(request, "error.html", None, status_code=422, error=BadInput(message))
+
+    @web.exception_handler(ApiUnauthorized)
+    async def unauthorized(_request: Request, _exc: ApiUnauthorized) -> Response:
+        response = _error_json(
+            401,
+            "auth",
+            "Missing or invalid API token.",
+            "Send `Authorization: Bearer TOKEN`; create a token under Account → API tokens "
+            "or with `mailroom token create --user EMAIL`.",
+        )
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @web.exception_handler(SignInRequired)
+    async def sign_in_required(request: Request, _exc: SignInRequired) -> Response:
+        if is_htmx(request):
+            return Response(status_code=204, headers={"HX-Redirect": "/signin"})
+        return RedirectResponse("/signin", status_code=303)
+
+    @web.exception_handler(CsrfRejected)
+    async def csrf_rejected(request: Request, exc: CsrfRejected) -> Response:
+        error = BadInput(exc.reason, hint="Reload the page and submit the form again.")
+        return render(request, "error.html", None, status_code=403, error=error)
+
+    @web.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        elapsed = (time.perf_counter() - started) * 1000
+        response.headers["Server-Timing"] = f"app;dur={elapsed:.1f}"  # shown by browser devtools
+        response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @web.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, Any]:
+        with app.sessions() as session:
+            statuses = Counter(session.scalars(select(Mailbox.status)))
+        return {"status": "ok", "version": __version__, "mailboxes": dict(statuses)}
+
+    return web

@@ -1,0 +1,79 @@
+"""The signed-in user's own page: API tokens (shown once when created) and password."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from mailroom.errors import MailroomError
+from mailroom.security.auth import (
+    change_password,
+    create_api_token,
+    list_api_tokens,
+    revoke_api_token,
+)
+from mailroom.web.deps import Csrf, Db, PageCtx
+from mailroom.web.templating import render
+
+router = APIRouter(prefix="/account")
+
+
+@router.get("")
+def account_page(request: Request, ctx: PageCtx, db: Db) -> Response:
+    return render(
+        request,
+        "account.html",
+        ctx,
+        nav="account",
+        tokens=list_api_tokens(db, user=ctx.user),
+        new_token=None,
+        error=None,
+    )
+
+
+@router.post("/tokens")
+def new_token(
+    request: Request, ctx: Csrf, db: Db, name: Annotated[str, Form(max_length=100)] = ""
+) -> Response:
+    token, _row = create_api_token(db, user=ctx.user, name=name)
+    db.commit()
+    return render(
+        request,
+        "account.html",
+        ctx,
+        nav="account",
+        tokens=list_api_tokens(db, user=ctx.user),
+        new_token=token,
+        error=None,
+    )
+
+
+@router.post("/tokens/{token_id}/revoke")
+def revoke(ctx: Csrf, db: Db, token_id: int) -> Response:
+    revoke_api_token(db, user=ctx.user, token_id=token_id)
+    db.commit()
+    return RedirectResponse("/account?notice=token-revoked", status_code=303)
+
+
+@router.post("/password")
+def new_password(
+    request: Request, ctx: Csrf, db: Db, password: Annotated[str, Form(max_length=1000)]
+) -> Response:
+    try:
+        change_password(db, user=ctx.user, password=password)
+        db.commit()
+    except MailroomError as exc:
+        db.rollback()
+        return render(
+            request,
+            "account.html",
+            ctx,
+            nav="account",
+            status_code=422,
+            tokens=list_api_tokens(db, user=ctx.user),
+            new_token=None,
+            error=exc,
+        )
+    return RedirectResponse("/signin?notice=password-saved", status_code=303)

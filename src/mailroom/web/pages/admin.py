@@ -1,0 +1,179 @@
+"""Admin pages: users and roles, every mailbox's health, the company's settings.
+
+Every route here calls `access.require_admin`, which answers 404 to members, and works
+only on the admin's own company (`ctx.company`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from mailroom.crm.companies import ROLES, add_user
+from mailroom.crm.retention import set_privacy
+from mailroom.db.models import User
+from mailroom.db.web_models import VISIBILITY_MODES
+from mailroom.errors import BadInput, MailroomError, NotFound
+from mailroom.security import access
+from mailroom.web.deps import Csrf, Db, PageCtx
+from mailroom.web.present import mailbox_views
+from mailroom.web.templating import render
+
+router = APIRouter(prefix="/admin")
+
+
+def _users(db: Db, ctx: PageCtx) -> list[User]:
+    return list(
+        db.scalars(select(User).where(User.company_id == ctx.company.id).order_by(User.email))
+    )
+
+
+@router.get("")
+def admin_home(ctx: PageCtx) -> Response:
+    access.require_admin(ctx.viewer)
+    return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.get("/users")
+def users_page(request: Request, ctx: PageCtx, db: Db) -> Response:
+    access.require_admin(ctx.viewer)
+    return render(
+        request,
+        "admin_users.html",
+        ctx,
+        nav="admin",
+        users=_users(db, ctx),
+        roles=ROLES,
+        error=None,
+    )
+
+
+@router.post("/users")
+def add_user_route(
+    request: Request,
+    ctx: Csrf,
+    db: Db,
+    email: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=1000)],
+    name: Annotated[str, Form(max_length=200)] = "",
+    role: Annotated[str, Form(max_length=20)] = "member",
+) -> Response:
+    access.require_admin(ctx.viewer)
+    try:
+        if role not in ROLES:
+            raise BadInput(f"Unknown role {role!r}.", hint="Use admin or member.")
+        add_user(
+            db,
+            company=ctx.company,
+            email=email,
+            name=name,
+            admin=role == "admin",
+            password=password,
+        )
+        db.commit()
+    except MailroomError as exc:
+        db.rollback()
+        return render(
+            request,
+            "admin_users.html",
+            ctx,
+            nav="admin",
+            users=_users(db, ctx),
+            roles=ROLES,
+            error=exc,
+            status_code=422,
+        )
+    return RedirectResponse("/admin/users?notice=user-added", status_code=303)
+
+
+@router.post("/users/{user_id}/role")
+def set_role(
+    ctx: Csrf, db: Db, user_id: int, role: Annotated[str, Form(max_length=20)]
+) -> Response:
+    access.require_admin(ctx.viewer)
+    user = db.get(User, user_id)
+    if user is None or user.company_id != ctx.company.id:
+        raise NotFound(f"No user {user_id}.")
+    if role not in ROLES:
+        raise BadInput(f"Unknown role {role!r}.", hint="Use admin or member.")
+    if user.id == ctx.user.id and role != "admin":
+        raise BadInput(
+            "You cannot remove your own admin role.",
+            hint="Ask another admin to do it, so the company keeps one.",
+        )
+    user.role = role
+    db.commit()
+    return RedirectResponse("/admin/users?notice=role-saved", status_code=303)
+
+
+@router.get("/mailboxes")
+def all_mailboxes(request: Request, ctx: PageCtx, db: Db) -> Response:
+    access.require_admin(ctx.viewer)
+    boxes = access.visible_mailboxes(db, viewer=ctx.viewer)
+    owners = {u.id: u.email for u in _users(db, ctx)}
+    return render(
+        request,
+        "admin_mailboxes.html",
+        ctx,
+        nav="admin",
+        mailboxes=mailbox_views(db, boxes),
+        owners=owners,
+    )
+
+
+@router.get("/settings")
+def settings_page(request: Request, ctx: PageCtx, db: Db) -> Response:
+    access.require_admin(ctx.viewer)
+    return render(
+        request,
+        "admin_settings.html",
+        ctx,
+        nav="admin",
+        privacy=access.privacy_of(db, ctx.company.id),
+        modes=VISIBILITY_MODES,
+        error=None,
+    )
+
+
+@router.post("/settings")
+def save_settings(
+    request: Request,
+    ctx: Csrf,
+    db: Db,
+    visibility: Annotated[str, Form(max_length=20)],
+    retention_days: Annotated[int, Form(ge=1, le=36500)],
+    mailbox_limit: Annotated[str, Form(max_length=9)] = "",
+    retention_enabled: Annotated[bool, Form()] = False,
+) -> Response:
+    access.require_admin(ctx.viewer)
+    try:
+        limit = mailbox_limit.strip()
+        if limit and not limit.isdigit():
+            raise BadInput(
+                "The mailbox limit must be a whole number.", hint="Leave it empty for no limit."
+            )
+        set_privacy(
+            db,
+            company_id=ctx.company.id,
+            visibility=visibility,
+            retention_days=retention_days,
+            retention_enabled=retention_enabled,
+        )
+        ctx.company.mailbox_limit = int(limit) if limit else None
+        db.commit()
+    except MailroomError as exc:
+        db.rollback()
+        return render(
+            request,
+            "admin_settings.html",
+            ctx,
+            nav="admin",
+            status_code=422,
+            privacy=access.privacy_of(db, ctx.company.id),
+            modes=VISIBILITY_MODES,
+            error=exc,
+        )
+    return RedirectResponse("/admin/settings?notice=settings-saved", status_code=303)

@@ -1,0 +1,119 @@
+"""The message view: headers, links (add/remove by hand), attachments, and the body frame.
+
+The body is served by its own route with `frame_csp()` (sandbox, `default-src 'none'`,
+remote images only after "Show remote images") and shown in
+`<iframe sandbox="allow-popups allow-popups-to-escape-sandbox">` — never `allow-scripts`,
+never `allow-same-origin` — so a script that got past nh3 still cannot run or reach the
+dashboard. Attachments download with `Content-Disposition: attachment` and `nosniff`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from mailroom.db.models import Message, Record
+from mailroom.errors import BadInput, NotFound
+from mailroom.mail.html import SafeHtml, frame_csp, frame_document, text_document
+from mailroom.matching.manual import link_by_hand, unlink_by_hand
+from mailroom.security import access
+from mailroom.web.api.messages import attachment_response
+from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx
+from mailroom.web.present import message_view
+from mailroom.web.templating import render
+
+router = APIRouter()
+
+
+@router.get("/messages/{message_id}")
+def message_page(
+    request: Request,
+    ctx: PageCtx,
+    db: Db,
+    message_id: int,
+    images: Annotated[bool, Query()] = False,
+) -> Response:
+    message, level = access.get_message(db, viewer=ctx.viewer, message_id=message_id)
+    view = message_view(db, message, level=level, images=images, base="")
+    return render(
+        request,
+        "message.html",
+        ctx,
+        nav="records",
+        m=view,
+        images=images,
+        has_html=bool(message.html_body),
+    )
+
+
+@router.get("/messages/{message_id}/body")
+def message_body(
+    ctx: PageCtx,
+    db: Db,
+    message_id: int,
+    images: Annotated[bool, Query()] = False,
+) -> Response:
+    message, level = access.get_message(db, viewer=ctx.viewer, message_id=message_id)
+    view = message_view(db, message, level=level, images=images)
+    title = view["subject"] or "Message"
+    if level != "everything":
+        document = text_document("The owner of this mailbox shares only its subject.", title=title)
+    elif view["html"]:
+        document = frame_document(
+            SafeHtml(html=view["html"], blocked_images=view["blocked_images"]), title=title
+        )
+    else:
+        document = text_document(view["text"], title=title)
+    return HTMLResponse(
+        document,
+        headers={
+            "Content-Security-Policy": frame_csp(allow_remote_images=images),
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
+@router.get("/messages/{message_id}/attachments/{attachment_id}")
+def attachment(
+    ctx: PageCtx, db: Db, app: MailroomApp, message_id: int, attachment_id: int
+) -> Response:
+    found = access.get_attachment(
+        db, viewer=ctx.viewer, message_id=message_id, attachment_id=attachment_id
+    )
+    return attachment_response(app.blobs.get(found.sha256), found.filename)
+
+
+def _linkable(
+    db: Db, ctx: PageCtx, message_id: int, record_type: str, record_id: int
+) -> tuple[Message, Record]:
+    """The message (the viewer must see all of it) and a record of the viewer's company."""
+    message, level = access.get_message(db, viewer=ctx.viewer, message_id=message_id)
+    if level != "everything":
+        raise NotFound(f"No message {message_id}.", hint="Only people who see it whole link it.")
+    record = access.get_record(db, viewer=ctx.viewer, record_type=record_type, record_id=record_id)
+    return message, record
+
+
+@router.post("/messages/{message_id}/links")
+def link(
+    ctx: Csrf, db: Db, message_id: int, record: Annotated[str, Form(max_length=40)]
+) -> Response:
+    kind, _, ident = record.strip().partition(":")
+    if not ident.isdigit() or len(ident) > 18:
+        raise BadInput(
+            f"{record!r} is not a record reference.", hint="Use TYPE:ID, e.g. contact:12."
+        )
+    message, target = _linkable(db, ctx, message_id, kind, int(ident))
+    link_by_hand(db, message=message, record=target)
+    db.commit()
+    return RedirectResponse(f"/messages/{message_id}", status_code=303)
+
+
+@router.post("/messages/{message_id}/links/{type}/{id}/remove")
+def unlink(ctx: Csrf, db: Db, message_id: int, type: str, id: int) -> Response:
+    message, target = _linkable(db, ctx, message_id, type, id)
+    unlink_by_hand(db, message=message, record=target)
+    db.commit()
+    return RedirectResponse(f"/messages/{message_id}", status_code=303)

@@ -1,0 +1,119 @@
+"""Record pages: search and lists per type, and a record's threaded email timeline.
+
+The timeline page renders its first page (50 messages) with three indexed queries from
+security.access plus one for attachment counts; "Load more" fetches the next page by
+cursor with htmx, so a record with 10,000 messages costs the same as one with 50.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import func, select
+
+from mailroom.db.models import RECORD_TYPES, Attachment, Record
+from mailroom.security import access
+from mailroom.web.deps import Db, PageCtx
+from mailroom.web.templating import is_htmx, render
+
+router = APIRouter()
+PAGE = 50
+
+
+@router.get("/records")
+def records_page(
+    request: Request,
+    ctx: PageCtx,
+    db: Db,
+    type: Annotated[str, Query(max_length=20)] = "",
+    q: Annotated[str, Query(max_length=320)] = "",
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+) -> Response:
+    record_type = type if type in RECORD_TYPES else None
+    found = access.search_records(
+        db, viewer=ctx.viewer, record_type=record_type, q=q, after_id=after, limit=PAGE + 1
+    )
+    more = len(found) > PAGE
+    found = found[:PAGE]
+    accounts = _account_names(db, found)
+    template = "records_rows.html" if is_htmx(request) else "records.html"
+    return render(
+        request,
+        template,
+        ctx,
+        nav="records",
+        records=found,
+        accounts=accounts,
+        type=record_type or "",
+        q=q,
+        types=RECORD_TYPES,
+        next_after=found[-1].id if more else None,
+    )
+
+
+def _account_names(db: Db, records: list[Record]) -> dict[int, str]:
+    ids = {r.account_id for r in records if r.account_id}
+    if not ids:
+        return {}
+    rows = db.execute(select(Record.id, Record.name).where(Record.id.in_(ids)))
+    return {rid: name for rid, name in rows}
+
+
+@router.get("/records/{type}/{id}")
+def record_page(request: Request, ctx: PageCtx, db: Db, type: str, id: int) -> Response:
+    record = access.get_record(db, viewer=ctx.viewer, record_type=type, record_id=id)
+    account = db.get(Record, record.account_id) if record.account_id else None
+    contacts: list[Record] = []
+    if record.type == "account":
+        contacts = list(
+            db.scalars(select(Record).where(Record.account_id == record.id).order_by(Record.name))
+        )
+    return render(
+        request,
+        "record.html",
+        ctx,
+        nav="records",
+        record=record,
+        account=account,
+        contacts=contacts,
+        **_timeline_values(db, ctx, record, after=None),
+    )
+
+
+@router.get("/records/{type}/{id}/timeline")
+def timeline_more(
+    request: Request,
+    ctx: PageCtx,
+    db: Db,
+    type: str,
+    id: int,
+    after: Annotated[int, Query(ge=1, le=2**62)],
+) -> Response:
+    record = access.get_record(db, viewer=ctx.viewer, record_type=type, record_id=id)
+    return render(
+        request, "timeline.html", ctx, record=record, **_timeline_values(db, ctx, record, after)
+    )
+
+
+def _timeline_values(db: Db, ctx: PageCtx, record: Record, after: int | None) -> dict[str, Any]:
+    page = access.record_timeline(db, viewer=ctx.viewer, record=record, after=after, limit=PAGE)
+    ids = [e.id for e in page.entries]
+    attachments: dict[int, int] = {}
+    if ids:
+        for message_id, count in db.execute(
+            select(Attachment.message_id, func.count())
+            .where(Attachment.message_id.in_(ids))
+            .group_by(Attachment.message_id)
+        ):
+            attachments[message_id] = count
+    threads: dict[str, list[Any]] = {}
+    for entry in page.entries:
+        threads.setdefault(page.threads.get(entry.id, entry.message_id), []).append(entry)
+    return {
+        "threads": list(threads.values()),
+        "levels": page.levels,
+        "attachments": attachments,
+        "next_after": page.next,
+    }

@@ -1,0 +1,55 @@
+"""Jinja2 rendering for the pages: autoescaped templates, the signed-in context, notices.
+
+`render` gives every template `ctx` (user, company, CSRF token), `nav` (the current
+section) and `notice` (a message chosen by key from `NOTICES`, never text from the URL,
+so a crafted link cannot put words on the page).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from mailroom.web.deps import Ctx
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+
+NOTICES = {
+    "connected": "Mailbox connected. Its first sync has started.",
+    "sync-started": "Sync started. The status below updates by itself.",
+    "sync-running": "A sync of this mailbox is already running.",
+    "sharing-saved": "Sharing saved.",
+    "disconnected": "Mailbox disconnected.",
+    "user-added": "User added.",
+    "role-saved": "Role saved.",
+    "settings-saved": "Settings saved.",
+    "token-revoked": "Token revoked.",
+    "signed-out": "You are signed out.",
+    "password-saved": "Password changed. Other sessions were signed out.",
+}
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def render(
+    request: Request,
+    template: str,
+    ctx: Ctx | None,
+    *,
+    nav: str = "",
+    status_code: int = 200,
+    **values: Any,
+) -> HTMLResponse:
+    notice = NOTICES.get(request.query_params.get("notice", ""))
+    return TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {"ctx": ctx, "nav": nav, "notice": notice, **values},
+        status_code=status_code,
+    )

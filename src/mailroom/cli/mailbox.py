@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import date
 
 import typer
+from sqlalchemy import select
 
 from mailroom.cli.common import console, get_app, print_json, read_secret_stdin
 from mailroom.crm.companies import get_company, get_user
 from mailroom.db.engine import transaction
+from mailroom.db.outbox_models import MailboxSmtp
 from mailroom.errors import BadInput
+from mailroom.outbox.smtp_settings import check_smtp
 from mailroom.sync.mailboxes import (
     add_mailbox,
     edit_mailbox,
@@ -190,26 +193,28 @@ def mailbox_errors(
 
 @mailbox_app.command("test")
 def mailbox_test(mailbox_id: int = typer.Argument(..., metavar="ID")) -> None:
-    """Connect, log in and list folders (or count POP3 messages); changes nothing."""
+    """Log in to the mailbox (folders, or the POP3 message count) and, when the mailbox
+    has SMTP settings, to its SMTP server; sends nothing and changes nothing."""
     app = get_app()
     with app.sessions() as session:
         mailbox = get_mailbox(session, mailbox_id)
+        smtp = session.scalar(select(MailboxSmtp).where(MailboxSmtp.mailbox_id == mailbox.id))
     source = open_source(mailbox, app.secrets)
     try:
         if isinstance(source, Pop3Source):
-            count = len(source.listing())
-            console.print(f"Logged in to {mailbox.host}:{mailbox.port} as {mailbox.username}.")
-            console.print(f"  {count} messages in the POP3 maildrop")
-            return
-        folders = source.list_folders()
+            lines = [f"  {len(source.listing())} messages in the POP3 maildrop"]
+        else:
+            lines = [f"  {info.name}\t{info.role.value}" for info in source.list_folders()]
     finally:
         if isinstance(source, Pop3Source):
             source.abort()  # no QUIT needed: nothing was marked
         else:
             source.close()
     console.print(f"Logged in to {mailbox.host}:{mailbox.port} as {mailbox.username}.")
-    for info in folders:
-        console.print(f"  {info.name}\t{info.role.value}")
+    for line in lines:
+        console.print(line)
+    if smtp is not None:
+        console.print(check_smtp(mailbox, smtp, app.secrets))
 
 
 def register(app: typer.Typer) -> None:

@@ -111,11 +111,15 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8025, "--port"),
     interval: int = typer.Option(300, "--interval", help="Seconds between polls of a mailbox."),
+    smtp_port: int = typer.Option(
+        2525, "--smtp-port", help="Port of the BCC/forward drop-address SMTP receiver (0: off)."
+    ),
 ) -> None:
-    """Run Mailroom: the scheduler that keeps mailboxes synced, and the web server."""
+    """Run Mailroom: the web dashboard and API, the sync scheduler, the drop-address
+    SMTP receiver and the outbox worker."""
     from mailroom.web.server import run_server
 
-    run_server(get_app(), host=host, port=port, interval=interval)
+    run_server(get_app(), host=host, port=port, interval=interval, smtp_port=smtp_port)
 
 
 def register(app: typer.Typer) -> None:

@@ -18,6 +18,7 @@ import uvicorn
 
 from mailroom.app import App
 from mailroom.crm.retention import RetentionSweeper
+from mailroom.outbox.worker import start_mail_services
 from mailroom.security.secrets import create_key_file
 from mailroom.sync.scheduler import PollScheduler
 from mailroom.web.app import create_web_app
@@ -46,18 +47,20 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def run_server(app: App, *, host: str, port: int, interval: int) -> None:
+def run_server(app: App, *, host: str, port: int, interval: int, smtp_port: int = 2525) -> None:
     if not app.settings.secret_key_b64 and create_key_file(app.settings.key_path):
         log.warning("created the secret key %s (mode 0600): back it up", app.settings.key_path)
     scheduler = PollScheduler(app, interval=interval)
     retention = RetentionSweeper(app)
     scheduler.start()
     retention.start()
+    mail = start_mail_services(app, host=host, smtp_port=smtp_port)
     config = uvicorn.Config(
         create_web_app(app), host=host, port=port, log_level="info", proxy_headers=True
     )
     try:
         _Server(config).run()
     finally:
+        mail.stop()
         retention.stop()
         scheduler.stop()

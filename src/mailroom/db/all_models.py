@@ -6,10 +6,12 @@ is added here with one import line.
 
 from __future__ import annotations
 
-from mailroom.db import models
-from mailroom.db import outbox_models  # noqa: F401
-from mailroom.db import web_models  # noqa: F401
-from mailroom.db import matching_models  # noqa: F401
+from mailroom.db import (
+    matching_models,  # noqa: F401
+    models,
+    outbox_models,  # noqa: F401
+    web_models,  # noqa: F401
+)
 from mailroom.db.models import Base
 
 __all__ = ["Base", "models"]

@@ -31,6 +31,7 @@ from mailroom.db.engine import transaction
 from mailroom.db.models import Attachment, Message
 from mailroom.security import passwords
 from mailroom.security.auth import create_api_token
+from mailroom.sync.bodies import fill_bodies
 from mailroom.sync.engine import sync_mailbox
 from mailroom.sync.mailboxes import add_mailbox
 from mailroom.web.app import create_web_app
@@ -127,6 +128,8 @@ def seed_tenant(app: App, name: str) -> Tenant:
     )
     report = sync_mailbox(app, tenant.mailbox_id, opener=lambda _m, _a: source)
     assert report.error is None, report.error
+    with transaction(app.sessions) as session:  # what `serve` does after each sync
+        fill_bodies(session, blobs=app.blobs, company_id=tenant.company_id)
     with app.sessions() as session:
         rows = session.execute(
             select(Message.id, Message.message_id)

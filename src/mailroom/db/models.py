@@ -29,6 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql import true
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -293,6 +294,9 @@ class Message(Base):
     raw_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     parse_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # False while only the headers are stored: text, HTML and attachments are still in the
+    # raw blob and sync.bodies.ensure_bodies fills them (on first read or in the background).
+    bodies_parsed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class MessageAddress(Base):

@@ -10,7 +10,8 @@ Accepted mail is logged like synced mail (outbox.logbook → sync.ingest): a for
 first unwrapped to the original (dropbox.unwrap), then direction comes from the company
 directory (the user's own BCC copy is outbound, a customer's forwarded mail inbound) and
 links from the records holding its external participants. The user's first mailbox, if
-any, gives the matching policy; no copy row is kept (the mail is in no mailbox).
+any, gives the matching policy (else the company's no-mailbox policy); no copy row is kept
+(the mail is in no mailbox), so a company with no mailbox at all can log mail this way too.
 """
 
 from __future__ import annotations
@@ -114,7 +115,5 @@ def receive(
         blobs=blobs,
         data=original,
     )
-    if stored is None:
-        return DropOutcome("refused", "the company has no mailbox to log mail through yet")
     kind = "forwarded original" if original is not data else "message"
     return DropOutcome("logged", f"{kind} logged for {user.email}", message_id=stored[0])

@@ -4,13 +4,18 @@ A blob is named by its SHA-256 and written once (temp file + rename, so a reader
 half a blob). Identical attachments in a thousand messages are stored once. A blob written
 by a batch whose transaction then failed is an orphan, never a corruption: the database
 only ever names blobs that were complete before it committed.
+
+`put` is on the sync hot path (one raw message each): it remembers the directories it
+made, writes to a temp name unique to this process and thread (no `mkstemp` retry loop),
+and skips the write when the blob exists.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
-import tempfile
+import threading
 from pathlib import Path
 
 
@@ -19,19 +24,26 @@ class BlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._dirs: set[str] = set()
+        self._counter = itertools.count()
 
     def path_for(self, digest: str) -> Path:
         return self.root / digest[:2] / digest[2:4] / digest
 
     def put(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
-        path = self.path_for(digest)
-        if path.exists():
+        folder = os.path.join(self.root, digest[:2], digest[2:4])
+        path = os.path.join(folder, digest)
+        if os.path.exists(path):
             return digest
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        if folder not in self._dirs:
+            os.makedirs(folder, exist_ok=True)
+            self._dirs.add(folder)
+        tmp = os.path.join(
+            folder, f".tmp-{os.getpid()}-{threading.get_ident()}-{next(self._counter)}"
+        )
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with open(tmp, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, path)
         except BaseException:

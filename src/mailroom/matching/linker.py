@@ -25,8 +25,9 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Table, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from mailroom.db.matching_models import LinkTombstone
@@ -187,24 +188,27 @@ def apply_links(
     pairs = [(m, link.record_id) for m, links in plans.items() for link in links]
     if not pairs:
         return []
+    session.flush()  # links added through the ORM (by hand, by rules) must be seen below
     existing = _pairs(session, MessageLink, pairs) | _pairs(session, LinkTombstone, pairs)
     created: list[tuple[int, int]] = []
+    rows: list[dict[str, object]] = []
     for message_id, links in plans.items():
         for link in links:
             key = (message_id, link.record_id)
             if key in existing:
                 continue
             existing.add(key)
-            session.add(
-                MessageLink(
-                    message_id=message_id,
-                    record_id=link.record_id,
-                    company_id=company_id,
-                    reason=link.reason[:120],
-                )
+            rows.append(
+                {
+                    "message_id": message_id,
+                    "record_id": link.record_id,
+                    "company_id": company_id,
+                    "reason": link.reason[:120],
+                }
             )
             created.append(key)
-    session.flush()
+    if rows:  # one multi-row INSERT for the batch, not one flush per link
+        session.execute(insert(cast(Table, MessageLink.__table__)), rows)
     return created
 
 

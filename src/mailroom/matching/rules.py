@@ -213,7 +213,7 @@ class HeaderTest:
         return cls(header.strip().lower(), equals=rest.casefold(), name=what)
 
     def check(self, mail: MailView) -> bool:
-        for value in mail.header_map.get(self.header, ()):
+        for value in mail.header_values(self.header):
             if self.regex is not None and self.regex.search(value):
                 return True
             if self.equals is not None and value.casefold() == self.equals:
@@ -235,7 +235,7 @@ class HasAttachment:
         return cls(value)
 
     def check(self, mail: MailView) -> bool:
-        return bool(mail.parsed.attachments) == self.wanted
+        return bool(mail.content.attachments) == self.wanted
 
 
 CONDITIONS: Mapping[str, Callable[[Any], Condition]] = {

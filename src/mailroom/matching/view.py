@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -19,6 +20,24 @@ from mailroom.mail.message import ParsedMessage
 MAX_BODY = 100_000
 _TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
 _BLANKS = re.compile(r"[ \t\r\f\v]+")
+# Structured headers (policy.default's grammar) a header-only parse may leave out of
+# `ParsedMessage.headers` (sync.bodies.parse_envelope); asked for, they come from `content`.
+LAZY_HEADERS = frozenset(
+    {
+        *(
+            f"{p}{n}"
+            for p in ("", "resent-")
+            for n in ("date", "sender", "to", "cc", "bcc", "from")
+        ),
+        "orig-date",
+        "reply-to",
+        "mime-version",
+        "content-type",
+        "content-disposition",
+        "content-transfer-encoding",
+        "message-id",
+    }
+)
 
 
 def html_to_text(value: str) -> str:
@@ -37,10 +56,25 @@ class MailView:
     mailbox_address: str | None = None
     own_addresses: frozenset[str] = field(default_factory=frozenset)
     automated: str | None = None
+    # When `parsed` holds headers only (sync.bodies.parse_envelope): the complete parse,
+    # made once and only if a condition needs the body, attachments or a lazy header.
+    content_loader: Callable[[], ParsedMessage] | None = field(
+        default=None, compare=False, repr=False
+    )
+
+    @cached_property
+    def content(self) -> ParsedMessage:
+        """The complete parse: `parsed` itself unless that holds headers only."""
+        return self.parsed if self.content_loader is None else self.content_loader()
+
+    @property
+    def content_loaded(self) -> bool:
+        """Whether a condition made the complete parse of a header-only message."""
+        return self.content_loader is not None and "content" in self.__dict__
 
     @cached_property
     def body(self) -> str:
-        text = self.parsed.text or html_to_text(self.parsed.html)
+        text = self.content.text or html_to_text(self.content.html)
         return text[:MAX_BODY]
 
     @cached_property
@@ -49,6 +83,19 @@ class MailView:
         for name, value in self.parsed.headers:
             found.setdefault(name.strip().lower(), []).append(value.strip())
         return found
+
+    @cached_property
+    def _full_header_map(self) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for name, value in self.content.headers:
+            found.setdefault(name.strip().lower(), []).append(value.strip())
+        return found
+
+    def header_values(self, name: str) -> list[str]:
+        """Every value of header `name` (lower-case), decoded, in message order."""
+        if self.content_loader is not None and name in LAZY_HEADERS:
+            return self._full_header_map.get(name, [])
+        return self.header_map.get(name, [])
 
     def addresses(self, role: str) -> tuple[str, ...]:
         """Addresses in one role: from, to, cc, bcc, reply-to, sender."""

@@ -16,18 +16,16 @@ The record the user sent from is linked by the caller (matching.manual, reason `
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailroom.connectors.base import RawMessage
-from mailroom.db.models import Mailbox, Message, MessageCopy
+from mailroom.db.models import Message
 from mailroom.mail.blobs import BlobStore
 from mailroom.mail.parse import parse_message
 from mailroom.matching.directory import load_directory
 from mailroom.matching.policy import load_policy
 from mailroom.sync import ingest
-
-PLACEHOLDER_FOLDER = "(mailroom: no copy)"
 
 
 def store_message(
@@ -38,47 +36,27 @@ def store_message(
     blobs: BlobStore,
     data: bytes,
     copy: RawMessage | None = None,
-) -> tuple[int, bool] | None:
+) -> tuple[int, bool]:
     """Store `data` (once per company) and link it; (message row id, whether it is new).
 
     `copy` is where the bytes sit in `mailbox_id` (a Sent copy). Without one, the message
     is ingested under the policy of `mailbox_id` (None: mail that came by no mailbox) and
-    no copy row is kept. None when the company has no mailbox at all to ingest through.
+    no copy row is kept.
     """
     directory = load_directory(session, company_id)
     identity = ingest.identity_of(parse_message(data if copy is None else copy.data))
-    if copy is not None:
-        if mailbox_id is None:
-            raise ValueError("a copy needs the mailbox it is in")
-        target = ingest.IngestTarget(
-            company_id=company_id, mailbox_id=mailbox_id, directory=directory, blobs=blobs
-        )
-        result = ingest.ingest_batch(session, target, [copy])
-        return _message_id(session, company_id, identity), bool(result.messages)
-    # ingest_batch always records the place it saw a message; a copy-less message goes in
-    # with a placeholder place, removed again before the transaction commits.
-    holder = mailbox_id
-    if holder is None:
-        holder = session.scalar(
-            select(Mailbox.id).where(Mailbox.company_id == company_id).order_by(Mailbox.id)
-        )
-        if holder is None:
-            return None
+    if copy is not None and mailbox_id is None:
+        raise ValueError("a copy needs the mailbox it is in")
     target = ingest.IngestTarget(
         company_id=company_id,
-        mailbox_id=holder,
+        # No copy: the message is in no mailbox we sync, so no copy row is kept.
+        mailbox_id=mailbox_id if copy is not None else None,
         directory=directory,
         blobs=blobs,
         policy=load_policy(session, company_id=company_id, mailbox_id=mailbox_id),
     )
-    placeholder = RawMessage(folder=PLACEHOLDER_FOLDER, uidvalidity=0, uid=0, data=data)
-    result = ingest.ingest_batch(session, target, [placeholder])
-    session.execute(
-        delete(MessageCopy).where(
-            MessageCopy.mailbox_id == holder, MessageCopy.folder == PLACEHOLDER_FOLDER
-        )
-    )
-    session.flush()
+    raw = copy if copy is not None else RawMessage(folder="", uidvalidity=0, uid=0, data=data)
+    result = ingest.ingest_batch(session, target, [raw])
     return _message_id(session, company_id, identity), bool(result.messages)
 
 

@@ -2,10 +2,10 @@
 
 Per message, in the batch's order (so a reply follows a case made by its parent's rule):
 
-    parse_message          bytes → ParsedMessage (never raises)
+    parse                  bytes → ParsedMessage (never raises): complete, or headers only
     classify               direction (internal / outbound / inbound), automatic mail?
     matching.filters       the filter chain, then ignore rules → skipped by what, or not
-    store                  one Message per company identity (+ the copy, below)
+    store (in bulk)        one Message per company identity (+ the copy, below)
       skipped?             metadata only (ids, date, addresses) + `MessageSkip` saying why;
                            no body, attachments or raw bytes; never linked
     matching.linker        links with reasons (address, domain, thread, case-ref)
@@ -22,6 +22,17 @@ A message skipped by a mailbox-dependent filter (`participation`, `blocklist`) a
 again through another mailbox is decided again under that mailbox's policy, and stored in
 full and linked if that policy logs it.
 
+Fast path (`IngestTarget.defer_bodies`, what the sync engine uses): messages are parsed
+from their headers only (sync.bodies.parse_envelope, several times faster than the complete
+parse) and stored with their raw bytes and `bodies_parsed = False`; text, HTML and
+attachments are parsed on first read or in the background (sync.bodies). A rule whose
+conditions need the body, an attachment or a structured header makes the complete parse of
+that one message, whose bodies are then stored at once. Rows are written in bulk per
+segment (sync.store), never flushed one by one.
+
+A message with no mailbox copy (`mailbox_id` None: drop-box mail, a send whose provider
+keeps its own Sent copy) is ingested under the no-mailbox policy and no copy row is kept.
+
 The caller owns the transaction: the whole batch commits, then the cursor moves.
 """
 
@@ -29,9 +40,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from functools import partial
+from typing import cast
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import Table, delete, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from mailroom.connectors.base import RawMessage
@@ -40,13 +52,14 @@ from mailroom.db.models import Attachment, Message, MessageAddress, MessageCopy
 from mailroom.mail.blobs import BlobStore
 from mailroom.mail.message import ParsedMessage
 from mailroom.mail.parse import parse_message
-from mailroom.matching.actions import apply_actions
 from mailroom.matching.directory import CompanyDirectory
-from mailroom.matching.filters import Decision, decide
-from mailroom.matching.linker import MatchInput, apply_links, clean_text, identity_for, plan_links
+from mailroom.matching.filters import decide
+from mailroom.matching.linker import clean_text, identity_for
 from mailroom.matching.policy import Policy, load_policy
 from mailroom.matching.view import MailView
-from mailroom.sync.classify import automation_reason, classify_direction, external_participants
+from mailroom.sync.bodies import parse_envelope
+from mailroom.sync.classify import automation_reason, classify_direction
+from mailroom.sync.store import Item, Segment, content_rows
 
 __all__ = ["BatchResult", "IngestTarget", "clean_text", "identity_of", "ingest_batch"]
 
@@ -57,13 +70,16 @@ MAILBOX_DEPENDENT = ("filter:participation", "filter:blocklist")
 class IngestTarget:
     """Where a batch goes: the company, the mailbox it came from, the internal directory.
 
-    `policy` may be preloaded by the caller; when None it is loaded once per batch."""
+    `mailbox_id` None: mail that came by no mailbox (no copy row is stored). `policy` may be
+    preloaded by the caller; when None it is loaded once per batch. `defer_bodies`: store
+    headers and raw bytes only, and parse bodies later (see the module doc)."""
 
     company_id: int
-    mailbox_id: int
+    mailbox_id: int | None
     directory: CompanyDirectory
     blobs: BlobStore
     policy: Policy | None = None
+    defer_bodies: bool = False
 
 
 @dataclass(slots=True)
@@ -92,39 +108,65 @@ def ingest_batch(session: Session, target: IngestTarget, raws: Sequence[RawMessa
     policy = target.policy or load_policy(
         session, company_id=target.company_id, mailbox_id=target.mailbox_id
     )
-    parsed = [(raw, parse_message(raw.data)) for raw in raws]
+    parse = parse_envelope if target.defer_bodies else parse_message
+    parsed = [(raw, parse(raw.data)) for raw in raws]
     identities = list({identity_of(p) for _, p in parsed})
     ids_by_identity = _known_messages(session, target.company_id, identities)
     revisit = _mailbox_dependent_skips(session, target, list(ids_by_identity.values()))
+    segment = Segment(
+        session,
+        company_id=target.company_id,
+        mailbox_id=target.mailbox_id,
+        directory=target.directory,
+        blobs=target.blobs,
+        policy=policy,
+    )
+    threads_matter = policy.participation == "participated"
+    added: list[str] = []
+
+    def flush() -> None:
+        written = segment.flush()
+        ids_by_identity.update(written.ids)
+        result.links += written.links
+        result.records_created += written.records_created
+
     for raw, message in parsed:
         result.bytes += raw.size
         identity = identity_of(message)
         known = ids_by_identity.get(identity)
-        if known is not None and known not in revisit:
+        if identity in segment.identities or (known is not None and known not in revisit):
             continue
         direction = classify_direction(message, target.directory)
-        mail = _view(message, direction, policy)
+        mail = _view(message, direction, policy, raw.data if target.defer_bodies else None)
+        if threads_matter and segment.identities & _thread_ids(message):
+            flush()  # the participation filter reads the earlier messages of the thread
         decision = decide(session, mail, policy)
+        complete = not target.defer_bodies or mail.content_loaded
+        if mail.content_loaded:
+            message = mail.content
         if known is not None:
             revisit.discard(known)
             if decision.skipped_by is None:
-                _revive(session, target, raw, message, known, mail, decision, policy, result)
+                flush()
+                item = Item(raw, message, identity, direction, decision, mail, complete)
+                _revive(session, target, known, item, policy, result)
             continue
-        row = _store_message(session, target, raw, message, direction, decision)
-        ids_by_identity[identity] = row.id
+        segment.add(Item(raw, message, identity, direction, decision, mail, complete))
+        added.append(identity)
         result.messages += 1
-        result.new_message_ids.append(row.id)
         if message.parse_error:
             result.parse_errors += 1
         if decision.skipped_by is not None:
             result.skipped += 1
-            continue
-        _match(session, target, row, mail, decision, policy, result)
+        elif decision.actions:
+            flush()  # its actions may create records the next messages link to
+    flush()
+    result.new_message_ids = [ids_by_identity[identity] for identity in added]
     result.copies = _store_copies(session, target, parsed, ids_by_identity)
     return result
 
 
-def _view(message: ParsedMessage, direction: str, policy: Policy) -> MailView:
+def _view(message: ParsedMessage, direction: str, policy: Policy, raw: bytes | None) -> MailView:
     return MailView(
         parsed=message,
         direction=direction,
@@ -132,42 +174,15 @@ def _view(message: ParsedMessage, direction: str, policy: Policy) -> MailView:
         mailbox_address=policy.mailbox_address,
         own_addresses=policy.own_addresses,
         automated=automation_reason(message),
+        content_loader=None if raw is None else partial(parse_message, raw),
     )
 
 
-def _match(
-    session: Session,
-    target: IngestTarget,
-    row: Message,
-    mail: MailView,
-    decision: Decision,
-    policy: Policy,
-    result: BatchResult,
-) -> None:
-    item = MatchInput(
-        message_id=row.id,
-        identity=row.identity,
-        participants=external_participants(mail.parsed, target.directory),
-        subject=row.subject,
-        in_reply_to=row.in_reply_to,
-        references=tuple(row.references),
-    )
-    plans = plan_links(
-        session,
-        company_id=target.company_id,
-        inputs=[item],
-        opportunity_policy=policy.opportunity_policy,
-    )
-    result.links += len(apply_links(session, company_id=target.company_id, plans=plans))
-    if decision.actions:
-        result.records_created += apply_actions(
-            session,
-            message=row,
-            mail=mail,
-            rules=decision.actions,
-            policy=policy,
-            directory=target.directory,
-        )
+def _thread_ids(message: ParsedMessage) -> set[str]:
+    refs = {identity_for(r) for r in message.references}
+    if message.in_reply_to:
+        refs.add(identity_for(message.in_reply_to))
+    return refs
 
 
 def _known_messages(session: Session, company_id: int, identities: list[str]) -> dict[str, int]:
@@ -185,26 +200,21 @@ def _mailbox_dependent_skips(
     """Known messages skipped by another mailbox's policy: decide them again here."""
     if not message_ids:
         return set()
-    return set(
-        session.scalars(
-            select(MessageSkip.message_id).where(
-                MessageSkip.message_id.in_(message_ids),
-                MessageSkip.skipped_by.in_(MAILBOX_DEPENDENT),
-                MessageSkip.mailbox_id.is_not(None),
-                MessageSkip.mailbox_id != target.mailbox_id,
-            )
-        )
+    query = select(MessageSkip.message_id).where(
+        MessageSkip.message_id.in_(message_ids),
+        MessageSkip.skipped_by.in_(MAILBOX_DEPENDENT),
+        MessageSkip.mailbox_id.is_not(None),
     )
+    if target.mailbox_id is not None:
+        query = query.where(MessageSkip.mailbox_id != target.mailbox_id)
+    return set(session.scalars(query))
 
 
 def _revive(
     session: Session,
     target: IngestTarget,
-    raw: RawMessage,
-    parsed: ParsedMessage,
     message_id: int,
-    mail: MailView,
-    decision: Decision,
+    item: Item,
     policy: Policy,
     result: BatchResult,
 ) -> None:
@@ -213,100 +223,31 @@ def _revive(
     if row is None:  # pragma: no cover - the id was just read in this transaction
         return
     session.execute(delete(MessageSkip).where(MessageSkip.message_id == message_id))
+    parsed = item.parsed
     row.subject = clean_text(parsed.subject)
-    _fill_content(session, target, raw, parsed, row)
-    _match(session, target, row, mail, decision, policy, result)
-
-
-def _store_message(
-    session: Session,
-    target: IngestTarget,
-    raw: RawMessage,
-    parsed: ParsedMessage,
-    direction: str | None = None,
-    decision: Decision | None = None,
-) -> Message:
-    """Store one message row: in full, or (skipped) metadata plus the `MessageSkip`."""
-    if direction is None:
-        direction = classify_direction(parsed, target.directory)
-    if decision is None:
-        decision = Decision()
-    date_utc = parsed.date.astimezone(UTC) if parsed.date else None
-    skipped = decision.skipped_by is not None
-    row = Message(
-        company_id=target.company_id,
-        identity=identity_of(parsed),
-        message_id=clean_text(parsed.message_id)[:500],
-        message_id_generated=parsed.message_id_generated,
-        date_utc=date_utc,
-        date_text=parsed.date.isoformat() if parsed.date else None,
-        # A confidential subject is itself not kept.
-        subject="" if decision.skipped_by == "filter:confidential" else clean_text(parsed.subject),
-        from_address=parsed.from_address,
-        from_name=clean_text(parsed.from_[0].name[:300]) if parsed.from_ else "",
-        to_addresses=[a.address for a in parsed.to],
-        cc_addresses=[a.address for a in parsed.cc],
-        bcc_addresses=[a.address for a in parsed.bcc],
-        reply_to_addresses=[a.address for a in parsed.reply_to],
-        in_reply_to=clean_text(parsed.in_reply_to)[:500] if parsed.in_reply_to else None,
-        references=list(parsed.references),
-        direction=direction,
-        text_body="",
-        html_body="",
-        size=raw.size,
-        raw_sha256=target.blobs.put(raw.data) if parsed.parse_error else None,
-        parse_error=clean_text(parsed.parse_error) if parsed.parse_error else None,
+    row.raw_sha256 = target.blobs.put(item.raw.data)
+    row.bodies_parsed = item.complete
+    if item.complete:
+        row.text_body = clean_text(parsed.text)
+        row.html_body = clean_text(parsed.html)
+    people, files = content_rows(
+        target.blobs, target.company_id, message_id, parsed, complete=item.complete
     )
-    session.add(row)
+    for model, values in ((MessageAddress, people), (Attachment, files)):
+        if values:
+            session.execute(insert(cast(Table, model.__table__)), values)
     session.flush()
-    if skipped:
-        session.add(
-            MessageSkip(
-                message_id=row.id,
-                company_id=target.company_id,
-                skipped_by=str(decision.skipped_by),
-                detail=clean_text(decision.detail)[:1000],
-                mailbox_id=target.mailbox_id,
-            )
-        )
-        session.flush()
-        return row
-    _fill_content(session, target, raw, parsed, row)
-    return row
-
-
-def _fill_content(
-    session: Session, target: IngestTarget, raw: RawMessage, parsed: ParsedMessage, row: Message
-) -> None:
-    """Body, raw bytes, participants and attachments: what only logged mail keeps."""
-    row.text_body = clean_text(parsed.text)
-    row.html_body = clean_text(parsed.html)
-    row.raw_sha256 = target.blobs.put(raw.data)
-    seen: set[tuple[str, str]] = set()
-    for role, addr in parsed.participants():
-        if (role, addr.address) in seen:
-            continue
-        seen.add((role, addr.address))
-        session.add(
-            MessageAddress(
-                message_id=row.id,
-                company_id=target.company_id,
-                role=role,
-                address=addr.address,
-                name=clean_text(addr.name[:300]),
-            )
-        )
-    for att in parsed.attachments:
-        session.add(
-            Attachment(
-                message_id=row.id,
-                filename=clean_text(att.filename[:500]),
-                content_type=clean_text(att.content_type[:200]),
-                size=att.size,
-                sha256=target.blobs.put(att.data),
-            )
-        )
-    session.flush()
+    segment = Segment(
+        session,
+        company_id=target.company_id,
+        mailbox_id=target.mailbox_id,
+        directory=target.directory,
+        blobs=target.blobs,
+        policy=policy,
+    )
+    written = segment.match([(message_id, item)])
+    result.links += written.links
+    result.records_created += written.records_created
 
 
 def _store_copies(
@@ -315,30 +256,30 @@ def _store_copies(
     parsed: Sequence[tuple[RawMessage, ParsedMessage]],
     ids_by_identity: dict[str, int],
 ) -> int:
+    if target.mailbox_id is None:
+        return 0
     places = {(raw.folder, raw.uidvalidity, raw.uid): identity_of(msg) for raw, msg in parsed}
-    keys = list(places)
     existing = set(
         session.execute(
             select(MessageCopy.folder, MessageCopy.uidvalidity, MessageCopy.uid).where(
                 MessageCopy.mailbox_id == target.mailbox_id,
-                tuple_(MessageCopy.folder, MessageCopy.uidvalidity, MessageCopy.uid).in_(keys),
+                tuple_(MessageCopy.folder, MessageCopy.uidvalidity, MessageCopy.uid).in_(
+                    list(places)
+                ),
             )
         ).all()
     )
-    created = 0
-    for key, identity in places.items():
-        if key in existing:
-            continue
-        folder, uidvalidity, uid = key
-        session.add(
-            MessageCopy(
-                message_id=ids_by_identity[identity],
-                mailbox_id=target.mailbox_id,
-                folder=folder,
-                uidvalidity=uidvalidity,
-                uid=uid,
-            )
-        )
-        created += 1
-    session.flush()
-    return created
+    rows = [
+        {
+            "message_id": ids_by_identity[identity],
+            "mailbox_id": target.mailbox_id,
+            "folder": folder,
+            "uidvalidity": uidvalidity,
+            "uid": uid,
+        }
+        for (folder, uidvalidity, uid), identity in places.items()
+        if (folder, uidvalidity, uid) not in existing
+    ]
+    if rows:
+        session.execute(insert(cast(Table, MessageCopy.__table__)), rows)
+    return len(rows)

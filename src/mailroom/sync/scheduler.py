@@ -31,7 +31,7 @@ from sqlalchemy import select
 
 from mailroom.app import App
 from mailroom.db.models import FolderState, Mailbox
-from mailroom.sync import claims, engine
+from mailroom.sync import bodies, claims, engine
 from mailroom.sync.health import aware
 from mailroom.sync.idle import REFRESH, IdleManager
 
@@ -173,5 +173,6 @@ class PollScheduler:
         )
         if report.error:
             log.warning("mailbox %s: %s", mailbox_id, report.error.message)
+        bodies.fill_in_background(self.app, stop=self.stop_event)  # headers-only mail
         self.completed.append(report)
         return report

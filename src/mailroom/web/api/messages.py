@@ -12,6 +12,7 @@ from mailroom.db.models import Message
 from mailroom.errors import NotFound
 from mailroom.mail.threads import normalise_message_id
 from mailroom.security import access
+from mailroom.sync.bodies import ensure_bodies
 from mailroom.web.api.schemas import ERRORS, MessageOut
 from mailroom.web.deps import ApiCtx, Db, MailroomApp
 from mailroom.web.present import message_view
@@ -42,11 +43,13 @@ def find_message(ctx: ApiCtx, db: Db, ref: str) -> tuple[Message, str]:
 def get_message(
     ctx: ApiCtx,
     db: Db,
+    app: MailroomApp,
     message_id: Annotated[str, Path(max_length=1000, description="The id or the Message-ID.")],
     images: Annotated[bool, Query(description="Let remote images through.")] = False,
 ) -> dict[str, Any]:
     """The message: headers, text, sanitised HTML, attachments (as your access allows)."""
     message, level = find_message(ctx, db, message_id)
+    ensure_bodies(db, message, app.blobs, commit=True)  # synced mail: bodies parsed on read
     return message_view(db, message, level=level, images=images)
 
 

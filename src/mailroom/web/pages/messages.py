@@ -19,6 +19,7 @@ from mailroom.errors import BadInput, NotFound
 from mailroom.mail.html import SafeHtml, frame_csp, frame_document, text_document
 from mailroom.matching.manual import link_by_hand, unlink_by_hand
 from mailroom.security import access
+from mailroom.sync.bodies import ensure_bodies
 from mailroom.web.api.messages import attachment_response
 from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx
 from mailroom.web.present import message_view
@@ -32,10 +33,12 @@ def message_page(
     request: Request,
     ctx: PageCtx,
     db: Db,
+    app: MailroomApp,
     message_id: int,
     images: Annotated[bool, Query()] = False,
 ) -> Response:
     message, level = access.get_message(db, viewer=ctx.viewer, message_id=message_id)
+    ensure_bodies(db, message, app.blobs, commit=True)  # synced mail: bodies parsed on read
     view = message_view(db, message, level=level, images=images, base="")
     return render(
         request,
@@ -52,10 +55,12 @@ def message_page(
 def message_body(
     ctx: PageCtx,
     db: Db,
+    app: MailroomApp,
     message_id: int,
     images: Annotated[bool, Query()] = False,
 ) -> Response:
     message, level = access.get_message(db, viewer=ctx.viewer, message_id=message_id)
+    ensure_bodies(db, message, app.blobs, commit=True)  # synced mail: bodies parsed on read
     view = message_view(db, message, level=level, images=images)
     title = view["subject"] or "Message"
     if level != "everything":

@@ -1,0 +1,167 @@
+"""Headers first, bodies later: the sync hot path's parse, and the deferred body parse.
+
+The complete parse (`mail.parse.parse_message`, policy.default with a tree of parts) costs
+about 2 ms a message, more than fetching and storing together, and matching needs none of
+what it adds (text, HTML, attachments). So the sync engine stores a message from
+`parse_envelope` — the header block decoded exactly as the complete parse decodes it — with
+its raw bytes in the blob store and `Message.bodies_parsed = False`; the rest is parsed
+when first needed:
+
+- `ensure_bodies` fills one message's text, HTML and attachments from its raw blob; every
+  reader of those (web message view and API, `rules test`) calls it first;
+- a rule with a body or attachment condition parses that one message in full during
+  ingestion (matching.view.MailView.content), and ingestion then stores its bodies at once;
+- `fill_bodies` is the background pass (the scheduler runs it after each sync) that
+  parses the rest in bounded batches, oldest first.
+
+Invariants: a message row with `bodies_parsed = False` always names its raw blob; filling
+is idempotent (it only ever moves a row from False to True, in the caller's transaction);
+a message whose complete parse fails keeps its headers and gets `parse_error` (DESIGN.md
+#4: stored raw, with its error, never dropped).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from mailroom.db.engine import transaction
+from mailroom.db.models import Attachment, Message
+from mailroom.mail.blobs import BlobStore
+from mailroom.mail.headers import split_header_block
+from mailroom.mail.message import ParsedMessage
+from mailroom.mail.parse import _POLICY_BUDGET, _decode_header, _Fields, _last_resort, parse_message
+from mailroom.matching.linker import clean_text
+from mailroom.matching.view import LAZY_HEADERS
+
+if TYPE_CHECKING:
+    from mailroom.app import App
+
+__all__ = ["ensure_bodies", "fill_bodies", "fill_in_background", "parse_envelope", "store_bodies"]
+
+FILL_BATCH = 200
+# Content types that make a delivery report (sync.classify.REPORT_PARTS / REPORT_TYPES).
+_REPORT_HINTS = ("report", "delivery-status", "disposition-notification")
+
+
+def _eager(name: str, value: str) -> bool:
+    """Whether `parse_envelope` decodes this header (see LAZY_HEADERS)."""
+    key = name.strip().lower()
+    if key not in LAZY_HEADERS:
+        return True
+    return key == "content-type" and any(k in value.lower() for k in _REPORT_HINTS)
+
+
+def parse_envelope(data: bytes) -> ParsedMessage:
+    """Ids, people, date, subject and the headers filters read, decoded as `parse_message`
+    decodes them, without building the tree of parts: text, HTML and attachments stay
+    empty.
+
+    The header block is cut out the way the stdlib feed parser cuts it (mail.headers) and
+    each header goes through the complete parse's own decoder, so `subject` and `headers`
+    are the same as the complete parse's, except that the structured headers in
+    `LAZY_HEADERS` (whose policy.default grammar costs more than all the rest) are left
+    out of `headers`: their values are read into the typed fields (ids, people, date)
+    anyway, and a rule that tests one of them as a header gets the complete parse
+    (matching.view.MailView.header_values). A Content-Type that may name a delivery report
+    is kept, since sync.classify.automation_reason reads it. Never raises.
+    """
+    try:
+        pairs, offset = split_header_block(data)
+        defects: list[str] = []
+        budget = [_POLICY_BUDGET]
+        headers = tuple(
+            (n, _decode_header(n, v, defects, budget)) for n, v in pairs if _eager(n, v)
+        )
+        subject = next((v for n, v in headers if n.strip().lower() == "subject"), "")
+        base = _Fields(pairs).build(data[offset:], len(data), subject)
+        return replace(base, headers=headers, defects=tuple(dict.fromkeys(defects)))
+    except Exception as exc:  # pragma: no cover - nothing known reaches this
+        return _last_resort(data, f"header parse failed: {type(exc).__name__}: {exc}")
+
+
+def store_bodies(
+    session: Session, *, blobs: BlobStore, message: Message, parsed: ParsedMessage
+) -> None:
+    """Write a complete parse's text, HTML and attachments onto a stored message row."""
+    message.text_body = clean_text(parsed.text)
+    message.html_body = clean_text(parsed.html)
+    if parsed.parse_error and not message.parse_error:
+        message.parse_error = clean_text(parsed.parse_error)
+    if parsed.attachments:
+        session.execute(
+            insert(Attachment),
+            [
+                {
+                    "message_id": message.id,
+                    "filename": clean_text(att.filename[:500]),
+                    "content_type": clean_text(att.content_type[:200]),
+                    "size": att.size,
+                    "sha256": blobs.put(att.data),
+                }
+                for att in parsed.attachments
+            ],
+        )
+    message.bodies_parsed = True
+
+
+def ensure_bodies(
+    session: Session, message: Message, blobs: BlobStore, *, commit: bool = False
+) -> Message:
+    """The message with its text, HTML and attachments filled (a no-op once they are).
+
+    Flushes, and with `commit` commits (a reader's session: the parse is kept for the next
+    read); otherwise the caller's transaction holds the change."""
+    if message.bodies_parsed:
+        return message
+    # Claim the row first, so two readers at once never store its attachments twice.
+    claimed = session.execute(
+        update(Message)
+        .where(Message.id == message.id, Message.bodies_parsed.is_(False))
+        .values(bodies_parsed=True)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 1) == 0:
+        session.refresh(message)  # another session filled it
+        return message
+    if message.raw_sha256 is not None and blobs.exists(message.raw_sha256):
+        parsed = parse_message(blobs.get(message.raw_sha256))
+        store_bodies(session, blobs=blobs, message=message, parsed=parsed)
+    # else: nothing to parse from (retention removed the blob): nothing more to show
+    message.bodies_parsed = True
+    session.flush()
+    if commit:
+        session.commit()
+    return message
+
+
+def fill_bodies(
+    session: Session, *, blobs: BlobStore, company_id: int | None = None, limit: int = FILL_BATCH
+) -> int:
+    """Parse the bodies of up to `limit` messages stored with headers only; how many."""
+    query = select(Message).where(Message.bodies_parsed.is_(False)).order_by(Message.id)
+    if company_id is not None:
+        query = query.where(Message.company_id == company_id)
+    rows = list(session.scalars(query.limit(limit)))
+    for row in rows:
+        ensure_bodies(session, row, blobs)
+    return len(rows)
+
+
+def fill_in_background(
+    app: App, *, stop: threading.Event | None = None, budget: int = 10 * FILL_BATCH
+) -> int:
+    """The background pass: up to `budget` messages, one committed batch at a time, until
+    none is left or `stop` is set; how many it parsed. Run after each sync (scheduler)."""
+    done = 0
+    while done < budget and not (stop is not None and stop.is_set()):
+        with transaction(app.sessions) as session:
+            count = fill_bodies(session, blobs=app.blobs, limit=min(FILL_BATCH, budget - done))
+        done += count
+        if count == 0:
+            break
+    return done

@@ -19,6 +19,7 @@ from mailroom.crm.records import EmailField, add_record
 from mailroom.db.engine import transaction
 from mailroom.sync.engine import sync_mailbox
 from tests.builders import build_message
+from tests.conftest_smtp import SmtpTestServer
 from tests.conftest_web import PASSWORD, LiveServer, seed_tenant
 from tests.dovecot_server import DovecotServer
 from tests.memory_source import MemorySource
@@ -70,8 +71,12 @@ HTML_MAIL = (
 
 
 @pytest.mark.dovecot
-def test_connect_sync_read_and_fix_a_bad_password_in_chromium(
-    live_server: LiveServer, dovecot: DovecotServer, imap_user: tuple[str, str], browser: object
+def test_connect_sync_read_reply_add_a_rule_and_fix_a_bad_password_in_chromium(
+    live_server: LiveServer,
+    dovecot: DovecotServer,
+    imap_user: tuple[str, str],
+    smtp: SmtpTestServer,
+    browser: object,
 ) -> None:
     app = live_server.app
     username, password = imap_user
@@ -149,6 +154,64 @@ def test_connect_sync_read_and_fix_a_bad_password_in_chromium(
     assert "1 remote image blocked" in page.locator(".images-note").inner_text()
     assert page.locator(".attachments a", has_text="offer.pdf").count() == 1
     shot(page, "06-message")
+
+    # Set how the mailbox sends (SMTP) on its settings page, tested before it is saved.
+    page.goto(f"{url}/mailboxes")
+    page.click("text=Settings and password")
+    page.fill("#smtp_host", "127.0.0.1")
+    page.fill("#smtp_port", str(smtp.starttls_port))
+    page.select_option("#smtp_security", "starttls")
+    page.fill("input[name=smtp_username]", smtp.username)
+    page.fill("input[name=smtp_password]", "not-the-smtp-password")
+    page.click("#smtp-save")
+    assert "Fix:" in page.locator("#smtp .error").inner_text()
+    page.fill("input[name=smtp_password]", smtp.password)
+    page.click("#smtp-save")
+    page.locator("text=SMTP settings saved").wait_for()
+    page.click("text=Test IMAP and SMTP")
+    assert "SMTP: logged in to 127.0.0.1" in page.locator("#test").inner_text()
+    shot(page, "13-mailbox-settings")
+
+    # Reply to the synced mail; the reply arrives and is on the contact's timeline at once.
+    page.goto(f"{url}/records")
+    page.fill("input[name=q]", "client.example")
+    page.locator("#record-rows a", has_text="Jo Client").click()
+    page.click("text=Offer for Acme")
+    page.click("#reply-button")
+    assert page.locator("#to").input_value() == "jo@client.example"
+    page.fill("#text", "Thank you, Jo. We accept the offer.")
+    shot(page, "14-reply")
+    page.click("#send-button")
+    page.locator("text=Sent. It is on the timeline.").wait_for()
+    (arrived,) = smtp.messages
+    assert arrived.rcpt_tos == ["jo@client.example"] and b"We accept the offer" in arrived.data
+    page.goto(f"{url}/records")
+    page.fill("input[name=q]", "client.example")
+    page.locator("#record-rows a", has_text="Jo Client").click()
+    reply = page.locator(".entry", has_text="Re: Offer for Acme")
+    reply.wait_for()
+    assert "outbound" in (reply.get_attribute("class") or "")
+    shot(page, "15-record-with-reply")
+
+    # Add a rule on the rules page: try it on recent mail first (nothing changes), then add.
+    page.goto(f"{url}/admin/rules")
+    page.fill("#rule-name", "offers-to-cases")
+    page.fill("#cond-subject_contains", "Offer")
+    page.select_option("#rule-action", "create-case")
+    page.click("#rule-test")
+    trial = page.locator("#trial")
+    trial.wait_for()
+    assert "nothing was changed" in trial.inner_text()
+    assert "would create a case" in trial.inner_text()
+    page.click("#rule-add")
+    page.locator("text=Rule added.").wait_for()
+    assert page.locator("tr.rule[data-name=offers-to-cases]").count() == 1
+    shot(page, "16-admin-rules")
+    page.goto(f"{url}/admin/blocklist")
+    shot(page, "17-admin-blocklist")
+    page.goto(f"{url}/admin/dropbox")
+    assert page.locator("#drop-address").inner_text().startswith("log+")
+    shot(page, "18-admin-dropbox")
 
     # The server's password changes: Sync now shows the error and its fix on the mailbox.
     dovecot.add_user(username, "a-new-password-1")

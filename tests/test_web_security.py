@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from mailroom.app import App
+from mailroom.db.matching_models import MatchRule
 from mailroom.db.models import Mailbox, User
 from mailroom.db.web_models import ApiToken, MailboxSharing, WebSession
 from mailroom.mail.html import BLOCKED_IMAGE, sanitise_html
@@ -23,7 +24,17 @@ FORMS = {
     "/mailboxes/{mailbox_id}/sharing": {"level": "metadata"},
     "/mailboxes/{mailbox_id}/disconnect": {"mail": "remove"},
     "/admin/users/{user_id}/role": {"role": "member"},
+    "/mailboxes/{mailbox_id}/password": {"password": "a-new-password"},
+    "/mailboxes/{mailbox_id}/smtp": {"smtp_host": "127.0.0.1", "smtp_port": "25"},
+    "/admin/rules/{name}/move": {"to": "down"},
 }
+# JSON bodies the API routes need, for the same reason.
+JSONS = {
+    "/api/v1/messages/{message_id}/links": {"record": "contact:{alpha_contact}"},
+    "/api/v1/mailboxes/{id}": {"password": "a-new-password"},
+    "/api/v1/mailboxes/{id}/smtp": {"host": "127.0.0.1", "port": 25},
+}
+BETA_RULE = "beta-only-rule"
 
 
 def foreign_values(sqlite_app: App, beta: Tenant) -> dict[str, str]:
@@ -38,7 +49,21 @@ def foreign_values(sqlite_app: App, beta: Tenant) -> dict[str, str]:
         "mailbox_id": str(beta.mailbox_id),
         "user_id": str(user_id),
         "token_id": str(token_id),
+        "name": BETA_RULE,
     }
+
+
+def add_beta_rule(sqlite_app: App, beta: Tenant) -> None:
+    from mailroom.crm.companies import get_company
+    from mailroom.db.engine import transaction
+    from mailroom.matching.rulebook import add_rule
+
+    with transaction(sqlite_app.sessions) as session:
+        company = get_company(session, "Beta")
+        assert company.id == beta.company_id
+        add_rule(
+            session, company=company, name=BETA_RULE, action="ignore", conditions={"to": "@x.test"}
+        )
 
 
 def routes_with_ids() -> list[tuple[str, str]]:
@@ -56,6 +81,7 @@ def test_every_route_refuses_another_companys_ids(
     web: TestClient, sqlite_app: App, two_tenants: tuple[Tenant, Tenant]
 ) -> None:
     alpha, beta = two_tenants
+    add_beta_rule(sqlite_app, beta)
     values = foreign_values(sqlite_app, beta)
     csrf = sign_in(web, alpha.admin)  # an admin: the widest rights inside Alpha
     checked = []
@@ -69,15 +95,22 @@ def test_every_route_refuses_another_companys_ids(
         if path.endswith("/timeline") and not path.startswith("/api"):
             url += f"?after={beta.message_ids[0]}"
         headers = {"Authorization": f"Bearer {alpha.admin_token}"}
+        if path == "/api/v1/messages/{message_id}/links" and method == "DELETE":
+            url += f"?record=contact:{alpha.contact_id}"
         if method == "POST":
             headers |= {"Origin": "http://testserver", "X-CSRF-Token": csrf}
         form = FORMS.get(path)
         if path == "/messages/{message_id}/links":
             form = {"record": f"contact:{alpha.contact_id}"}  # Alpha's record, Beta's message
-        answer = web.request(method, url, headers=headers, data=form)
+        body = JSONS.get(path) if method in ("POST", "PATCH", "PUT") else None
+        if body is not None:
+            body = {k: str(v).format(alpha_contact=alpha.contact_id) for k, v in body.items()}
+            if "port" in body:
+                body["port"] = int(body["port"])
+        answer = web.request(method, url, headers=headers, data=form, json=body)
         assert answer.status_code == 404, (method, url, answer.status_code, answer.text[:200])
         checked.append(path)
-    assert len(checked) >= 18  # every id-taking route of the API and the pages
+    assert len(checked) >= 34  # every id-taking route of the API and the pages
     by_header = web.get(
         f"/api/v1/messages/{beta.message_id_headers[0]}",
         headers={"Authorization": f"Bearer {alpha.admin_token}"},
@@ -88,6 +121,7 @@ def test_every_route_refuses_another_companys_ids(
         assert session.scalars(select(MailboxSharing)).all() == []
         assert session.scalar(select(User.role).where(User.email == beta.admin)) == "admin"
         assert session.scalar(select(ApiToken.id).where(ApiToken.prefix == beta.admin_token[:10]))
+        assert session.scalar(select(MatchRule.position).where(MatchRule.name == BETA_RULE)) == 1
 
 
 def test_lists_show_only_the_callers_company(

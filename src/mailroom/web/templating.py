@@ -30,6 +30,17 @@ NOTICES = {
     "token-revoked": "Token revoked.",
     "signed-out": "You are signed out.",
     "password-saved": "Password changed. Other sessions were signed out.",
+    "mailbox-password-saved": "New password saved; the mailbox is enabled and syncing again.",
+    "smtp-saved": "SMTP settings saved; this mailbox can send.",
+    "sent": "Sent. It is on the timeline.",
+    "queued": "Not sent yet: the server did not answer. Mailroom will try again.",
+    "rule-added": "Rule added.",
+    "rule-removed": "Rule removed.",
+    "rules-ordered": "Order saved.",
+    "blocked": "Added to the blocklist.",
+    "unblocked": "Removed from the blocklist.",
+    "dropbox-rotated": "A new drop address was made; the old one no longer accepts mail.",
+    "dropbox-saved": "Saved.",
 }
 
 

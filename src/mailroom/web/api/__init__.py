@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from mailroom.web.api import mailboxes, messages, records
+from mailroom.web.api import admin, mailbox_setup, mailboxes, messages, records, sending
 
 PREFIX = "/api/v1"
-SECTIONS = (records, messages, mailboxes)
+SECTIONS = (records, messages, sending, mailboxes, mailbox_setup, admin)
 router = APIRouter(prefix=PREFIX)
 for section in SECTIONS:
     router.include_router(section.router)

@@ -4,9 +4,31 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from mailroom.web.pages import account, admin, auth, mailboxes, messages, records
+from mailroom.web.pages import (
+    account,
+    admin,
+    admin_mail,
+    admin_rules,
+    auth,
+    compose,
+    mailbox_settings,
+    mailboxes,
+    messages,
+    records,
+)
 
-SECTIONS = (auth, records, messages, mailboxes, admin, account)
+SECTIONS = (
+    auth,
+    records,
+    messages,
+    compose,
+    mailboxes,
+    mailbox_settings,
+    admin,
+    admin_rules,
+    admin_mail,
+    account,
+)
 router = APIRouter(include_in_schema=False)
 for section in SECTIONS:
     router.include_router(section.router)

@@ -1,35 +1,41 @@
 """“My mailboxes”: connect (with provider presets), test, sync now, sharing, disconnect.
 
-Connecting is two steps on one form: "Test connection" logs in and lists the folders to
-choose from (nothing is saved), and "Connect" tests again on the server before it saves,
-so a mailbox that cannot log in is never stored. The password travels only in the form's
-POST bodies; it is never echoed into a page, and once saved it is encrypted at rest.
+Connecting is two steps on one form: "Test connection" logs in to the IMAP or POP3 server
+and, when SMTP settings are filled in, to the SMTP server, and lists the folders to choose
+from (nothing is saved); "Connect" tests again on the server before it saves
+(web.mail_setup), so a mailbox that cannot log in is never stored. The password travels
+only in the form's POST bodies; it is never echoed into a page, and once saved it is
+encrypted at rest.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import func, select
 
-from mailroom.connectors.base import FolderInfo, Security, ServerSettings
 from mailroom.connectors.presets import PRESETS
 from mailroom.crm.retention import disconnect_mailbox
-from mailroom.db.models import Mailbox
 from mailroom.db.web_models import SHARING_LEVELS
 from mailroom.errors import BadInput, MailroomError
 from mailroom.security import access
-from mailroom.sync.mailboxes import PROTOCOLS, add_mailbox
+from mailroom.sync.mailboxes import PROTOCOLS
 from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx
+from mailroom.web.mail_setup import (
+    BACKFILL_CHOICES,
+    SmtpInput,
+    probe_incoming,
+    probe_smtp,
+    settings_of,
+    smtp_server_settings,
+)
+from mailroom.web.mail_setup import connect_mailbox as connect_mailbox_service
 from mailroom.web.present import error_log, mailbox_views
 from mailroom.web.tasks import start_sync
 from mailroom.web.templating import is_htmx, render
 
 router = APIRouter()
-BACKFILL_CHOICES = {"30": "Last 30 days", "90": "Last 90 days", "365": "Last year", "all": "All"}
 
 
 def _presets() -> list[dict[str, Any]]:
@@ -40,34 +46,44 @@ def _presets() -> list[dict[str, Any]]:
             "host": p.imap_host or "",
             "port": p.imap_port,
             "security": "ssl" if p.imap_port == 993 else "starttls",
+            "smtp_host": p.smtp_host or "",
+            "smtp_port": p.smtp_port,
+            "smtp_security": p.smtp_security.value,
         }
         for p in PRESETS.values()
     ]
 
 
+def _own_mailboxes(db: Db, ctx: PageCtx) -> list[dict[str, Any]]:
+    boxes = [m for m in access.visible_mailboxes(db, viewer=ctx.viewer) if m.user_id == ctx.user.id]
+    return mailbox_views(db, boxes)
+
+
 @router.get("/mailboxes")
 def mailboxes_page(request: Request, ctx: PageCtx, db: Db) -> Response:
-    boxes = [m for m in access.visible_mailboxes(db, viewer=ctx.viewer) if m.user_id == ctx.user.id]
-    views = mailbox_views(db, boxes)
     template = "mailbox_list.html" if is_htmx(request) else "mailboxes.html"
     return render(
         request,
         template,
         ctx,
         nav="mailboxes",
-        mailboxes=views,
+        mailboxes=_own_mailboxes(db, ctx),
         form=_blank_form(ctx),
-        **_form_values(),
+        **form_values(),
     )
 
 
-def _form_values() -> dict[str, Any]:
+def form_values() -> dict[str, Any]:
     return {
         "presets": _presets(),
         "protocols": PROTOCOLS,
         "backfill_choices": BACKFILL_CHOICES,
         "sharing_levels": SHARING_LEVELS,
+        "securities": SECURITY_WORDS,
     }
+
+
+SECURITY_WORDS = {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": "None (unencrypted)"}
 
 
 def _blank_form(ctx: PageCtx) -> dict[str, Any]:
@@ -81,47 +97,32 @@ def _blank_form(ctx: PageCtx) -> dict[str, Any]:
         "backfill": "90",
         "allow_self_signed": False,
         "aliases": "",
+        "smtp_host": "",
+        "smtp_port": 587,
+        "smtp_security": "starttls",
+        "smtp_username": "",
     }
 
 
-def _settings(
-    host: str, port: int, security: str, username: str, password: str, allow_self_signed: bool
-) -> ServerSettings:
-    try:
-        sec = Security(security)
-    except ValueError:
-        raise BadInput(
-            f"Unknown security {security!r}.", hint="Use ssl, starttls or none."
-        ) from None
-    if not host.strip():
-        raise BadInput("The server name is empty.", hint="Pick a provider or type the IMAP host.")
-    if not password:
-        raise BadInput("The password is empty.", hint="Type the mailbox's password.")
-    return ServerSettings(
-        host=host.strip(),
-        port=port,
-        username=username.strip(),
-        password=password,
-        security=sec,
-        allow_self_signed=allow_self_signed,
-        timeout=20.0,
-    )
-
-
-def probe(protocol: str, settings: ServerSettings) -> list[FolderInfo]:
-    """Log in and list the folders; changes nothing on the server."""
-    if protocol != "imap":
-        raise BadInput(f"Testing {protocol} is not available.", hint="Use IMAP.")
-    from mailroom.connectors.imap import connect
-
-    source = connect(settings)
-    try:
-        return list(source.list_folders())
-    finally:
-        source.close()
-
-
 Field = Annotated[str, Form(max_length=320)]
+Port = Annotated[int, Form(ge=1, le=65535)]
+Short = Annotated[str, Form(max_length=10)]
+Secret = Annotated[str, Form(max_length=1000)]
+
+
+def smtp_input(
+    host: str, port: int | None, security: str, username: str, password: str
+) -> SmtpInput | None:
+    """The form's SMTP part, or None when its host is left empty (no sending)."""
+    if not host.strip():
+        return None
+    return SmtpInput(
+        host=host,
+        port=port or 587,
+        security=security,
+        username=username.strip() or None,
+        password=password or None,
+    )
 
 
 @router.post("/mailboxes/test")
@@ -129,20 +130,43 @@ def test_connection(
     request: Request,
     ctx: Csrf,
     host: Field,
-    port: Annotated[int, Form(ge=1, le=65535)],
-    security: Annotated[str, Form(max_length=10)],
+    port: Port,
+    security: Short,
     username: Field,
-    password: Annotated[str, Form(max_length=1000)],
-    protocol: Annotated[str, Form(max_length=10)] = "imap",
+    password: Secret,
+    protocol: Short = "imap",
     allow_self_signed: Annotated[bool, Form()] = False,
+    smtp_host: Field = "",
+    smtp_port: Annotated[int | None, Form(ge=1, le=65535)] = None,
+    smtp_security: Short = "starttls",
+    smtp_username: Field = "",
+    smtp_password: Secret = "",
 ) -> Response:
+    """Test the incoming server and, when given, the SMTP server; saves nothing."""
+    lines: list[str] = []
     try:
-        folders = probe(
-            protocol, _settings(host, port, security, username, password, allow_self_signed)
+        incoming = settings_of(
+            host=host,
+            port=port,
+            security=security,
+            username=username,
+            password=password,
+            allow_self_signed=allow_self_signed,
         )
+        folders = probe_incoming(protocol, incoming)
+        smtp = smtp_input(smtp_host, smtp_port, smtp_security, smtp_username, smtp_password)
+        if smtp is not None:
+            lines.append(probe_smtp(smtp_server_settings(incoming, smtp)))
     except MailroomError as exc:
-        return render(request, "mailbox_test.html", ctx, error=exc, folders=[])
-    return render(request, "mailbox_test.html", ctx, error=None, folders=folders)
+        return render(request, "mailbox_test.html", ctx, error=exc, folders=[], lines=[])
+    return render(
+        request,
+        "mailbox_test.html",
+        ctx,
+        error=None,
+        folders=folders if protocol == "imap" else [],
+        lines=lines,
+    )
 
 
 @router.post("/mailboxes")
@@ -152,16 +176,21 @@ def connect_mailbox(
     db: Db,
     app: MailroomApp,
     host: Field,
-    port: Annotated[int, Form(ge=1, le=65535)],
-    security: Annotated[str, Form(max_length=10)],
+    port: Port,
+    security: Short,
     username: Field,
-    password: Annotated[str, Form(max_length=1000)],
-    protocol: Annotated[str, Form(max_length=10)] = "imap",
+    password: Secret,
+    protocol: Short = "imap",
     preset: Annotated[str, Form(max_length=20)] = "custom",
     allow_self_signed: Annotated[bool, Form()] = False,
     folder: Annotated[list[str] | None, Form()] = None,
-    backfill: Annotated[str, Form(max_length=10)] = "90",
+    backfill: Short = "90",
     aliases: Annotated[str, Form(max_length=2000)] = "",
+    smtp_host: Field = "",
+    smtp_port: Annotated[int | None, Form(ge=1, le=65535)] = None,
+    smtp_security: Short = "starttls",
+    smtp_username: Field = "",
+    smtp_password: Secret = "",
 ) -> Response:
     form = {
         "preset": preset,
@@ -173,72 +202,48 @@ def connect_mailbox(
         "backfill": backfill,
         "allow_self_signed": allow_self_signed,
         "aliases": aliases,
+        "smtp_host": smtp_host,
+        "smtp_port": smtp_port or 587,
+        "smtp_security": smtp_security,
+        "smtp_username": smtp_username,
     }
     try:
-        _check_limit(db, ctx)
-        probe(protocol, _settings(host, port, security, username, password, allow_self_signed))
-        mailbox = add_mailbox(
+        mailbox = connect_mailbox_service(
             db,
-            app.secrets,
+            app,
             user=ctx.user,
-            host=host,
-            port=port,
-            password=password,
+            company=ctx.company,
             protocol=protocol,
-            security=security,
-            username=username,
+            incoming=settings_of(
+                host=host,
+                port=port,
+                security=security,
+                username=username,
+                password=password,
+                allow_self_signed=allow_self_signed,
+            ),
+            smtp=smtp_input(smtp_host, smtp_port, smtp_security, smtp_username, smtp_password),
+            folders=folder,
+            backfill=backfill,
             aliases=[a for a in aliases.replace(",", " ").split() if a],
-            folders=folder or (),
-            allow_self_signed=allow_self_signed,
         )
-        mailbox.since_date = _since(backfill)
         new_id = mailbox.id
         db.commit()
     except MailroomError as exc:
         db.rollback()
-        boxes = mailbox_views(
-            db,
-            [
-                m
-                for m in access.visible_mailboxes(db, viewer=ctx.viewer)
-                if m.user_id == ctx.user.id
-            ],
-        )
         return render(
             request,
             "mailboxes.html",
             ctx,
             nav="mailboxes",
             status_code=422,
-            mailboxes=boxes,
+            mailboxes=_own_mailboxes(db, ctx),
             form=form,
             error=exc,
-            **_form_values(),
+            **form_values(),
         )
     start_sync(app, new_id)
     return RedirectResponse("/mailboxes?notice=connected", status_code=303)
-
-
-def _since(backfill: str) -> date | None:
-    if backfill == "all":
-        return None
-    if not backfill.isdigit() or int(backfill) > 36500:
-        raise BadInput(f"Unknown backfill window {backfill!r}.", hint="Pick one from the list.")
-    return (datetime.now(UTC) - timedelta(days=int(backfill))).date()
-
-
-def _check_limit(db: Db, ctx: PageCtx) -> None:
-    limit = ctx.company.mailbox_limit
-    if limit is None:
-        return
-    used = db.scalar(
-        select(func.count()).select_from(Mailbox).where(Mailbox.company_id == ctx.company.id)
-    )
-    if (used or 0) >= limit:
-        raise BadInput(
-            f"Your company has reached its limit of {limit} mailboxes.",
-            hint="Ask an admin to raise the limit under Admin → Settings.",
-        )
 
 
 @router.post("/mailboxes/{mailbox_id}/sync")

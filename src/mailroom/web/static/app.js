@@ -6,10 +6,17 @@ document.addEventListener("DOMContentLoaded", function () {
   if (preset) {
     preset.addEventListener("change", function () {
       var opt = preset.options[preset.selectedIndex];
-      if (!opt.dataset.host) { return; }
-      document.getElementById("host").value = opt.dataset.host;
-      document.getElementById("port").value = opt.dataset.port;
-      document.getElementById("security").value = opt.dataset.security;
+      var fill = function (id, value) {
+        var field = document.getElementById(id);
+        if (field && value) { field.value = value; }
+      };
+      // IMAP and SMTP come from the same preset (connectors/presets.py).
+      fill("host", opt.dataset.host);
+      fill("port", opt.dataset.port);
+      fill("security", opt.dataset.security);
+      fill("smtp_host", opt.dataset.smtpHost);
+      fill("smtp_port", opt.dataset.smtpPort);
+      fill("smtp_security", opt.dataset.smtpSecurity);
     });
   }
   // "/" jumps to the search box, as in most dashboards.

@@ -1,0 +1,111 @@
+"""`POST /api/v1/messages` (send or reply) and `POST/DELETE /api/v1/messages/{id}/links`.
+
+Sending is `web.sending.send_message`, the same path as the compose page and `mailroom
+send`: the answer says whether the SMTP server accepted the message (`sent`, with the
+logged message's `id`, already on the record's timeline) or it waits for a retry.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+
+from mailroom.db.outbox_models import OutboxEntry
+from mailroom.errors import BadInput, NotFound
+from mailroom.matching.manual import link_by_hand, unlink_by_hand
+from mailroom.outbox.compose import FileAttachment
+from mailroom.security import access
+from mailroom.web.api.schemas import ERRORS
+from mailroom.web.api.schemas_in import AttachmentIn, LinkIn, LinksOut, SendIn, SentOut
+from mailroom.web.deps import ApiCtx, Db, MailroomApp
+from mailroom.web.present import message_view
+from mailroom.web.sending import Outgoing, parse_record_ref, send_message
+
+router = APIRouter(tags=["messages"], responses=ERRORS)
+MessageId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+def _decode(item: AttachmentIn) -> FileAttachment:
+    try:
+        data = base64.b64decode(item.data, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadInput(
+            f"The attachment {item.filename!r} is not valid base64.",
+            hint="Send the file's bytes base64-encoded in `data`.",
+        ) from None
+    return FileAttachment(filename=item.filename, content_type=item.content_type, data=data)
+
+
+@router.post(
+    "/messages",
+    response_model=SentOut,
+    status_code=201,
+    responses={202: {"model": SentOut, "description": "Queued: Mailroom will retry."}},
+)
+def send(ctx: ApiCtx, db: Db, app: MailroomApp, body: SendIn) -> Any:
+    """Send (or, with `reply_to`, answer) a message from one of your mailboxes."""
+    out = Outgoing(
+        mailbox_id=body.mailbox_id,
+        to=body.to,
+        cc=body.cc,
+        bcc=body.bcc,
+        subject=body.subject,
+        text=body.text,
+        html=body.html,
+        attachments=[_decode(a) for a in body.attachments],
+        reply_to=body.reply_to,
+        record=body.record,
+    )
+    result = send_message(app, db, viewer=ctx.viewer, out=out)
+    if result.status not in ("sent", "queued") and result.error is not None:
+        raise result.error
+    db.expire_all()
+    entry = db.get(OutboxEntry, result.entry_id)
+    answer = {
+        "entry_id": result.entry_id,
+        "message_id": result.message_id,
+        "status": result.status,
+        "message": entry.stored_message_id if entry else None,
+        "note": result.copy_note or (result.error.message if result.error else None),
+    }
+    return JSONResponse(answer, status_code=201 if result.status == "sent" else 202)
+
+
+def _linkable(ctx: ApiCtx, db: Db, message_id: int, ref: str) -> tuple[Any, Any]:
+    message, level = access.get_message(db, viewer=ctx.viewer, message_id=message_id)
+    if level != "everything":
+        raise NotFound(f"No message {message_id}.", hint="Only people who see it whole link it.")
+    return message, parse_record_ref(db, viewer=ctx.viewer, ref=ref)
+
+
+def _links(db: Db, ctx: ApiCtx, message_id: int) -> dict[str, Any]:
+    message, level = access.get_message(db, viewer=ctx.viewer, message_id=message_id)
+    view = message_view(db, message, level=level, images=False)
+    return {"message": message.id, "records": view["records"]}
+
+
+@router.post("/messages/{message_id}/links", response_model=LinksOut)
+def link(ctx: ApiCtx, db: Db, message_id: MessageId, body: LinkIn) -> dict[str, Any]:
+    """Link the message to a record by hand (reason `manual`; no sync removes it)."""
+    message, record = _linkable(ctx, db, message_id, body.record)
+    link_by_hand(db, message=message, record=record)
+    db.commit()
+    return _links(db, ctx, message_id)
+
+
+@router.delete("/messages/{message_id}/links", response_model=LinksOut)
+def unlink(
+    ctx: ApiCtx,
+    db: Db,
+    message_id: MessageId,
+    record: Annotated[str, Query(max_length=40, description="TYPE:ID to unlink.")],
+) -> dict[str, Any]:
+    """Remove a link; no sync, rule or retro-linking adds it again."""
+    message, target = _linkable(ctx, db, message_id, record)
+    unlink_by_hand(db, message=message, record=target)
+    db.commit()
+    return _links(db, ctx, message_id)

@@ -1,0 +1,109 @@
+"""Compose and reply from the dashboard and the API: the access checks, then the outbox.
+
+`send_message` does what `mailroom send` does (outbox.service.queue_message, commit,
+outbox.delivery.deliver), after checking what only an interface knows:
+
+- the caller sends only from a mailbox of their own (an admin manages colleagues'
+  mailboxes but does not write as them);
+- the record sent from (`TYPE:ID`) is of the caller's company (access.get_record), so a
+  case's `[Case #N]` tag and the timeline link go to the right record;
+- the message replied to is one the caller may read whole (access.get_message), and the
+  reply threads under it (In-Reply-To/References, RFC 5322 §3.6.4).
+Limits (recipients, size, messages per day) are refused by `queue_message` before
+anything is queued, with the limit named. Once the SMTP server accepts the message,
+`deliver` stores and links it before returning, so it is on the timeline at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from mailroom.app import App
+from mailroom.db.models import Mailbox, Message, Record
+from mailroom.errors import BadInput, MailroomError, NotFound
+from mailroom.outbox.compose import FileAttachment
+from mailroom.outbox.delivery import DeliveryResult, deliver
+from mailroom.outbox.service import SendRequest, queue_message
+from mailroom.security import access
+from mailroom.security.access import Viewer
+
+MAX_ATTACHMENTS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """What the compose form or `POST /api/v1/messages` asked for."""
+
+    mailbox_id: int
+    to: Sequence[str]
+    subject: str
+    text: str
+    cc: Sequence[str] = ()
+    bcc: Sequence[str] = ()
+    html: str | None = None
+    attachments: Sequence[FileAttachment] = field(default_factory=tuple)
+    reply_to: int | None = None  # Mailroom's id of the message answered
+    record: str | None = None  # TYPE:ID
+
+
+def split_addresses(text: str) -> list[str]:
+    """`a@x, b@y; c@z` → three entries (each is validated by compose)."""
+    return [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+
+
+def own_mailboxes(session: Session, *, viewer: Viewer) -> list[Mailbox]:
+    """The mailboxes the viewer may send from: their own."""
+    return [
+        m for m in access.visible_mailboxes(session, viewer=viewer) if m.user_id == viewer.user_id
+    ]
+
+
+def parse_record_ref(session: Session, *, viewer: Viewer, ref: str) -> Record:
+    kind, _, ident = ref.strip().partition(":")
+    if not ident.isdigit() or len(ident) > 18:
+        raise BadInput(f"{ref!r} is not a record reference.", hint="Use TYPE:ID, e.g. case:12.")
+    return access.get_record(session, viewer=viewer, record_type=kind, record_id=int(ident))
+
+
+def reply_parent(session: Session, *, viewer: Viewer, message_id: int) -> Message:
+    message, level = access.get_message(session, viewer=viewer, message_id=message_id)
+    if level != "everything":
+        raise NotFound(f"No message {message_id}.", hint="Only people who see it whole reply.")
+    return message
+
+
+def send_message(app: App, session: Session, *, viewer: Viewer, out: Outgoing) -> DeliveryResult:
+    """Check, queue (committed) and attempt to send at once; see the module docstring."""
+    mailbox = access.get_mailbox(session, viewer=viewer, mailbox_id=out.mailbox_id)
+    if mailbox.user_id != viewer.user_id:
+        raise NotFound(
+            f"No mailbox {out.mailbox_id} of yours.", hint="Send from one of your own mailboxes."
+        )
+    if not out.to:
+        raise BadInput("A message needs at least one recipient.", hint="Fill in To.")
+    if len(out.attachments) > MAX_ATTACHMENTS:
+        raise BadInput(f"At most {MAX_ATTACHMENTS} attachments per message.")
+    record = parse_record_ref(session, viewer=viewer, ref=out.record) if out.record else None
+    parent = reply_parent(session, viewer=viewer, message_id=out.reply_to) if out.reply_to else None
+    request = SendRequest(
+        mailbox_id=mailbox.id,
+        to=list(out.to),
+        cc=list(out.cc),
+        bcc=list(out.bcc),
+        subject=out.subject,
+        text=out.text,
+        html=out.html or None,
+        attachments=list(out.attachments),
+        reply_to_message=parent.message_id if parent is not None else None,
+        record=record.ref if record is not None else None,
+    )
+    try:
+        entry_id = queue_message(session, request=request).id
+        session.commit()
+    except MailroomError:
+        session.rollback()
+        raise
+    return deliver(app, entry_id)

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from mailroom.mail import parse as parse_module
 from mailroom.mail.message import Address, ParsedMessage
-from mailroom.mail.parse import parse_date, parse_headers, parse_message
+from mailroom.mail.parse import STRUCTURED_HEADERS, parse_date, parse_headers, parse_message
 
 FINGERPRINT = re.compile(r"fp-[0-9a-f]{32}@mailroom\.invalid")
 SHARED_FIELDS = ("message_id", "from_", "to", "cc", "subject")
@@ -77,12 +77,15 @@ def test_plain_message() -> None:
     assert_paths_agree(parsed, parse_headers(raw))
 
 
-def test_fast_path_reads_headers_only() -> None:
+def test_fast_path_reads_headers_only_and_leaves_structured_ones_to_the_fields() -> None:
     raw = as_bytes(simple_message(Message_ID="<x@y>"))
-    fast = parse_headers(raw)
+    fast, full = parse_headers(raw), parse_message(raw)
     assert fast.message_id == "x@y"
-    assert (fast.text, fast.html, fast.attachments, fast.headers) == ("", "", (), ())
+    assert (fast.text, fast.html, fast.attachments) == ("", "", ())
     assert fast.size == len(raw)
+    names = {n.lower() for n, _ in fast.headers}
+    assert "subject" in names and names.isdisjoint(STRUCTURED_HEADERS)
+    assert [h for h in full.headers if h[0].lower() in names] == list(fast.headers)
 
 
 def test_alternative_related_and_attachments() -> None:

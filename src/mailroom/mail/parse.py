@@ -8,12 +8,12 @@ IndexError inside its header parser), so every header is read on its own and fal
 to the lenient decoder in mail.headers; a failure of the whole parse still returns a
 `ParsedMessage` with `parse_error` set, the headers that could be read and an id.
 
-`parse_headers` exists for the sync hot path, which only needs what matching and
-threading use (ids, date, addresses, subject) and must keep up with large mailboxes. It
-cuts the header block out of the bytes the way the stdlib feed parser does and decodes
-just those headers with `email.utils` and mail.headers, building no message tree; text,
-HTML, attachments and `headers` are left empty. It agrees with `parse_message` on
-message_id, from, to, cc and subject for the test corpus (see tests/test_parse.py).
+`parse_headers` exists for the sync hot path, which only needs what matching, filters
+and threading use and must keep up with large mailboxes. It cuts the header block out of
+the bytes the way the stdlib feed parser does and decodes each header as the complete
+parse does, building no tree of parts; text, HTML and attachments are left for later
+(sync.bodies). It agrees with `parse_message` on every field it fills for the test corpus
+(see tests/test_parse.py).
 
 Both paths use the same rules for the fields they share: addresses through
 mail.addresses.parse_address_list on the raw header value, ids through mail.threads, the
@@ -43,17 +43,16 @@ from mailroom.mail.headers import (
 from mailroom.mail.message import ParsedMessage
 from mailroom.mail.threads import fingerprint_id, normalise_message_id, parse_references
 
-__all__ = ["parse_date", "parse_headers", "parse_message"]
+__all__ = ["STRUCTURED_HEADERS", "parse_date", "parse_headers", "parse_message"]
 
 _MIN_YEAR = 1900  # nothing real predates this
 _ZERO_YEAR = re.compile(r"(?<![\d+:-])0\d{3}(?![\d:])")  # a year written 0001 (Enron)
 _ADDRESS_FIELDS = ("from", "to", "cc", "bcc", "reply-to", "sender")
 _NEEDED = frozenset({"message-id", "date", "subject", "in-reply-to", *_ADDRESS_FIELDS})
-_WANTED = _NEEDED | {"references"}
 # Headers policy.default parses with a grammar (headerregistry's default map); any other
 # header is unstructured text, which for printable ASCII without encoded words decodes to
 # itself, unfolded.
-_STRUCTURED = frozenset(
+STRUCTURED_HEADERS = frozenset(
     {
         *(
             f"{p}{n}"
@@ -69,6 +68,8 @@ _STRUCTURED = frozenset(
         "message-id",
     }
 )
+# Content types that make a delivery report (sync.classify reads them on the fast path).
+_REPORT_HINTS = ("report", "delivery-status", "disposition-notification")
 _PLAIN = re.compile(r"[\x20-\x7e\t\r\n]*")
 _POLICY_MAX = 2048  # characters of one structured header given to policy.default
 _POLICY_BUDGET = 32768  # ... and of all of a message's structured headers together
@@ -152,16 +153,38 @@ def _as_bytes(raw: object) -> bytes:
 
 
 def parse_headers(raw: bytes) -> ParsedMessage:
-    """The fast path: ids, date, addresses and subject from the header block only.
+    """The fast path: ids, people, date, subject and headers, without the tree of parts.
 
-    `text`, `html`, `attachments`, `headers` and `defects` are left empty. Never raises.
+    The header block is cut out the way the stdlib feed parser cuts it (mail.headers) and
+    each header goes through the complete parse's own decoder (`_decode_header`), so
+    `subject`, the typed fields and `headers` are what `parse_message` gives, except that
+    the structured headers in STRUCTURED_HEADERS (whose policy.default grammar costs more
+    than all the rest) are left out of `headers`: their values fill the typed fields (ids,
+    people, date) anyway, and a caller that needs one as a header takes the complete parse
+    (matching.view.MailView). A Content-Type that may name a delivery report is kept, since
+    bulk-mail detection reads it. `text`, `html` and `attachments` stay empty. Never raises.
     """
     data = _as_bytes(raw)
     try:
-        pairs, offset = split_header_block(data, _WANTED)
-        return _Fields(pairs).build(data[offset:], len(data))
+        pairs, offset = split_header_block(data)
+        defects: list[str] = []
+        budget = [_POLICY_BUDGET]
+        headers = tuple(
+            (n, _decode_header(n, v, defects, budget)) for n, v in pairs if _eager(n, v)
+        )
+        subject = next((v for n, v in headers if n.strip().lower() == "subject"), "")
+        base = _Fields(pairs).build(data[offset:], len(data), subject)
+        return replace(base, headers=headers, defects=tuple(dict.fromkeys(defects)))
     except Exception as exc:  # pragma: no cover - nothing known reaches this
         return _last_resort(data, f"header parse failed: {type(exc).__name__}: {exc}")
+
+
+def _eager(name: str, value: str) -> bool:
+    """Whether `parse_headers` decodes this header into `headers` (see its docstring)."""
+    key = name.strip().lower()
+    if key not in STRUCTURED_HEADERS:
+        return True
+    return key == "content-type" and any(k in value.lower() for k in _REPORT_HINTS)
 
 
 def _last_resort(data: bytes, error: str) -> ParsedMessage:
@@ -183,7 +206,7 @@ def _decode_header(name: str, value: str, defects: list[str], budget: list[int])
     of quotes in a To header: seconds), so a structured value over _POLICY_MAX characters,
     or past the message's _POLICY_BUDGET, is decoded leniently instead ("HeaderTooLong").
     """
-    structured = name.lower() in _STRUCTURED
+    structured = name.lower() in STRUCTURED_HEADERS
     if not structured and _PLAIN.fullmatch(value) and "=?" not in value:
         return unfold(value)  # exactly what policy.default gives, without its parse tree
     if structured:

@@ -16,30 +16,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from mailroom.mail.message import ParsedMessage
+from mailroom.mail.parse import STRUCTURED_HEADERS
 
 MAX_BODY = 100_000
 _TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
 _BLANKS = re.compile(r"[ \t\r\f\v]+")
-# Structured headers (policy.default's grammar) a header-only parse may leave out of
-# `ParsedMessage.headers` (sync.bodies.parse_envelope); asked for, they come from `content`.
-LAZY_HEADERS = frozenset(
-    {
-        *(
-            f"{p}{n}"
-            for p in ("", "resent-")
-            for n in ("date", "sender", "to", "cc", "bcc", "from")
-        ),
-        "orig-date",
-        "reply-to",
-        "mime-version",
-        "content-type",
-        "content-disposition",
-        "content-transfer-encoding",
-        "message-id",
-    }
-)
-
-
 def html_to_text(value: str) -> str:
     """Visible text of an HTML body, good enough for pattern matching (not for display)."""
     text = _TAG.sub(" ", value[: MAX_BODY * 4])
@@ -56,7 +37,7 @@ class MailView:
     mailbox_address: str | None = None
     own_addresses: frozenset[str] = field(default_factory=frozenset)
     automated: str | None = None
-    # When `parsed` holds headers only (sync.bodies.parse_envelope): the complete parse,
+    # When `parsed` holds headers only (mail.parse.parse_headers): the complete parse,
     # made once and only if a condition needs the body, attachments or a lazy header.
     content_loader: Callable[[], ParsedMessage] | None = field(
         default=None, compare=False, repr=False
@@ -93,7 +74,7 @@ class MailView:
 
     def header_values(self, name: str) -> list[str]:
         """Every value of header `name` (lower-case), decoded, in message order."""
-        if self.content_loader is not None and name in LAZY_HEADERS:
+        if self.content_loader is not None and name in STRUCTURED_HEADERS:
             return self._full_header_map.get(name, [])
         return self.header_map.get(name, [])
 

@@ -3,7 +3,8 @@
 The complete parse (`mail.parse.parse_message`, policy.default with a tree of parts) costs
 about 2 ms a message, more than fetching and storing together, and matching needs none of
 what it adds (text, HTML, attachments). So the sync engine stores a message from
-`parse_envelope` — the header block decoded exactly as the complete parse decodes it — with
+`parse_envelope` (mail.parse.parse_headers: the header block decoded exactly as the complete
+parse decodes it) with
 its raw bytes in the blob store and `Message.bodies_parsed = False`; the rest is parsed
 when first needed:
 
@@ -23,7 +24,6 @@ a message whose complete parse fails keeps its headers and gets `parse_error` (D
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select, update
@@ -32,11 +32,10 @@ from sqlalchemy.orm import Session
 from mailroom.db.engine import transaction
 from mailroom.db.models import Attachment, Message
 from mailroom.mail.blobs import BlobStore
-from mailroom.mail.headers import split_header_block
 from mailroom.mail.message import ParsedMessage
-from mailroom.mail.parse import _POLICY_BUDGET, _decode_header, _Fields, _last_resort, parse_message
+from mailroom.mail.parse import parse_headers as parse_envelope
+from mailroom.mail.parse import parse_message
 from mailroom.matching.linker import clean_text
-from mailroom.matching.view import LAZY_HEADERS
 
 if TYPE_CHECKING:
     from mailroom.app import App
@@ -44,44 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["ensure_bodies", "fill_bodies", "fill_in_background", "parse_envelope", "store_bodies"]
 
 FILL_BATCH = 200
-# Content types that make a delivery report (sync.classify.REPORT_PARTS / REPORT_TYPES).
-_REPORT_HINTS = ("report", "delivery-status", "disposition-notification")
-
-
-def _eager(name: str, value: str) -> bool:
-    """Whether `parse_envelope` decodes this header (see LAZY_HEADERS)."""
-    key = name.strip().lower()
-    if key not in LAZY_HEADERS:
-        return True
-    return key == "content-type" and any(k in value.lower() for k in _REPORT_HINTS)
-
-
-def parse_envelope(data: bytes) -> ParsedMessage:
-    """Ids, people, date, subject and the headers filters read, decoded as `parse_message`
-    decodes them, without building the tree of parts: text, HTML and attachments stay
-    empty.
-
-    The header block is cut out the way the stdlib feed parser cuts it (mail.headers) and
-    each header goes through the complete parse's own decoder, so `subject` and `headers`
-    are the same as the complete parse's, except that the structured headers in
-    `LAZY_HEADERS` (whose policy.default grammar costs more than all the rest) are left
-    out of `headers`: their values are read into the typed fields (ids, people, date)
-    anyway, and a rule that tests one of them as a header gets the complete parse
-    (matching.view.MailView.header_values). A Content-Type that may name a delivery report
-    is kept, since sync.classify.automation_reason reads it. Never raises.
-    """
-    try:
-        pairs, offset = split_header_block(data)
-        defects: list[str] = []
-        budget = [_POLICY_BUDGET]
-        headers = tuple(
-            (n, _decode_header(n, v, defects, budget)) for n, v in pairs if _eager(n, v)
-        )
-        subject = next((v for n, v in headers if n.strip().lower() == "subject"), "")
-        base = _Fields(pairs).build(data[offset:], len(data), subject)
-        return replace(base, headers=headers, defects=tuple(dict.fromkeys(defects)))
-    except Exception as exc:  # pragma: no cover - nothing known reaches this
-        return _last_resort(data, f"header parse failed: {type(exc).__name__}: {exc}")
 
 
 def store_bodies(

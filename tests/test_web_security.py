@@ -27,12 +27,14 @@ FORMS = {
     "/mailboxes/{mailbox_id}/password": {"password": "a-new-password"},
     "/mailboxes/{mailbox_id}/smtp": {"smtp_host": "127.0.0.1", "smtp_port": "25"},
     "/admin/rules/{name}/move": {"to": "down"},
+    "/admin/rules/{name}/edit": {"action": "tag", "tag": "x", "to": "@y.test"},
 }
 # JSON bodies the API routes need, for the same reason.
 JSONS = {
     "/api/v1/messages/{message_id}/links": {"record": "contact:{alpha_contact}"},
     "/api/v1/mailboxes/{id}": {"password": "a-new-password"},
     "/api/v1/mailboxes/{id}/smtp": {"host": "127.0.0.1", "port": 25},
+    "/api/v1/rules/{name}": {"description": "edited by another company"},
 }
 BETA_RULE = "beta-only-rule"
 
@@ -121,7 +123,10 @@ def test_every_route_refuses_another_companys_ids(
         assert session.scalars(select(MailboxSharing)).all() == []
         assert session.scalar(select(User.role).where(User.email == beta.admin)) == "admin"
         assert session.scalar(select(ApiToken.id).where(ApiToken.prefix == beta.admin_token[:10]))
-        assert session.scalar(select(MatchRule.position).where(MatchRule.name == BETA_RULE)) == 1
+        beta_rule = session.scalar(select(MatchRule).where(MatchRule.name == BETA_RULE))
+        assert beta_rule is not None and beta_rule.position == 1
+        assert (beta_rule.action, beta_rule.conditions) == ("ignore", {"to": "@x.test"})
+        assert beta_rule.description == ""
 
 
 def test_lists_show_only_the_callers_company(

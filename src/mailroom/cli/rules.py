@@ -1,4 +1,4 @@
-"""`mailroom rules add|list|remove|test|order`, and the matching settings.
+"""`mailroom rules add|edit|list|remove|test|order`, and the matching settings.
 
 A rule is added with its conditions as options and exactly one `--action`:
 
@@ -6,6 +6,7 @@ A rule is added with its conditions as options and exactly one `--action`:
         --action create-lead
     mailroom rules add listing --company Acme --from @listings.example --action extract \\
         --record-type lead --pattern 'Name: (?P<name>.+)' --pattern 'Email: (?P<email>\\S+)'
+    mailroom rules edit web-leads --company Acme --to sales@acme.example   # same place
     mailroom rules test web-leads --company Acme --last 100     # changes nothing
 """
 
@@ -19,7 +20,7 @@ from mailroom.cli.common import console, get_app, print_json
 from mailroom.crm.companies import get_company
 from mailroom.db.engine import transaction
 from mailroom.db.models import Mailbox
-from mailroom.errors import NotFound
+from mailroom.errors import BadInput, NotFound
 from mailroom.matching.policy import (
     company_settings,
     set_participation,
@@ -28,6 +29,8 @@ from mailroom.matching.policy import (
 )
 from mailroom.matching.rulebook import (
     add_rule,
+    edit_rule,
+    get_rule,
     list_rules,
     order_rules,
     remove_rule,
@@ -69,28 +72,11 @@ def rules_add(
     position: int = typer.Option(None, "--position", help="1 = first (default: last)."),
 ) -> None:
     """Add a rule; all its conditions must hold for its action to apply."""
-    given: dict[str, Any] = {
-        "direction": direction,
-        "mailbox": mailbox,
-        "from": from_,
-        "to": to,
-        "cc": cc,
-        "subject_contains": subject_contains,
-        "subject_matches": subject_matches,
-        "body_contains": body_contains,
-        "body_matches": body_matches,
-        "header": header,
-        "header_matches": header_matches,
-        "has_attachment": has_attachment,
-    }
-    conditions = {k: v for k, v in given.items() if v is not None}
-    params: dict[str, Any] = {}
-    if action == "extract":
-        params = {"type": record_type, "patterns": pattern}
-    elif action == "assign-owner":
-        params = {"owner": owner or ""}
-    elif action == "tag":
-        params = {"tag": tag or ""}
+    conditions = _conditions(
+        direction, mailbox, from_, to, cc, subject_contains, subject_matches, body_contains,
+        body_matches, header, header_matches, has_attachment,
+    )  # fmt: skip
+    params = _params(action, record_type=record_type, pattern=pattern, owner=owner, tag=tag)
     with transaction(get_app().sessions) as session:
         row = add_rule(
             session,
@@ -104,6 +90,93 @@ def rules_add(
         )
         where = row.position
     console.print(f"Rule {name} added at position {where}.")
+
+
+def _conditions(*values: Any) -> dict[str, Any]:
+    """The condition options given (None = not given), keyed as `rules.CONDITIONS`."""
+    keys = (
+        "direction", "mailbox", "from", "to", "cc", "subject_contains", "subject_matches",
+        "body_contains", "body_matches", "header", "header_matches", "has_attachment",
+    )  # fmt: skip
+    return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
+
+
+def _params(
+    action: str, *, record_type: str | None, pattern: list[str], owner: str | None, tag: str | None
+) -> dict[str, Any]:
+    if action == "extract":
+        return {"type": record_type or "lead", "patterns": pattern}
+    if action == "assign-owner":
+        return {"owner": owner or ""}
+    if action == "tag":
+        return {"tag": tag or ""}
+    return {}
+
+
+@rules_app.command("edit")
+def rules_edit(
+    name: str = typer.Argument(..., help="The rule to change (its name and place stay)."),
+    company: str = typer.Option(..., "--company"),
+    action: str = typer.Option(None, "--action", help=" | ".join(ACTIONS) + " (default: keep)"),
+    description: str = typer.Option(None, "--description"),
+    direction: str = typer.Option(None, "--direction", help="inbound | outbound"),
+    mailbox: str = typer.Option(None, "--mailbox", help="The mailbox's address."),
+    from_: str = typer.Option(None, "--from", help="Address, @domain, glob or re:regex."),
+    to: str = typer.Option(None, "--to", help="Address, @domain, glob or re:regex."),
+    cc: str = typer.Option(None, "--cc", help="Address, @domain, glob or re:regex."),
+    subject_contains: str = typer.Option(None, "--subject-contains"),
+    subject_matches: str = typer.Option(None, "--subject-matches", help="A regex."),
+    body_contains: str = typer.Option(None, "--body-contains"),
+    body_matches: str = typer.Option(None, "--body-matches", help="A regex."),
+    header: str = typer.Option(None, "--header", help="'Name: value' (equals)."),
+    header_matches: str = typer.Option(None, "--header-matches", help="'Name: regex'."),
+    has_attachment: bool = typer.Option(
+        None, "--has-attachment/--no-attachment", help="Whether it has an attachment."
+    ),
+    every_message: bool = typer.Option(
+        False, "--every-message", help="Drop all conditions (the rule matches every message)."
+    ),
+    record_type: str = typer.Option(None, "--record-type", help="extract: the record type."),
+    pattern: list[str] = typer.Option([], "--pattern", help="extract: a named-group regex."),
+    owner: str = typer.Option(None, "--owner", help="assign-owner: a user's email."),
+    tag: str = typer.Option(None, "--tag", help="tag: the tag to add."),
+) -> None:
+    """Change a rule in place. Conditions given replace ALL its old conditions; what is
+    not given (action, description, conditions, action options) stays as it was."""
+    conditions = _conditions(
+        direction, mailbox, from_, to, cc, subject_contains, subject_matches, body_contains,
+        body_matches, header, header_matches, has_attachment,
+    )  # fmt: skip
+    if every_message and conditions:
+        raise BadInput(
+            "--every-message drops all conditions; it cannot be given with conditions.",
+            hint="Give either --every-message or the new conditions.",
+        )
+    with transaction(get_app().sessions) as session:
+        owner_company = get_company(session, company)
+        current = get_rule(session, company=owner_company, name=name)
+        new_action = action or current.action
+        given = record_type is not None or pattern or owner is not None or tag is not None
+        params = None
+        if given:
+            params = _params(
+                new_action, record_type=record_type, pattern=pattern, owner=owner, tag=tag
+            )
+        row = edit_rule(
+            session,
+            company=owner_company,
+            name=name,
+            action=action,
+            conditions={} if every_message else (conditions or None),
+            params=params,
+            description=description,
+        )
+        shown = rule_json(row)
+    conds = ", ".join(f"{k}={v!r}" for k, v in shown["conditions"].items()) or "every message"
+    console.print(
+        f"Rule {name} changed (position {shown['position']}): {shown['action']} when {conds}",
+        markup=False,
+    )
 
 
 @rules_app.command("list")

@@ -1,4 +1,4 @@
-"""The company's rules: add, list, remove, reorder, and try one on stored mail.
+"""The company's rules: add, edit, list, remove, reorder, and try one on stored mail.
 
 Every rule is validated (compiled) before it is saved, so sync never meets a broken one.
 `try_rule` shows what a rule would do to the last N stored messages without changing
@@ -50,15 +50,7 @@ def add_rule(
     rule = make_rule(
         name=name, action=action, conditions=conditions, params=params, description=description
     )
-    if rule.action == "assign-owner":
-        owner = session.scalar(
-            select(User.id).where(User.company_id == company.id, User.email == rule.params["owner"])
-        )
-        if owner is None:
-            raise NotFound(
-                f"No user {rule.params['owner']} in {company.name}.",
-                hint="An owner is a user of the company: `mailroom user list`.",
-            )
+    _check_owner(session, company, rule)
     if session.scalar(
         select(MatchRule.id).where(MatchRule.company_id == company.id, MatchRule.name == name)
     ):
@@ -77,6 +69,59 @@ def add_rule(
     rows.insert(at, row)
     session.add(row)
     _renumber(rows)
+    session.flush()
+    return row
+
+
+def _check_owner(session: Session, company: Company, rule: Rule) -> None:
+    if rule.action != "assign-owner":
+        return
+    owner = session.scalar(
+        select(User.id).where(User.company_id == company.id, User.email == rule.params["owner"])
+    )
+    if owner is None:
+        raise NotFound(
+            f"No user {rule.params['owner']} in {company.name}.",
+            hint="An owner is a user of the company: `mailroom user list`.",
+        )
+
+
+def edit_rule(
+    session: Session,
+    *,
+    company: Company,
+    name: str,
+    action: str | None = None,
+    conditions: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    description: str | None = None,
+) -> MatchRule:
+    """Change rule NAME in place; what is None stays as it was.
+
+    The name and the position never change (rename = remove + add; move = `order`).
+    `conditions` replaces all the old conditions. When the action changes and no `params`
+    are given, the new action starts with none (so one that needs some is refused with its
+    hint). Validated like `add_rule` before anything is written: a refused edit leaves the
+    rule exactly as it was.
+    """
+    row = get_rule(session, company=company, name=name)
+    new_action = row.action if action is None else action
+    if params is None:
+        params = row.params if new_action == row.action else {}
+    rule = make_rule(
+        name=row.name,
+        action=new_action,
+        conditions=row.conditions if conditions is None else conditions,
+        params=params,
+        description=row.description if description is None else description,
+    )
+    _check_owner(session, company, rule)
+    if conditions is not None:
+        row.conditions = dict(conditions)
+    row.action = rule.action
+    row.params = dict(rule.params)
+    if description is not None:
+        row.description = description.strip()
     session.flush()
     return row
 

@@ -296,9 +296,17 @@ def check_params(action: str, params: Mapping[str, Any]) -> dict[str, Any]:
     if action == "assign-owner":
         owner = normalise(str(params.get("owner") or ""))
         if owner is None:
-            raise BadInput("assign-owner needs --owner EMAIL (a user of the company).")
+            raise BadInput(
+                "assign-owner needs --owner EMAIL (a user of the company).",
+                hint='In the API: "params": {"owner": "EMAIL"}; see `mailroom user list`.',
+            )
         return {"owner": owner}
     if action == "tag":
+        if not str(params.get("tag") or "").strip():
+            raise BadInput(
+                "The tag action needs the tag to add.",
+                hint='Give --tag TEXT (in the API: "params": {"tag": "TEXT"}).',
+            )
         tag = _text(params.get("tag"), "tag")
         if len(tag) > 50:
             raise BadInput("A tag has at most 50 characters.")

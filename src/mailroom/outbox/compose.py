@@ -11,7 +11,9 @@ Nothing typed by a user can become a header of its own (header injection):
   header raises instead of being written.
 Bodies: text is re-encoded by the `email` package (quoted-printable or base64 for anything
 that is not short 7-bit lines, `cte_type="7bit"`), so body bytes on the wire are CRLF text
-the SMTP connector then dot-stuffs (RFC 5321 §4.5.2).
+the SMTP connector then dot-stuffs (RFC 5321 §4.5.2). An HTML body always goes out as
+multipart/alternative with a text part; when only HTML was written, that text part is made
+from it (`html_to_text`).
 
 Threading (RFC 5322 §3.6.4): a reply carries `In-Reply-To: <parent>` and `References:` the
 parent's References plus the parent's id; its subject gets one "Re: " unless it has one.
@@ -23,6 +25,7 @@ it); `wire_bytes(data)` is what goes to the SMTP server, the Bcc header cut out 
 
 from __future__ import annotations
 
+import html as htmllib
 import re
 import secrets
 from collections.abc import Sequence
@@ -34,6 +37,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
 
+import nh3
+
 from mailroom.errors import BadInput
 from mailroom.mail.addresses import normalise
 
@@ -43,6 +48,12 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # every control but TAB
 _FILENAME_BAD = re.compile(r"[\x00-\x1f\x7f/\\\"]")
 _REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|antw|r)(\[\d+\])?\s*:", re.IGNORECASE)
 CASE_REF = re.compile(r"\[Case #(\d+)\]")
+# Where a line ends in the text made from HTML: breaks and the ends of block elements.
+_BLOCK_END = re.compile(
+    r"<br\s*/?>|</(?:p|div|li|tr|h[1-6]|blockquote|pre|table|ul|ol|section|article)\s*>",
+    re.IGNORECASE,
+)
+_UNSEEN = {"head", "title", "script", "style", "template"}  # their content is not shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +157,18 @@ def new_message_id(sender: str) -> str:
     return f"{stamp}.{secrets.token_hex(12)}.mailroom@{domain}"
 
 
+def html_to_text(markup: str) -> str:
+    """A plain-text alternative of an HTML body: the text a reader sees, one line per block.
+
+    nh3 (the ammonia sanitiser) drops every tag, comments, and the content of `head`,
+    `title`, `script`, `style` and `template`; the entities it leaves are unescaped once.
+    No markup survives, so the result is plain text whatever the HTML held."""
+    marked = _BLOCK_END.sub(lambda m: m.group(0) + "\n", markup)
+    text = htmllib.unescape(nh3.clean(marked, tags=set(), clean_content_tags=_UNSEEN))
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+
+
 def compose(
     draft: Draft, *, now: datetime | None = None, message_id: str | None = None
 ) -> Composed:
@@ -186,7 +209,10 @@ def compose(
                 chain = [chain[0], *chain[-(MAX_REFERENCES - 1) :]]
             msg["In-Reply-To"] = f"<{parent.message_id}>"
             msg["References"] = " ".join(f"<{ref}>" for ref in dict.fromkeys(chain))
-        msg.set_content(draft.text)
+        text = draft.text
+        if draft.html and not text.strip():  # RFC 2046 §5.1.4: a plain part for every reader
+            text = html_to_text(draft.html)
+        msg.set_content(text)
         if draft.html:
             msg.add_alternative(draft.html, subtype="html")
         for att in draft.attachments:

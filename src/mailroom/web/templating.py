@@ -36,6 +36,7 @@ NOTICES = {
     "queued": "Not sent yet: the server did not answer. Mailroom will try again.",
     "rule-added": "Rule added.",
     "rule-removed": "Rule removed.",
+    "rule-changed": "Rule changed; it keeps its name and its place in the order.",
     "rules-ordered": "Order saved.",
     "blocked": "Added to the blocklist.",
     "unblocked": "Removed from the blocklist.",

@@ -12,8 +12,17 @@ from fastapi import APIRouter, Path, Query, Response
 
 from mailroom.crm.retention import set_privacy
 from mailroom.dropbox.tokens import drop_address, ensure_token
+from mailroom.errors import BadInput
 from mailroom.matching.blocklist import add_entry, list_entries, remove_entry
-from mailroom.matching.rulebook import add_rule, list_rules, order_rules, remove_rule, rule_json
+from mailroom.matching.rulebook import (
+    add_rule,
+    edit_rule,
+    get_rule,
+    list_rules,
+    order_rules,
+    remove_rule,
+    rule_json,
+)
 from mailroom.security import access
 from mailroom.web.api.schemas import ERRORS, Page
 from mailroom.web.api.schemas_in import (
@@ -21,6 +30,7 @@ from mailroom.web.api.schemas_in import (
     BlockOut,
     DropboxIn,
     DropboxOut,
+    RuleEditIn,
     RuleIn,
     RuleOrderIn,
     RuleOut,
@@ -51,6 +61,24 @@ def post_rule(ctx: ApiCtx, db: Db, body: RuleIn) -> dict[str, Any]:
     """Add a rule (validated first: a broken pattern is a 422 naming it)."""
     _admin(ctx)
     row = add_rule(db, company=ctx.company, **body.model_dump())
+    db.commit()
+    return rule_json(row)
+
+
+@router.patch("/rules/{name}", response_model=RuleOut)
+def patch_rule(ctx: ApiCtx, db: Db, name: RuleName, body: RuleEditIn) -> dict[str, Any]:
+    """Change a rule in place (validated first); fields left out stay as they were.
+
+    `conditions` replaces all the old ones; a new `action` without `params` starts with
+    none. The name and the position stay (move it with PUT /rules/order)."""
+    _admin(ctx)
+    get_rule(db, company=ctx.company, name=name)  # 404 first, whatever the body
+    if all(v is None for v in body.model_dump().values()):
+        raise BadInput(
+            "Nothing to change.",
+            hint="Send at least one of: action, conditions, params, description.",
+        )
+    row = edit_rule(db, company=ctx.company, name=name, **body.model_dump())
     db.commit()
     return rule_json(row)
 

@@ -101,6 +101,15 @@ class RuleIn(Strict):
     position: int | None = Field(None, ge=1, le=10_000)
 
 
+class RuleEditIn(Strict):
+    """A change to a rule: fields left out stay; the name and position never change."""
+
+    action: str | None = Field(None, max_length=20)
+    conditions: dict[str, Any] | None = Field(None, description="Replaces all conditions.")
+    params: dict[str, Any] | None = None
+    description: str | None = Field(None, max_length=500)
+
+
 class RuleOut(BaseModel):
     name: str
     position: int

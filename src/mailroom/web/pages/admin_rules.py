@@ -1,4 +1,5 @@
-"""Admin → Rules: list in order, add (conditions + one action), remove, reorder, and
+"""Admin → Rules: list in order, add (conditions + one action), edit in place (same name,
+same position; GET /{name}/edit prefills the form), remove, reorder, and
 "Test on recent mail" — for a saved rule or for the one being written — which shows what
 it would do to the newest stored messages and changes nothing (web.rule_forms.trial).
 
@@ -13,10 +14,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from mailroom.errors import BadInput, MailroomError
+from mailroom.errors import MailroomError
 from mailroom.matching.rulebook import (
     TrialRow,
     add_rule,
+    edit_rule,
     get_rule,
     list_rules,
     order_rules,
@@ -26,13 +28,11 @@ from mailroom.matching.rulebook import (
 from mailroom.matching.rules import ACTIONS, CREATE_TYPES
 from mailroom.security import access
 from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx
-from mailroom.web.rule_forms import CONDITION_FIELDS, conditions_of, params_of, trial
+from mailroom.web.rule_forms import CONDITION_FIELDS, RuleForm, form_of, trial
 from mailroom.web.templating import render
 
 router = APIRouter(prefix="/admin/rules")
 RECENT = 100
-Name = Annotated[str, Form(max_length=60)]
-Opt = Annotated[str, Form(max_length=500)]
 
 
 def _page(
@@ -40,6 +40,7 @@ def _page(
 ) -> Response:
     rules = [rule_json(r) for r in list_rules(db, company=ctx.company)]
     defaults: dict[str, Any] = {"error": None, "trial": None, "trial_name": "", "form": {}}
+    defaults["editing"] = None
     return render(
         request,
         "admin_rules.html",
@@ -72,60 +73,14 @@ def add_rule_route(
     ctx: Csrf,
     db: Db,
     app: MailroomApp,
-    name: Name,
-    action: Annotated[str, Form(max_length=20)],
-    description: Opt = "",
-    direction: Opt = "",
-    mailbox: Opt = "",
-    from_: Annotated[str, Form(alias="from", max_length=500)] = "",
-    to: Opt = "",
-    cc: Opt = "",
-    subject_contains: Opt = "",
-    subject_matches: Opt = "",
-    body_contains: Opt = "",
-    body_matches: Opt = "",
-    header: Opt = "",
-    header_matches: Opt = "",
-    has_attachment: Annotated[str, Form(max_length=3)] = "",
-    record_type: Annotated[str, Form(max_length=20)] = "lead",
-    patterns: Annotated[str, Form(max_length=5000)] = "",
-    owner: Opt = "",
-    tag: Opt = "",
-    position: Annotated[str, Form(max_length=4)] = "",
-    do: Annotated[str, Form(max_length=10)] = "add",
+    fields: Annotated[RuleForm, Form()],
 ) -> Response:
     """Add the rule, or (do=test) show what it would do to recent mail without saving."""
     access.require_admin(ctx.viewer)
-    values = {
-        "direction": direction,
-        "mailbox": mailbox,
-        "from": from_,
-        "to": to,
-        "cc": cc,
-        "subject_contains": subject_contains,
-        "subject_matches": subject_matches,
-        "body_contains": body_contains,
-        "body_matches": body_matches,
-        "header": header,
-        "header_matches": header_matches,
-    }
-    form = values | {"name": name, "action": action, "description": description}
-    form |= {"has_attachment": has_attachment, "record_type": record_type}
-    form |= {"patterns": patterns, "owner": owner, "tag": tag, "position": position}
+    form = fields.shown()
     try:
-        if position.strip() and not position.strip().isdigit():
-            raise BadInput("The position must be a whole number.", hint="1 runs first.")
-        rule: dict[str, Any] = {
-            "name": name.strip(),
-            "action": action,
-            "conditions": conditions_of(values, has_attachment),
-            "params": params_of(
-                action, record_type=record_type, patterns=patterns, owner=owner, tag=tag
-            ),
-            "description": description.strip(),
-            "position": int(position) if position.strip() else None,
-        }
-        if do == "test":
+        rule = fields.rule()
+        if fields.do == "test":
             rows = trial(
                 db,
                 company=ctx.company,
@@ -143,6 +98,48 @@ def add_rule_route(
         db.rollback()
         return _page(request, ctx, db, status_code=422, error=exc, form=form)
     return RedirectResponse("/admin/rules?notice=rule-added", status_code=303)
+
+
+@router.get("/{name}/edit")
+def edit_page(request: Request, ctx: PageCtx, db: Db, name: str) -> Response:
+    """The rules page with the Edit form filled in with the saved rule."""
+    access.require_admin(ctx.viewer)
+    row = get_rule(db, company=ctx.company, name=name)
+    return _page(request, ctx, db, editing=row.name, form=form_of(row))
+
+
+@router.post("/{name}/edit")
+def edit_route(
+    request: Request,
+    ctx: Csrf,
+    db: Db,
+    app: MailroomApp,
+    name: str,
+    fields: Annotated[RuleForm, Form()],
+) -> Response:
+    """Save the changed rule (same name, same place), or (do=test) try the change first.
+
+    The form holds the whole rule: conditions left empty are dropped."""
+    access.require_admin(ctx.viewer)
+    row = get_rule(db, company=ctx.company, name=name)
+    form = fields.shown() | {"name": row.name, "position": str(row.position)}
+    try:
+        rule = fields.rule()
+        edited = {k: rule[k] for k in ("action", "conditions", "params", "description")}
+        if fields.do == "test":
+            rows = trial(
+                db, company=ctx.company, blobs=app.blobs, name=row.name, last=RECENT, edited=edited
+            )
+            view = _trial_view(rows)
+            return _page(
+                request, ctx, db, trial=view, trial_name=row.name, form=form, editing=row.name
+            )
+        edit_rule(db, company=ctx.company, name=row.name, **edited)
+        db.commit()
+    except MailroomError as exc:
+        db.rollback()
+        return _page(request, ctx, db, status_code=422, error=exc, form=form, editing=name)
+    return RedirectResponse("/admin/rules?notice=rule-changed", status_code=303)
 
 
 @router.post("/{name}/remove")

@@ -1,0 +1,96 @@
+"""A message written only in HTML still goes out with a plain-text alternative made from
+it (outbox.compose.html_to_text), safely: no markup, script or style text survives; and the
+compose page labels the HTML body as optional HTML."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mailroom.app import App
+from mailroom.db.engine import transaction
+from mailroom.outbox.compose import Draft, compose, html_to_text
+from mailroom.outbox.delivery import deliver
+from mailroom.outbox.service import SendRequest, queue_message
+from tests.conftest_smtp import OutboxEnv, SmtpTestServer, make_outbox_env
+from tests.conftest_web import Tenant, sign_in
+from tests.dovecot_server import DovecotServer
+
+HTML = (
+    "<html><head><title>Offer</title><style>p { color: red }</style></head><body>"
+    "<h1>Your   quote</h1><p>Hello <b>Jo</b> &amp; team,<br>the price is &lt; 100&nbsp;EUR.</p>"
+    "<script>alert('x')</script><!-- internal note --><ul><li>one</li><li>two</li></ul>"
+    "<p>&lt;script&gt;alert(1)&lt;/script&gt; is text here</p></body></html>"
+)
+
+
+def parts(data: bytes) -> dict[str, str]:
+    msg = message_from_bytes(data, policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    assert msg.get_content_type() == "multipart/alternative"
+    found = {}
+    for part in msg.iter_parts():
+        assert isinstance(part, EmailMessage)
+        found[part.get_content_type()] = str(part.get_content())
+    return found
+
+
+def test_html_to_text_keeps_what_a_reader_sees_one_block_per_line() -> None:
+    text = html_to_text(HTML)
+    assert text.splitlines() == [
+        "Your quote",
+        "Hello Jo & team,",
+        "the price is < 100 EUR.",
+        "one",
+        "two",
+        "",
+        "<script>alert(1)</script> is text here",
+    ]
+    for hidden in ("Offer", "color", "alert('x')", "internal note", "<b>", "<p>"):
+        assert hidden not in text
+
+
+def test_html_only_draft_gets_a_generated_text_alternative() -> None:
+    draft = Draft("ann@acme.example", "Ann", ["jo@client.example"], "Quote", text="", html=HTML)
+    got = parts(compose(draft).data)
+    assert got["text/plain"].splitlines() == html_to_text(HTML).splitlines()
+    assert "<b>Jo</b>" in got["text/html"]
+
+
+def test_written_text_is_kept_next_to_the_html() -> None:
+    draft = Draft("ann@acme.example", "", ["jo@client.example"], "Q", text="Mine.\n", html=HTML)
+    assert parts(compose(draft).data)["text/plain"].strip() == "Mine."
+
+
+@pytest.mark.dovecot
+def test_html_only_message_arrives_with_both_parts(
+    sqlite_app: App,
+    dovecot: DovecotServer,
+    imap_user: tuple[str, str],
+    smtp: SmtpTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env: OutboxEnv = make_outbox_env(sqlite_app, dovecot, imap_user, smtp, monkeypatch)
+    request = SendRequest(
+        mailbox_id=env.mailbox_id, to=["jo@client.example"], subject="Quote", text="", html=HTML
+    )
+    with transaction(env.app.sessions) as session:
+        entry_id = queue_message(session, request=request).id
+    assert deliver(env.app, entry_id).status == "sent"
+    (got,) = env.smtp.messages
+    arrived = parts(got.data)
+    assert "the price is < 100 EUR." in arrived["text/plain"]
+    assert "alert('x')" not in arrived["text/plain"]
+
+
+def test_compose_page_labels_the_html_body_as_optional_html(
+    web: TestClient, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    alpha, _ = two_tenants
+    sign_in(web, alpha.admin)
+    page = web.get("/compose").text
+    assert "HTML body (optional, raw HTML)" in page and "Message (plain text)" in page
+    assert "If you leave the plain-text message empty, one is made from this HTML." in page

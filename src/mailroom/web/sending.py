@@ -16,37 +16,19 @@ anything is queued, with the limit named. Once the SMTP server accepts the messa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
 from mailroom.db.models import Mailbox, Message, Record
 from mailroom.errors import BadInput, MailroomError, NotFound
-from mailroom.outbox.compose import FileAttachment
 from mailroom.outbox.delivery import DeliveryResult, deliver
 from mailroom.outbox.service import SendRequest, queue_message
 from mailroom.security import access
 from mailroom.security.access import Viewer
 
 MAX_ATTACHMENTS = 20
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """What the compose form or `POST /api/v1/messages` asked for."""
-
-    mailbox_id: int
-    to: Sequence[str]
-    subject: str
-    text: str
-    cc: Sequence[str] = ()
-    bcc: Sequence[str] = ()
-    html: str | None = None
-    attachments: Sequence[FileAttachment] = field(default_factory=tuple)
-    reply_to: int | None = None  # Mailroom's id of the message answered
-    record: str | None = None  # TYPE:ID
 
 
 def split_addresses(text: str) -> list[str]:
@@ -75,33 +57,37 @@ def reply_parent(session: Session, *, viewer: Viewer, message_id: int) -> Messag
     return message
 
 
-def send_message(app: App, session: Session, *, viewer: Viewer, out: Outgoing) -> DeliveryResult:
-    """Check, queue (committed) and attempt to send at once; see the module docstring."""
-    mailbox = access.get_mailbox(session, viewer=viewer, mailbox_id=out.mailbox_id)
+def send_message(
+    app: App, session: Session, *, viewer: Viewer, request: SendRequest, reply_to: int | None
+) -> DeliveryResult:
+    """Check, queue (committed) and attempt to send at once; see the module docstring.
+
+    `reply_to` is Mailroom's id of the message answered (the web's handle on it); the
+    request's own `reply_to_message` and `record` are replaced by what the checks found.
+    """
+    mailbox = access.get_mailbox(session, viewer=viewer, mailbox_id=request.mailbox_id)
     if mailbox.user_id != viewer.user_id:
         raise NotFound(
-            f"No mailbox {out.mailbox_id} of yours.", hint="Send from one of your own mailboxes."
+            f"No mailbox {request.mailbox_id} of yours.",
+            hint="Send from one of your own mailboxes.",
         )
-    if not out.to:
+    if not request.to:
         raise BadInput("A message needs at least one recipient.", hint="Fill in To.")
-    if len(out.attachments) > MAX_ATTACHMENTS:
+    if len(request.attachments) > MAX_ATTACHMENTS:
         raise BadInput(f"At most {MAX_ATTACHMENTS} attachments per message.")
-    record = parse_record_ref(session, viewer=viewer, ref=out.record) if out.record else None
-    parent = reply_parent(session, viewer=viewer, message_id=out.reply_to) if out.reply_to else None
-    request = SendRequest(
+    record = (
+        parse_record_ref(session, viewer=viewer, ref=request.record) if request.record else None
+    )
+    parent = reply_parent(session, viewer=viewer, message_id=reply_to) if reply_to else None
+    checked = replace(
+        request,
         mailbox_id=mailbox.id,
-        to=list(out.to),
-        cc=list(out.cc),
-        bcc=list(out.bcc),
-        subject=out.subject,
-        text=out.text,
-        html=out.html or None,
-        attachments=list(out.attachments),
+        html=request.html or None,
         reply_to_message=parent.message_id if parent is not None else None,
         record=record.ref if record is not None else None,
     )
     try:
-        entry_id = queue_message(session, request=request).id
+        entry_id = queue_message(session, request=checked).id
         session.commit()
     except MailroomError:
         session.rollback()

@@ -18,12 +18,13 @@ from mailroom.db.outbox_models import OutboxEntry
 from mailroom.errors import BadInput, NotFound
 from mailroom.matching.manual import link_by_hand, unlink_by_hand
 from mailroom.outbox.compose import FileAttachment
+from mailroom.outbox.service import SendRequest
 from mailroom.security import access
 from mailroom.web.api.schemas import ERRORS
 from mailroom.web.api.schemas_in import AttachmentIn, LinkIn, LinksOut, SendIn, SentOut
 from mailroom.web.deps import ApiCtx, Db, MailroomApp
 from mailroom.web.present import message_view
-from mailroom.web.sending import Outgoing, parse_record_ref, send_message
+from mailroom.web.sending import parse_record_ref, send_message
 
 router = APIRouter(tags=["messages"], responses=ERRORS)
 MessageId = Annotated[int, Path(ge=1, le=2**62)]
@@ -48,7 +49,7 @@ def _decode(item: AttachmentIn) -> FileAttachment:
 )
 def send(ctx: ApiCtx, db: Db, app: MailroomApp, body: SendIn) -> Any:
     """Send (or, with `reply_to`, answer) a message from one of your mailboxes."""
-    out = Outgoing(
+    request = SendRequest(
         mailbox_id=body.mailbox_id,
         to=body.to,
         cc=body.cc,
@@ -57,10 +58,9 @@ def send(ctx: ApiCtx, db: Db, app: MailroomApp, body: SendIn) -> Any:
         text=body.text,
         html=body.html,
         attachments=[_decode(a) for a in body.attachments],
-        reply_to=body.reply_to,
         record=body.record,
     )
-    result = send_message(app, db, viewer=ctx.viewer, out=out)
+    result = send_message(app, db, viewer=ctx.viewer, request=request, reply_to=body.reply_to)
     if result.status not in ("sent", "queued") and result.error is not None:
         raise result.error
     db.expire_all()

@@ -15,9 +15,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from mailroom.errors import BadInput, MailroomError
 from mailroom.outbox.compose import FileAttachment
+from mailroom.outbox.service import SendRequest
 from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx
 from mailroom.web.sending import (
-    Outgoing,
     own_mailboxes,
     parse_record_ref,
     reply_parent,
@@ -123,7 +123,7 @@ async def send_route(
     try:
         if reply and not reply.isdigit():
             raise BadInput("The message replied to is not a message id.")
-        out = Outgoing(
+        send_request = SendRequest(
             mailbox_id=mailbox,
             to=split_addresses(to),
             cc=split_addresses(cc),
@@ -132,10 +132,10 @@ async def send_route(
             text=text,
             html=html.strip() or None,
             attachments=await _attachments(attachment),
-            reply_to=int(reply) if reply else None,
             record=record or None,
         )
-        result = send_message(app, db, viewer=ctx.viewer, out=out)
+        reply_to = int(reply) if reply else None
+        result = send_message(app, db, viewer=ctx.viewer, request=send_request, reply_to=reply_to)
     except MailroomError as exc:
         db.rollback()
         return _form(request, ctx, db, form, error=exc, status_code=422)

@@ -7,6 +7,9 @@ complete parse, and that bodies and attachments appear, once, when first read.
 
 from __future__ import annotations
 
+import hashlib
+
+import pytest
 from sqlalchemy import func, select
 
 from mailroom.app import App
@@ -17,10 +20,10 @@ from mailroom.db.engine import transaction
 from mailroom.db.models import Attachment, Mailbox, Message, MessageCopy
 from mailroom.dropbox.service import receive
 from mailroom.dropbox.tokens import ensure_token
-from mailroom.mail.parse import parse_message
+from mailroom.mail.parse import parse_headers, parse_message
 from mailroom.matching.directory import load_directory
 from mailroom.matching.rulebook import add_rule
-from mailroom.sync.bodies import ensure_bodies, fill_in_background, parse_envelope
+from mailroom.sync.bodies import ensure_bodies, fill_in_background
 from mailroom.sync.ingest import BatchResult, IngestTarget, ingest_batch
 from tests.matching_kit import links_of, mail, setup, skip_of
 
@@ -60,7 +63,7 @@ def test_the_header_parse_decodes_headers_as_the_complete_parse_does() -> None:
         headers=[("List-Id", "<news.client.example>"), ("X-Source", "webform")],
         attachment=b"%PDF-1.4",
     )
-    fast, full = parse_envelope(data), parse_message(data)
+    fast, full = parse_headers(data), parse_message(data)
     assert fast.subject == full.subject == "Quote für you"
     assert (fast.from_, fast.message_id) == (full.from_, full.message_id)
     assert [h for h in full.headers if h[0].lower() in {"subject", "list-id", "x-source"}] == [
@@ -168,3 +171,30 @@ def test_drop_box_mail_is_logged_for_a_company_with_no_mailbox(sqlite_app: App) 
     assert links_of(sqlite_app, "d1@x") == {"contact:1": "address:main"}
     with sqlite_app.sessions() as session:
         assert session.scalar(select(func.count()).select_from(MessageCopy)) == 0
+
+
+def test_every_raw_blob_is_whole_on_disk_when_a_batch_returns(sqlite_app: App) -> None:
+    """Blob writes run in the background (mail/blobs.py) but end before ingest returns."""
+    kit = setup(sqlite_app)
+    messages = [mail(message_id=f"b{n}@x", body="x" * (20_000 + n)) for n in range(30)]
+    fast_ingest(sqlite_app, kit.ann_box, *messages)
+    with sqlite_app.sessions() as session:
+        digests = set(session.scalars(select(Message.raw_sha256)))
+    assert len(digests) == 30 and None not in digests
+    for digest in digests:
+        assert digest is not None
+        data = sqlite_app.blobs.path_for(digest).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == digest
+
+
+def test_a_failed_blob_write_fails_the_batch_and_stores_no_row(sqlite_app: App) -> None:
+    kit = setup(sqlite_app)
+    data = mail(message_id="nowhere@x")
+    digest = hashlib.sha256(data).hexdigest()
+    blocker = sqlite_app.blobs.root / digest[:2]
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_bytes(b"a file where the blob's folder must go")
+    with pytest.raises(OSError):
+        fast_ingest(sqlite_app, kit.ann_box, data)
+    with sqlite_app.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Message)) == 0

@@ -127,7 +127,8 @@ def test_a_kick_and_a_dovecot_restart_mid_sync_end_with_the_server_content(
             dovecot.doveadm("kick", login)
 
     first = sync_mailbox(sqlite_app, box, batch_size=5, progress=kick)
-    assert first.error is not None and first.fetched == 5
+    # the batches read ahead before the kick (sync/prefetch.py) are committed too
+    assert first.error is not None and 5 <= first.fetched < 25
 
     def stop_dovecot(event: ProgressEvent) -> None:
         if event.done >= 15 and dovecot.running:
@@ -156,7 +157,10 @@ def test_expunges_by_a_second_session_during_a_batched_fetch(
             expunge(dovecot, login, "INBOX", [2, 3, 9, 18])
 
     report = sync_mailbox(sqlite_app, box, batch_size=5, progress=expunge_some)
-    assert report.error is None and report.fetched == 17
+    assert report.error is None
     again = sync_mailbox(sqlite_app, box)
-    assert again.error is None and again.gone == 1  # UID 18 was stored before it went
+    # each expunged UID was either read (ahead) before it went, and is then marked gone
+    # (UID 18 always is), or never fetched: nothing is lost, nothing is left live
+    assert again.error is None and again.gone >= 1
+    assert report.fetched - again.gone == 16
     assert_db_matches_server(sqlite_app, dovecot, login, box, ("INBOX",))

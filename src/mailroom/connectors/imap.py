@@ -16,8 +16,8 @@ Incremental fetch: UIDs are strictly ascending within one UIDVALIDITY (§2.3.1.1
 "everything after the last UID we stored" is `UID FETCH n+1:* (RFC822.SIZE)`, filtered
 (a range `n:*` always includes the highest UID, §6.4.8). Every RawMessage carries the
 UIDVALIDITY the folder had when it was fetched: if it changes the folder is new.
-Expunges: `expunged` asks for VANISHED (QRESYNC, RFC 7162 §3.2.6) when the server offers
-it (ENABLEd right after LOGIN), else diffs a UID SEARCH. Folder roles: imap_roles.py.
+Flag changes and expunges: `changes` asks CHANGEDSINCE and VANISHED (CONDSTORE/QRESYNC,
+RFC 7162, ENABLEd right after LOGIN) when offered, else diffs. Roles: imap_roles.py.
 
 Errors: every failure becomes one of mailroom.errors' MailServerError subclasses. Messages
 are built from the host, the user name and the server's answer, and any text that might
@@ -39,22 +39,11 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 from imapclient import IMAPClient
 
 from mailroom.connectors import imap_fetch
-from mailroom.connectors.base import (
-    FolderInfo,
-    FolderStatus,
-    RawMessage,
-    Security,
-    ServerSettings,
-)
+from mailroom.connectors.base import FolderInfo, FolderStatus, RawMessage, Security, ServerSettings
 from mailroom.connectors.imap_errors import translate_error
 from mailroom.connectors.imap_fetch import size_batches
 from mailroom.connectors.imap_roles import assign_roles, default_sync_folders
-from mailroom.errors import (
-    MailroomError,
-    NetworkError,
-    ProtocolError,
-    TLSError,
-)
+from mailroom.errors import MailroomError, NetworkError, ProtocolError, TLSError
 
 __all__ = ["ImapSource", "assign_roles", "connect", "default_sync_folders", "size_batches"]
 
@@ -277,27 +266,33 @@ class ImapSource:
         )
 
     def expunged(self, folder: str, *, known: set[int], modseq: int | None) -> set[int]:
-        """Which of the `known` UIDs are gone from the folder.
+        """Which of the `known` UIDs are gone from the folder (see `changes`)."""
+        return self.changes(folder, known=known, modseq=modseq)[0]
 
-        With QRESYNC and a stored HIGHESTMODSEQ: the VANISHED answer (RFC 7162 §3.2.6),
-        whose cost grows with the change. Otherwise: UID SEARCH of the known range and a
-        set difference (RFC 3501 §6.4.4), whose cost grows with the folder.
+    def changes(
+        self, folder: str, *, known: set[int], modseq: int | None
+    ) -> tuple[set[int], imap_fetch.Flags]:
+        """Which `known` UIDs are gone, and UID → flags of those whose flags changed.
+
+        With CONDSTORE and a stored HIGHESTMODSEQ: `UID FETCH … (UID FLAGS) (CHANGEDSINCE
+        m [VANISHED])` (RFC 7162 §3.1.4, §3.2.6), whose cost grows with the change; without
+        QRESYNC the expunges come from a UID SEARCH diff (RFC 3501 §6.4.4). Otherwise the
+        FLAGS of every message, and what is missing is gone: cost grows with the folder.
         """
         if not known:
-            return set()
+            return set(), {}
         self._selected_status(folder)
-        high = max(known)
-        if modseq is not None and self.use_qresync and self._qresync_on:
-            gone = self._call(
-                "UID FETCH VANISHED",
-                imap_fetch.vanished_since,
-                self._raw(),
-                modseq=modseq,
-                high=high,
-            )
-            return gone & known
-        present = self._call("UID SEARCH", imap_fetch.search, self._raw(), f"UID 1:{high}")
-        return known - set(present)
+        high, raw = max(known), self._raw()
+        if modseq is not None and self.supports("CONDSTORE"):
+            vanished = self.use_qresync and self._qresync_on
+            since = functools.partial(imap_fetch.changed_since, raw, vanished=vanished)
+            gone, flags = self._call("UID FETCH CHANGEDSINCE", since, modseq=modseq, high=high)
+            if gone is None:
+                present = self._call("UID SEARCH", imap_fetch.search, raw, f"UID 1:{high}")
+                gone = known - set(present)
+            return gone & known, flags
+        flags = self._call("UID FETCH FLAGS", imap_fetch.all_flags, raw, high=high)
+        return known - set(flags), flags
 
     def search_addresses(self, folder: str, addresses: Sequence[str]) -> list[int]:
         """UIDs of the messages FROM, TO or CC any of `addresses` (RFC 3501 §6.4.4)."""

@@ -1,4 +1,4 @@
-"""The IMAP hot path on bare imaplib: UID lists with sizes, raw bodies, QRESYNC expunges.
+"""The IMAP hot path on bare imaplib: UID lists, raw bodies, flag changes and expunges.
 
 Why imaplib here when imap.py logs in with IMAPClient: IMAPClient parses every FETCH
 response into Python values with its own lexer, which costs about three times the fetch
@@ -147,7 +147,6 @@ def fetch_raw(
         uid = _UID.search(meta)
         if uid is None or not isinstance(body, bytes):
             continue
-        flags = _FLAGS.search(meta)
         when = _DATE.search(meta)
         value = int(uid.group(1))
         found[value] = RawMessage(
@@ -155,12 +154,7 @@ def fetch_raw(
             uidvalidity=uidvalidity,
             uid=value,
             data=body,
-            # \Recent belongs to a session, not the message (RFC 3501 §2.3.2; gone in 9051)
-            flags=tuple(
-                f
-                for f in (flags.group(1).decode("utf-8", "replace").split() if flags else ())
-                if f != "\\Recent"
-            ),
+            flags=_flags_of(meta),
             internaldate=_internaldate(when.group(1)) if when else None,
         )
     return [found[uid] for uid in uids if uid in found]
@@ -173,23 +167,64 @@ def _internaldate(value: bytes) -> str | None:
         return None
 
 
-def vanished_since(imap: imaplib.IMAP4, *, modseq: int, high: int) -> set[int]:
-    """UIDs <= high expunged since `modseq` (RFC 7162 §3.2.6, needs ENABLE QRESYNC).
+Flags = dict[int, tuple[str, ...]]
 
-    `UID FETCH 1:high (UID) (CHANGEDSINCE m VANISHED)` answers with one
-    `* VANISHED (EARLIER) set` for what was expunged, and FETCHes for flag changes.
+
+def _flags_of(meta: bytes) -> tuple[str, ...]:
+    # \Recent belongs to a session, not the message (RFC 3501 §2.3.2; gone in RFC 9051)
+    found = _FLAGS.search(meta)
+    words = found.group(1).decode("utf-8", "replace").split() if found else ()
+    return tuple(f for f in words if f != "\\Recent")
+
+
+def _fetched_flags(data: Sequence[object], high: int) -> Flags:
+    """UID → flags from FETCH answers such as `* 3 FETCH (UID 7 FLAGS (\\Seen) MODSEQ (9))`."""
+    flags: Flags = {}
+    for line in data:
+        head = line[0] if isinstance(line, tuple) else line
+        if not isinstance(head, bytes):
+            continue
+        uid = _UID.search(head)
+        if uid and _FLAGS.search(head) and int(uid.group(1)) <= high:
+            flags[int(uid.group(1))] = _flags_of(head)
+    return flags
+
+
+def changed_since(
+    imap: imaplib.IMAP4, *, modseq: int, high: int, vanished: bool
+) -> tuple[set[int] | None, Flags]:
+    """UIDs <= high expunged, and the flags of those whose flags changed, since `modseq`.
+
+    `UID FETCH 1:high (UID FLAGS) (CHANGEDSINCE m)` (CONDSTORE, RFC 7162 §3.1.4) answers
+    only for messages whose mod-sequence is above m; with `vanished` (QRESYNC ENABLEd,
+    §3.2.6) the VANISHED modifier adds one `* VANISHED (EARLIER) set` for what was
+    expunged. Without it the expunges are not known here (None): ask UID SEARCH.
     """
     if high < 1:
-        return set()
+        return set(), {}
     imap.untagged_responses.pop("VANISHED", None)
-    typ, data = imap.uid("FETCH", f"1:{high}", f"(UID) (CHANGEDSINCE {modseq} VANISHED)")
-    _check(typ, data, "UID FETCH CHANGEDSINCE VANISHED")
+    modifier = f"(CHANGEDSINCE {modseq}{' VANISHED' if vanished else ''})"
+    typ, data = imap.uid("FETCH", f"1:{high}", "(UID FLAGS)", modifier)
+    _check(typ, data, "UID FETCH CHANGEDSINCE")
     gone: set[int] = set()
     for line in imap.untagged_responses.pop("VANISHED", []):
         match = _VANISHED.match(line.strip()) if isinstance(line, bytes) else None
         if match:
             gone.update(u for u in parse_uid_set(match.group(1)) if u <= high)
-    return gone
+    return (gone if vanished else None), _fetched_flags(data, high)
+
+
+def all_flags(imap: imaplib.IMAP4, *, high: int) -> Flags:
+    """UID → flags of every message with UID <= high (`UID FETCH 1:high (UID FLAGS)`).
+
+    For servers without CONDSTORE: costs O(folder), paid only when STATUS saw a change.
+    A UID missing from the answer is no longer in the folder.
+    """
+    if high < 1:
+        return {}
+    typ, data = imap.uid("FETCH", f"1:{high}", "(UID FLAGS)")
+    _check(typ, data, "UID FETCH FLAGS")
+    return _fetched_flags(data, high)
 
 
 def size_batches(

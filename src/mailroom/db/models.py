@@ -347,6 +347,9 @@ class MessageCopy(Base):
     gone_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     # POP3 has no UIDs: its UIDL string lives here and `uid` is a hash of it (sync/pop3.py).
     server_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    # The IMAP flags as the server last reported them (\\Seen, \\Flagged, keywords;
+    # RFC 3501 §2.3.2), kept current by the sync (CONDSTORE, RFC 7162); never written back.
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class MessageLink(Base):

@@ -3,10 +3,9 @@
 The complete parse (`mail.parse.parse_message`, policy.default with a tree of parts) costs
 about 2 ms a message, more than fetching and storing together, and matching needs none of
 what it adds (text, HTML, attachments). So the sync engine stores a message from
-`parse_envelope` (mail.parse.parse_headers: the header block decoded exactly as the complete
-parse decodes it) with
-its raw bytes in the blob store and `Message.bodies_parsed = False`; the rest is parsed
-when first needed:
+`mail.parse.parse_headers` (the header block decoded exactly as the complete parse decodes
+it) with its raw bytes in the blob store and `Message.bodies_parsed = False`; the rest is
+parsed when first needed:
 
 - `ensure_bodies` fills one message's text, HTML and attachments from its raw blob; every
   reader of those (web message view and API, `rules test`) calls it first;
@@ -33,14 +32,13 @@ from mailroom.db.engine import transaction
 from mailroom.db.models import Attachment, Message
 from mailroom.mail.blobs import BlobStore
 from mailroom.mail.message import ParsedMessage
-from mailroom.mail.parse import parse_headers as parse_envelope
 from mailroom.mail.parse import parse_message
 from mailroom.matching.linker import clean_text
 
 if TYPE_CHECKING:
     from mailroom.app import App
 
-__all__ = ["ensure_bodies", "fill_bodies", "fill_in_background", "parse_envelope", "store_bodies"]
+__all__ = ["ensure_bodies", "fill_bodies", "fill_in_background", "store_bodies"]
 
 FILL_BATCH = 200
 

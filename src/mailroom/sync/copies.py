@@ -4,13 +4,14 @@ A copy row is one place a message was seen (mailbox, folder, UIDVALIDITY, UID). 
 message is expunged or moved away, or its folder's UIDVALIDITY changes, the copy is not
 deleted: `gone_at` records when it left (the CRM is the archive, DESIGN.md #3). The
 message and its links are never touched here. POP3 copies carry their UIDL in
-`server_id`, and their `uid` is a stable 63-bit hash of it (`pop3_uid`).
+`server_id`, and their `uid` is a stable 63-bit hash of it (`pop3_uid`). A copy's `flags`
+are the server's, as last reported (`update_flags`); nothing here ever writes them back.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
@@ -115,3 +116,39 @@ def pop3_tag(session: Session, *, mailbox_id: int, uidls: dict[int, str]) -> Non
             copy.server_id = chunk[copy.uid]
             copy.gone_at = None
     session.flush()
+
+
+def update_flags(
+    session: Session,
+    *,
+    mailbox_id: int,
+    folder: str,
+    uidvalidity: int,
+    flags: Mapping[int, Sequence[str]],
+) -> int:
+    """Store the flags the server reported for these UIDs; returns how many changed.
+
+    Only the copy rows change: the flags are what the server says (another client set
+    \\Seen or \\Flagged), and Mailroom never sends them back (no STORE, DESIGN.md #1).
+    """
+    items = sorted(flags.items())
+    changed = 0
+    for start in range(0, len(items), CHUNK):
+        chunk = dict(items[start : start + CHUNK])
+        rows = session.execute(
+            select(MessageCopy.id, MessageCopy.uid, MessageCopy.flags).where(
+                MessageCopy.mailbox_id == mailbox_id,
+                MessageCopy.folder == folder,
+                MessageCopy.uidvalidity == uidvalidity,
+                MessageCopy.uid.in_(list(chunk)),
+            )
+        )
+        updates = [
+            {"id": cid, "flags": sorted(chunk[uid])}
+            for cid, uid, old in rows
+            if sorted(old or []) != sorted(chunk[uid])
+        ]
+        if updates:
+            session.execute(update(MessageCopy), updates)  # bulk UPDATE by primary key
+            changed += len(updates)
+    return changed

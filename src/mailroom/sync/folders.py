@@ -9,16 +9,14 @@ Cursors only move one way: `last_uid` up, `backfill_below` down.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from enum import StrEnum
+from datetime import UTC, datetime
+from functools import partial
+from typing import Protocol, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailroom.app import App
 from mailroom.connectors.base import FolderInfo, FolderStatus, MailboxSource, RawMessage
 from mailroom.connectors.imap_fetch import size_batches
 from mailroom.db.engine import transaction
@@ -26,21 +24,15 @@ from mailroom.db.models import FolderState, Mailbox
 from mailroom.errors import ProtocolError
 from mailroom.matching.directory import load_directory
 from mailroom.sync import copies
+from mailroom.sync.context import FolderReport, FolderStage, ProgressEvent, SyncContext
 from mailroom.sync.ingest import BatchResult, IngestTarget, ingest_batch
+from mailroom.sync.prefetch import Prefetcher
 from mailroom.sync.source import SyncSource
 
 log = logging.getLogger(__name__)
+__all__ = ["FolderReport", "FolderStage", "ProgressEvent", "SyncContext", "sync_folder"]
 
-MAX_BATCH_BYTES = 32 << 20
-
-
-class FolderStage(StrEnum):
-    """Where a folder's sync stands (FolderState.stage)."""
-
-    NEW = "new"  # never opened: no cursor yet
-    BACKFILL = "backfill"  # cursors set; older mail still being fetched, newest first
-    CATCHUP = "catchup"  # fetching new mail above last_uid (forward-only sources)
-    READY = "ready"  # everything up to the last STATUS is stored
+PREFETCH_DEPTH = 2  # batches read ahead: memory holds at most depth + 2 batches
 
 
 class ClaimLost(ProtocolError):
@@ -51,60 +43,6 @@ class ClaimLost(ProtocolError):
 
 class UidValidityChanged(Exception):
     """The folder's UIDVALIDITY changed while it was being synced: start it over."""
-
-
-@dataclass(frozen=True, slots=True)
-class ProgressEvent:
-    """A mailbox's progress after a committed batch (done/total messages and bytes)."""
-
-    mailbox_id: int
-    folder: str
-    done: int
-    total: int
-    done_bytes: int
-    total_bytes: int
-
-
-@dataclass(slots=True)
-class FolderReport:
-    """What one folder's sync did."""
-
-    name: str
-    skipped: bool = False
-    fetched: int = 0
-    messages: int = 0
-    copies: int = 0
-    links: int = 0
-    parse_errors: int = 0
-    gone: int = 0
-    uidvalidity_changed: bool = False
-
-    def add(self, result: BatchResult, fetched: int) -> None:
-        self.fetched += fetched
-        self.messages += result.messages
-        self.copies += result.copies
-        self.links += result.links
-        self.parse_errors += result.parse_errors
-
-
-@dataclass(slots=True)
-class SyncContext:
-    """What every step of one mailbox's sync needs."""
-
-    app: App
-    mailbox_id: int
-    company_id: int
-    owner: str
-    since: date | None = None
-    batch_size: int = 200
-    max_batch_bytes: int = MAX_BATCH_BYTES
-    progress: Callable[[ProgressEvent], None] | None = None
-    stop: threading.Event | None = None
-    beat: Callable[[], None] = field(default=lambda: None)
-
-    @property
-    def stopping(self) -> bool:
-        return self.stop is not None and self.stop.is_set()
 
 
 def folder_state(session: Session, mailbox_id: int, info: FolderInfo) -> FolderState:
@@ -185,14 +123,20 @@ def unchanged(state: FolderState, status: FolderStatus) -> bool:
 
 
 def sync_folder(
-    ctx: SyncContext, source: MailboxSource, info: FolderInfo, report: FolderReport
+    ctx: SyncContext,
+    source: MailboxSource,
+    info: FolderInfo,
+    report: FolderReport,
+    *,
+    status: FolderStatus | None = None,
 ) -> None:
     """Bring one folder up to date, counting into `report` (kept when an error stops it).
 
-    Restarts once if the folder's UIDVALIDITY changes while it is being synced.
+    `status`: its STATUS if the caller just asked (engine.py asks before LIST). Restarts
+    once if the folder's UIDVALIDITY changes while it is being synced.
     """
     try:
-        _sync_folder(ctx, source, info, report)
+        _sync_folder(ctx, source, info, report, status)
     except UidValidityChanged:
         log.warning("mailbox %s: UIDVALIDITY of %s changed mid-sync", ctx.mailbox_id, info.name)
         _sync_folder(ctx, source, info, report)
@@ -200,9 +144,13 @@ def sync_folder(
 
 
 def _sync_folder(
-    ctx: SyncContext, source: MailboxSource, info: FolderInfo, report: FolderReport
+    ctx: SyncContext,
+    source: MailboxSource,
+    info: FolderInfo,
+    report: FolderReport,
+    status: FolderStatus | None = None,
 ) -> None:
-    status = source.folder_status(info.name)
+    status = status or source.folder_status(info.name)
     with transaction(ctx.app.sessions) as session:
         state = folder_state(session, ctx.mailbox_id, info)
         if state.uidvalidity is not None and state.uidvalidity != status.uidvalidity:
@@ -267,41 +215,17 @@ def _sync_by_uid(
         last_uid = top
     # 1. new mail, oldest first: the forward cursor follows each committed batch
     fresh = source.list_uids(name, low=last_uid + 1)
-    for batch in size_batches(fresh, max_count=ctx.batch_size, max_bytes=ctx.max_batch_bytes):
-        _fetch_and_commit(ctx, source, info, opened, batch, fresh, report, forward=True)
-        if ctx.stopping:
-            return
-    # 2. expunged or moved away since the last sync: the copy rows record it
+    if not _fetch_and_commit(ctx, source, info, opened, fresh, report, forward=True):
+        return
+    # 2. expunged or moved away, and flags changed by other clients, since the last sync
     if stage is not FolderStage.NEW:
-        with ctx.app.sessions() as session:
-            known = copies.live_uids(
-                session, mailbox_id=ctx.mailbox_id, folder=name, uidvalidity=opened.uidvalidity
-            )
-        gone = source.expunged(name, known=known, modseq=modseq)
-        if gone:
-            report.gone += len(gone)
-
-            def mark(session: Session) -> None:
-                copies.mark_gone(
-                    session,
-                    mailbox_id=ctx.mailbox_id,
-                    folder=name,
-                    uidvalidity=opened.uidvalidity,
-                    uids=gone,
-                )
-
-            commit_batch(ctx, info, [], lambda s: None, extra=mark)
+        _changes(ctx, source, info, opened, modseq, report)
     # 3. backfill, newest first, resumable from `backfill_below`
     if below is not None:
         if backlog is None:
             backlog = source.list_uids(name, low=1, high=below - 1, since=ctx.since)
-        newest_first = backlog[::-1]
-        for batch in size_batches(
-            newest_first, max_count=ctx.batch_size, max_bytes=ctx.max_batch_bytes
-        ):
-            _fetch_and_commit(ctx, source, info, opened, batch, backlog, report, forward=False)
-            if ctx.stopping:
-                return
+        if not _fetch_and_commit(ctx, source, info, opened, backlog, report, forward=False):
+            return
 
     def finish(state: FolderState) -> None:
         state.backfill_below = None
@@ -314,35 +238,94 @@ def _sync_by_uid(
     commit_batch(ctx, info, [], finish)
 
 
+class ChangeSource(SyncSource, Protocol):
+    """A source that also reports flag changes (ImapSource.changes: CONDSTORE/QRESYNC)."""
+
+    def changes(
+        self, folder: str, *, known: set[int], modseq: int | None
+    ) -> tuple[set[int], dict[int, tuple[str, ...]]]: ...
+
+
+def _changes(
+    ctx: SyncContext,
+    source: SyncSource,
+    info: FolderInfo,
+    opened: FolderStatus,
+    modseq: int | None,
+    report: FolderReport,
+) -> None:
+    """Mark copies gone and store changed flags, in one commit (RFC 7162 §3.1.4, §3.2.6)."""
+    with ctx.app.sessions() as session:
+        known = copies.live_uids(
+            session, mailbox_id=ctx.mailbox_id, folder=info.name, uidvalidity=opened.uidvalidity
+        )
+    flags: dict[int, tuple[str, ...]] = {}
+    if hasattr(source, "changes"):
+        gone, flags = cast(ChangeSource, source).changes(info.name, known=known, modseq=modseq)
+    else:
+        gone = source.expunged(info.name, known=known, modseq=modseq)
+    if not gone and not flags:
+        return
+
+    def apply(session: Session) -> None:
+        report.gone += copies.mark_gone(
+            session,
+            mailbox_id=ctx.mailbox_id,
+            folder=info.name,
+            uidvalidity=opened.uidvalidity,
+            uids=gone,
+        )
+        report.flags_changed += copies.update_flags(
+            session,
+            mailbox_id=ctx.mailbox_id,
+            folder=info.name,
+            uidvalidity=opened.uidvalidity,
+            flags=flags,
+        )
+
+    commit_batch(ctx, info, [], lambda s: None, extra=apply)
+
+
 def _fetch_and_commit(
     ctx: SyncContext,
     source: SyncSource,
     info: FolderInfo,
     opened: FolderStatus,
-    batch: list[int],
     sizes: Sequence[tuple[int, int]],
     report: FolderReport,
     *,
     forward: bool,
-) -> None:
-    raws = source.fetch_uids(info.name, batch)
-    if any(raw.uidvalidity != opened.uidvalidity for raw in raws):
-        raise UidValidityChanged(info.name)
-    wanted = set(batch)
-    nbytes = sum(size for uid, size in sizes if uid in wanted)
+) -> bool:
+    """Fetch `sizes`' UIDs in bounded batches (new mail oldest first, the backfill newest
+    first), each committed with its cursor; the next batches are fetched meanwhile
+    (sync/prefetch.py). False when a stop request ended it early."""
+    ordered = sizes if forward else sizes[::-1]
+    batches = size_batches(ordered, max_count=ctx.batch_size, max_bytes=ctx.max_batch_bytes)
+    size_of = dict(sizes)
+    fetch = partial(source.fetch_uids, info.name)
+    with Prefetcher(fetch, batches, depth=PREFETCH_DEPTH) as fetched:
+        for batch, raws in fetched:
+            if any(raw.uidvalidity != opened.uidvalidity for raw in raws):
+                raise UidValidityChanged(info.name)
+            nbytes = sum(size_of.get(uid, 0) for uid in batch)
+            advance = partial(_advance, batch=batch, nbytes=nbytes, forward=forward)
+            report.add(commit_batch(ctx, info, raws, advance), len(raws))
+            if ctx.stopping:
+                return False
+    return True
 
-    def advance(state: FolderState) -> None:
-        if forward:  # new mail counts towards the total as it arrives
-            state.last_uid = max(state.last_uid, max(batch))
-            state.total_messages += len(batch)
-            state.total_bytes += nbytes
-        else:
-            low = min(batch)
-            state.backfill_below = min(state.backfill_below or low, low)
-        state.done_messages += len(batch)
-        state.done_bytes += nbytes
 
-    report.add(commit_batch(ctx, info, raws, advance), len(raws))
+def _advance(state: FolderState, *, batch: list[int], nbytes: int, forward: bool) -> None:
+    """Move the cursor over a committed batch (and count it towards the progress)."""
+    if forward:  # new mail counts towards the total as it arrives
+        state.last_uid = max(state.last_uid, max(batch))
+        state.total_messages += len(batch)
+        state.total_bytes += nbytes
+    else:
+        low = min(batch)
+        state.backfill_below = min(state.backfill_below or low, low)
+    state.done_messages += len(batch)
+    state.done_bytes += nbytes
 
 
 def _sync_forward(

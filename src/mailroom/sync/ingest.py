@@ -23,7 +23,7 @@ again through another mailbox is decided again under that mailbox's policy, and 
 full and linked if that policy logs it.
 
 Fast path (`IngestTarget.defer_bodies`, what the sync engine uses): messages are parsed
-from their headers only (sync.bodies.parse_envelope, several times faster than the complete
+from their headers only (mail.parse.parse_headers, several times faster than the complete
 parse) and stored with their raw bytes and `bodies_parsed = False`; text, HTML and
 attachments are parsed on first read or in the background (sync.bodies). A rule whose
 conditions need the body, an attachment or a structured header makes the complete parse of
@@ -39,7 +39,7 @@ The caller owns the transaction: the whole batch commits, then the cursor moves.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import cast
 
@@ -51,13 +51,12 @@ from mailroom.db.matching_models import MessageSkip
 from mailroom.db.models import Attachment, Message, MessageAddress, MessageCopy
 from mailroom.mail.blobs import BlobStore
 from mailroom.mail.message import ParsedMessage
-from mailroom.mail.parse import parse_message
+from mailroom.mail.parse import parse_headers, parse_message
 from mailroom.matching.directory import CompanyDirectory
 from mailroom.matching.filters import decide
 from mailroom.matching.linker import clean_text, identity_for
 from mailroom.matching.policy import Policy, load_policy
 from mailroom.matching.view import MailView
-from mailroom.sync.bodies import parse_envelope
 from mailroom.sync.classify import automation_reason, classify_direction
 from mailroom.sync.store import Item, Segment, content_rows
 
@@ -102,13 +101,20 @@ def identity_of(parsed: ParsedMessage) -> str:
 
 
 def ingest_batch(session: Session, target: IngestTarget, raws: Sequence[RawMessage]) -> BatchResult:
-    result = BatchResult()
+    """Ingest `raws` in the caller's transaction; every blob it names is on disk at return."""
     if not raws:
-        return result
+        return BatchResult()
+    with target.blobs.batch() as blobs:  # hashes and writes overlap the rest (mail/blobs.py)
+        blobs.prehash([raw.data for raw in raws])
+        return _ingest(session, replace(target, blobs=blobs), raws)
+
+
+def _ingest(session: Session, target: IngestTarget, raws: Sequence[RawMessage]) -> BatchResult:
+    result = BatchResult()
     policy = target.policy or load_policy(
         session, company_id=target.company_id, mailbox_id=target.mailbox_id
     )
-    parse = parse_envelope if target.defer_bodies else parse_message
+    parse = parse_headers if target.defer_bodies else parse_message
     parsed = [(raw, parse(raw.data)) for raw in raws]
     identities = list({identity_of(p) for _, p in parsed})
     ids_by_identity = _known_messages(session, target.company_id, identities)
@@ -259,6 +265,7 @@ def _store_copies(
     if target.mailbox_id is None:
         return 0
     places = {(raw.folder, raw.uidvalidity, raw.uid): identity_of(msg) for raw, msg in parsed}
+    flags = {(raw.folder, raw.uidvalidity, raw.uid): sorted(raw.flags) for raw, _ in parsed}
     existing = set(
         session.execute(
             select(MessageCopy.folder, MessageCopy.uidvalidity, MessageCopy.uid).where(
@@ -276,6 +283,7 @@ def _store_copies(
             "folder": folder,
             "uidvalidity": uidvalidity,
             "uid": uid,
+            "flags": flags[folder, uidvalidity, uid],  # as fetched; never written back
         }
         for (folder, uidvalidity, uid), identity in places.items()
         if (folder, uidvalidity, uid) not in existing

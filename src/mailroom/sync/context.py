@@ -1,0 +1,82 @@
+"""What one mailbox's sync carries from step to step: its context, stages and reports.
+
+`SyncContext` is shared by every folder of one sync (never between syncs); a
+`FolderReport` counts what one folder's sync did and is kept when an error stops it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+
+from mailroom.app import App
+from mailroom.sync.ingest import BatchResult
+
+MAX_BATCH_BYTES = 16 << 20
+
+
+class FolderStage(StrEnum):
+    """Where a folder's sync stands (FolderState.stage)."""
+
+    NEW = "new"  # never opened: no cursor yet
+    BACKFILL = "backfill"  # cursors set; older mail still being fetched, newest first
+    CATCHUP = "catchup"  # fetching new mail above last_uid (forward-only sources)
+    READY = "ready"  # everything up to the last STATUS is stored
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressEvent:
+    """A mailbox's progress after a committed batch (done/total messages and bytes)."""
+
+    mailbox_id: int
+    folder: str
+    done: int
+    total: int
+    done_bytes: int
+    total_bytes: int
+
+
+@dataclass(slots=True)
+class FolderReport:
+    """What one folder's sync did."""
+
+    name: str
+    skipped: bool = False
+    fetched: int = 0
+    messages: int = 0
+    copies: int = 0
+    links: int = 0
+    parse_errors: int = 0
+    gone: int = 0
+    flags_changed: int = 0
+    uidvalidity_changed: bool = False
+
+    def add(self, result: BatchResult, fetched: int) -> None:
+        self.fetched += fetched
+        self.messages += result.messages
+        self.copies += result.copies
+        self.links += result.links
+        self.parse_errors += result.parse_errors
+
+
+@dataclass(slots=True)
+class SyncContext:
+    """What every step of one mailbox's sync needs."""
+
+    app: App
+    mailbox_id: int
+    company_id: int
+    owner: str
+    since: date | None = None
+    batch_size: int = 200
+    max_batch_bytes: int = MAX_BATCH_BYTES
+    progress: Callable[[ProgressEvent], None] | None = None
+    stop: threading.Event | None = None
+    beat: Callable[[], None] = field(default=lambda: None)
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()

@@ -21,6 +21,8 @@ from mailroom.mail.parse import STRUCTURED_HEADERS
 MAX_BODY = 100_000
 _TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
 _BLANKS = re.compile(r"[ \t\r\f\v]+")
+
+
 def html_to_text(value: str) -> str:
     """Visible text of an HTML body, good enough for pattern matching (not for display)."""
     text = _TAG.sub(" ", value[: MAX_BODY * 4])

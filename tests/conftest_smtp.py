@@ -15,7 +15,6 @@ test act at MAIL or DATA time (kill the client, file a Sent copy like Gmail does
 from __future__ import annotations
 
 import shutil
-import socket
 import ssl
 import tempfile
 import threading
@@ -28,7 +27,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from tests.dovecot_server import _make_cert
+from tests.dovecot_server import _free_ports, _make_cert
 
 HOST = "127.0.0.1"
 SIZE_LIMIT = 2 * 1024 * 1024
@@ -161,19 +160,6 @@ class SmtpTestServer:
 
     def ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.cert_path))
-
-
-def _free_ports(count: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((HOST, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 @pytest.fixture(scope="session")

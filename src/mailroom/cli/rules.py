@@ -12,7 +12,7 @@ A rule is added with its conditions as options and exactly one `--action`:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -39,6 +39,27 @@ from mailroom.matching.rulebook import (
 )
 from mailroom.matching.rules import ACTIONS
 
+# The condition and action options `add` and `edit` share (typer reads them from the
+# Annotated types, so both commands offer the same flags with the same help).
+Direction = Annotated[str | None, typer.Option("--direction", help="inbound | outbound")]
+MailboxOpt = Annotated[str | None, typer.Option("--mailbox", help="The mailbox's address.")]
+FromOpt = Annotated[str | None, typer.Option("--from", help="Address, @domain, glob or re:regex.")]
+ToOpt = Annotated[str | None, typer.Option("--to", help="Address, @domain, glob or re:regex.")]
+CcOpt = Annotated[str | None, typer.Option("--cc", help="Address, @domain, glob or re:regex.")]
+SubjectContains = Annotated[str | None, typer.Option("--subject-contains")]
+SubjectMatches = Annotated[str | None, typer.Option("--subject-matches", help="A regex.")]
+BodyContains = Annotated[str | None, typer.Option("--body-contains")]
+BodyMatches = Annotated[str | None, typer.Option("--body-matches", help="A regex.")]
+Header = Annotated[str | None, typer.Option("--header", help="'Name: value' (equals).")]
+HeaderMatches = Annotated[str | None, typer.Option("--header-matches", help="'Name: regex'.")]
+HasAttachment = Annotated[
+    bool | None,
+    typer.Option("--has-attachment/--no-attachment", help="Whether it has an attachment."),
+]
+Patterns = Annotated[list[str], typer.Option("--pattern", help="extract: a named-group regex.")]
+Owner = Annotated[str | None, typer.Option("--owner", help="assign-owner: a user's email.")]
+Tag = Annotated[str | None, typer.Option("--tag", help="tag: the tag to add.")]
+
 rules_app = typer.Typer(
     help="Rules (ignore, create, extract, assign, tag) and matching settings.",
     no_args_is_help=True,
@@ -51,24 +72,22 @@ def rules_add(
     company: str = typer.Option(..., "--company"),
     action: str = typer.Option(..., "--action", help=" | ".join(ACTIONS)),
     description: str = typer.Option("", "--description"),
-    direction: str = typer.Option(None, "--direction", help="inbound | outbound"),
-    mailbox: str = typer.Option(None, "--mailbox", help="The mailbox's address."),
-    from_: str = typer.Option(None, "--from", help="Address, @domain, glob or re:regex."),
-    to: str = typer.Option(None, "--to", help="Address, @domain, glob or re:regex."),
-    cc: str = typer.Option(None, "--cc", help="Address, @domain, glob or re:regex."),
-    subject_contains: str = typer.Option(None, "--subject-contains"),
-    subject_matches: str = typer.Option(None, "--subject-matches", help="A regex."),
-    body_contains: str = typer.Option(None, "--body-contains"),
-    body_matches: str = typer.Option(None, "--body-matches", help="A regex."),
-    header: str = typer.Option(None, "--header", help="'Name: value' (equals)."),
-    header_matches: str = typer.Option(None, "--header-matches", help="'Name: regex'."),
-    has_attachment: bool = typer.Option(
-        None, "--has-attachment/--no-attachment", help="Whether it has an attachment."
-    ),
+    direction: Direction = None,
+    mailbox: MailboxOpt = None,
+    from_: FromOpt = None,
+    to: ToOpt = None,
+    cc: CcOpt = None,
+    subject_contains: SubjectContains = None,
+    subject_matches: SubjectMatches = None,
+    body_contains: BodyContains = None,
+    body_matches: BodyMatches = None,
+    header: Header = None,
+    header_matches: HeaderMatches = None,
+    has_attachment: HasAttachment = None,
     record_type: str = typer.Option("lead", "--record-type", help="extract: the record type."),
-    pattern: list[str] = typer.Option([], "--pattern", help="extract: a named-group regex."),
-    owner: str = typer.Option(None, "--owner", help="assign-owner: a user's email."),
-    tag: str = typer.Option(None, "--tag", help="tag: the tag to add."),
+    pattern: Patterns = [],  # noqa: B006  (typer copies option defaults)
+    owner: Owner = None,
+    tag: Tag = None,
     position: int = typer.Option(None, "--position", help="1 = first (default: last)."),
 ) -> None:
     """Add a rule; all its conditions must hold for its action to apply."""
@@ -119,27 +138,25 @@ def rules_edit(
     company: str = typer.Option(..., "--company"),
     action: str = typer.Option(None, "--action", help=" | ".join(ACTIONS) + " (default: keep)"),
     description: str = typer.Option(None, "--description"),
-    direction: str = typer.Option(None, "--direction", help="inbound | outbound"),
-    mailbox: str = typer.Option(None, "--mailbox", help="The mailbox's address."),
-    from_: str = typer.Option(None, "--from", help="Address, @domain, glob or re:regex."),
-    to: str = typer.Option(None, "--to", help="Address, @domain, glob or re:regex."),
-    cc: str = typer.Option(None, "--cc", help="Address, @domain, glob or re:regex."),
-    subject_contains: str = typer.Option(None, "--subject-contains"),
-    subject_matches: str = typer.Option(None, "--subject-matches", help="A regex."),
-    body_contains: str = typer.Option(None, "--body-contains"),
-    body_matches: str = typer.Option(None, "--body-matches", help="A regex."),
-    header: str = typer.Option(None, "--header", help="'Name: value' (equals)."),
-    header_matches: str = typer.Option(None, "--header-matches", help="'Name: regex'."),
-    has_attachment: bool = typer.Option(
-        None, "--has-attachment/--no-attachment", help="Whether it has an attachment."
-    ),
+    direction: Direction = None,
+    mailbox: MailboxOpt = None,
+    from_: FromOpt = None,
+    to: ToOpt = None,
+    cc: CcOpt = None,
+    subject_contains: SubjectContains = None,
+    subject_matches: SubjectMatches = None,
+    body_contains: BodyContains = None,
+    body_matches: BodyMatches = None,
+    header: Header = None,
+    header_matches: HeaderMatches = None,
+    has_attachment: HasAttachment = None,
     every_message: bool = typer.Option(
         False, "--every-message", help="Drop all conditions (the rule matches every message)."
     ),
     record_type: str = typer.Option(None, "--record-type", help="extract: the record type."),
-    pattern: list[str] = typer.Option([], "--pattern", help="extract: a named-group regex."),
-    owner: str = typer.Option(None, "--owner", help="assign-owner: a user's email."),
-    tag: str = typer.Option(None, "--tag", help="tag: the tag to add."),
+    pattern: Patterns = [],  # noqa: B006  (typer copies option defaults)
+    owner: Owner = None,
+    tag: Tag = None,
 ) -> None:
     """Change a rule in place. Conditions given replace ALL its old conditions; what is
     not given (action, description, conditions, action options) stays as it was."""

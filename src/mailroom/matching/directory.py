@@ -12,7 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailroom.db.models import CompanyDomain, Mailbox, MailboxAlias, User
-from mailroom.mail.addresses import domain_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +23,10 @@ class CompanyDirectory:
     addresses: frozenset[str]
 
     def is_internal(self, address: str) -> bool:
+        """Whether a normalised address (mail.addresses.normalise) is the company's own."""
         if address in self.addresses:
             return True
-        domain = domain_of(address)
+        domain = address.rpartition("@")[2]
         while domain:
             if domain in self.domains:
                 return True

@@ -26,6 +26,8 @@ server's answer and the host name only.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MailroomError(Exception):
     """Base of every error Mailroom raises on purpose; `hint` says how to fix it."""
@@ -41,6 +43,18 @@ class MailroomError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled whole (hint and any attribute set after raising, such as a throttle
+        # delay), so an error raised in the fetch worker is the same error here.
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[MailroomError], message: str, state: dict[str, Any]) -> MailroomError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 class UserError(MailroomError):

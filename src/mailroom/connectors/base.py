@@ -72,8 +72,20 @@ class FolderStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class StagedCopy:
+    """A message's bytes left whole on disk by the fetch worker (sync/fetch_worker.py)."""
+
+    path: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
 class RawMessage:
-    """One message's bytes and exactly where they were found."""
+    """One message's bytes and exactly where they were found.
+
+    The bytes are in `data`, or, for a message the fetch worker staged (`staged` set and
+    `data` empty), in the staging file until its batch is stored: read them with `load`."""
 
     folder: str
     uidvalidity: int
@@ -81,10 +93,18 @@ class RawMessage:
     data: bytes = field(repr=False)
     flags: tuple[str, ...] = ()
     internaldate: str | None = None
+    staged: StagedCopy | None = None
 
     @property
     def size(self) -> int:
-        return len(self.data)
+        return self.staged.size if self.staged is not None else len(self.data)
+
+    def load(self) -> bytes:
+        """The message's bytes, wherever they are."""
+        if self.staged is not None:
+            with open(self.staged.path, "rb") as fh:
+                return fh.read()
+        return self.data
 
 
 class MailboxSource(Protocol):

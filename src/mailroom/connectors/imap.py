@@ -102,6 +102,10 @@ class ImapSource:
         self._selected: FolderStatus | None = None
         self.use_qresync = True  # tests turn it off to exercise the UID SEARCH fallback
         self._qresync_on = False
+        # How to open the same connection again in another process (sync/fetch_worker.py):
+        # picklable, so set only when the settings alone describe it (no custom SSL context).
+        self.reopen: Callable[[], ImapSource] | None = None
+        self.aborted = False
 
     # -- connecting ------------------------------------------------------------------------
 
@@ -155,6 +159,8 @@ class ImapSource:
         finally:
             source._secret = None
         log.info("IMAP %s:%s: logged in as %s (%s)", host, port, source.username, settings.security)
+        if ssl_context is None:
+            source.reopen = functools.partial(cls.connect, settings)
         return source
 
     # -- MailboxSource ---------------------------------------------------------------------
@@ -323,6 +329,7 @@ class ImapSource:
 
     def abort(self) -> None:
         """Cut the connection from another thread: the blocked command fails at once."""
+        self.aborted = True  # read by a fetch worker's wait (sync/fetch_worker.py)
         client = self._client
         sock = getattr(getattr(client, "_imap", None), "sock", None)
         if isinstance(sock, socket.socket):

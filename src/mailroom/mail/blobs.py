@@ -12,6 +12,14 @@ and skips the write when the blob exists. `batch()` goes further for a sync batc
 release the GIL, so the writes overlap the batch's parsing and inserts), and leaving the
 `with` block waits for every write and re-raises the first failure. A batch's rows commit
 only after that, so the invariant above holds.
+
+Staging (the fetch worker, sync/fetch_worker.py): another process fetches, hashes and
+writes raw messages whole under `root/.staging/AREA/<batch>-<sha256>` (`stage_blobs`)
+before the ingesting process decides which to keep. The batch `adopt`s them: `put_raw` of
+a staged message costs no hashing or writing, and leaving the block moves each kept one
+into place with one rename and deletes the rest, so a skipped message (a confidential
+subject, a blocked sender) leaves no raw copy behind. An area left by a killed process is
+swept by the next worker (`sweep_staging`).
 """
 
 from __future__ import annotations
@@ -19,13 +27,15 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
 WRITERS = 2
+STAGING = ".staging"
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -36,6 +46,57 @@ def _writers() -> ThreadPoolExecutor:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="mailroom-blobs")
         return _pool
+
+
+def stage_blobs(area: Path, prefix: str, datas: Sequence[bytes], store_root: Path) -> list[str]:
+    """Write each of `datas` whole as `area/<prefix><sha256>`; the digests, in order.
+
+    Runs in the fetch worker, which also makes the store directories the blobs will move
+    to, so the ingesting process only renames. Each file is complete once this returns
+    (written under a temporary name, then renamed)."""
+    area.mkdir(parents=True, exist_ok=True)
+    digests = []
+    for data in datas:
+        digest = hashlib.sha256(data).hexdigest()
+        path = os.path.join(area, prefix + digest)
+        if not os.path.exists(path):
+            tmp = path + ".part"
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        folder = os.path.join(store_root, digest[:2], digest[2:4])
+        if folder not in _made:
+            os.makedirs(folder, exist_ok=True)
+            _made.add(folder)
+        digests.append(digest)
+    return digests
+
+
+_made: set[str] = set()  # store directories the fetch worker has made
+
+
+def sweep_staging(root: Path, *, keep: Path | None = None) -> None:
+    """Delete staging areas whose process is gone (areas are named `<pid>-<token>`)."""
+    staging = root / STAGING
+    if not staging.is_dir():
+        return
+    for area in staging.iterdir():
+        if area == keep:
+            continue
+        pid = area.name.partition("-")[0]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        shutil.rmtree(area, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - another user's process: leave its area
+        return True
+    return True
 
 
 class BlobStore:
@@ -54,15 +115,16 @@ class BlobStore:
         self.write(digest, data)
         return digest
 
+    def keep(self, digest: str) -> bool:
+        """Batches only (`BlobBatch.keep`): a plain store has nothing staged."""
+        return False
+
     def write(self, digest: str, data: bytes) -> None:
         """Store `data` under `digest` (its SHA-256) unless that blob exists already."""
-        folder = os.path.join(self.root, digest[:2], digest[2:4])
+        folder = self._folder(digest)
         path = os.path.join(folder, digest)
         if os.path.exists(path):
             return
-        if folder not in self._dirs:
-            os.makedirs(folder, exist_ok=True)
-            self._dirs.add(folder)
         tmp = os.path.join(
             folder, f".tmp-{os.getpid()}-{threading.get_ident()}-{next(self._counter)}"
         )
@@ -73,6 +135,28 @@ class BlobStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def _folder(self, digest: str) -> str:
+        """The blob's directory, made on first use."""
+        folder = os.path.join(self.root, digest[:2], digest[2:4])
+        if folder not in self._dirs:
+            os.makedirs(folder, exist_ok=True)
+            self._dirs.add(folder)
+        return folder
+
+    def promote(self, staged: str, digest: str) -> None:
+        """Move a whole staged file (see `stage_blobs`) into place as blob `digest`.
+
+        One rename: the worker made the directory, and a blob already there is replaced by
+        the same bytes."""
+        path = self.path_for(digest)
+        try:
+            os.replace(staged, path)
+        except FileNotFoundError:
+            if not os.path.exists(staged):
+                raise
+            self._folder(digest)
+            os.replace(staged, path)
 
     def get(self, digest: str) -> bytes:
         return self.path_for(digest).read_bytes()
@@ -97,6 +181,8 @@ class BlobBatch(BlobStore):
         self._store = store
         self._pending: dict[str, Future[None]] = {}
         self._hashes: Future[dict[int, str]] | None = None
+        self._staged: dict[str, str] = {}  # digest → staged path, until promoted or dropped
+        self._keep: set[str] = set()
 
     def prehash(self, datas: Sequence[bytes]) -> None:
         """Start hashing these (hashlib releases the GIL); `put` then only looks up.
@@ -107,6 +193,19 @@ class BlobBatch(BlobStore):
             lambda: {id(data): hashlib.sha256(data).hexdigest() for data in datas}
         )
 
+    def adopt(self, staged: Iterable[tuple[str, str]]) -> None:
+        """Take over files the fetch worker staged, as (sha256, path) pairs (see the module
+        doc): each is moved into the store if `keep` asks for it, else deleted, when the
+        block ends."""
+        self._staged.update(staged)
+
+    def keep(self, digest: str) -> bool:
+        """Store the adopted staged file of blob `digest`; False if none was adopted."""
+        if digest not in self._staged:
+            return False
+        self._keep.add(digest)
+        return True
+
     def put(self, data: bytes) -> str:
         known = self._hashes.result() if self._hashes is not None else {}
         digest = known.get(id(data)) or hashlib.sha256(data).hexdigest()
@@ -116,11 +215,13 @@ class BlobBatch(BlobStore):
 
     def get(self, digest: str) -> bytes:
         self.wait(digest)
+        if digest in self._staged and not self._store.exists(digest):
+            return Path(self._staged[digest]).read_bytes()
         return self._store.get(digest)
 
     def exists(self, digest: str) -> bool:
         self.wait(digest)
-        return self._store.exists(digest)
+        return digest in self._keep or self._store.exists(digest)
 
     def wait(self, digest: str | None = None) -> None:
         """Block until this blob (or every blob) is written; re-raise a failed write."""
@@ -144,5 +245,16 @@ class BlobBatch(BlobStore):
         if exc is not None:  # the batch failed: let its writes end, then report the cause
             for future in self._pending.values():
                 future.exception()
+            self._drop_staged(keep=set())
             return
         self.wait()
+        self._drop_staged(keep=self._keep)
+
+    def _drop_staged(self, *, keep: set[str]) -> None:
+        """Promote the kept staged files into the store; delete the others."""
+        staged, self._staged = self._staged, {}
+        for digest, path in staged.items():
+            if digest in keep:
+                self._store.promote(path, digest)
+            else:
+                Path(path).unlink(missing_ok=True)

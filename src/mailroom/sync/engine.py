@@ -52,6 +52,7 @@ from mailroom.connectors.base import FolderInfo, FolderRole, FolderStatus, Mailb
 from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, Mailbox
 from mailroom.errors import MailroomError, NetworkError, NotFound
+from mailroom.mail.blobs import sweep_staging
 from mailroom.sync import claims, health
 from mailroom.sync.folders import (
     FolderReport,
@@ -206,6 +207,7 @@ def _run(
     report: SyncReport,
 ) -> None:
     source: AnySource | None = None
+    sweep_staging(app.blobs.root)  # what killed syncs' fetch workers left (fetch_worker.py)
     try:
         source = opener(mailbox, app)
         active.source = source

@@ -9,7 +9,9 @@ Cursors only move one way: `last_uid` up, `backfill_below` down.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from functools import partial
 from typing import Protocol, cast
@@ -22,9 +24,11 @@ from mailroom.connectors.imap_fetch import size_batches
 from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, Mailbox
 from mailroom.errors import ProtocolError
+from mailroom.mail.message import ParsedMessage
 from mailroom.matching.directory import load_directory
 from mailroom.sync import copies
 from mailroom.sync.context import FolderReport, FolderStage, ProgressEvent, SyncContext
+from mailroom.sync.fetch_worker import FetchWorker
 from mailroom.sync.ingest import BatchResult, IngestTarget, ingest_batch
 from mailroom.sync.prefetch import Prefetcher
 from mailroom.sync.source import SyncSource
@@ -33,6 +37,8 @@ log = logging.getLogger(__name__)
 __all__ = ["FolderReport", "FolderStage", "ProgressEvent", "SyncContext", "sync_folder"]
 
 PREFETCH_DEPTH = 2  # batches read ahead: memory holds at most depth + 2 batches
+# Worker processes for a large fetch (sync/fetch_worker.py), each with its own connection.
+FETCH_WORKERS = min(2, os.cpu_count() or 1)
 
 
 class ClaimLost(ProtocolError):
@@ -67,8 +73,10 @@ def commit_batch(
     update: Callable[[FolderState], None],
     *,
     extra: Callable[[Session], None] | None = None,
+    parses: Sequence[ParsedMessage] | None = None,
 ) -> BatchResult:
-    """Ingest `raws` and apply `update` to the folder's state in one transaction."""
+    """Ingest `raws` and apply `update` to the folder's state in one transaction
+    (`parses`: the fetch worker's header parses of `raws`, sync/fetch_worker.py)."""
     with transaction(ctx.app.sessions) as session:
         mailbox = session.get(Mailbox, ctx.mailbox_id)
         if mailbox is None or mailbox.sync_owner != ctx.owner:
@@ -82,7 +90,7 @@ def commit_batch(
                 blobs=ctx.app.blobs,
                 defer_bodies=True,  # headers now, bodies on first read (sync/bodies.py)
             )
-            result = ingest_batch(session, target, raws)
+            result = ingest_batch(session, target, raws, parses)
         if extra is not None:
             extra(session)
         update(folder_state(session, ctx.mailbox_id, info))
@@ -302,14 +310,30 @@ def _fetch_and_commit(
     ordered = sizes if forward else sizes[::-1]
     batches = size_batches(ordered, max_count=ctx.batch_size, max_bytes=ctx.max_batch_bytes)
     size_of = dict(sizes)
-    fetch = partial(source.fetch_uids, info.name)
-    with Prefetcher(fetch, batches, depth=PREFETCH_DEPTH) as fetched:
-        for batch, raws in fetched:
+    with ExitStack() as stack:
+        fetched: Iterable[tuple[list[int], list[RawMessage], list[ParsedMessage] | None]]
+        reopen = getattr(source, "reopen", None)
+        worker_min = ctx.app.settings.parse_worker_min
+        if reopen is not None and worker_min is not None and len(sizes) >= worker_min:
+            worker = FetchWorker(
+                reopen,
+                info.name,
+                ctx.app.blobs.root,
+                depth=PREFETCH_DEPTH,
+                processes=FETCH_WORKERS,
+                cancelled=lambda: ctx.stopping or bool(getattr(source, "aborted", False)),
+            )
+            fetched = stack.enter_context(worker).batches(batches)
+        else:
+            fetch = partial(source.fetch_uids, info.name)
+            prefetcher = stack.enter_context(Prefetcher(fetch, batches, depth=PREFETCH_DEPTH))
+            fetched = ((batch, raws, None) for batch, raws in prefetcher)
+        for batch, raws, parses in fetched:
             if any(raw.uidvalidity != opened.uidvalidity for raw in raws):
                 raise UidValidityChanged(info.name)
             nbytes = sum(size_of.get(uid, 0) for uid in batch)
             advance = partial(_advance, batch=batch, nbytes=nbytes, forward=forward)
-            report.add(commit_batch(ctx, info, raws, advance), len(raws))
+            report.add(commit_batch(ctx, info, raws, advance, parses=parses), len(raws))
             if ctx.stopping:
                 return False
     return True

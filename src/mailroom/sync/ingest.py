@@ -58,7 +58,7 @@ from mailroom.matching.linker import clean_text, identity_for
 from mailroom.matching.policy import Policy, load_policy
 from mailroom.matching.view import MailView
 from mailroom.sync.classify import automation_reason, classify_direction
-from mailroom.sync.store import Item, Segment, content_rows
+from mailroom.sync.store import Item, Segment, content_rows, store_raw
 
 __all__ = ["BatchResult", "IngestTarget", "clean_text", "identity_of", "ingest_batch"]
 
@@ -100,22 +100,35 @@ def identity_of(parsed: ParsedMessage) -> str:
     return identity_for(parsed.message_id)
 
 
-def ingest_batch(session: Session, target: IngestTarget, raws: Sequence[RawMessage]) -> BatchResult:
-    """Ingest `raws` in the caller's transaction; every blob it names is on disk at return."""
+def ingest_batch(
+    session: Session,
+    target: IngestTarget,
+    raws: Sequence[RawMessage],
+    parses: Sequence[ParsedMessage] | None = None,
+) -> BatchResult:
+    """Ingest `raws` in the caller's transaction; every blob it names is on disk at return.
+
+    `parses`: the fetch worker's header parses of `raws` (sync/fetch_worker.py; fast path
+    only), whose staged bytes the batch adopts instead of hashing and writing them here."""
     if not raws:
         return BatchResult()
     with target.blobs.batch() as blobs:  # hashes and writes overlap the rest (mail/blobs.py)
-        blobs.prehash([raw.data for raw in raws])
-        return _ingest(session, replace(target, blobs=blobs), raws)
+        blobs.adopt((r.staged.sha256, r.staged.path) for r in raws if r.staged is not None)
+        blobs.prehash([raw.data for raw in raws if raw.staged is None])
+        if parses is None or not target.defer_bodies:
+            parse = parse_headers if target.defer_bodies else parse_message
+            parses = [parse(raw.load()) for raw in raws]
+        parsed = list(zip(raws, parses, strict=True))
+        return _ingest(session, replace(target, blobs=blobs), parsed)
 
 
-def _ingest(session: Session, target: IngestTarget, raws: Sequence[RawMessage]) -> BatchResult:
+def _ingest(
+    session: Session, target: IngestTarget, parsed: list[tuple[RawMessage, ParsedMessage]]
+) -> BatchResult:
     result = BatchResult()
     policy = target.policy or load_policy(
         session, company_id=target.company_id, mailbox_id=target.mailbox_id
     )
-    parse = parse_headers if target.defer_bodies else parse_message
-    parsed = [(raw, parse(raw.data)) for raw in raws]
     identities = list({identity_of(p) for _, p in parsed})
     ids_by_identity = _known_messages(session, target.company_id, identities)
     revisit = _mailbox_dependent_skips(session, target, list(ids_by_identity.values()))
@@ -143,7 +156,7 @@ def _ingest(session: Session, target: IngestTarget, raws: Sequence[RawMessage]) 
         if identity in segment.identities or (known is not None and known not in revisit):
             continue
         direction = classify_direction(message, target.directory)
-        mail = _view(message, direction, policy, raw.data if target.defer_bodies else None)
+        mail = _view(message, direction, policy, raw if target.defer_bodies else None)
         if threads_matter and segment.identities & _thread_ids(message):
             flush()  # the participation filter reads the earlier messages of the thread
         decision = decide(session, mail, policy)
@@ -172,7 +185,9 @@ def _ingest(session: Session, target: IngestTarget, raws: Sequence[RawMessage]) 
     return result
 
 
-def _view(message: ParsedMessage, direction: str, policy: Policy, raw: bytes | None) -> MailView:
+def _view(
+    message: ParsedMessage, direction: str, policy: Policy, raw: RawMessage | None
+) -> MailView:
     return MailView(
         parsed=message,
         direction=direction,
@@ -180,8 +195,12 @@ def _view(message: ParsedMessage, direction: str, policy: Policy, raw: bytes | N
         mailbox_address=policy.mailbox_address,
         own_addresses=policy.own_addresses,
         automated=automation_reason(message),
-        content_loader=None if raw is None else partial(parse_message, raw),
+        content_loader=None if raw is None else partial(_parse_complete, raw),
     )
+
+
+def _parse_complete(raw: RawMessage) -> ParsedMessage:
+    return parse_message(raw.load())
 
 
 def _thread_ids(message: ParsedMessage) -> set[str]:
@@ -231,7 +250,7 @@ def _revive(
     session.execute(delete(MessageSkip).where(MessageSkip.message_id == message_id))
     parsed = item.parsed
     row.subject = clean_text(parsed.subject)
-    row.raw_sha256 = target.blobs.put(item.raw.data)
+    row.raw_sha256 = store_raw(target.blobs, item.raw)
     row.bodies_parsed = item.complete
     if item.complete:
         row.text_body = clean_text(parsed.text)

@@ -295,7 +295,7 @@ def test_errors_cross_the_process_boundary_whole() -> None:
 
 
 def fetch_workers() -> set[int]:
-    """Pids of live multiprocessing `spawn` children (our fetch workers) on this machine."""
+    """Pids of the live fetch worker processes on this machine."""
     found = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -305,7 +305,7 @@ def fetch_workers() -> set[int]:
             state = (entry / "stat").read_text().split()[2]
         except OSError:
             continue
-        if b"multiprocessing.spawn" in cmdline and state != "Z":
+        if b"mailroom.sync.fetch_worker" in cmdline and state != "Z":
             found.add(int(entry.name))
     return found
 
@@ -332,10 +332,12 @@ def test_sigkill_during_worker_fetches_then_rerun_equals_the_server(
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60
-        while proc.poll() is None and not (fetch_workers() - before):
+        while not (fetch_workers() - before):
+            assert proc.poll() is None, "the sync ended before its fetch workers were seen"
             assert time.monotonic() < deadline, "no fetch worker started"
             time.sleep(0.02)
         time.sleep(delay)
+        assert proc.poll() is None, "the sync ended before the kill: seed more mail"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         deadline = time.monotonic() + 30

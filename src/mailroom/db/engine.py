@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 # Page cache per connection (SQLite defaults to 2 MB): the sync inserts into indexes that
 # outgrow 2 MB after a few thousand messages, and every miss is a read and an eviction.
-SQLITE_CACHE_KIB = 64 << 10
+SQLITE_CACHE_KIB = 16 << 10
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:

@@ -1,32 +1,33 @@
-"""Fetch, parse headers and stage blobs in a worker process while this one ingests.
+"""Fetch, parse headers and stage blobs in worker processes while this one ingests.
 
 A large fetch (an initial sync, a backfill) spends its CPU on two sides: reading and
 parsing (the IMAP responses, the header block, SHA-256, writing each raw message to the
 blob store) and storing (inserts, matching). In one process they share one GIL, and the
 database side pays for it at every SQLite step, which releases the GIL and must win it
 back from whichever thread is busy parsing: measured in isolation, a busy second thread
-made an `executemany` of 85,000 rows 280 times slower. So for a big fetch a worker process
-(`spawn`ed: no fork of a process holding threads and database connections) opens its own
-connection to the server and, for each batch the ingesting process asks for, fetches it
-(BODY.PEEK[], read-only like every fetch), parses each header block with the same
-`parse_headers` the in-process path uses, and writes each message whole into a staging
-area of the blob store (mail.blobs.stage_blobs). Back over a pipe come only the UIDs,
-flags, sizes, digests and parses. The ingesting process adopts the staged files: those it
-keeps are renamed into the store before the batch commits, the skipped ones deleted.
+made an `executemany` of 85,000 rows 280 times slower. So a big fetch is split: worker
+processes (fresh interpreters, `python -c`, so no fork of a process holding threads and
+database connections, and none of the CLI imported) each open their own connection to
+the server and, for each batch the ingesting process asks of them, fetch it (BODY.PEEK[],
+read-only like every fetch), parse each header block with the same `parse_headers` the
+in-process path uses, and write each message whole into a staging area of the blob store
+(mail.blobs.stage_blobs). Back over a socket pair come only the UIDs, flags, sizes,
+digests and parses. The ingesting process adopts the staged files: those it keeps are
+renamed into the store before the batch commits, the skipped ones deleted.
 
-The protocol is request/response, in order: the ingesting process keeps at most `depth`
-batches requested ahead, so memory stays bounded (at most depth + 1 batches of parses,
-and each batch's bytes only on disk). The cursor logic does not change: the ingesting
-process commits each batch with its cursor, in order, exactly as with the in-process
-read-ahead (sync/prefetch.py).
+The protocol is request/response: batch i goes to worker i mod N, and the ingesting
+process keeps at most `depth` batches requested ahead and takes the answers in batch
+order, so memory stays bounded (parses of at most depth batches, each batch's bytes only
+on disk) and the cursor logic does not change: each batch commits with its cursor, in
+order, exactly as with the in-process read-ahead (sync/prefetch.py).
 
-Errors: whatever the worker's fetch raises (a refused login, a cut connection, a BYE) is
+Errors: whatever a worker's fetch raises (a refused login, a cut connection, a BYE) is
 sent back and re-raised in the ingesting process where the batch would have been, as the
-same MailroomError, so health and backoff see what they would have seen. If the worker
-dies, that is a NetworkError. A stage-timeout abort of the sync (scheduler's watchdog) or
-its stop request ends the worker too. If the ingesting process is killed, the worker's
-next read or write on the pipe fails and it exits; the next worker sweeps the staging
-area it left.
+same MailroomError, so health and backoff see what they would have seen. A worker that
+dies is a NetworkError. A stage-timeout abort of the sync (the scheduler's watchdog) or a
+stop request ends the workers too. If the ingesting process is killed, a worker's next
+read or write on its socket fails and it exits; the next sync sweeps the staging area
+the dead one left.
 
 Used only when the source can be reopened in another process (`ImapSource.reopen`) and
 the fetch has at least `Settings.parse_worker_min` messages: starting a worker costs a
@@ -37,16 +38,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import pickle
 import secrets
 import shutil
+import socket
+import subprocess
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from mailroom.connectors.base import RawMessage, StagedCopy
 from mailroom.errors import MailroomError, NetworkError, ProtocolError
@@ -83,28 +85,32 @@ class FetchWorker:
         self._processes = max(1, processes)
         self._depth = max(self._processes, depth)
         self._cancelled = cancelled
-        self._workers: list[tuple[Connection, Any]] = []
+        self._workers: list[tuple[Connection, subprocess.Popen[bytes]]] = []
 
     def __enter__(self) -> FetchWorker:
         sweep_staging(self._blob_root, keep=self.area)
         self.area.mkdir(parents=True, exist_ok=True)
-        context = multiprocessing.get_context("spawn")
         try:
-            for n in range(self._processes):
-                mine, theirs = context.Pipe(duplex=True)
-                process = context.Process(
-                    target=_serve,
-                    args=(theirs, self._reopen, self.folder, str(self.area), str(self._blob_root)),
-                    name=f"mailroom-fetch-{n}",
-                    daemon=True,
-                )
-                process.start()
-                theirs.close()
-                self._workers.append((mine, process))
+            for _ in range(self._processes):
+                self._workers.append(self._start())
         except BaseException:
             self.close()
             raise
         return self
+
+    def _start(self) -> tuple[Connection, subprocess.Popen[bytes]]:
+        # A fresh interpreter running only this module: not multiprocessing's spawn, which
+        # would also import the parent's main script (the whole CLI, some 55 MB more).
+        mine, theirs = socket.socketpair()
+        with theirs:
+            process = subprocess.Popen(
+                [sys.executable, "-c", _ENTRY, str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+            )
+        conn = Connection(mine.detach())
+        conn.send((self._reopen, self.folder, str(self.area), str(self._blob_root)))
+        return conn, process
 
     def __exit__(
         self,
@@ -132,10 +138,11 @@ class FetchWorker:
             with contextlib.suppress(OSError):
                 conn.send(None)
         for conn, process in workers:
-            process.join(_STOP_GRACE)
-            if process.is_alive():
-                process.terminate()
-                process.join()
+            try:
+                process.wait(_STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
             conn.close()
         shutil.rmtree(self.area, ignore_errors=True)
 
@@ -151,7 +158,7 @@ class FetchWorker:
         while not conn.poll(_POLL):
             if self._cancelled():
                 raise NetworkError(f"The fetch of {self.folder} was cut off (sync aborted)")
-            if not process.is_alive() and not conn.poll(0):
+            if process.poll() is not None and not conn.poll(0):
                 raise _died(self.folder, process)
         try:
             kind, number, payload = pickle.loads(conn.recv_bytes())
@@ -179,15 +186,29 @@ class FetchWorker:
         return raws, parses
 
 
-def _died(folder: str, process: Any) -> NetworkError:
+def _died(folder: str, process: subprocess.Popen[bytes]) -> NetworkError:
     return NetworkError(
-        f"The fetch worker for {folder} stopped (exit code {process.exitcode})",
+        f"The fetch worker for {folder} stopped (exit code {process.poll()})",
         hint="The next sync resumes where this one stopped.",
     )
 
 
+_ENTRY = "from mailroom.sync.fetch_worker import main; main()"
+
+
+def main() -> None:
+    """The worker process's entry: its connection's fd is the one argument."""
+    logging.disable(logging.CRITICAL)  # errors go back to the ingesting process, which logs
+    conn = Connection(int(sys.argv[1]))
+    try:
+        reopen, folder, area, store_root = conn.recv()
+    except (EOFError, OSError):
+        return
+    _serve(conn, reopen, folder, area, store_root)
+
+
 def _serve(conn: Connection, reopen: Reopen, folder: str, area: str, store_root: str) -> None:
-    """The worker process: answer batch requests in order until told to stop."""
+    """Answer batch requests in order until told to stop."""
     source: SyncSource | None = None
     try:
         source = reopen()

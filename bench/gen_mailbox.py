@@ -181,6 +181,11 @@ def fill(maildir: Path, *, owner: str, count: int, seed: int = 1, start: int = 0
     for n in range(start, start + count):
         data = message(rng, n, owner, people)
         flags = "S" if n % 3 else ""
-        (maildir / "cur" / f"{stamp}.M{n}P1.bench,S={len(data)}:2,{flags}").write_bytes(data)
+        # S= and W= (the size with CRLF line ends, RFC822.SIZE) as Dovecot's own deliveries
+        # (LDA, LMTP, IMAP APPEND) name maildir files; without W=, Dovecot reads every file
+        # once to answer the sync's first RFC822.SIZE listing (8.9 s at 100,000 messages).
+        vsize = len(data) + data.count(b"\n") - data.count(b"\r\n")
+        name = f"{stamp}.M{n}P1.bench,S={len(data)},W={vsize}:2,{flags}"
+        (maildir / "cur" / name).write_bytes(data)
         total += len(data)
     return total

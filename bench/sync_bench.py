@@ -157,7 +157,7 @@ def main() -> None:
 
 def cached_maildir(cache: Path, count: int) -> tuple[Path, int]:
     """A generated maildir of `count` messages under `cache`, made once (and its bytes)."""
-    folder = cache / f"maildir-{count}"
+    folder = cache / f"maildir-w-{count}"  # "-w": file names carry W= (gen_mailbox.fill)
     done = folder / "bench-size"
     if not done.exists():
         subprocess.run(["rm", "-rf", str(folder)], check=True)

@@ -1,9 +1,10 @@
 """A content-addressed blob store on disk for raw messages and attachment bytes.
 
-A blob is named by its SHA-256 and written once (temp file + rename, so a reader never sees
-half a blob). Identical attachments in a thousand messages are stored once. A blob written
-by a batch whose transaction then failed is an orphan, never a corruption: the database
-only ever names blobs that were complete before it committed.
+A blob is named by its SHA-256 (`root/ab/<sha256>`) and written once (temp file +
+rename, so a reader never sees half a blob). Identical attachments in a thousand messages
+are stored once. A blob written by a batch whose transaction then failed is an orphan,
+never a corruption: the database only ever names blobs that were complete before it
+committed.
 
 `put` is on the sync hot path (one raw message each): it remembers the directories it
 made, writes to a temp name unique to this process and thread (no `mkstemp` retry loop),
@@ -64,7 +65,7 @@ def stage_blobs(area: Path, prefix: str, datas: Sequence[bytes], store_root: Pat
             with open(tmp, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, path)
-        folder = os.path.join(store_root, digest[:2], digest[2:4])
+        folder = os.path.join(store_root, digest[:2])
         if folder not in _made:
             os.makedirs(folder, exist_ok=True)
             _made.add(folder)
@@ -100,7 +101,11 @@ def _alive(pid: int) -> bool:
 
 
 class BlobStore:
-    """Stores bytes under `root/ab/cd/<sha256>`."""
+    """Stores bytes under `root/ab/<sha256>`.
+
+    One level of 256 folders: a second level (`ab/cd/`, what earlier versions wrote, still
+    read) cost a `mkdir` for nearly every message of an initial sync (65,536 folders), as
+    much as writing the message; ext4's hashed directories keep 256 large folders fast."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -108,6 +113,9 @@ class BlobStore:
         self._counter = itertools.count()
 
     def path_for(self, digest: str) -> Path:
+        return self.root / digest[:2] / digest
+
+    def _legacy_path(self, digest: str) -> Path:
         return self.root / digest[:2] / digest[2:4] / digest
 
     def put(self, data: bytes) -> str:
@@ -123,7 +131,7 @@ class BlobStore:
         """Store `data` under `digest` (its SHA-256) unless that blob exists already."""
         folder = self._folder(digest)
         path = os.path.join(folder, digest)
-        if os.path.exists(path):
+        if os.path.exists(path) or self._legacy_path(digest).exists():
             return
         tmp = os.path.join(
             folder, f".tmp-{os.getpid()}-{threading.get_ident()}-{next(self._counter)}"
@@ -138,7 +146,7 @@ class BlobStore:
 
     def _folder(self, digest: str) -> str:
         """The blob's directory, made on first use."""
-        folder = os.path.join(self.root, digest[:2], digest[2:4])
+        folder = os.path.join(self.root, digest[:2])
         if folder not in self._dirs:
             os.makedirs(folder, exist_ok=True)
             self._dirs.add(folder)
@@ -159,10 +167,13 @@ class BlobStore:
             os.replace(staged, path)
 
     def get(self, digest: str) -> bytes:
-        return self.path_for(digest).read_bytes()
+        try:
+            return self.path_for(digest).read_bytes()
+        except FileNotFoundError:
+            return self._legacy_path(digest).read_bytes()
 
     def exists(self, digest: str) -> bool:
-        return self.path_for(digest).exists()
+        return self.path_for(digest).exists() or self._legacy_path(digest).exists()
 
     def batch(self) -> BlobBatch:
         """A store whose writes run in the background until the `with` block ends."""

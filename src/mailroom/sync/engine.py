@@ -12,7 +12,8 @@ Read this top to bottom to follow a message from the server to the timeline:
            ├─ expunges + flag changes: CHANGEDSINCE  │ ingest_batch (parse, store, copy,
            │  (+VANISHED), else a FLAGS diff         │ link) + cursor + heartbeat; the
            └─ backfill below backfill_below, newest  ┘ next batches are fetched meanwhile
-                                                     (prefetch.py, bounded read-ahead)
+                                                     (prefetch.py, bounded read-ahead; a
+                                                     big fetch: fetch_worker.py processes)
       └─ health.record_success / record_failure (status, error log, backoff)
 
 Per-folder stages (`FolderState.stage`, folders.FolderStage):

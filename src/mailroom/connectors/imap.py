@@ -135,6 +135,12 @@ class ImapSource:
                 timeout=settings.timeout,
             )
             source._client = client
+            # IMAPClient sets imaplib's debug level to 5 to route imaplib's trace to a
+            # logger: imaplib then formats repr() of every response, literals included
+            # (the whole FETCH batch, megabytes, at the end of each command), whether or
+            # not anything logs it. That was most of a fetch's CPU; and the trace would
+            # hold the LOGIN line. Off.
+            getattr(client, "_imap").debug = 0  # noqa: B009
             if settings.security is Security.STARTTLS:
                 if b"STARTTLS" not in source._call("CAPABILITY", client.capabilities):
                     raise TLSError(

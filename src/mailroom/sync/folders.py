@@ -319,7 +319,7 @@ def _fetch_and_commit(
                 reopen,
                 info.name,
                 ctx.app.blobs.root,
-                depth=PREFETCH_DEPTH,
+                depth=2 * FETCH_WORKERS,  # one batch queued behind the one each worker fetches
                 processes=FETCH_WORKERS,
                 cancelled=lambda: ctx.stopping or bool(getattr(source, "aborted", False)),
             )

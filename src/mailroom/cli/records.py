@@ -23,6 +23,7 @@ from mailroom.crm.records import (
 from mailroom.crm.timeline import timeline as record_timeline
 from mailroom.db.engine import transaction
 from mailroom.db.models import Record, RecordEmail
+from mailroom.digits import is_number
 from mailroom.errors import BadInput, NotFound
 from mailroom.mail.addresses import normalise
 
@@ -132,7 +133,7 @@ def resolve_records(session: Session, spec: str, company: str | None) -> list[Re
 
 def company_of_record(session: Session, ref: str) -> int:
     ident = ref.rpartition(":")[2]
-    record = session.get(Record, int(ident)) if ident.isdigit() else None
+    record = session.get(Record, int(ident)) if is_number(ident) else None
     if record is None:
         raise NotFound(f"No record {ref}.", hint="Use TYPE:ID as `records list` shows it.")
     return record.company_id

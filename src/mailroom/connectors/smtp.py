@@ -35,6 +35,7 @@ from typing import ParamSpec, TypeVar
 
 from mailroom.connectors.base import Security, ServerSettings
 from mailroom.connectors.imap import make_ssl_context
+from mailroom.digits import is_number
 from mailroom.errors import (
     AuthenticationError,
     CapabilityError,
@@ -163,7 +164,7 @@ class SmtpSender:
         """The SIZE the server announced (RFC 1870 §4), None when it announced none or 0."""
         conn = self._require()
         value = conn.esmtp_features.get("size", "").strip()
-        return int(value) if value.isdigit() and int(value) > 0 else None
+        return int(value) if is_number(value) and int(value) > 0 else None
 
     def send(
         self,

@@ -40,6 +40,7 @@ from mailroom.crm.records import (
     set_emails,
 )
 from mailroom.db.models import Company, Record
+from mailroom.digits import is_number
 from mailroom.errors import BadInput
 from mailroom.mail.addresses import normalise
 from mailroom.mail.domains import normalise_domain
@@ -98,7 +99,7 @@ def email_field_name(header: str) -> str:
     rest = re.sub(r"(^|_)(e_?mail|address)(_|$)", "_", key).strip("_")
     if not rest:
         return "main"
-    return key if rest.isdigit() else rest
+    return key if is_number(rest) else rest
 
 
 def read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], str]:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailroom.db.models import RECORD_TYPES, Company, Record, RecordDomain, RecordEmail
+from mailroom.digits import is_number
 from mailroom.errors import BadInput, NotFound
 from mailroom.mail.addresses import normalise
 from mailroom.mail.domains import normalise_domain
@@ -192,7 +193,7 @@ def get_record(session: Session, *, company_id: int, ref: str) -> Record:
     kind, _, ident = ref.partition(":")
     if not ident:
         kind, ident = "", kind
-    if not ident.isdigit():
+    if not is_number(ident):
         raise BadInput(f"{ref!r} is not a record reference.", hint="Use TYPE:ID, e.g. contact:12.")
     record = session.get(Record, int(ident))
     if record is None or record.company_id != company_id or (kind and record.type != kind):

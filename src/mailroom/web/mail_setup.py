@@ -26,6 +26,7 @@ from mailroom.app import App
 from mailroom.connectors.base import FolderInfo, FolderRole, Security, ServerSettings
 from mailroom.db.models import Company, Mailbox, User
 from mailroom.db.outbox_models import MailboxSmtp
+from mailroom.digits import is_number
 from mailroom.errors import BadInput
 from mailroom.outbox.smtp_settings import check_smtp, set_smtp
 from mailroom.sync.mailboxes import PROTOCOLS, add_mailbox, edit_mailbox, server_settings
@@ -132,7 +133,7 @@ def smtp_server_settings(incoming: ServerSettings, smtp: SmtpInput) -> ServerSet
 def since_of(backfill: str) -> date | None:
     if backfill == "all":
         return None
-    if not backfill.isdigit() or int(backfill) > 36500:
+    if not is_number(backfill) or int(backfill) > 36500:
         raise BadInput(f"Unknown backfill window {backfill!r}.", hint="Pick one from the list.")
     return (datetime.now(UTC) - timedelta(days=int(backfill))).date()
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from mailroom.db.matching_models import MatchRule
 from mailroom.db.models import Company
+from mailroom.digits import is_number
 from mailroom.errors import BadInput
 from mailroom.mail.blobs import BlobStore
 from mailroom.matching.rulebook import TrialRow, add_rule, edit_rule, try_rule
@@ -70,7 +71,7 @@ class RuleForm(BaseModel):
     def rule(self) -> dict[str, Any]:
         """The rule as `rulebook.add_rule` takes it; BadInput for a bad position."""
         where = self.position.strip()
-        if where and not where.isdigit():
+        if where and not is_number(where):
             raise BadInput("The position must be a whole number.", hint="1 runs first.")
         return {
             "name": self.name.strip(),

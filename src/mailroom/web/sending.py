@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from mailroom.app import App
 from mailroom.db.models import Mailbox, Message, Record
+from mailroom.digits import is_number
 from mailroom.errors import BadInput, MailroomError, NotFound
 from mailroom.outbox.delivery import DeliveryResult, deliver
 from mailroom.outbox.service import SendRequest, queue_message
@@ -45,7 +46,7 @@ def own_mailboxes(session: Session, *, viewer: Viewer) -> list[Mailbox]:
 
 def parse_record_ref(session: Session, *, viewer: Viewer, ref: str) -> Record:
     kind, _, ident = ref.strip().partition(":")
-    if not ident.isdigit() or len(ident) > 18:
+    if not is_number(ident) or len(ident) > 18:
         raise BadInput(f"{ref!r} is not a record reference.", hint="Use TYPE:ID, e.g. case:12.")
     return access.get_record(session, viewer=viewer, record_type=kind, record_id=int(ident))
 

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from mailroom.db.models import Message
+from mailroom.digits import is_number
 from mailroom.errors import NotFound
 from mailroom.mail.threads import normalise_message_id
 from mailroom.security import access
@@ -22,7 +23,7 @@ router = APIRouter(tags=["messages"], responses=ERRORS)
 
 def find_message(ctx: ApiCtx, db: Db, ref: str) -> tuple[Message, str]:
     """A message by its Mailroom id (digits) or its Message-ID (with or without <>)."""
-    if ref.isdigit() and len(ref) < 19:
+    if is_number(ref) and len(ref) < 19:
         try:
             return access.get_message(db, viewer=ctx.viewer, message_id=int(ref))
         except NotFound:

@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mailroom.digits import is_number
 from mailroom.errors import BadInput
 
 T = TypeVar("T")
@@ -134,7 +135,7 @@ def decode_cursor(cursor: str | None) -> int | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         text = ""
     kind, _, value = text.partition(":")
-    if kind != "v1" or not value.isdigit() or len(value) > 18:
+    if kind != "v1" or not is_number(value) or len(value) > 18:
         raise BadInput("The cursor is not valid.", hint="Use the `next` value of the last page.")
     return int(value)
 

@@ -16,6 +16,7 @@ from mailroom.crm.companies import ROLES, add_user
 from mailroom.crm.retention import set_privacy
 from mailroom.db.models import User
 from mailroom.db.web_models import VISIBILITY_MODES
+from mailroom.digits import is_number
 from mailroom.errors import BadInput, MailroomError, NotFound
 from mailroom.security import access
 from mailroom.web.deps import Csrf, Db, PageCtx
@@ -151,7 +152,7 @@ def save_settings(
     access.require_admin(ctx.viewer)
     try:
         limit = mailbox_limit.strip()
-        if limit and not limit.isdigit():
+        if limit and not is_number(limit):
             raise BadInput(
                 "The mailbox limit must be a whole number.", hint="Leave it empty for no limit."
             )

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
+from mailroom.digits import is_number
 from mailroom.errors import BadInput, MailroomError
 from mailroom.outbox.compose import FileAttachment
 from mailroom.outbox.service import SendRequest
@@ -121,7 +122,7 @@ async def send_route(
     }
     form["mailbox"] = mailbox
     try:
-        if reply and not reply.isdigit():
+        if reply and not is_number(reply):
             raise BadInput("The message replied to is not a message id.")
         send_request = SendRequest(
             mailbox_id=mailbox,

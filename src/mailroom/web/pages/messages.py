@@ -15,6 +15,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mailroom.db.models import Message, Record
+from mailroom.digits import is_number
 from mailroom.errors import BadInput, NotFound
 from mailroom.mail.html import SafeHtml, frame_csp, frame_document, text_document
 from mailroom.matching.manual import link_by_hand, unlink_by_hand
@@ -106,7 +107,7 @@ def link(
     ctx: Csrf, db: Db, message_id: int, record: Annotated[str, Form(max_length=40)]
 ) -> Response:
     kind, _, ident = record.strip().partition(":")
-    if not ident.isdigit() or len(ident) > 18:
+    if not is_number(ident) or len(ident) > 18:
         raise BadInput(
             f"{record!r} is not a record reference.", hint="Use TYPE:ID, e.g. contact:12."
         )

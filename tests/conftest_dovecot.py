@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.dovecot_server import DOVECOT_BIN, DovecotServer
+from tests.fault_proxy import FaultProxy
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +47,11 @@ def imap_user(dovecot: DovecotServer) -> tuple[str, str]:
     password = secrets.token_urlsafe(16)
     dovecot.add_user(username, password)
     return username, password
+
+
+@pytest.fixture
+def proxy(dovecot: DovecotServer) -> Iterator[FaultProxy]:
+    """A TCP proxy in front of the test Dovecot's plain IMAP port, for injected faults."""
+    fault = FaultProxy(dovecot.host, dovecot.imap_port)
+    yield fault
+    fault.close()

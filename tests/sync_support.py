@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from mailroom.app import App
 from mailroom.crm.companies import add_company, add_user
 from mailroom.db.engine import transaction
-from mailroom.db.models import Message, MessageCopy
+from mailroom.db.models import Mailbox, Message, MessageCopy
 from mailroom.sync.mailboxes import add_mailbox
 from tests.builders import build_message
 from tests.dovecot_server import DovecotServer
@@ -131,3 +131,19 @@ def assert_db_matches_server(
         stored = list(session.scalars(select(Message.message_id)))
     assert len(stored) == len(set(stored)), "a message was stored twice"
     assert every <= set(stored)
+
+
+def through(app: App, mailbox_id: int, port: int) -> None:
+    """Point the mailbox at a plain-text port (the fault proxy's)."""
+    with transaction(app.sessions) as session:
+        mailbox = session.get(Mailbox, mailbox_id)
+        assert mailbox is not None
+        mailbox.port, mailbox.security = port, "none"
+
+
+def health(app: App, mailbox_id: int) -> Mailbox:
+    """The mailbox row as the last sync left it (status, error kind, counters)."""
+    with app.sessions() as session:
+        mailbox = session.get(Mailbox, mailbox_id)
+        assert mailbox is not None
+        return mailbox

@@ -4,44 +4,20 @@ equal to the server's content: no duplicate, no loss, no partial message."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from mailroom.app import App
-from mailroom.db.engine import transaction
-from mailroom.db.models import Mailbox, Message
+from mailroom.db.models import Message
 from mailroom.sync.engine import ProgressEvent, sync_mailbox
 from tests.dovecot_server import DovecotServer, imap_bytes
 from tests.fault_proxy import FaultProxy
-from tests.sync_support import assert_db_matches_server, connect_mailbox, seed
+from tests.sync_support import assert_db_matches_server, connect_mailbox, health, seed, through
 from tests.test_sync_imap import expunge
 
 pytestmark = pytest.mark.dovecot
-
-
-@pytest.fixture
-def proxy(dovecot: DovecotServer) -> Iterator[FaultProxy]:
-    fault = FaultProxy(dovecot.host, dovecot.imap_port)
-    yield fault
-    fault.close()
-
-
-def through(app: App, mailbox_id: int, port: int) -> None:
-    """Point the mailbox at a plain-text port (the proxy's)."""
-    with transaction(app.sessions) as session:
-        mailbox = session.get(Mailbox, mailbox_id)
-        assert mailbox is not None
-        mailbox.port, mailbox.security = port, "none"
-
-
-def health(app: App, mailbox_id: int) -> Mailbox:
-    with app.sessions() as session:
-        mailbox = session.get(Mailbox, mailbox_id)
-        assert mailbox is not None
-        return mailbox
 
 
 def assert_no_partial_message(app: App, sent: list[bytes]) -> None:

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from mailroom.crm.companies import Company, add_company, add_user
 from mailroom.crm.records import EmailField, add_record
 from mailroom.db.engine import transaction
 from mailroom.db.matching_models import MessageSkip
-from mailroom.db.models import Mailbox, Message, MessageCopy, MessageLink, Record
+from mailroom.db.models import Message, MessageCopy, MessageLink, Record
 from mailroom.errors import AuthenticationError, NetworkError
 from mailroom.mail.blobs import STAGING
 from mailroom.sync.engine import sync_mailbox
@@ -35,8 +34,10 @@ from tests.sync_support import (
     assert_db_matches_server,
     connect_mailbox,
     db_ids,
+    health,
     seed,
     server_ids,
+    through,
 )
 
 pytestmark = pytest.mark.dovecot
@@ -184,27 +185,6 @@ def test_the_worker_stores_exactly_what_the_in_process_sync_stores(
     assert staging_left(any_app) == []
 
 
-@pytest.fixture
-def proxy(dovecot: DovecotServer) -> Iterator[FaultProxy]:
-    fault = FaultProxy(dovecot.host, dovecot.imap_port)
-    yield fault
-    fault.close()
-
-
-def through(app: App, mailbox_id: int, port: int) -> None:
-    with transaction(app.sessions) as session:
-        mailbox = session.get(Mailbox, mailbox_id)
-        assert mailbox is not None
-        mailbox.port, mailbox.security = port, "none"
-
-
-def mailbox_row(app: App, mailbox_id: int) -> Mailbox:
-    with app.sessions() as session:
-        mailbox = session.get(Mailbox, mailbox_id)
-        assert mailbox is not None
-        return mailbox
-
-
 def test_a_cut_in_a_worker_fetch_commits_what_came_before_and_loses_nothing(
     sqlite_app: App, dovecot: DovecotServer, imap_user: tuple[str, str], proxy: FaultProxy
 ) -> None:
@@ -218,7 +198,7 @@ def test_a_cut_in_a_worker_fetch_commits_what_came_before_and_loses_nothing(
     report = sync_mailbox(sqlite_app, box, batch_size=10)
 
     assert proxy.fired and isinstance(report.error, NetworkError)
-    assert mailbox_row(sqlite_app, box).error_kind == "connection_lost"
+    assert health(sqlite_app, box).error_kind == "connection_lost"
     assert report.fetched == 10, "the first batch was committed, the cut one was not"
     assert sync_mailbox(sqlite_app, box, batch_size=10).error is None
     assert_db_matches_server(sqlite_app, dovecot, login, box, ("INBOX",))
@@ -241,7 +221,7 @@ def test_throttling_seen_by_the_worker_is_reported_as_throttling(
     report = sync_mailbox(sqlite_app, box)
 
     assert report.error is not None and proxy.fired
-    mailbox = mailbox_row(sqlite_app, box)
+    mailbox = health(sqlite_app, box)
     assert (mailbox.status, mailbox.error_kind, mailbox.auth_failure_count) == (
         "error",
         "throttled",

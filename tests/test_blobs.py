@@ -34,7 +34,7 @@ def test_blobs_live_one_folder_deep_and_the_older_two_level_layout_is_still_read
 def staged(tmp_path: Path, *datas: bytes) -> tuple[BlobStore, list[tuple[str, str]]]:
     store = BlobStore(tmp_path / "blobs")
     area = store.root / STAGING / f"{os.getpid()}-test"
-    digests = stage_blobs(area, "0-", list(datas), store.root)
+    digests = stage_blobs(area, "0-", list(datas), store)
     return store, [(d, str(area / f"0-{d}")) for d in digests]
 
 
@@ -70,6 +70,6 @@ def test_staging_areas_of_dead_processes_are_swept_and_live_ones_kept(tmp_path: 
         "dead": tmp_path / STAGING / f"{gone.pid}-b",
     }
     for area in areas.values():
-        stage_blobs(area, "0-", [b"x"], store.root)
+        stage_blobs(area, "0-", [b"x"], store)
     sweep_staging(store.root)
     assert areas["live"].exists() and not areas["dead"].exists()

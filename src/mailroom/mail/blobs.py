@@ -51,12 +51,12 @@ def _writers() -> ThreadPoolExecutor:
         return _pool
 
 
-def stage_blobs(area: Path, prefix: str, datas: Sequence[bytes], store_root: Path) -> list[str]:
+def stage_blobs(area: Path, prefix: str, datas: Sequence[bytes], store: BlobStore) -> list[str]:
     """Write each of `datas` whole as `area/<prefix><sha256>`; the digests, in order.
 
-    Runs in the fetch worker, which also makes the store directories the blobs will move
-    to, so the ingesting process only renames. Each file is complete once this returns
-    (written under a temporary name, then renamed)."""
+    Runs in the fetch worker, which also makes the store folders the blobs will move to
+    (`store.ensure_folder`), so the ingesting process only renames. Each file is complete
+    once this returns (written under a temporary name, then renamed)."""
     area.mkdir(parents=True, exist_ok=True)
     digests = []
     for data in datas:
@@ -67,15 +67,9 @@ def stage_blobs(area: Path, prefix: str, datas: Sequence[bytes], store_root: Pat
             with open(tmp, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, path)
-        folder = os.path.join(store_root, digest[:2])
-        if folder not in _made:
-            os.makedirs(folder, exist_ok=True)
-            _made.add(folder)
+        store.ensure_folder(digest)
         digests.append(digest)
     return digests
-
-
-_made: set[str] = set()  # store directories the fetch worker has made
 
 
 def sweep_staging(root: Path, *, keep: Path | None = None) -> None:
@@ -131,7 +125,7 @@ class BlobStore:
 
     def write(self, digest: str, data: bytes) -> None:
         """Store `data` under `digest` (its SHA-256) unless that blob exists already."""
-        folder = self._folder(digest)
+        folder = self.ensure_folder(digest)
         path = os.path.join(folder, digest)
         if os.path.exists(path) or self._legacy_path(digest).exists():
             return
@@ -146,7 +140,7 @@ class BlobStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def _folder(self, digest: str) -> str:
+    def ensure_folder(self, digest: str) -> str:
         """The blob's directory, made on first use."""
         folder = os.path.join(self.root, digest[:2])
         if folder not in self._dirs:
@@ -165,7 +159,7 @@ class BlobStore:
         except FileNotFoundError:
             if not os.path.exists(staged):
                 raise
-            self._folder(digest)
+            self.ensure_folder(digest)
             os.replace(staged, path)
 
     def get(self, digest: str) -> bytes:

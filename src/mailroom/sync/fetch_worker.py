@@ -52,7 +52,7 @@ from types import TracebackType
 
 from mailroom.connectors.base import RawMessage, StagedCopy
 from mailroom.errors import MailroomError, NetworkError, ProtocolError
-from mailroom.mail.blobs import STAGING, stage_blobs, sweep_staging
+from mailroom.mail.blobs import STAGING, BlobStore, stage_blobs, sweep_staging
 from mailroom.mail.message import ParsedMessage
 from mailroom.mail.parse import parse_headers
 from mailroom.sync.source import SyncSource
@@ -210,6 +210,7 @@ def main() -> None:
 def _serve(conn: Connection, reopen: Reopen, folder: str, area: str, store_root: str) -> None:
     """Answer batch requests in order until told to stop."""
     source: SyncSource | None = None
+    store = BlobStore(Path(store_root))
     try:
         source = reopen()
         while True:
@@ -219,7 +220,7 @@ def _serve(conn: Connection, reopen: Reopen, folder: str, area: str, store_root:
             number, uids = request
             raws = source.fetch_uids(folder, uids)
             prefix = f"{number}-"
-            digests = stage_blobs(Path(area), prefix, [r.data for r in raws], Path(store_root))
+            digests = stage_blobs(Path(area), prefix, [r.data for r in raws], store)
             payload = [
                 (
                     r.uid,

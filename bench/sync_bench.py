@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/sync_bench.py --messages 100000
 
-Starts a private Dovecot (tests/dovecot_server.py), fills one INBOX with N generated
+Starts a private Dovecot (mailroom_testing.dovecot), fills one INBOX with N generated
 messages (bench/gen_mailbox.py), then measures, each as its own process so peak RSS is
 that process's own (GNU time's %M):
 
@@ -33,8 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.gen_mailbox import fill  # noqa: E402
-from tests.builders import build_message  # noqa: E402
-from tests.dovecot_server import DovecotServer  # noqa: E402
+from mailroom_testing.builders import build_message  # noqa: E402
+from mailroom_testing.dovecot import DovecotServer  # noqa: E402
 
 USER, PASSWORD = "bench", "bench-password-1"
 

@@ -2,7 +2,7 @@
 
 Register it from tests/conftest.py with `pytest_plugins = ["tests.conftest_dovecot"]`.
 
-- `dovecot` (session): a started `DovecotServer` (see tests/dovecot_server.py); skipped only
+- `dovecot` (session): a started `DovecotServer` (see mailroom_testing/dovecot.py); skipped only
   when /usr/sbin/dovecot is not installed.
 - `imap_user` (function): `(username, password)` of a new user with an empty mailbox
   (INBOX, Sent, Drafts, Trash, Junk).
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.dovecot_server import DOVECOT_BIN, DovecotServer
-from tests.fault_proxy import FaultProxy
+from mailroom_testing.dovecot import DOVECOT_BIN, DovecotServer
+from mailroom_testing.fault_proxy import FaultProxy
 
 
 @pytest.fixture(scope="session")

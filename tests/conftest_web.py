@@ -35,8 +35,8 @@ from mailroom.sync.bodies import fill_bodies
 from mailroom.sync.engine import sync_mailbox
 from mailroom.sync.mailboxes import add_mailbox
 from mailroom.web.app import create_web_app
-from tests.builders import build_message
-from tests.memory_source import MemorySource
+from mailroom_testing.builders import build_message
+from mailroom_testing.memory_source import MemorySource
 
 PASSWORD = "correct-horse-1"
 HTML = "<p>Hello from <b>{name}</b></p><img src='https://tracker.example/pixel.png' alt='logo'>"

@@ -18,8 +18,8 @@ from mailroom.crm.companies import add_company, add_user
 from mailroom.db.engine import transaction
 from mailroom.db.models import Mailbox, Message, MessageCopy
 from mailroom.sync.mailboxes import add_mailbox
-from tests.builders import build_message
-from tests.dovecot_server import DovecotServer
+from mailroom_testing.builders import build_message
+from mailroom_testing.dovecot import DovecotServer
 
 _MSGID = re.compile(rb"^Message-ID:\s*(\S+)", re.I | re.M)
 

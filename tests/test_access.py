@@ -17,9 +17,9 @@ from mailroom.errors import BadInput, NotFound
 from mailroom.security import access
 from mailroom.sync.engine import sync_mailbox
 from mailroom.sync.mailboxes import add_mailbox
-from tests.builders import build_message
+from mailroom_testing.builders import build_message
+from mailroom_testing.memory_source import MemorySource
 from tests.conftest_web import Tenant, seed_tenant
-from tests.memory_source import MemorySource
 
 
 def later_source(*messages: bytes) -> MemorySource:

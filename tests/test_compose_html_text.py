@@ -15,9 +15,9 @@ from mailroom.db.engine import transaction
 from mailroom.outbox.compose import Draft, compose, html_to_text
 from mailroom.outbox.delivery import deliver
 from mailroom.outbox.service import SendRequest, queue_message
+from mailroom_testing.dovecot import DovecotServer
 from tests.conftest_smtp import OutboxEnv, SmtpTestServer, make_outbox_env
 from tests.conftest_web import Tenant, sign_in
-from tests.dovecot_server import DovecotServer
 
 HTML = (
     "<html><head><title>Offer</title><style>p { color: red }</style></head><body>"

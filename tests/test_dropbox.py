@@ -25,7 +25,7 @@ from mailroom.dropbox.server import DropboxServer, start_dropbox_server
 from mailroom.dropbox.tokens import drop_address, ensure_token
 from mailroom.dropbox.unwrap import unwrap
 from mailroom.sync.mailboxes import add_mailbox
-from tests.builders import build_message
+from mailroom_testing.builders import build_message
 
 
 def free_port() -> int:

@@ -18,11 +18,11 @@ from mailroom.crm.companies import add_company, add_user
 from mailroom.crm.records import EmailField, add_record
 from mailroom.db.engine import transaction
 from mailroom.sync.engine import sync_mailbox
-from tests.builders import build_message
+from mailroom_testing.builders import build_message
+from mailroom_testing.dovecot import DovecotServer
+from mailroom_testing.memory_source import MemorySource
 from tests.conftest_smtp import SmtpTestServer
 from tests.conftest_web import PASSWORD, LiveServer, seed_tenant
-from tests.dovecot_server import DovecotServer
-from tests.memory_source import MemorySource
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = Path("/usr/bin/chromium")

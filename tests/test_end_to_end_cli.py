@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.builders import build_message
-from tests.dovecot_server import DovecotServer
+from mailroom_testing.builders import build_message
+from mailroom_testing.dovecot import DovecotServer
 
 MAILROOM = str(Path(sys.executable).with_name("mailroom"))
 OWNER = "rod.hayslett@enron.com"

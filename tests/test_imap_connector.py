@@ -28,7 +28,7 @@ from mailroom.errors import (
     ProtocolError,
     TLSError,
 )
-from tests.dovecot_server import DovecotServer, imap_bytes
+from mailroom_testing.dovecot import DovecotServer, imap_bytes
 
 pytestmark = pytest.mark.dovecot
 

@@ -21,8 +21,8 @@ from sqlalchemy import select
 from mailroom.app import App
 from mailroom.db.outbox_models import OutboxAttempt, OutboxEntry
 from mailroom.outbox.delivery import LEASE, process_due
+from mailroom_testing.dovecot import DovecotServer
 from tests.conftest_smtp import OutboxEnv, Received, SmtpTestServer, make_outbox_env
-from tests.dovecot_server import DovecotServer
 
 pytestmark = pytest.mark.dovecot
 MAILROOM = [sys.executable, "-c", "from mailroom.cli import main; main()"]

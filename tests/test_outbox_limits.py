@@ -17,8 +17,8 @@ from mailroom.db.models import Mailbox
 from mailroom.db.outbox_models import OutboxEntry
 from mailroom.outbox.limits import LimitExceeded
 from mailroom.outbox.service import SendRequest, queue_message
+from mailroom_testing.dovecot import DovecotServer
 from tests.conftest_smtp import SmtpTestServer, make_outbox_env
-from tests.dovecot_server import DovecotServer
 
 pytestmark = pytest.mark.dovecot
 

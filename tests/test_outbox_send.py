@@ -19,8 +19,8 @@ from mailroom.outbox.delivery import deliver, process_due
 from mailroom.outbox.service import SendRequest, queue_message
 from mailroom.security.secrets import mailbox_context
 from mailroom.sync.engine import sync_mailbox
+from mailroom_testing.dovecot import DovecotServer
 from tests.conftest_smtp import OutboxEnv, SmtpTestServer, make_outbox_env
-from tests.dovecot_server import DovecotServer
 
 pytestmark = pytest.mark.dovecot
 

@@ -13,8 +13,8 @@ from mailroom.connectors.pop3 import Pop3Mailbox
 from mailroom.db.models import Mailbox, Message, MessageCopy
 from mailroom.errors import AuthenticationError
 from mailroom.sync.engine import sync_mailbox
-from tests.builders import build_message
-from tests.dovecot_server import DovecotServer
+from mailroom_testing.builders import build_message
+from mailroom_testing.dovecot import DovecotServer
 from tests.sync_support import connect_mailbox, message_count, seed
 
 pytestmark = pytest.mark.dovecot

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from mailroom.app import App
 from mailroom.cli.sync import _Bars
 from mailroom.sync.engine import ProgressEvent, sync_mailbox
-from tests.dovecot_server import DovecotServer
+from mailroom_testing.dovecot import DovecotServer
 from tests.sync_support import connect_mailbox, seed
 from tests.test_sync_health import run_cli
 

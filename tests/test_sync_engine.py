@@ -22,8 +22,8 @@ from mailroom.db.models import (
 )
 from mailroom.sync.engine import sync_mailbox
 from mailroom.sync.mailboxes import add_mailbox
-from tests.builders import build_message
-from tests.memory_source import MemorySource
+from mailroom_testing.builders import build_message
+from mailroom_testing.memory_source import MemorySource
 
 
 def setup_company(app: App, *, mailbox_users: int = 1) -> list[int]:

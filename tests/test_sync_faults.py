@@ -12,8 +12,8 @@ from sqlalchemy import select
 from mailroom.app import App
 from mailroom.db.models import Message
 from mailroom.sync.engine import ProgressEvent, sync_mailbox
-from tests.dovecot_server import DovecotServer, imap_bytes
-from tests.fault_proxy import FaultProxy
+from mailroom_testing.dovecot import DovecotServer, imap_bytes
+from mailroom_testing.fault_proxy import FaultProxy
 from tests.sync_support import assert_db_matches_server, connect_mailbox, health, seed, through
 from tests.test_sync_imap import expunge
 

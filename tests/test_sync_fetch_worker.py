@@ -27,9 +27,9 @@ from mailroom.errors import AuthenticationError, NetworkError
 from mailroom.mail.blobs import STAGING
 from mailroom.sync.engine import sync_mailbox
 from mailroom.sync.mailboxes import add_mailbox
-from tests.builders import build_message
-from tests.dovecot_server import DovecotServer, imap_bytes
-from tests.fault_proxy import FaultProxy
+from mailroom_testing.builders import build_message
+from mailroom_testing.dovecot import DovecotServer, imap_bytes
+from mailroom_testing.fault_proxy import FaultProxy
 from tests.sync_support import (
     assert_db_matches_server,
     connect_mailbox,

@@ -26,7 +26,7 @@ from mailroom.sync import claims
 from mailroom.sync.engine import sync_mailbox
 from mailroom.sync.health import BackoffPolicy, diagnose
 from mailroom.sync.scheduler import PollScheduler
-from tests.dovecot_server import DovecotServer
+from mailroom_testing.dovecot import DovecotServer
 from tests.sync_support import connect_mailbox, seed
 
 

@@ -15,8 +15,8 @@ from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, Mailbox, Message, MessageCopy
 from mailroom.sync.engine import ProgressEvent, sync_mailbox
 from mailroom.sync.mailboxes import open_source
-from tests.builders import build_message
-from tests.dovecot_server import DovecotServer
+from mailroom_testing.builders import build_message
+from mailroom_testing.dovecot import DovecotServer
 from tests.sync_support import (
     assert_db_matches_server,
     connect_mailbox,

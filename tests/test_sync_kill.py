@@ -13,7 +13,7 @@ import time
 import pytest
 
 from mailroom.app import App
-from tests.dovecot_server import DovecotServer
+from mailroom_testing.dovecot import DovecotServer
 from tests.sync_support import assert_db_matches_server, connect_mailbox, message_count, seed
 
 pytestmark = pytest.mark.dovecot

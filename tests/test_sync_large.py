@@ -19,8 +19,8 @@ from mailroom.app import App
 from mailroom.db.models import Attachment, Message
 from mailroom.sync.bodies import ensure_bodies
 from mailroom.sync.engine import sync_mailbox
-from tests.builders import build_message
-from tests.dovecot_server import DovecotServer
+from mailroom_testing.builders import build_message
+from mailroom_testing.dovecot import DovecotServer
 from tests.sync_support import assert_db_matches_server, connect_mailbox
 
 pytestmark = pytest.mark.dovecot

@@ -14,8 +14,8 @@ from mailroom.crm.timeline import timeline
 from mailroom.db.engine import transaction
 from mailroom.db.models import Company, Message, Record
 from mailroom.sync.engine import sync_mailbox
-from tests.builders import build_message
-from tests.dovecot_server import DovecotServer
+from mailroom_testing.builders import build_message
+from mailroom_testing.dovecot import DovecotServer
 from tests.sync_support import connect_mailbox, message_count
 from tests.test_sync_health import run_cli
 

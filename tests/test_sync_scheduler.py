@@ -19,9 +19,9 @@ from mailroom.db.models import Mailbox, Message
 from mailroom.sync.engine import sync_mailbox
 from mailroom.sync.idle import IdleWatcher, watcher_opener
 from mailroom.sync.scheduler import PollScheduler
-from tests.builders import build_message
-from tests.dovecot_server import DovecotServer
-from tests.fault_proxy import FaultProxy
+from mailroom_testing.builders import build_message
+from mailroom_testing.dovecot import DovecotServer
+from mailroom_testing.fault_proxy import FaultProxy
 from tests.sync_support import assert_db_matches_server, connect_mailbox, message_count, seed
 from tests.test_sync_faults import health, through
 from tests.test_sync_health import run_cli

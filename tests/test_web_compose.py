@@ -20,10 +20,10 @@ from mailroom.db.outbox_models import OutboxEntry
 from mailroom.security.auth import create_api_token
 from mailroom.security.passwords import hash_password
 from mailroom.web.app import create_web_app
-from tests.builders import build_message
+from mailroom_testing.builders import build_message
+from mailroom_testing.dovecot import DovecotServer
 from tests.conftest_smtp import OutboxEnv, SmtpTestServer, make_outbox_env
 from tests.conftest_web import PASSWORD, seed_tenant, sign_in
-from tests.dovecot_server import DovecotServer
 
 pytestmark = pytest.mark.dovecot
 ORIGIN = {"Origin": "http://testserver"}

@@ -13,9 +13,9 @@ from mailroom.app import App
 from mailroom.db.models import Mailbox
 from mailroom.db.outbox_models import MailboxSmtp
 from mailroom.web import tasks
+from mailroom_testing.dovecot import DovecotServer
 from tests.conftest_smtp import SmtpTestServer
 from tests.conftest_web import Tenant, seed_tenant, sign_in
-from tests.dovecot_server import DovecotServer
 
 pytestmark = pytest.mark.dovecot
 

@@ -1,6 +1,6 @@
-"""A real, private Dovecot 2.3 for the test suite: IMAP, IMAPS, POP3 and POP3S on 127.0.0.1.
+"""A real, private Dovecot 2.3 for tests and benchmarks: IMAP, IMAPS, POP3 and POP3S on 127.0.0.1.
 
-`DovecotServer(root)` renders `tests/dovecot/dovecot.conf.template` into `root/etc/`, with
+`DovecotServer(root)` renders `dovecot.conf.template` (beside this module) into `root/etc/`, with
 its own base_dir, state_dir, log and maildirs under `root`, four free ports picked at
 start and a fresh self-signed certificate (CN 127.0.0.1, SAN 127.0.0.1 + localhost) made
 with `cryptography`. It runs `dovecot -F` as a child process and never touches the system
@@ -61,7 +61,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 DOVECOT_BIN = "/usr/sbin/dovecot"
 DOVEADM_BIN = "/usr/bin/doveadm"
-TEMPLATE = Path(__file__).parent / "dovecot" / "dovecot.conf.template"
+TEMPLATE = Path(__file__).parent / "dovecot.conf.template"
 MASTER_USER = "mailroom-master"
 HOST = "127.0.0.1"
 
@@ -79,7 +79,7 @@ def imap_bytes(raw: bytes) -> bytes:
     return _CRLF_RE.sub(b"\r\n", raw)
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     socks = []
     try:
         for _ in range(count):
@@ -96,7 +96,7 @@ def _quote(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _make_cert(cert_path: Path, key_path: Path) -> None:
+def make_cert(cert_path: Path, key_path: Path) -> None:
     """A self-signed P-256 certificate for 127.0.0.1 and localhost, valid for a day."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
@@ -256,7 +256,7 @@ class DovecotServer:
         if self.running:
             return
         self._prepare_dirs()
-        _make_cert(self.cert_path, self.root / "tls" / "key.pem")
+        make_cert(self.cert_path, self.root / "tls" / "key.pem")
         self._write_file(
             self.root / "etc" / "master-users", f"{MASTER_USER}:{{PLAIN}}{self._master_password}\n"
         )
@@ -268,7 +268,7 @@ class DovecotServer:
             self._write_user(name, password, replacing=False)
         last_error: DovecotError | None = None
         for _attempt in range(3):  # a picked port can be taken before Dovecot binds it
-            self._ports = dict(zip(("imap", "imaps", "pop3", "pop3s"), _free_ports(4), strict=True))
+            self._ports = dict(zip(("imap", "imaps", "pop3", "pop3s"), free_ports(4), strict=True))
             self._render_config()
             try:
                 self._spawn_and_wait(timeout)

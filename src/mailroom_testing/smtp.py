@@ -1,0 +1,158 @@
+"""A real SMTP server (aiosmtpd) on 127.0.0.1 recording what it receives, for tests and bench.
+
+`SmtpTestServer(root)` starts three listeners sharing one `RecordingHandler`: STARTTLS
+(required before MAIL, AUTH after TLS, SIZE 2 MB), implicit TLS (SMTPS) with AUTH, and a
+plain one that offers no STARTTLS and no AUTH. Its certificate is made like the test
+Dovecot's (CN/SAN 127.0.0.1, `mailroom_testing.dovecot.make_cert`), in `root`.
+
+Recipients whose local part starts with `reject` get 550, with `defer` 451. Hooks
+(`handler.on_mail`, `handler.on_data`) let a test act at MAIL or DATA time (kill the
+client, file a Sent copy like Gmail does). The pytest fixtures around it live in
+tests/conftest_smtp.py.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from mailroom_testing.dovecot import free_ports, make_cert
+
+HOST = "127.0.0.1"
+SIZE_LIMIT = 2 * 1024 * 1024
+
+
+@dataclass
+class Received:
+    """One message as the server got it (the data after dot-unstuffing, CRLF lines)."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    port: int
+
+
+@dataclass
+class RecordingHandler:
+    """Records every accepted message; optional hooks run at MAIL and DATA."""
+
+    messages: list[Received] = field(default_factory=list)
+    on_mail: Callable[[], None] | None = None
+    on_data: Callable[[Received], None] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.on_mail is not None:
+            self.on_mail()
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address.lower().startswith("reject"):
+            return "550 5.1.1 No such user here"
+        if address.lower().startswith("defer"):
+            return "451 4.2.0 Mailbox busy, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        port = server.transport.get_extra_info("sockname")[1] if server.transport else 0
+        got = Received(
+            envelope.mail_from or "",
+            list(envelope.rcpt_tos),
+            envelope.original_content or b"",
+            port,
+        )
+        if self.on_data is not None:
+            self.on_data(got)
+        with self.lock:
+            self.messages.append(got)
+        return "250 2.0.0 Accepted"
+
+
+class SmtpTestServer:
+    """Three aiosmtpd listeners (STARTTLS, SMTPS, plain) around one RecordingHandler."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.handler = RecordingHandler()
+        self.username = "sender@acme.example"
+        self.password = "smtp-secret-" + root.name[-6:]
+        self.cert_path = root / "cert.pem"
+        self._controllers: list[Controller] = []
+        self.starttls_port = self.smtps_port = self.plain_port = 0
+
+    def _auth(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(data, LoginPassword)
+            and data.login.decode() == self.username
+            and data.password.decode() == self.password
+        )
+        return AuthResult(success=ok, handled=False)
+
+    def start(self) -> None:
+        key = self.root / "key.pem"
+        make_cert(self.cert_path, key)
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_ctx.load_cert_chain(str(self.cert_path), str(key))
+        ports = free_ports(3)
+        self.starttls_port, self.smtps_port, self.plain_port = ports
+        common: dict[str, Any] = {"hostname": HOST, "server_hostname": "smtp.test"}
+        self._controllers = [
+            Controller(
+                self.handler,
+                port=self.starttls_port,
+                tls_context=server_ctx,
+                require_starttls=True,
+                auth_required=True,
+                authenticator=self._auth,
+                data_size_limit=SIZE_LIMIT,
+                **common,
+            ),
+            Controller(
+                self.handler,
+                port=self.smtps_port,
+                ssl_context=server_ctx,
+                auth_required=True,
+                auth_require_tls=False,  # the whole connection is TLS already
+                authenticator=self._auth,
+                data_size_limit=SIZE_LIMIT,
+                **common,
+            ),
+            Controller(self.handler, port=self.plain_port, **common),
+        ]
+        for controller in self._controllers:
+            controller.start()
+
+    def stop(self) -> None:
+        for controller in self._controllers:
+            controller.stop()
+        self._controllers = []
+
+    def reset(self) -> None:
+        with self.handler.lock:
+            self.handler.messages.clear()
+        self.handler.on_mail = None
+        self.handler.on_data = None
+
+    @property
+    def messages(self) -> list[Received]:
+        with self.handler.lock:
+            return list(self.handler.messages)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.cert_path))

@@ -25,7 +25,7 @@ from mailroom.matching.directory import load_directory
 from mailroom.matching.rulebook import add_rule
 from mailroom.sync.bodies import ensure_bodies, fill_in_background
 from mailroom.sync.ingest import BatchResult, IngestTarget, ingest_batch
-from tests.matching_kit import links_of, mail, setup, skip_of
+from tests.helpers.matching_kit import links_of, mail, setup, skip_of
 
 
 def fast_ingest(app: App, mailbox_id: int, *messages: bytes) -> BatchResult:

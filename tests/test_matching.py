@@ -19,7 +19,7 @@ from mailroom.matching.index import domain_candidates, is_free_mail, registrable
 from mailroom.matching.linker import case_ref
 from mailroom.matching.manual import link_by_hand, unlink_by_hand
 from mailroom.matching.policy import update_settings
-from tests.matching_kit import count, ingest, links_of, mail, setup
+from tests.helpers.matching_kit import count, ingest, links_of, mail, setup
 
 
 def record(app: App, kind: str, name: str, *emails: str, **kw: object) -> int:

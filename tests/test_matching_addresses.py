@@ -20,7 +20,7 @@ from mailroom.mail.addresses import normalise
 from mailroom.matching.blocklist import Blocklist, clean_entry
 from mailroom.matching.index import domain_candidates, is_free_mail, registrable_domain
 from mailroom.matching.rules import AddressPattern
-from tests.matching_kit import ingest, links_of, mail, setup
+from tests.helpers.matching_kit import ingest, links_of, mail, setup
 
 LABEL = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True)
 UNICODE_LABEL = st.sampled_from(["bücher", "münchen", "ñandú", "straße", "zürich", "αβγ"])

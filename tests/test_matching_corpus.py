@@ -20,7 +20,7 @@ from mailroom.matching.policy import update_settings
 from mailroom.matching.why import explain
 from mailroom.sync.classify import automation_reason
 from mailroom.sync.ingest import identity_of
-from tests.matching_kit import ingest, links_of, setup, skip_of
+from tests.helpers.matching_kit import ingest, links_of, setup, skip_of
 
 SLICE = 120
 FILTER_NAMES = {"internal", "blocklist", "bulk", "confidential", "participation"}

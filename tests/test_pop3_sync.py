@@ -15,7 +15,7 @@ from mailroom.errors import AuthenticationError
 from mailroom.sync.engine import sync_mailbox
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer
-from tests.sync_support import connect_mailbox, message_count, seed
+from tests.helpers.sync_support import connect_mailbox, message_count, seed
 
 pytestmark = pytest.mark.dovecot
 

@@ -20,7 +20,7 @@ from mailroom.matching.policy import update_settings
 from mailroom.matching.rulebook import add_rule, list_rules, order_rules, try_rule
 from mailroom.matching.rules import make_rule
 from mailroom.matching.view import MailView
-from tests.matching_kit import count, ingest, links_of, mail, setup, skip_of
+from tests.helpers.matching_kit import count, ingest, links_of, mail, setup, skip_of
 
 
 @pytest.fixture

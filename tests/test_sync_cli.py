@@ -13,8 +13,7 @@ from mailroom.app import App
 from mailroom.cli.sync import _Bars
 from mailroom.sync.engine import ProgressEvent, sync_mailbox
 from mailroom_testing.dovecot import DovecotServer
-from tests.sync_support import connect_mailbox, seed
-from tests.test_sync_health import run_cli
+from tests.helpers.sync_support import connect_mailbox, run_cli, seed
 
 
 def test_progress_bar_shows_done_of_total_messages_and_bytes() -> None:

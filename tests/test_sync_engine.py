@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import func, select
 
 from mailroom.app import App
-from mailroom.crm.companies import add_company, add_user
 from mailroom.crm.records import EmailField, add_record
 from mailroom.crm.timeline import timeline
 from mailroom.db.engine import transaction
@@ -21,29 +20,9 @@ from mailroom.db.models import (
     Record,
 )
 from mailroom.sync.engine import sync_mailbox
-from mailroom.sync.mailboxes import add_mailbox
 from mailroom_testing.builders import build_message
 from mailroom_testing.memory_source import MemorySource
-
-
-def setup_company(app: App, *, mailbox_users: int = 1) -> list[int]:
-    ids = []
-    with transaction(app.sessions) as session:
-        company = add_company(session, name="Acme", domains=["acme.example"])
-        for n in range(mailbox_users):
-            user = add_user(session, company=company, email=f"user{n}@acme.example")
-            box = add_mailbox(
-                session, app.secrets, user=user, host="imap.test", port=993, password="pw-123"
-            )
-            ids.append(box.id)
-        add_record(
-            session,
-            company=company,
-            record_type="contact",
-            name="Jo",
-            emails=[EmailField("main", "jo@client.example")],
-        )
-    return ids
+from tests.helpers.sync_support import setup_company
 
 
 def opener_for(sources: dict[int, MemorySource]) -> Callable[[Mailbox, App], MemorySource]:

@@ -14,8 +14,14 @@ from mailroom.db.models import Message
 from mailroom.sync.engine import ProgressEvent, sync_mailbox
 from mailroom_testing.dovecot import DovecotServer, imap_bytes
 from mailroom_testing.fault_proxy import FaultProxy
-from tests.sync_support import assert_db_matches_server, connect_mailbox, health, seed, through
-from tests.test_sync_imap import expunge
+from tests.helpers.sync_support import (
+    assert_db_matches_server,
+    connect_mailbox,
+    expunge,
+    health,
+    seed,
+    through,
+)
 
 pytestmark = pytest.mark.dovecot
 

@@ -30,7 +30,7 @@ from mailroom.sync.mailboxes import add_mailbox
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer, imap_bytes
 from mailroom_testing.fault_proxy import FaultProxy
-from tests.sync_support import (
+from tests.helpers.sync_support import (
     assert_db_matches_server,
     connect_mailbox,
     db_ids,

@@ -20,7 +20,7 @@ from mailroom.sync.engine import sync_mailbox
 from mailroom.sync.mailboxes import open_source
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer
-from tests.sync_support import assert_db_matches_server, connect_mailbox
+from tests.helpers.sync_support import assert_db_matches_server, connect_mailbox
 
 pytestmark = pytest.mark.dovecot
 

@@ -3,17 +3,14 @@ re-enabling by editing credentials, the error log CLI, the company limit, stale 
 
 from __future__ import annotations
 
-import io
 import json
 import random
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from mailroom.app import App
-from mailroom.cli import main
 from mailroom.db.engine import transaction
 from mailroom.db.models import Mailbox, MailboxError
 from mailroom.errors import (
@@ -27,7 +24,7 @@ from mailroom.sync.engine import sync_mailbox
 from mailroom.sync.health import BackoffPolicy, diagnose
 from mailroom.sync.scheduler import PollScheduler
 from mailroom_testing.dovecot import DovecotServer
-from tests.sync_support import connect_mailbox, seed
+from tests.helpers.sync_support import connect_mailbox, run_cli, seed, setup_company
 
 
 @pytest.mark.parametrize(
@@ -72,12 +69,6 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
     for failures, low, high in [(1, 30, 60), (2, 60, 120), (4, 240, 480), (20, 1800, 3600)]:
         delays = {policy.delay(failures, rng=rng) for _ in range(20)}
         assert all(low <= d <= high for d in delays) and len(delays) > 1
-
-
-def run_cli(app: App, monkeypatch: pytest.MonkeyPatch, *args: str, stdin: str = "") -> int:
-    monkeypatch.setenv("MAILROOM_SECRET_KEY", app.settings.secret_key_b64 or "")
-    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    return main(["--data-dir", str(app.settings.data_dir), *args])
 
 
 @pytest.mark.dovecot
@@ -190,8 +181,6 @@ def test_mailboxes_beyond_the_company_limit_wait_as_pending_until_a_slot_frees(
 
 
 def test_a_stale_claim_is_restarted_and_a_live_one_is_respected(sqlite_app: App) -> None:
-    from tests.test_sync_engine import setup_company
-
     (box,) = setup_company(sqlite_app)
     now = datetime.now(UTC)
     scheduler = PollScheduler(sqlite_app, interval=300, idle=False)

@@ -17,10 +17,11 @@ from mailroom.sync.engine import ProgressEvent, sync_mailbox
 from mailroom.sync.mailboxes import open_source
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer
-from tests.sync_support import (
+from tests.helpers.sync_support import (
     assert_db_matches_server,
     connect_mailbox,
     db_ids,
+    expunge,
     message_count,
     seed,
     server_ids,
@@ -38,16 +39,6 @@ def state_of(app: App, mailbox_id: int, folder: str) -> FolderState:
         )
         assert state is not None
         return state
-
-
-def expunge(dovecot: DovecotServer, login: str, folder: str, uids: list[int]) -> None:
-    """A second client deletes messages (STORE \\Deleted + UID EXPUNGE)."""
-    conn = dovecot.session(login)
-    conn.select(f'"{folder}"')
-    spec = ",".join(map(str, uids))
-    assert conn.uid("STORE", spec, "+FLAGS.SILENT", "(\\Deleted)")[0] == "OK"
-    assert conn.uid("EXPUNGE", spec)[0] == "OK"
-    conn.close()
 
 
 def test_first_sync_backfills_newest_first_and_a_resync_costs_no_fetch(

@@ -14,7 +14,12 @@ import pytest
 
 from mailroom.app import App
 from mailroom_testing.dovecot import DovecotServer
-from tests.sync_support import assert_db_matches_server, connect_mailbox, message_count, seed
+from tests.helpers.sync_support import (
+    assert_db_matches_server,
+    connect_mailbox,
+    message_count,
+    seed,
+)
 
 pytestmark = pytest.mark.dovecot
 

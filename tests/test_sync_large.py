@@ -21,7 +21,7 @@ from mailroom.sync.bodies import ensure_bodies
 from mailroom.sync.engine import sync_mailbox
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer
-from tests.sync_support import assert_db_matches_server, connect_mailbox
+from tests.helpers.sync_support import assert_db_matches_server, connect_mailbox
 
 pytestmark = pytest.mark.dovecot
 

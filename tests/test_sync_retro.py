@@ -16,8 +16,7 @@ from mailroom.db.models import Company, Message, Record
 from mailroom.sync.engine import sync_mailbox
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer
-from tests.sync_support import connect_mailbox, message_count
-from tests.test_sync_health import run_cli
+from tests.helpers.sync_support import connect_mailbox, message_count, run_cli
 
 pytestmark = pytest.mark.dovecot
 

@@ -22,9 +22,15 @@ from mailroom.sync.scheduler import PollScheduler
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer
 from mailroom_testing.fault_proxy import FaultProxy
-from tests.sync_support import assert_db_matches_server, connect_mailbox, message_count, seed
-from tests.test_sync_faults import health, through
-from tests.test_sync_health import run_cli
+from tests.helpers.sync_support import (
+    assert_db_matches_server,
+    connect_mailbox,
+    health,
+    message_count,
+    run_cli,
+    seed,
+    through,
+)
 
 pytestmark = pytest.mark.dovecot
 

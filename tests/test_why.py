@@ -9,7 +9,7 @@ import pytest
 
 from mailroom.app import App
 from mailroom.cli import main
-from tests.matching_kit import ingest, mail, setup
+from tests.helpers.matching_kit import ingest, mail, setup
 
 
 @pytest.fixture

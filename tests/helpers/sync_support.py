@@ -1,4 +1,4 @@
-"""Shared set-up for the sync tests against the real Dovecot: a company, a mailbox, checks.
+"""Shared set-up for the sync tests: a company, a mailbox, checks, the CLI.
 
 `connect_mailbox` makes a company with one user and one mailbox pointing at the test
 Dovecot over IMAPS (or POP3S); `db_places` and `server_places` read what the database and
@@ -8,13 +8,18 @@ loss" in one line.
 
 from __future__ import annotations
 
+import io
 import re
+import sys
 from datetime import date
 
+import pytest
 from sqlalchemy import func, select
 
 from mailroom.app import App
+from mailroom.cli import main
 from mailroom.crm.companies import add_company, add_user
+from mailroom.crm.records import EmailField, add_record
 from mailroom.db.engine import transaction
 from mailroom.db.models import Mailbox, Message, MessageCopy
 from mailroom.sync.mailboxes import add_mailbox
@@ -147,3 +152,39 @@ def health(app: App, mailbox_id: int) -> Mailbox:
         mailbox = session.get(Mailbox, mailbox_id)
         assert mailbox is not None
         return mailbox
+
+
+def run_cli(app: App, monkeypatch: pytest.MonkeyPatch, *args: str, stdin: str = "") -> int:
+    monkeypatch.setenv("MAILROOM_SECRET_KEY", app.settings.secret_key_b64 or "")
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    return main(["--data-dir", str(app.settings.data_dir), *args])
+
+
+def expunge(dovecot: DovecotServer, login: str, folder: str, uids: list[int]) -> None:
+    """A second client deletes messages (STORE \\Deleted + UID EXPUNGE)."""
+    conn = dovecot.session(login)
+    conn.select(f'"{folder}"')
+    spec = ",".join(map(str, uids))
+    assert conn.uid("STORE", spec, "+FLAGS.SILENT", "(\\Deleted)")[0] == "OK"
+    assert conn.uid("EXPUNGE", spec)[0] == "OK"
+    conn.close()
+
+
+def setup_company(app: App, *, mailbox_users: int = 1) -> list[int]:
+    ids = []
+    with transaction(app.sessions) as session:
+        company = add_company(session, name="Acme", domains=["acme.example"])
+        for n in range(mailbox_users):
+            user = add_user(session, company=company, email=f"user{n}@acme.example")
+            box = add_mailbox(
+                session, app.secrets, user=user, host="imap.test", port=993, password="pw-123"
+            )
+            ids.append(box.id)
+        add_record(
+            session,
+            company=company,
+            record_type="contact",
+            name="Jo",
+            emails=[EmailField("main", "jo@client.example")],
+        )
+    return ids

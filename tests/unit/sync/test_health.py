@@ -1,0 +1,94 @@
+"""Mailbox health without a server: error kinds and hints, backoff, stale claims.
+Failures against the real Dovecot: tests/integration/sync/test_health.py.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mailroom.app import App
+from mailroom.db.engine import transaction
+from mailroom.db.models import Mailbox
+from mailroom.errors import (
+    AuthenticationError,
+    NetworkError,
+    ProtocolError,
+    TLSError,
+)
+from mailroom.sync import claims
+from mailroom.sync.health import BackoffPolicy, diagnose
+from mailroom.sync.scheduler import PollScheduler
+from tests.helpers.sync_support import setup_company
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "wait"),
+    [
+        (ProtocolError("rejected UID FETCH: [THROTTLED] Too many requests"), "throttled", None),
+        (
+            AuthenticationError(
+                "refused (Request is throttled. Suggested Backoff Time: 299961 milliseconds)"
+            ),
+            "throttled",
+            299.961,
+        ),
+        (
+            AuthenticationError("refused ([ALERT] Application-specific password required)"),
+            "app_password_required",
+            None,
+        ),
+        (
+            AuthenticationError("refused ([ALERT] Your account is not enabled for IMAP use.)"),
+            "imap_disabled",
+            None,
+        ),
+        (ProtocolError("APPEND failed: [OVERQUOTA] Quota exceeded"), "over_quota", None),
+        (AuthenticationError("refused the user name or password"), "auth_failed", None),
+        (TLSError("sent a certificate that was rejected"), "tls_rejected", None),
+        (NetworkError("The IMAP server x:993 refused the connection"), "host_unreachable", None),
+        (NetworkError("dropped the connection during UID FETCH"), "connection_lost", None),
+        (ProtocolError("rejected EXAMINE: NO Mailbox doesn't exist"), "server_error", None),
+    ],
+)
+def test_each_error_kind_has_a_fix_hint(error: Exception, kind: str, wait: float | None) -> None:
+    found = diagnose(error)  # type: ignore[arg-type]
+    assert (found.kind, found.retry_after) == (kind, wait)
+    assert found.hint
+    assert found.auth_failure == (kind in ("auth_failed", "app_password_required"))
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
+    policy = BackoffPolicy(base=60, cap=3600)
+    rng = random.Random(7)
+    for failures, low, high in [(1, 30, 60), (2, 60, 120), (4, 240, 480), (20, 1800, 3600)]:
+        delays = {policy.delay(failures, rng=rng) for _ in range(20)}
+        assert all(low <= d <= high for d in delays) and len(delays) > 1
+
+
+def test_a_stale_claim_is_restarted_and_a_live_one_is_respected(sqlite_app: App) -> None:
+    (box,) = setup_company(sqlite_app)
+    now = datetime.now(UTC)
+    scheduler = PollScheduler(sqlite_app, interval=300, idle=False)
+    cases = [
+        (f"{claims.HOST}:{2**22 + 7}:dead", now, True),  # a process of this host that is gone
+        ("elsewhere:123:abc", now - timedelta(hours=1), True),  # heartbeat past the timeout
+        ("elsewhere:123:abc", now, False),  # another machine, beating: hands off
+    ]
+    for owner, beat, stale in cases:
+        with transaction(sqlite_app.sessions) as session:
+            mailbox = session.get(Mailbox, box)
+            assert mailbox is not None
+            mailbox.status, mailbox.sync_owner, mailbox.heartbeat_at = "syncing", owner, beat
+        assert ((box, False) in scheduler.due(now)) is stale, owner
+        with sqlite_app.sessions() as session:
+            mailbox = session.get(Mailbox, box)
+            assert mailbox is not None
+            assert claims.is_stale(mailbox, now=now) is stale
+
+
+def test_owner_liveness_is_read_from_the_owner_string() -> None:
+    assert claims.owner_alive("elsewhere:1:x")
+    assert not claims.owner_alive(f"{claims.HOST}:{2**22 + 9}:x")

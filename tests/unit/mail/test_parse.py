@@ -333,7 +333,7 @@ def test_mutated_messages_never_raise(edits: list[tuple[int, bytes]]) -> None:
 
 # --- the shared corpus --------------------------------------------------------------------
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 CORPUS = Path(os.environ.get("MAILROOM_CORPUS", REPO.parent / "shared" / "corpus"))
 ENRON_STEP = 5  # every 5th Enron file (~1,300 of 6,624) keeps the test near 15 s
 MBOX_NAME = re.compile(r"\.mbox(\.txt)?$")

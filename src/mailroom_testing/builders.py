@@ -1,4 +1,5 @@
-"""Message builders for tests: real RFC 5322 bytes made with the stdlib, never pasted mail."""
+"""Message builders for tests and benchmarks: real RFC 5322 bytes made with the stdlib,
+never pasted mail."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ Per-folder stages (`FolderState.stage`, folders.FolderStage):
     new ──EXAMINE: last_uid := UIDNEXT-1, backfill_below := UIDNEXT──▶ backfill
     backfill ──batch (newest first) committed: backfill_below := min(batch)──▶ backfill
     backfill ──nothing left below (or before --since)──▶ ready
-    ready ──STATUS unchanged──▶ ready (no fetch: cost O(folders), DESIGN.md #7)
+    ready ──STATUS unchanged──▶ ready (no fetch: cost O(folders), "cost grows with change")
     ready ──STATUS changed: fetch UID > last_uid, mark VANISHED copies gone,
             store changed FLAGS on the copies──▶ ready
     any ──UIDVALIDITY changed: old copies gone_at, cursors cleared──▶ new
@@ -31,10 +31,11 @@ An error leaves the stage and both cursors as they were, and records the error o
 mailbox; the next sync resumes exactly there. A stop request (graceful shutdown) ends the
 sync between two batches, every cursor consistent.
 
-Exactly-once effect (DESIGN.md #2): a batch and the cursor that covers it commit
-together, so a process killed anywhere re-fetches at most one batch, whose ingestion is
-then a no-op. Nothing in the mailbox changes (DESIGN.md #1): EXAMINE and BODY.PEEK only;
-POP3 deletes only when the user chose it, and only after the batch is committed.
+Exactly-once effect (invariants in docs/architecture.md): a batch and the cursor that
+covers it commit together, so a process killed anywhere re-fetches at most one batch,
+whose ingestion is then a no-op. Nothing in the mailbox changes ("read-only mailbox"):
+EXAMINE and BODY.PEEK only; POP3 deletes only when the user chose it, and only after the
+batch is committed.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from mailroom.cli.mailbox import mailbox_app
 from mailroom.crm.companies import get_company
 from mailroom.crm.retention import disconnect_mailbox, purge_all, purge_unlinked, set_privacy
 from mailroom.db.engine import transaction
+from mailroom.mailboxes.store import get_mailbox
 from mailroom.security.access import privacy_of
-from mailroom.sync.mailboxes import get_mailbox
 
 privacy_app = typer.Typer(help="Who sees which email: transparent or strict.", no_args_is_help=True)
 retention_app = typer.Typer(

@@ -52,10 +52,16 @@ def test_company_limit_command_sets_and_clears_and_the_cli_add_obeys_it(
     add += ("--port", str(dovecot.imaps_port), "--username", user)
     add += ("--password-stdin", "--allow-self-signed")
     assert cli(*add, stdin=password + "\n") == 0
-    capsys.readouterr()
+    first = capsys.readouterr().out.strip()
     assert cli(*add, stdin=password + "\n") == 1
     err = capsys.readouterr().err
     assert f"{REFUSAL} 1 mailboxes" in err and "company limit" in err
+    assert mailbox_count(sqlite_app) == 1
+
+    # Disconnecting frees the slot.
+    assert cli("mailbox", "disconnect", first, "--keep-mail") == 0
+    assert f"Mailbox {first} disconnected" in capsys.readouterr().out
+    assert cli(*add, stdin=password + "\n") == 0
     assert mailbox_count(sqlite_app) == 1
 
     assert cli("company", "limit", "Acme", "none") == 0

@@ -46,9 +46,9 @@ from mailroom.db.models import (
     Record,
     User,
 )
+from mailroom.mailboxes.store import add_mailbox
 from mailroom.security import access
 from mailroom.security.secrets import encode_key, new_key
-from mailroom.sync.mailboxes import add_mailbox
 from mailroom.web.app import create_web_app
 
 PASSWORD = "bench-password-1"

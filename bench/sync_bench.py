@@ -190,8 +190,8 @@ def run(dovecot: DovecotServer, work: Path, count: int, cache: Path | None = Non
     from mailroom.config import load_settings
     from mailroom.crm.companies import add_company, add_user
     from mailroom.db.engine import transaction
+    from mailroom.mailboxes.store import add_mailbox
     from mailroom.security.secrets import create_key_file
-    from mailroom.sync.mailboxes import add_mailbox
 
     settings = load_settings(data)
     create_key_file(settings.key_path)

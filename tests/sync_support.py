@@ -17,7 +17,7 @@ from mailroom.app import App
 from mailroom.crm.companies import add_company, add_user
 from mailroom.db.engine import transaction
 from mailroom.db.models import Mailbox, Message, MessageCopy
-from mailroom.sync.mailboxes import add_mailbox
+from mailroom.mailboxes.store import add_mailbox
 from tests.builders import build_message
 from tests.dovecot_server import DovecotServer
 

@@ -24,7 +24,7 @@ from mailroom.db.outbox_models import DropQuarantine
 from mailroom.dropbox.server import DropboxServer, start_dropbox_server
 from mailroom.dropbox.tokens import drop_address, ensure_token
 from mailroom.dropbox.unwrap import unwrap
-from mailroom.sync.mailboxes import add_mailbox
+from mailroom.mailboxes.store import add_mailbox
 from tests.builders import build_message
 
 

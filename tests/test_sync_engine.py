@@ -20,8 +20,8 @@ from mailroom.db.models import (
     MessageLink,
     Record,
 )
+from mailroom.mailboxes.store import add_mailbox
 from mailroom.sync.engine import sync_mailbox
-from mailroom.sync.mailboxes import add_mailbox
 from tests.builders import build_message
 from tests.memory_source import MemorySource
 

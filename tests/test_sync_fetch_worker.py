@@ -25,8 +25,8 @@ from mailroom.db.matching_models import MessageSkip
 from mailroom.db.models import Message, MessageCopy, MessageLink, Record
 from mailroom.errors import AuthenticationError, NetworkError
 from mailroom.mail.blobs import STAGING
+from mailroom.mailboxes.store import add_mailbox
 from mailroom.sync.engine import sync_mailbox
-from mailroom.sync.mailboxes import add_mailbox
 from tests.builders import build_message
 from tests.dovecot_server import DovecotServer, imap_bytes
 from tests.fault_proxy import FaultProxy

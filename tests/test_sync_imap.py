@@ -13,8 +13,8 @@ from mailroom.connectors.base import MailboxSource
 from mailroom.connectors.imap import ImapSource
 from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, Mailbox, Message, MessageCopy
+from mailroom.sync.connect import open_source
 from mailroom.sync.engine import ProgressEvent, sync_mailbox
-from mailroom.sync.mailboxes import open_source
 from tests.builders import build_message
 from tests.dovecot_server import DovecotServer
 from tests.sync_support import (

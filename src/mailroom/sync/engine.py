@@ -55,7 +55,9 @@ from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, Mailbox
 from mailroom.errors import MailroomError, NetworkError, NotFound
 from mailroom.mail.blobs import sweep_staging
+from mailroom.mailboxes.status import MailboxStatus, disable, mark_idle, mark_waiting
 from mailroom.sync import claims, health
+from mailroom.sync.connect import open_source
 from mailroom.sync.folders import (
     FolderReport,
     FolderStage,
@@ -63,7 +65,6 @@ from mailroom.sync.folders import (
     SyncContext,
     sync_folder,
 )
-from mailroom.sync.mailboxes import open_source
 from mailroom.sync.pop3 import sync_pop3
 from mailroom.sync.source import Pop3Source
 
@@ -158,12 +159,13 @@ def sync_mailbox(
         if mailbox is None:
             raise NotFound(f"No mailbox {mailbox_id}.", hint="See `mailroom mailbox list`.")
         if not mailbox.enabled:
-            mailbox.status = "disabled"
+            disable(mailbox)
             report.skipped = "disabled"
-        elif mailbox.status == "failed" and not force:
+        elif mailbox.status == MailboxStatus.FAILED and not force:
             report.skipped = "failed"
         elif not claims.within_limit(session, mailbox):
-            mailbox.status, mailbox.error_kind = "pending", "limit"
+            mark_waiting(mailbox)
+            mailbox.error_kind = "limit"
             mailbox.error_hint = health.HINTS["limit"]
             mailbox.last_error = "Waiting for a free slot under the company's mailbox limit."
             report.skipped = "waiting"
@@ -247,7 +249,7 @@ def _run(
                 "mailbox %s: %s: %s", mailbox.id, found.kind, report.error.message.splitlines()[0]
             )
         elif ctx.stopping:
-            row.status = "ok" if row.last_success_at else "pending"
+            mark_idle(row)
             row.sync_owner = None
         else:
             health.record_success(row)
@@ -302,7 +304,7 @@ def due_mailboxes(app: App, *, include_failed: bool = False) -> list[int]:
     with app.sessions() as session:
         query = select(Mailbox.id).where(Mailbox.enabled.is_(True)).order_by(Mailbox.id)
         if not include_failed:
-            query = query.where(Mailbox.status != "failed")
+            query = query.where(Mailbox.status != MailboxStatus.FAILED)
         return list(session.scalars(query))
 
 

@@ -11,7 +11,8 @@ database-backed matcher is compared with. Each figure is the best of --repeat ru
     .venv/bin/python bench/bench_matching.py --sizes 10000 --messages 2000
 
 The databases are generated (bench/gen_matching.py) under --work (default
-/tmp/mailroom-bench) and reused by later runs.
+/tmp/mailroom-bench) and reused by later runs. The rates go to bench/results/matching.json
+with the run's commit and package versions (bench/_meta.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _meta import write_result
 from gen_matching import address, generate, messages, open_bench_app
 
 from mailroom.matching.linker import MatchInput, plan_links
@@ -94,6 +96,15 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/mailroom-bench"))
     args = parser.parse_args()
     results = {size: bench(size, args.messages, args.repeat, args.work) for size in args.sizes}
+    path = write_result(
+        "matching",
+        {
+            "messages": args.messages,
+            "repeat": args.repeat,
+            "msg_per_s": {str(size): rates for size, rates in results.items()},
+        },
+    )
+    print(f"wrote {path.relative_to(path.parents[2])}")
     if len(results) > 1:
         small, large = results[min(results)], results[max(results)]
         print(

@@ -10,7 +10,9 @@ participants and a link) and a baseline contact with 50, then times in the same 
 - `security.access.record_timeline` alone (the queries),
 
 for the big record and the baseline record, and prints median and p95 in ms and the
-ratio big/baseline. The issue's target: the big record's first page under 100 ms.
+ratio big/baseline, and writes them to bench/results/record-page-<dialect>.json with the
+run's commit and package versions (bench/_meta.py). The issue's target: the big record's
+first page under 100 ms.
 
 Run:  .venv/bin/python bench/bench_record_page.py [--messages 10000] [--runs 30] [--pg URL]
 """
@@ -30,6 +32,7 @@ from sqlalchemy import insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._meta import write_result
 from mailroom.app import App, open_app
 from mailroom.config import Settings
 from mailroom.crm.companies import add_company, add_user
@@ -43,9 +46,9 @@ from mailroom.db.models import (
     Record,
     User,
 )
+from mailroom.mailboxes.store import add_mailbox
 from mailroom.security import access
 from mailroom.security.secrets import encode_key, new_key
-from mailroom.sync.mailboxes import add_mailbox
 from mailroom.web.app import create_web_app
 
 PASSWORD = "bench-password-1"
@@ -151,9 +154,12 @@ def timed(fn: object, runs: int) -> list[float]:
     return out
 
 
+def p95(values: list[float]) -> float:
+    return sorted(values)[max(0, int(len(values) * 0.95) - 1)]
+
+
 def summary(values: list[float]) -> str:
-    p95 = sorted(values)[max(0, int(len(values) * 0.95) - 1)]
-    return f"median {statistics.median(values):7.2f} ms   p95 {p95:7.2f} ms"
+    return f"median {statistics.median(values):7.2f} ms   p95 {p95(values):7.2f} ms"
 
 
 def main() -> None:
@@ -175,6 +181,7 @@ def main() -> None:
         f"generated {args.messages} + 50 messages in {time.perf_counter() - t0:.1f} s "
         f"({app.engine.dialect.name})"
     )
+    figures: dict[str, dict[str, float]] = {}
     with TestClient(create_web_app(app)) as client:
         token = client.get("/signin").text.split('name="csrf_token" value="')[1].split('"')[0]
         client.post(
@@ -207,6 +214,12 @@ def main() -> None:
                     ),
                     args.runs,
                 )
+            figures[label] = {
+                "page_ms_median": statistics.median(page_ms),
+                "page_ms_p95": p95(page_ms),
+                "query_ms_median": statistics.median(query_ms),
+                "query_ms_p95": p95(query_ms),
+            }
             print(f"{label:24} page  {summary(page_ms)}")
             print(f"{label:24} query {summary(query_ms)}")
             if record_id == small:
@@ -216,6 +229,10 @@ def main() -> None:
                     f"ratio big/baseline: page {statistics.median(page_ms) / base_page:.2f}x, "
                     f"query {statistics.median(query_ms) / base_query:.2f}x"
                 )
+    write_result(
+        f"record-page-{app.engine.dialect.name}",
+        {"messages": args.messages, "runs": args.runs, "figures": figures},
+    )
     app.close()
 
 

@@ -13,13 +13,13 @@ that process's own (GNU time's %M):
 3. in-process, the engine's own time for a no-change resync per folder (the CLI's figure
    includes Python start-up and imports).
 
-Prints a table and the ratios, and writes bench/results/sync-<N>.json.
+Prints a table and the ratios, and writes bench/results/sync-<N>.json (with the run's
+commit and package versions, bench/_meta.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -32,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench._meta import write_result  # noqa: E402
 from bench.gen_mailbox import fill  # noqa: E402
 from mailroom_testing.builders import build_message  # noqa: E402
 from mailroom_testing.dovecot import DovecotServer  # noqa: E402
@@ -189,8 +190,8 @@ def run(dovecot: DovecotServer, work: Path, count: int, cache: Path | None = Non
     from mailroom.config import load_settings
     from mailroom.crm.companies import add_company, add_user
     from mailroom.db.engine import transaction
+    from mailroom.mailboxes.store import add_mailbox
     from mailroom.security.secrets import create_key_file
-    from mailroom.sync.mailboxes import add_mailbox
 
     settings = load_settings(data)
     create_key_file(settings.key_path)
@@ -256,19 +257,15 @@ def run(dovecot: DovecotServer, work: Path, count: int, cache: Path | None = Non
     for phase in ("initial", "no change", "+100"):
         ratio = results[f"mailroom {phase}"]["seconds"] / results[f"mbsync {phase}"]["seconds"]
         print(f"ratio mailroom/mbsync, {phase}: {ratio:.2f}")
-    out = REPO / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"sync-{count}.json").write_text(
-        json.dumps(
-            {
-                "messages": count,
-                "bytes": size_of(dovecot),
-                "results": results,
-                "engine_no_change_ms_per_folder": engine_ms,
-                "engine_plus_100_seconds": engine_new_s,
-            },
-            indent=2,
-        )
+    write_result(
+        f"sync-{count}",
+        {
+            "messages": count,
+            "bytes": size_of(dovecot),
+            "results": results,
+            "engine_no_change_ms_per_folder": engine_ms,
+            "engine_plus_100_seconds": engine_new_s,
+        },
     )
     app.close()
 

@@ -1,5 +1,9 @@
-# Sourced by bin/mailroom and bin/test: make .venv with a Python that carries the `email`
-# package's security fixes (CVE-2023-27043, CVE-2024-6923) and install Mailroom into it.
+# Sourced by bin/mailroom, bin/test and bin/lock: make .venv with a Python that carries the
+# `email` package's security fixes (CVE-2023-27043, CVE-2024-6923) and install Mailroom into
+# it exactly as locked: requirements.lock for `bin/mailroom`, requirements-dev.lock (runtime
+# + dev tools, same runtime versions) for `bin/test`, every file checked against its sha256.
+# The installer is uv, itself pinned and hash-checked by requirements-uv.lock and kept in
+# .venv/.uv, outside the environment it manages (docs/decisions/0008-lock-file-with-uv.md).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
@@ -17,26 +21,57 @@ pick_python() {
     return 1
 }
 
-ensure_venv() {
-    local extras="$1"
-    local stamp="$VENV/.installed-$extras"
-    if [ ! -x "$VENV/bin/python" ]; then
-        local py; py="$(pick_python)"
-        if ! "$py" -m venv --help >/dev/null 2>&1 || ! "$py" -c 'import ensurepip' 2>/dev/null; then
-            if [ "$py" = /usr/bin/python3 ] && command -v apt-get >/dev/null; then
-                apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-            fi
+make_venv() {
+    [ -x "$VENV/bin/python" ] && return 0
+    local py; py="$(pick_python)"
+    if ! "$py" -m venv --help >/dev/null 2>&1 || ! "$py" -c 'import ensurepip' 2>/dev/null; then
+        if [ "$py" = /usr/bin/python3 ] && command -v apt-get >/dev/null; then
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
         fi
-        "$py" -m venv "$VENV"
-        rm -f "$VENV"/.installed-*
     fi
-    if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
-        "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-        if [ "$extras" = "dev" ]; then
-            "$VENV/bin/python" -m pip install -q -e "$ROOT[dev]"
-        else
-            "$VENV/bin/python" -m pip install -q -e "$ROOT"
-        fi
-        touch "$stamp"
+    "$py" -m venv "$VENV"
+    rm -rf "$VENV"/.installed-* "$VENV/.uv"
+}
+
+# sha256 of the named files' contents together: a stamp that changes whenever one does
+# (an mtime alone misses a checkout that restores an older lock).
+files_hash() {
+    cat "$@" | sha256sum | cut -d' ' -f1
+}
+
+# Sets UV to the pinned uv, installing it (pip, --require-hashes) when missing or re-pinned.
+ensure_uv() {
+    make_venv
+    UV="$VENV/.uv/bin/uv"
+    local want; want="$(files_hash "$ROOT/requirements-uv.lock")"
+    if [ ! -x "$UV" ] || [ "$(cat "$VENV/.uv/.stamp" 2>/dev/null)" != "$want" ]; then
+        rm -rf "$VENV/.uv"
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes \
+            --no-deps --target "$VENV/.uv" -r "$ROOT/requirements-uv.lock"
+        echo "$want" > "$VENV/.uv/.stamp"
+    fi
+}
+
+# ensure_venv runtime|dev: make .venv hold exactly the lock's packages, then Mailroom itself
+# (editable, --no-deps). Re-syncs when the lock or pyproject.toml changes; packages the lock
+# no longer names are removed.
+ensure_venv() {
+    local extras="$1" lock=requirements.lock
+    [ "$extras" = dev ] && lock=requirements-dev.lock
+    make_venv
+    # The dev lock holds the runtime lock's versions, so a venv synced for the tests also
+    # serves `mailroom` (and bin/mailroom does not strip the tools that bin/test installed).
+    if [ "$extras" != dev ] && [ -f "$VENV/.installed-dev" ] \
+        && [ "$(cat "$VENV/.installed-dev")" = "$(files_hash "$ROOT/requirements-dev.lock" "$ROOT/pyproject.toml")" ]; then
+        return 0
+    fi
+    local want; want="$(files_hash "$ROOT/$lock" "$ROOT/pyproject.toml")"
+    if [ "$(cat "$VENV/.installed-$extras" 2>/dev/null)" != "$want" ]; then
+        ensure_uv
+        echo "Installing $lock into .venv" >&2
+        rm -f "$VENV"/.installed-*
+        "$UV" pip sync --quiet --python "$VENV/bin/python" --require-hashes "$ROOT/$lock"
+        "$UV" pip install --quiet --python "$VENV/bin/python" --no-deps -e "$ROOT"
+        echo "$want" > "$VENV/.installed-$extras"
     fi
 }

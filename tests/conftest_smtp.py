@@ -86,8 +86,8 @@ def make_outbox_env(
     from mailroom.crm.companies import add_company, add_user
     from mailroom.crm.records import EmailField, add_record
     from mailroom.db.engine import transaction
+    from mailroom.mailboxes.store import add_mailbox
     from mailroom.outbox.smtp_settings import set_smtp
-    from mailroom.sync.mailboxes import add_mailbox
 
     bundle = app.settings.data_dir / "test-ca.pem"
     bundle.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""An in-memory mailbox source for engine tests (STYLE.md #9, tier two).
+"""An in-memory mailbox source for engine tests (the tier between unit and real-server tests).
 
 It implements the same `MailboxSource` verbs as the IMAP connector over dicts of bytes,
 so the engine's logic (cursors, skipping, batching, dedup) is tested quickly here, and

@@ -22,7 +22,7 @@ from mailroom.crm.companies import add_company, add_user
 from mailroom.crm.records import EmailField, add_record
 from mailroom.db.engine import transaction
 from mailroom.db.models import Mailbox, Message, MessageCopy
-from mailroom.sync.mailboxes import add_mailbox
+from mailroom.mailboxes.store import add_mailbox
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer
 

@@ -57,6 +57,32 @@ def company_list(as_json: bool = typer.Option(False, "--json")) -> None:
         console.print(f"{row['id']}\t{row['name']}\t{', '.join(row['domains'])}")
 
 
+@company_app.command("limit")
+def company_limit(
+    name: str = typer.Argument(..., help="The company's name."),
+    limit: str = typer.Argument(..., metavar="N|none", help="Most mailboxes, or `none`."),
+) -> None:
+    """Set (N) or clear (none) how many mailboxes the company may connect."""
+    from mailroom.digits import is_number
+    from mailroom.errors import BadInput
+    from mailroom.services.mailbox_setup import set_mailbox_limit
+
+    if limit.strip().lower() == "none":
+        wanted = None
+    elif is_number(limit.strip()):
+        wanted = int(limit.strip())
+    else:
+        raise BadInput(f"{limit!r} is not a mailbox limit.", hint="Give a whole number or none.")
+    with transaction(get_app().sessions) as session:
+        owner = get_company(session, name)
+        set_mailbox_limit(session=session, company_id=owner.id, limit=wanted)
+        shown = owner.name
+    if wanted is None:
+        console.print(f"Company {shown!r}: no mailbox limit.")
+    else:
+        console.print(f"Company {shown!r}: at most {wanted} mailboxes.")
+
+
 @user_app.command("add")
 def user_add(
     email: str = typer.Argument(..., help="The user's email address (their sign-in name)."),

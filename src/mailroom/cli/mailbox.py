@@ -5,24 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import typer
-from sqlalchemy import select
 
 from mailroom.cli.common import console, get_app, print_json, read_secret_stdin
 from mailroom.crm.companies import get_company, get_user
-from mailroom.db.engine import transaction
-from mailroom.db.outbox_models import MailboxSmtp
 from mailroom.errors import BadInput
-from mailroom.outbox.smtp_settings import check_smtp
-from mailroom.sync.mailboxes import (
-    add_mailbox,
-    edit_mailbox,
-    get_mailbox,
-    list_mailboxes,
-    mailbox_summary,
-    open_source,
-    set_enabled,
-)
-from mailroom.sync.source import Pop3Source
 
 mailbox_app = typer.Typer(help="Connected mailboxes.", no_args_is_help=True)
 
@@ -66,26 +52,25 @@ def mailbox_add(
         raise typer.BadParameter("pass the password on standard input with --password-stdin")
     since_day = _parse_date(since)
     password = read_secret_stdin("Mailbox password")
+    from mailroom.services.mailbox_setup import NewMailbox, connect_mailbox
+
+    new = NewMailbox(
+        host=host,
+        port=port,
+        password=password,
+        username=username,
+        protocol=protocol,
+        security=security,
+        allow_self_signed=allow_self_signed,
+        folders=folder,
+        aliases=alias,
+        since=since_day,
+        delete_after_fetch=delete_after_fetch,
+    )
     app = get_app()
-    with transaction(app.sessions) as session:
+    with app.sessions() as session:
         owner = get_user(session, user)
-        mailbox = add_mailbox(
-            session,
-            app.secrets,
-            user=owner,
-            host=host,
-            port=port,
-            password=password,
-            protocol=protocol,
-            security=security,
-            username=username,
-            aliases=alias,
-            folders=folder,
-            allow_self_signed=allow_self_signed,
-            since=since_day,
-            delete_after_fetch=delete_after_fetch,
-        )
-        mailbox_id = mailbox.id
+        mailbox_id = connect_mailbox(session=session, app=app, user=owner, new=new)
     print(mailbox_id)
 
 
@@ -102,35 +87,34 @@ def mailbox_edit(
 ) -> None:
     """Change credentials or server settings; re-enables a failed mailbox and syncs it."""
     password = read_secret_stdin("Mailbox password") if password_stdin else None
+    from mailroom.services.mailbox_setup import IncomingChange, edit_incoming
+
+    change = IncomingChange(
+        password=password, host=host, port=port, security=security, username=username
+    )
     app = get_app()
-    with transaction(app.sessions) as session:
-        mailbox = get_mailbox(session, mailbox_id)
-        edit_mailbox(
-            session,
-            app.secrets,
-            mailbox,
-            password=password,
-            host=host,
-            port=port,
-            security=security,
-            username=username,
-        )
+    with app.sessions() as session:
+        edit_incoming(session=session, app=app, mailbox_id=mailbox_id, change=change)
     console.print(f"Mailbox {mailbox_id} updated and re-enabled; it syncs at the next chance.")
 
 
 @mailbox_app.command("disable")
 def mailbox_disable(mailbox_id: int = typer.Argument(..., metavar="ID")) -> None:
     """Stop syncing a mailbox (frees its slot under the company's limit)."""
-    with transaction(get_app().sessions) as session:
-        set_enabled(get_mailbox(session, mailbox_id), False)
+    from mailroom.services.mailboxes import enable_mailbox
+
+    with get_app().sessions() as session:
+        enable_mailbox(session=session, mailbox_id=mailbox_id, enabled=False)
     console.print(f"Mailbox {mailbox_id} disabled.")
 
 
 @mailbox_app.command("enable")
 def mailbox_enable(mailbox_id: int = typer.Argument(..., metavar="ID")) -> None:
     """Sync a disabled or failed mailbox again."""
-    with transaction(get_app().sessions) as session:
-        set_enabled(get_mailbox(session, mailbox_id), True)
+    from mailroom.services.mailboxes import enable_mailbox
+
+    with get_app().sessions() as session:
+        enable_mailbox(session=session, mailbox_id=mailbox_id, enabled=True)
     console.print(f"Mailbox {mailbox_id} enabled.")
 
 
@@ -140,9 +124,11 @@ def mailbox_list(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List mailboxes with their status, progress and the fix for their last error."""
+    from mailroom.services.mailboxes import list_mailbox_json
+
     with get_app().sessions() as session:
         owner = get_company(session, company) if company else None
-        rows = [mailbox_summary(m) for m in list_mailboxes(session, company=owner)]
+        rows = list_mailbox_json(session=session, company=owner)
     if as_json:
         print_json(rows)
         return
@@ -165,22 +151,11 @@ def mailbox_errors(
     limit: int = typer.Option(50, "--limit", help="How many entries, newest first."),
 ) -> None:
     """The mailbox's error log: time, kind, message and how to fix it."""
-    from mailroom.sync.health import error_log
+    from mailroom.services.mailboxes import error_log, get_mailbox_json
 
     with get_app().sessions() as session:
-        mailbox = get_mailbox(session, mailbox_id)
-        entries = [
-            {
-                "at": e.at.isoformat(),
-                "kind": e.kind,
-                "message": e.message,
-                "hint": e.hint,
-                "user_fixable": e.user_fixable,
-                "retry_at": e.retry_at.isoformat() if e.retry_at else None,
-            }
-            for e in error_log(session, mailbox_id, limit=limit)
-        ]
-        status = mailbox.status
+        entries = error_log(session=session, mailbox_id=mailbox_id, limit=limit)
+        status = get_mailbox_json(session=session, mailbox_id=mailbox_id)["status"]
     if as_json:
         print_json({"mailbox_id": mailbox_id, "status": status, "errors": entries})
         return
@@ -195,26 +170,19 @@ def mailbox_errors(
 def mailbox_test(mailbox_id: int = typer.Argument(..., metavar="ID")) -> None:
     """Log in to the mailbox (folders, or the POP3 message count) and, when the mailbox
     has SMTP settings, to its SMTP server; sends nothing and changes nothing."""
+    from mailroom.services.mailbox_checks import test_mailbox
+
     app = get_app()
     with app.sessions() as session:
-        mailbox = get_mailbox(session, mailbox_id)
-        smtp = session.scalar(select(MailboxSmtp).where(MailboxSmtp.mailbox_id == mailbox.id))
-    source = open_source(mailbox, app.secrets)
-    try:
-        if isinstance(source, Pop3Source):
-            lines = [f"  {len(source.listing())} messages in the POP3 maildrop"]
-        else:
-            lines = [f"  {info.name}\t{info.role.value}" for info in source.list_folders()]
-    finally:
-        if isinstance(source, Pop3Source):
-            source.abort()  # no QUIT needed: nothing was marked
-        else:
-            source.close()
-    console.print(f"Logged in to {mailbox.host}:{mailbox.port} as {mailbox.username}.")
-    for line in lines:
-        console.print(line)
-    if smtp is not None:
-        console.print(check_smtp(mailbox, smtp, app.secrets))
+        found = test_mailbox(session=session, app=app, mailbox_id=mailbox_id)
+    console.print(f"Logged in to {found.host}:{found.port} as {found.username}.")
+    if found.probe.messages is not None:
+        console.print(f"  {found.probe.messages} messages in the POP3 maildrop")
+    else:
+        for info in found.probe.folders:
+            console.print(f"  {info.name}\t{info.role.value}")
+    if found.smtp_line is not None:
+        console.print(found.smtp_line)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,10 +10,9 @@ import typer
 from mailroom.cli.common import console, get_app, print_json
 from mailroom.cli.mailbox import mailbox_app
 from mailroom.crm.companies import get_company
-from mailroom.crm.retention import disconnect_mailbox, purge_all, purge_unlinked, set_privacy
+from mailroom.crm.retention import purge_all, purge_unlinked, set_privacy
 from mailroom.db.engine import transaction
 from mailroom.security.access import privacy_of
-from mailroom.sync.mailboxes import get_mailbox
 
 privacy_app = typer.Typer(help="Who sees which email: transparent or strict.", no_args_is_help=True)
 retention_app = typer.Typer(
@@ -98,10 +97,10 @@ def mailbox_disconnect(
     """Disconnect a mailbox, keeping or removing the mail only it brought."""
     if keep_mail == remove_mail:
         raise typer.BadParameter("choose exactly one of --keep-mail and --remove-mail")
-    with transaction(get_app().sessions) as session:
-        removed = disconnect_mailbox(
-            session, mailbox=get_mailbox(session, mailbox_id), remove_mail=remove_mail
-        )
+    from mailroom.services.mailboxes import disconnect
+
+    with get_app().sessions() as session:
+        removed = disconnect(session=session, mailbox_id=mailbox_id, remove_mail=remove_mail)
     console.print(f"Mailbox {mailbox_id} disconnected; {removed} messages removed.")
 
 

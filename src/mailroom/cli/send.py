@@ -30,8 +30,6 @@ from mailroom.outbox.service import (
     queue_message,
     release,
 )
-from mailroom.outbox.smtp_settings import set_smtp, smtp_summary
-from mailroom.sync.mailboxes import get_mailbox
 
 outbox_app = typer.Typer(
     help="Messages sent from Mailroom, and sending limits.", no_args_is_help=True
@@ -178,22 +176,21 @@ def mailbox_smtp(
     if username and not password_stdin:
         raise BadInput("--username needs --password-stdin.", hint="Pipe the SMTP password in.")
     password = read_secret_stdin("SMTP password") if password_stdin else None
+    from mailroom.services.mailbox_checks import SmtpInput
+    from mailroom.services.mailbox_setup import set_outgoing
+
+    smtp = SmtpInput(
+        host=host,
+        port=port,
+        security=security,
+        username=username,
+        password=password,
+        allow_self_signed=allow_self_signed,
+        preset=preset,
+    )
     app = get_app()
-    with transaction(app.sessions) as session:
-        mailbox = get_mailbox(session, mailbox_id)
-        row = set_smtp(
-            session,
-            app.secrets,
-            mailbox=mailbox,
-            host=host,
-            port=port,
-            security=security,
-            username=username,
-            password=password,
-            allow_self_signed=allow_self_signed,
-            preset=preset,
-        )
-        summary = smtp_summary(row)
+    with app.sessions() as session:
+        summary = set_outgoing(session=session, app=app, mailbox_id=mailbox_id, smtp=smtp)
     limits = summary["limits"]
     assert isinstance(limits, dict)
     console.print(

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import typer
 
 from mailroom.cli.common import console, err_console, get_app
-from mailroom.db.engine import transaction
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -73,10 +72,10 @@ def sync(
     """Sync every enabled mailbox (or one) once; or ask `mailroom serve` to sync one now."""
     app = get_app()
     if now is not None:
-        from mailroom.sync.mailboxes import get_mailbox, request_sync
+        from mailroom.services.mailboxes import sync_now
 
-        with transaction(app.sessions) as session:
-            request_sync(session, get_mailbox(session, now))
+        with app.sessions() as session:
+            sync_now(session=session, app=app, mailbox_id=now, here=False)
         console.print(
             f"Asked for a sync of mailbox {now}: a running `mailroom serve` starts it within "
             "2 seconds (see `mailroom mailbox list`)."

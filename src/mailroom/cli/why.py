@@ -15,7 +15,7 @@ from mailroom.crm.records import get_record
 from mailroom.db.engine import transaction
 from mailroom.db.models import Company, Message
 from mailroom.matching.manual import link_by_hand, unlink_by_hand
-from mailroom.matching.why import explain, find_message
+from mailroom.matching.why import explain
 
 
 def why(
@@ -38,7 +38,9 @@ def _message_and_company(
     session: Session, message_id: str, company: str | None
 ) -> tuple[Message, Company]:
     owner = get_company(session, company) if company else None
-    message = find_message(session, message_id, owner)
+    from mailroom.services.messages import find_message
+
+    message, _ = find_message(session=session, ref=message_id, company=owner)
     found = session.get(Company, message.company_id)
     assert found is not None
     return message, found

@@ -4,8 +4,9 @@ A source is to the sync engine what a Transport is to httpx: a few verbs, nothin
 Bytes and protocol tuples stop here; past this module there are only `FolderInfo`,
 `FolderStatus` and `RawMessage`. No connector ever touches the database.
 
-Invariant (DESIGN.md #1): nothing a source does changes the user's mailbox — bodies are
-fetched with BODY.PEEK (RFC 3501 §6.4.5), folders are opened read-only (EXAMINE).
+Invariant "read-only mailbox" (docs/architecture.md): nothing a source does changes the
+user's mailbox — bodies are fetched with BODY.PEEK (RFC 3501 §6.4.5), folders are opened
+read-only (EXAMINE).
 """
 
 from __future__ import annotations

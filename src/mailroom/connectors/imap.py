@@ -6,7 +6,8 @@ parsing the answers into typed values; `_Client` is the typed face of the few me
 call. The hot path (UID lists, bodies, QRESYNC) runs on the imaplib object underneath, in
 imap_fetch.py, because IMAPClient's FETCH parser costs three times the fetch itself.
 
-Why EXAMINE + BODY.PEEK: a sync must never change the mailbox it reads (DESIGN.md #1).
+Why EXAMINE + BODY.PEEK: a sync must never change the mailbox it reads (invariant
+"read-only mailbox", docs/architecture.md).
 EXAMINE opens a folder read-only (RFC 3501 §6.3.2): the server may not change flags,
 expunge or clear \\Recent for it. BODY.PEEK[] (§6.4.5) fetches the message without the
 implicit \\Seen that BODY[] sets. Either one alone would do; both guard against a server

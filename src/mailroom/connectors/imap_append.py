@@ -1,8 +1,9 @@
 """The Sent folder, as the outbox needs it: find a message by Message-ID, append a copy.
 
 These are the only IMAP writes Mailroom makes, and both are deliberate user actions
-(DESIGN.md #1): a message the user sent from the CRM is appended to their Sent folder with
-\\Seen, as their own mail client would (RFC 3501 §6.3.11 APPEND); nothing else is changed.
+(invariant "read-only mailbox", docs/architecture.md): a message the user sent from the
+CRM is appended to their Sent folder with \\Seen, as their own mail client would (RFC 3501
+§6.3.11 APPEND); nothing else is changed.
 
 - `find` answers "did this message already go out?" before the outbox retries a send whose
   outcome is unknown: EXAMINE the Sent folder (read-only, §6.3.2), `UID SEARCH HEADER

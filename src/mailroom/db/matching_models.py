@@ -1,10 +1,12 @@
 """Tables of matching, filters and rules: settings, blocklist, rules, decisions, tombstones.
 
-Invariants, each backed by a unique key so ingestion stays idempotent (DESIGN.md #2):
+Invariants, each backed by a unique key so ingestion stays idempotent (invariant
+"exactly-once effect", docs/architecture.md):
 - one `MatchingSettings` row per company and one `MailboxPolicy` row per mailbox at most
   (a missing row means the defaults);
 - one `MessageSkip` per message: a stored message is either skipped (with the filter or
-  rule that said so, and never linked) or matched — never silently dropped (DESIGN.md #4);
+  rule that said so, and never linked) or matched — never silently dropped ("nothing
+  dropped silently");
 - one `LinkTombstone` per (message, record): a link removed by hand is never re-added by
   automation;
 - one `SenderCounter` per (company, sender, day): records created from one sender per day

@@ -1,6 +1,7 @@
 """The SQLAlchemy models: tenants, people, CRM records, mailboxes, messages and links.
 
-Invariants enforced by unique keys (DESIGN.md #2, #3), so re-ingesting anything is a no-op:
+Invariants enforced by unique keys ("exactly-once effect" and "one row per message" in
+docs/architecture.md), so re-ingesting anything is a no-op:
 - one `Message` per (company, identity) however many mailboxes or folders saw it;
 - one `MessageCopy` per (mailbox, folder, UIDVALIDITY, UID) — each place it was seen;
 - one `MessageLink` per (message, record).

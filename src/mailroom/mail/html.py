@@ -1,4 +1,4 @@
-"""Untrusted HTML mail made safe to show (DESIGN.md #6).
+"""Untrusted HTML mail made safe to show (invariant "untrusted mail", docs/architecture.md).
 
 Three layers, each enough on its own to stop a script, and together stopping remote
 requests too:

@@ -1,4 +1,7 @@
-"""The typed values a raw message becomes once parsed (DESIGN.md: RawMessage → ParsedMessage).
+"""The typed values a raw message becomes once parsed (RawMessage → ParsedMessage).
+
+Where they sit on the message path: docs/architecture.md; why headers are parsed on
+ingest and bodies on read: docs/decisions/0006-header-only-parse-on-ingest.md.
 
 Every field is already decoded (RFC 2047 words, charsets) and normalised where matching
 needs it (addresses lower-cased with IDNA domains, Message-IDs without angle brackets).

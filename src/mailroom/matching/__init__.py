@@ -1,1 +1,1 @@
-"""Matching: which records a message concerns, and why (DESIGN.md "Matching")."""
+"""Matching: which records a message concerns, and why (docs/architecture.md)."""

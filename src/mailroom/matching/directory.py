@@ -1,7 +1,7 @@
 """Who is internal to a company: its domains (and their subdomains), users, mailboxes, aliases.
 
-Internal addresses never create links or records (DESIGN.md, Matching), and a message whose
-every participant is internal is `internal` rather than inbound or outbound.
+Internal addresses never create links or records (docs/architecture.md, matching), and a
+message whose every participant is internal is `internal` rather than inbound or outbound.
 """
 
 from __future__ import annotations

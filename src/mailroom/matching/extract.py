@@ -3,9 +3,10 @@
 A rule's patterns are regular expressions whose named groups say what they capture:
 `name`, `email`, `phone`, `company`, `address`, `notes`, or any other name (a custom
 field). Each pattern is searched in the subject and the body text; the first non-empty
-capture of each name wins. Captured text is untrusted (DESIGN.md #6): control characters
-and runs of blanks are collapsed, lengths are capped, and an `email` is kept only if it
-normalises to a valid address — otherwise it is reported, never stored half-right.
+capture of each name wins. Captured text is untrusted (invariant "untrusted mail",
+docs/architecture.md): control characters and runs of blanks are collapsed, lengths are
+capped, and an `email` is kept only if it normalises to a valid address — otherwise it is
+reported, never stored half-right.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ as `filter:NAME`, with a detail saying what it saw. The names are stable, becaus
 Then the rules run in their order: the first matching `ignore` rule skips the message as
 `rule:NAME`; the other matching rules' actions are returned, to apply once it is stored.
 A skipped message is still stored (its identity and why it was skipped, for `why` and
-for deduplication — DESIGN.md #4), but never linked, shown on a timeline or used by
+for deduplication — invariant "nothing dropped silently", docs/architecture.md), but
+never linked, shown on a timeline or used by
 rules.
 """
 
@@ -58,7 +59,7 @@ class Filter(Protocol):
 
 
 class InternalOnly:
-    """Skips mail among internal people only (DESIGN.md: never logged)."""
+    """Skips mail among internal people only: such mail is never logged."""
 
     name = "internal"
     description = "Every participant is internal: mail among colleagues is never logged."

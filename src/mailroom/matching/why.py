@@ -66,6 +66,12 @@ class Explanation:
 
 
 def find_message(session: Session, message_id: str, company: Company | None) -> Message:
+    """The stored message with this Message-ID (angle brackets optional), of `company`.
+
+    Looked up by its identity (matching.linker.identity_for), so a very long id is found
+    too; without a company, an id stored for several companies is refused as ambiguous.
+    The one Message-ID lookup of Mailroom (services.messages uses it for the API).
+    """
     value = normalise_message_id(message_id.strip()) or message_id.strip().strip("<>")
     if not value:
         raise BadInput("Give a Message-ID, e.g. 1234@mail.example (angle brackets optional).")

@@ -48,12 +48,12 @@ from mailroom.errors import (
     TLSError,
     UserError,
 )
+from mailroom.mailboxes.store import incoming_settings
 from mailroom.matching.manual import link_by_hand
 from mailroom.outbox.compose import wire_bytes
 from mailroom.outbox.logbook import store_message
 from mailroom.outbox.service import get_entry
 from mailroom.outbox.smtp_settings import get_smtp, preset_of, smtp_settings
-from mailroom.sync.mailboxes import server_settings as imap_settings
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ def deliver(app: App, entry_id: int, *, now: datetime | None = None) -> Delivery
 def _find_in_sent(app: App, mailbox: Mailbox, message_id: str) -> RawMessage | None:
     if mailbox.protocol != "imap":
         return None
-    with SentFolder.connect(imap_settings(mailbox, app.secrets)) as sent:
+    with SentFolder.connect(incoming_settings(mailbox, app.secrets)) as sent:
         folder = sent.folder()
         return sent.find(folder, message_id) if folder else None
 
@@ -297,7 +297,7 @@ def log_sent(app: App, entry_id: int, *, copy: RawMessage | None = None) -> Deli
     note: str | None = None
     if copy is None and mailbox.protocol == "imap":
         try:
-            with SentFolder.connect(imap_settings(mailbox, app.secrets)) as sent:
+            with SentFolder.connect(incoming_settings(mailbox, app.secrets)) as sent:
                 folder = sent.folder()
                 if folder is None:
                     note = "The mailbox has no Sent folder; no copy was saved."

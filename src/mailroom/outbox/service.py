@@ -27,10 +27,10 @@ from mailroom.db.models import Mailbox, Message, Record, User
 from mailroom.db.outbox_models import MailboxSmtp, OutboxAttempt, OutboxEntry
 from mailroom.errors import BadInput, NotFound
 from mailroom.mail.threads import normalise_message_id
+from mailroom.mailboxes.store import get_mailbox
 from mailroom.outbox.compose import Draft, FileAttachment, Parent, compose
 from mailroom.outbox.limits import Usage, check_limits, usage
 from mailroom.outbox.smtp_settings import get_smtp, preset_of
-from mailroom.sync.mailboxes import get_mailbox
 
 
 def utc(value: datetime | None) -> datetime | None:

@@ -16,8 +16,8 @@ from mailroom.connectors.presets import ProviderPreset, detect_preset, get_prese
 from mailroom.db.models import Mailbox
 from mailroom.db.outbox_models import MailboxSmtp
 from mailroom.errors import BadInput
+from mailroom.mailboxes.store import incoming_settings
 from mailroom.security.secrets import SecretBox, mailbox_context
-from mailroom.sync.mailboxes import server_settings as imap_settings
 
 SMTP_PURPOSE = "smtp"
 
@@ -91,7 +91,7 @@ def smtp_settings(mailbox: Mailbox, row: MailboxSmtp, secrets: SecretBox) -> Ser
         username = row.username
         password = secrets.decrypt(row.secret, context=mailbox_context(mailbox.id, SMTP_PURPOSE))
     else:
-        imap = imap_settings(mailbox, secrets)
+        imap = incoming_settings(mailbox, secrets)
         username, password = imap.username, imap.password
     return ServerSettings(
         host=row.host,
@@ -121,15 +121,21 @@ def smtp_summary(row: MailboxSmtp) -> dict[str, object]:
 
 
 def check_smtp(mailbox: Mailbox, row: MailboxSmtp, secrets: SecretBox) -> str:
+    """Log in to the mailbox's stored SMTP server, send nothing; a line saying so."""
+    return check_smtp_settings(smtp_settings(mailbox, row, secrets))
+
+
+def check_smtp_settings(settings: ServerSettings) -> str:
     """Connect, secure and log in to the SMTP server, send nothing; a line saying so.
 
-    For `mailroom mailbox test ID`; raises the connector's MailServerError on failure."""
+    For testing a mailbox (`mailroom mailbox test ID`, the settings page, the API); raises
+    the connector's MailServerError on failure."""
     from mailroom.connectors.smtp import SmtpSender
 
-    settings = smtp_settings(mailbox, row, secrets)
     with SmtpSender.connect(settings) as sender:
         size = sender.max_size
     limit = f", messages up to {size:,} bytes" if size else ""
     return (
-        f"SMTP: logged in to {row.host}:{row.port} ({row.security}) as {settings.username}{limit}."
+        f"SMTP: logged in to {settings.host}:{settings.port} ({settings.security.value}) "
+        f"as {settings.username}{limit}."
     )

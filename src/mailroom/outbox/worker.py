@@ -3,7 +3,7 @@ drop-address receiver, and the outbox worker, which every minute calls `process_
 retries after backoff, entries abandoned by a process that died (lease expired),
 unfinished logging.
 
-Thin by design (STYLE.md #7): a thread, a stop event, one service call per tick; an error
+Thin by design, as every worker: a thread, a stop event, one service call per tick; an error
 is logged and the next tick tries again.
 """
 

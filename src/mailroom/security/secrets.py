@@ -4,10 +4,12 @@ Why `cryptography`'s AESGCM rather than Google Tink: Tink's Python package pulls
 protobuf and native wheels for one primitive we use in one way; AESGCM is the same
 construction (Tink's AEAD is AES-GCM too) with a 96-bit random nonce per encryption.
 
-The key lives outside the database (DESIGN.md #5): `$MAILROOM_SECRET_KEY` (url-safe base64
-of 32 bytes) or the file `DATA_DIR/secret.key`, created by `mailroom init` with mode 0600.
-Each ciphertext is bound to its row by associated data (`mailbox:<id>:<purpose>`), so a
-secret copied into another row does not decrypt. Stored form: b"v1" + nonce + ciphertext.
+The key lives outside the database (invariant "secrets at rest", docs/architecture.md; why
+AES-GCM from `cryptography`: docs/decisions/0002-aes-gcm-with-cryptography.md):
+`$MAILROOM_SECRET_KEY` (url-safe base64 of 32 bytes) or the file `DATA_DIR/secret.key`,
+created by `mailroom init` with mode 0600. Each ciphertext is bound to its row by
+associated data (`mailbox:<id>:<purpose>`), so a secret copied into another row does not
+decrypt. Stored form: b"v1" + nonce + ciphertext.
 """
 
 from __future__ import annotations

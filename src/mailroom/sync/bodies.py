@@ -16,8 +16,8 @@ parsed when first needed:
 
 Invariants: a message row with `bodies_parsed = False` always names its raw blob; filling
 is idempotent (it only ever moves a row from False to True, in the caller's transaction);
-a message whose complete parse fails keeps its headers and gets `parse_error` (DESIGN.md
-#4: stored raw, with its error, never dropped).
+a message whose complete parse fails keeps its headers and gets `parse_error` (invariant
+"nothing dropped silently", docs/architecture.md: stored raw, with its error).
 """
 
 from __future__ import annotations

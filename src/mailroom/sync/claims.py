@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from mailroom.db.models import Company, Mailbox
 from mailroom.digits import is_number
+from mailroom.mailboxes.status import MailboxStatus, mark_syncing
 
 STAGE_TIMEOUT = timedelta(minutes=10)
 HOST = socket.gethostname()
@@ -75,7 +76,7 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def is_stale(mailbox: Mailbox, *, now: datetime, timeout: timedelta = STAGE_TIMEOUT) -> bool:
     """Whether a `syncing` mailbox's claim may be taken over (see the module docstring)."""
-    if mailbox.status != "syncing" or not mailbox.sync_owner:
+    if mailbox.status != MailboxStatus.SYNCING or not mailbox.sync_owner:
         return True
     if not owner_alive(mailbox.sync_owner):
         return True
@@ -95,7 +96,7 @@ def claim(
     now = now or datetime.now(UTC)
     if not is_stale(mailbox, now=now, timeout=timeout):
         return False
-    mailbox.status = "syncing"
+    mark_syncing(mailbox)
     mailbox.sync_owner = owner
     mailbox.heartbeat_at = now
     mailbox.last_attempt_at = now
@@ -118,7 +119,7 @@ def within_limit(session: Session, mailbox: Mailbox) -> bool:
         .where(
             Mailbox.company_id == mailbox.company_id,
             Mailbox.enabled.is_(True),
-            Mailbox.status != "failed",
+            Mailbox.status != MailboxStatus.FAILED,
         )
         .order_by(Mailbox.id)
         .limit(max(limit, 0))

@@ -2,10 +2,11 @@
 
 A copy row is one place a message was seen (mailbox, folder, UIDVALIDITY, UID). When the
 message is expunged or moved away, or its folder's UIDVALIDITY changes, the copy is not
-deleted: `gone_at` records when it left (the CRM is the archive, DESIGN.md #3). The
-message and its links are never touched here. POP3 copies carry their UIDL in
-`server_id`, and their `uid` is a stable 63-bit hash of it (`pop3_uid`). A copy's `flags`
-are the server's, as last reported (`update_flags`); nothing here ever writes them back.
+deleted: `gone_at` records when it left (the CRM is the archive: invariant "one row per
+message", docs/architecture.md). The message and its links are never touched here. POP3
+copies carry their UIDL in `server_id`, and their `uid` is a stable 63-bit hash of it
+(`pop3_uid`). A copy's `flags` are the server's, as last reported (`update_flags`);
+nothing here ever writes them back.
 """
 
 from __future__ import annotations
@@ -129,7 +130,8 @@ def update_flags(
     """Store the flags the server reported for these UIDs; returns how many changed.
 
     Only the copy rows change: the flags are what the server says (another client set
-    \\Seen or \\Flagged), and Mailroom never sends them back (no STORE, DESIGN.md #1).
+    \\Seen or \\Flagged), and Mailroom never sends them back (no STORE: invariant
+    "read-only mailbox", docs/architecture.md).
     """
     items = sorted(flags.items())
     changed = 0

@@ -21,7 +21,7 @@ Per-folder stages (`FolderState.stage`, folders.FolderStage):
     new ──EXAMINE: last_uid := UIDNEXT-1, backfill_below := UIDNEXT──▶ backfill
     backfill ──batch (newest first) committed: backfill_below := min(batch)──▶ backfill
     backfill ──nothing left below (or before --since)──▶ ready
-    ready ──STATUS unchanged──▶ ready (no fetch: cost O(folders), DESIGN.md #7)
+    ready ──STATUS unchanged──▶ ready (no fetch: cost O(folders), "cost grows with change")
     ready ──STATUS changed: fetch UID > last_uid, mark VANISHED copies gone,
             store changed FLAGS on the copies──▶ ready
     any ──UIDVALIDITY changed: old copies gone_at, cursors cleared──▶ new
@@ -31,10 +31,11 @@ An error leaves the stage and both cursors as they were, and records the error o
 mailbox; the next sync resumes exactly there. A stop request (graceful shutdown) ends the
 sync between two batches, every cursor consistent.
 
-Exactly-once effect (DESIGN.md #2): a batch and the cursor that covers it commit
-together, so a process killed anywhere re-fetches at most one batch, whose ingestion is
-then a no-op. Nothing in the mailbox changes (DESIGN.md #1): EXAMINE and BODY.PEEK only;
-POP3 deletes only when the user chose it, and only after the batch is committed.
+Exactly-once effect (invariants in docs/architecture.md): a batch and the cursor that
+covers it commit together, so a process killed anywhere re-fetches at most one batch,
+whose ingestion is then a no-op. Nothing in the mailbox changes ("read-only mailbox"):
+EXAMINE and BODY.PEEK only; POP3 deletes only when the user chose it, and only after the
+batch is committed.
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, Mailbox
 from mailroom.errors import MailroomError, NetworkError, NotFound
 from mailroom.mail.blobs import sweep_staging
+from mailroom.mailboxes.status import MailboxStatus, disable, mark_idle, mark_waiting
 from mailroom.sync import claims, health
+from mailroom.sync.connect import open_source
 from mailroom.sync.folders import (
     FolderReport,
     FolderStage,
@@ -62,7 +65,6 @@ from mailroom.sync.folders import (
     SyncContext,
     sync_folder,
 )
-from mailroom.sync.mailboxes import open_source
 from mailroom.sync.pop3 import sync_pop3
 from mailroom.sync.source import Pop3Source
 
@@ -157,12 +159,13 @@ def sync_mailbox(
         if mailbox is None:
             raise NotFound(f"No mailbox {mailbox_id}.", hint="See `mailroom mailbox list`.")
         if not mailbox.enabled:
-            mailbox.status = "disabled"
+            disable(mailbox)
             report.skipped = "disabled"
-        elif mailbox.status == "failed" and not force:
+        elif mailbox.status == MailboxStatus.FAILED and not force:
             report.skipped = "failed"
         elif not claims.within_limit(session, mailbox):
-            mailbox.status, mailbox.error_kind = "pending", "limit"
+            mark_waiting(mailbox)
+            mailbox.error_kind = "limit"
             mailbox.error_hint = health.HINTS["limit"]
             mailbox.last_error = "Waiting for a free slot under the company's mailbox limit."
             report.skipped = "waiting"
@@ -246,7 +249,7 @@ def _run(
                 "mailbox %s: %s: %s", mailbox.id, found.kind, report.error.message.splitlines()[0]
             )
         elif ctx.stopping:
-            row.status = "ok" if row.last_success_at else "pending"
+            mark_idle(row)
             row.sync_owner = None
         else:
             health.record_success(row)
@@ -301,7 +304,7 @@ def due_mailboxes(app: App, *, include_failed: bool = False) -> list[int]:
     with app.sessions() as session:
         query = select(Mailbox.id).where(Mailbox.enabled.is_(True)).order_by(Mailbox.id)
         if not include_failed:
-            query = query.where(Mailbox.status != "failed")
+            query = query.where(Mailbox.status != MailboxStatus.FAILED)
         return list(session.scalars(query))
 
 

@@ -2,7 +2,8 @@
 
 Each step commits one batch together with the cursor that covers it, in one short
 transaction that also refreshes the mailbox's heartbeat and progress, so a process killed
-anywhere re-fetches at most one batch (whose ingestion is then a no-op, DESIGN.md #2).
+anywhere re-fetches at most one batch (whose ingestion is then a no-op: invariant
+"exactly-once effect", docs/architecture.md).
 Cursors only move one way: `last_uid` up, `backfill_below` down.
 """
 

@@ -3,6 +3,8 @@
 Every failed sync is classified into one stable error kind with a fix hint for the admin,
 logged (`MailboxError`: time, kind, message, hint) and turned into a status:
 
+(the moves themselves are `mailroom.mailboxes.status`; this module decides when):
+
 ```
 pending ──claim──▶ syncing ──success──▶ ok ──(next poll / IDLE / sync --now)──▶ syncing
                       │ failure
@@ -31,7 +33,6 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailroom.db.models import Mailbox, MailboxError
@@ -44,6 +45,7 @@ from mailroom.errors import (
     TLSError,
     UserError,
 )
+from mailroom.mailboxes.status import mark_failing, mark_ok
 
 AUTH_FAILURES_TO_FAIL = 10
 NO_SUCCESS_TO_FAIL = timedelta(hours=48)
@@ -179,7 +181,7 @@ def record_failure(
     gave_up = (
         mailbox.auth_failure_count >= AUTH_FAILURES_TO_FAIL or now - since > NO_SUCCESS_TO_FAIL
     )
-    mailbox.status = "failed" if gave_up else "error"
+    mark_failing(mailbox, gave_up=gave_up)
     mailbox.last_error = exc.message
     mailbox.error_kind = found.kind
     mailbox.error_hint = found.hint
@@ -201,24 +203,13 @@ def record_failure(
 
 def record_success(mailbox: Mailbox, *, now: datetime | None = None) -> None:
     """A sync finished: status ok, counters and error cleared."""
-    mailbox.status = "ok"
+    mark_ok(mailbox)
     mailbox.last_success_at = now or datetime.now(UTC)
     mailbox.last_error = mailbox.error_kind = mailbox.error_hint = None
     mailbox.failure_count = mailbox.auth_failure_count = 0
     mailbox.next_attempt_at = None
     mailbox.failing_since = None
     mailbox.sync_owner = None
-
-
-def reenable(mailbox: Mailbox) -> None:
-    """Credentials (or settings) were edited: forget past failures and try again now."""
-    mailbox.enabled = True
-    mailbox.status = "pending"
-    mailbox.failure_count = mailbox.auth_failure_count = 0
-    mailbox.last_error = mailbox.error_kind = mailbox.error_hint = None
-    mailbox.next_attempt_at = None
-    mailbox.failing_since = None  # the 48-hour clock starts again
-    mailbox.sync_requested_at = datetime.now(UTC)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -231,15 +222,3 @@ def _aware(value: datetime | None) -> datetime | None:
 def aware(value: datetime | None) -> datetime | None:
     """Public form of `_aware` for the scheduler and the CLI."""
     return _aware(value)
-
-
-def error_log(session: Session, mailbox_id: int, *, limit: int = 100) -> list[MailboxError]:
-    """The mailbox's error log, newest first."""
-    return list(
-        session.scalars(
-            select(MailboxError)
-            .where(MailboxError.mailbox_id == mailbox_id)
-            .order_by(MailboxError.at.desc(), MailboxError.id.desc())
-            .limit(limit)
-        )
-    )

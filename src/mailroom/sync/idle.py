@@ -105,7 +105,7 @@ class IdleWatcher(threading.Thread):
 
 def watcher_opener(app: App, mailbox: Mailbox) -> Opener:
     """Connects with the mailbox's stored credentials (decrypted at each connect)."""
-    from mailroom.sync.mailboxes import open_source
+    from mailroom.sync.connect import open_source
 
     def open_() -> ImapSource:
         source = open_source(mailbox, app.secrets)

@@ -11,11 +11,13 @@ Per message, in the batch's order (so a reply follows a case made by its parent'
     matching.linker        links with reasons (address, domain, thread, case-ref)
     matching.actions       the matched rules' actions (create, extract, owner, tag)
 
-Idempotent by construction (DESIGN.md #2, #3): a message is looked up by its identity
+Idempotent by construction (invariants "exactly-once effect" and "one row per message",
+docs/architecture.md): a message is looked up by its identity
 (the Message-ID, or a fingerprint when it has none) before it is stored, a copy by
 (mailbox, folder, UIDVALIDITY, UID), a link by (message, record) — and unique keys back
 each lookup. Ingesting the same batch twice changes nothing. A message that cannot be
-parsed is stored all the same, raw, with its error (DESIGN.md #4); so is every skipped
+parsed is stored all the same, raw, with its error (invariant "nothing dropped
+silently"); so is every skipped
 one, with the filter or rule that skipped it, so nothing is dropped silently.
 
 A message skipped by a mailbox-dependent filter (`participation`, `blocklist`) and seen

@@ -1,17 +1,18 @@
 """POP3 sync: diff the UIDLs against the copies already stored, fetch what is new.
 
 POP3 (RFC 1939) has no folders, flags or dates to search: the cost of a resync is one
-UIDL + LIST exchange and a set difference (DESIGN.md #7). New messages are fetched
-newest first (highest message number first) in batches; each batch commits with its
-copies tagged by UIDL (copies.pop3_tag), so a process killed anywhere re-fetches at most
-one batch. A UIDL that left the server marks its copy gone.
+UIDL + LIST exchange and a set difference (invariant "cost grows with change",
+docs/architecture.md). New messages are fetched newest first (highest message number
+first) in batches; each batch commits with its copies tagged by UIDL (copies.pop3_tag), so
+a process killed anywhere re-fetches at most one batch. A UIDL that left the server marks
+its copy gone.
 
-Leave on server is the default (DESIGN.md #1). When the user chose deletion, a message is
-marked with DELE only after the transaction that stored it has committed, and the server
-deletes it at QUIT (RFC 1939 §6): a crash before QUIT deletes nothing. There is no Sent
-folder: mail the owner sent arrives, if at all, as a copy in the maildrop, and ingest's
-classifier makes it outbound because the owner's addresses and aliases are internal.
-`--since` does not apply: POP3 cannot search by date.
+Leave on server is the default (invariant "read-only mailbox"). When the user chose
+deletion, a message is marked with DELE only after the transaction that stored it has
+committed, and the server deletes it at QUIT (RFC 1939 §6): a crash before QUIT deletes
+nothing. There is no Sent folder: mail the owner sent arrives, if at all, as a copy in the
+maildrop, and ingest's classifier makes it outbound because the owner's addresses and
+aliases are internal. `--since` does not apply: POP3 cannot search by date.
 """
 
 from __future__ import annotations

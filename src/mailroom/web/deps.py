@@ -1,6 +1,7 @@
 """Typed dependencies of the web layer: the database session, the signed-in user, CSRF.
 
-Routes declare what they need in their signature (STYLE.md #8): `Db` for a session,
+Routes declare what they need in their signature, so dependencies show where they are used:
+`Db` for a session,
 `PageCtx` for a signed-in browser (redirects to the sign-in page otherwise), `ApiCtx` for
 a Bearer token (401 otherwise), `Csrf` on every state-changing page route.
 

@@ -1,4 +1,6 @@
-"""What pages and the API show of records, messages and mailboxes — one shape for both.
+"""What pages and the API show of records and messages — one shape for both.
+
+(Mailboxes: `services.mailboxes.mailbox_json`, one shape for the CLI and the API.)
 
 Everything a viewer sees of a message passes through `message_view`, which applies the
 access level `security.access` granted: `subject` hides the body and attachments,
@@ -14,18 +16,8 @@ from sqlalchemy.orm import Session
 
 from mailroom.crm.records import record_summary
 from mailroom.crm.timeline import TimelineEntry, iso_date
-from mailroom.db.models import Attachment, Mailbox, MailboxError, Message, MessageLink, Record
+from mailroom.db.models import Attachment, Message, MessageLink, Record
 from mailroom.mail.html import sanitise_html
-from mailroom.security.access import sharing_levels
-
-STATUS_WORDS = {
-    "ok": "OK",
-    "pending": "Waiting for the first sync",
-    "syncing": "Syncing",
-    "error": "Error",
-    "disabled": "Disabled",
-    "failed": "Stopped: needs your fix",
-}
 
 
 def record_view(record: Record) -> dict[str, Any]:
@@ -89,53 +81,3 @@ def message_view(
         "access": level,
         "parse_error": message.parse_error,
     }
-
-
-def last_hint(session: Session, mailbox: Mailbox) -> str | None:
-    """How to fix the mailbox's last error (the sync engine's hint, else the error log's)."""
-    if mailbox.status != "error" and not mailbox.last_error:
-        return None
-    hint = getattr(mailbox, "error_hint", None)
-    if hint:
-        return str(hint)
-    return session.scalar(
-        select(MailboxError.hint)
-        .where(MailboxError.mailbox_id == mailbox.id)
-        .order_by(MailboxError.id.desc())
-        .limit(1)
-    )
-
-
-def mailbox_views(session: Session, mailboxes: list[Mailbox]) -> list[dict[str, Any]]:
-    shared = sharing_levels(session, (m.id for m in mailboxes))
-    return [
-        {
-            "id": m.id,
-            "address": m.address,
-            "user_id": m.user_id,
-            "protocol": m.protocol,
-            "host": m.host,
-            "port": m.port,
-            "status": m.status,
-            "status_words": STATUS_WORDS.get(m.status, m.status),
-            "last_error": m.last_error,
-            "hint": last_hint(session, m),
-            "last_success_at": m.last_success_at.isoformat() if m.last_success_at else None,
-            "enabled": m.enabled,
-            "sharing": shared[m.id],
-            "folders": list(m.folders),
-        }
-        for m in mailboxes
-    ]
-
-
-def error_log(session: Session, mailbox: Mailbox, *, limit: int = 50) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(MailboxError)
-        .where(MailboxError.mailbox_id == mailbox.id)
-        .order_by(MailboxError.id.desc())
-        .limit(limit)
-    )
-    return [
-        {"at": e.at.isoformat(), "kind": e.kind, "message": e.message, "hint": e.hint} for e in rows
-    ]

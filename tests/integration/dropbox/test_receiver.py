@@ -23,7 +23,7 @@ from mailroom.db.models import Message, Record
 from mailroom.db.outbox_models import DropQuarantine
 from mailroom.dropbox.server import DropboxServer, start_dropbox_server
 from mailroom.dropbox.tokens import drop_address, ensure_token
-from mailroom.sync.mailboxes import add_mailbox
+from mailroom.mailboxes.store import add_mailbox
 from mailroom_testing.builders import build_message
 
 

@@ -217,8 +217,8 @@ def test_attachments_arrive_intact(env: OutboxEnv, tmp_path: Path) -> None:
 
 
 def test_the_smtp_settings_can_be_checked_without_sending(env: OutboxEnv) -> None:
+    from mailroom.mailboxes.store import get_mailbox
     from mailroom.outbox.smtp_settings import check_smtp, get_smtp
-    from mailroom.sync.mailboxes import get_mailbox
 
     with env.app.sessions() as session:
         mailbox = get_mailbox(session, env.mailbox_id)

@@ -23,8 +23,8 @@ from mailroom.db.matching_models import MessageSkip
 from mailroom.db.models import Message, MessageCopy, MessageLink, Record
 from mailroom.errors import NetworkError
 from mailroom.mail.blobs import STAGING
+from mailroom.mailboxes.store import add_mailbox
 from mailroom.sync.engine import sync_mailbox
-from mailroom.sync.mailboxes import add_mailbox
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer, imap_bytes
 from mailroom_testing.fault_proxy import FaultProxy

@@ -16,8 +16,8 @@ from mailroom.connectors.base import MailboxSource
 from mailroom.connectors.imap import ImapSource
 from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, Mailbox, MessageCopy
+from mailroom.sync.connect import open_source
 from mailroom.sync.engine import sync_mailbox
-from mailroom.sync.mailboxes import open_source
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer
 from tests.helpers.sync_support import assert_db_matches_server, connect_mailbox

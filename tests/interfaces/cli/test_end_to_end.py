@@ -257,7 +257,7 @@ def test_a_wrong_password_gives_a_clear_error_and_changes_nothing(
     cli("company", "add", "Acme", "--domain", "acme.example")
     cli("user", "add", "ann@acme.example", "--company", "Acme")
     wrong = "not-" + password
-    box = cli(
+    add = (
         "mailbox",
         "add",
         "--user",
@@ -272,8 +272,14 @@ def test_a_wrong_password_gives_a_clear_error_and_changes_nothing(
         user,
         "--password-stdin",
         "--allow-self-signed",
-        stdin=wrong + "\n",
-    ).stdout.strip()
+    )
+    # A wrong password is refused when connecting (it logs in before saving) ...
+    refused = cli(*add, stdin=wrong + "\n", code=2)
+    assert "refused the user name or password" in refused.stderr
+    assert cli.json("mailbox", "list") == []
+    # ... so the stored password turns wrong the way it does in life: changed at the provider.
+    box = cli(*add, stdin=password + "\n").stdout.strip()
+    dovecot.add_user(user, "changed-" + password)
     before = counts(tmp_path / "data" / "mailroom.sqlite3")
     failed = cli("sync", "--once", "--mailbox", box, code=2)
     assert "refused the user name or password" in failed.stderr
@@ -282,7 +288,7 @@ def test_a_wrong_password_gives_a_clear_error_and_changes_nothing(
     assert counts(tmp_path / "data" / "mailroom.sqlite3") == before
     (row,) = cli.json("mailbox", "list")  # type: ignore[misc]
     assert row["status"] == "error" and "refused" in row["last_error"]
-    assert all(wrong not in text for text in cli.outputs)
+    assert all(secret not in text for text in cli.outputs for secret in (wrong, password))
 
 
 def test_an_untrusted_certificate_is_refused_unless_allowed(
@@ -293,7 +299,7 @@ def test_an_untrusted_certificate_is_refused_unless_allowed(
     cli("init")
     cli("company", "add", "Acme", "--domain", "acme.example")
     cli("user", "add", "ann@acme.example", "--company", "Acme")
-    box = cli(
+    add = (
         "mailbox",
         "add",
         "--user",
@@ -305,10 +311,13 @@ def test_an_untrusted_certificate_is_refused_unless_allowed(
         "--username",
         user,
         "--password-stdin",
-        stdin=password + "\n",
-    ).stdout.strip()
-    refused = cli("mailbox", "test", box, code=2)
+    )
+    # Connecting logs in before saving: the untrusted certificate refuses the add itself.
+    refused = cli(*add, stdin=password + "\n", code=2)
     assert "--allow-self-signed" in refused.stderr
+    assert cli.json("mailbox", "list") == []
+    box = cli(*add, "--allow-self-signed", stdin=password + "\n").stdout.strip()
+    assert "INBOX" in cli("mailbox", "test", box).stdout
 
 
 def test_usage_errors_exit_1_and_unknown_records_too(tmp_path: Path) -> None:

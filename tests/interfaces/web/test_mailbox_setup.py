@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from mailroom.app import App
 from mailroom.db.models import Mailbox
 from mailroom.db.outbox_models import MailboxSmtp
-from mailroom.web import tasks
+from mailroom.services import background
 from mailroom_testing.dovecot import DovecotServer
 from tests.conftest_smtp import SmtpTestServer
 from tests.conftest_web import Tenant, seed_tenant, sign_in
@@ -19,7 +19,7 @@ from tests.conftest_web import Tenant, seed_tenant, sign_in
 
 def wait_for_syncs(*mailbox_ids: int) -> None:
     deadline = time.monotonic() + 60
-    while any(tasks.running(m) for m in mailbox_ids) and time.monotonic() < deadline:
+    while any(background.running(m) for m in mailbox_ids) and time.monotonic() < deadline:
         time.sleep(0.05)
 
 

@@ -15,9 +15,9 @@ from mailroom.crm.retention import disconnect_mailbox, purge_unlinked, set_priva
 from mailroom.db.engine import transaction
 from mailroom.db.models import Mailbox, Message, MessageCopy, Record
 from mailroom.errors import BadInput, NotFound
+from mailroom.mailboxes.store import add_mailbox
 from mailroom.security import access
 from mailroom.sync.engine import sync_mailbox
-from mailroom.sync.mailboxes import add_mailbox
 from mailroom_testing.builders import build_message
 from mailroom_testing.memory_source import MemorySource
 from tests.conftest_web import Tenant, seed_tenant

@@ -24,6 +24,7 @@ from mailroom.matching.rulebook import (
     rule_json,
 )
 from mailroom.security import access
+from mailroom.services.mailbox_setup import set_mailbox_limit
 from mailroom.web.api.schemas import ERRORS, Page
 from mailroom.web.api.schemas_in import (
     BlockIn,
@@ -170,10 +171,9 @@ def patch_settings(ctx: ApiCtx, db: Db, body: SettingsIn) -> dict[str, Any]:
         retention_days=body.retention_days,
         retention_enabled=body.retention_enabled,
     )
-    if body.no_mailbox_limit:
-        ctx.company.mailbox_limit = None
-    elif body.mailbox_limit is not None:
-        ctx.company.mailbox_limit = body.mailbox_limit
+    if body.no_mailbox_limit or body.mailbox_limit is not None:
+        limit = None if body.no_mailbox_limit else body.mailbox_limit
+        set_mailbox_limit(session=db, company_id=ctx.company.id, limit=limit)
     db.commit()
     return _settings(ctx, db)
 

@@ -1,7 +1,7 @@
 """`/api/v1/mailboxes` writes: connect, test, change the password, set SMTP.
 
-The same steps as "My mailboxes" (web.mail_setup): everything is tested before it is
-saved; answers never contain a password.
+The same service functions as the CLI and "My mailboxes" (services.mailbox_setup):
+everything logs in before it is saved; answers never contain a password.
 """
 
 from __future__ import annotations
@@ -10,22 +10,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from mailroom.errors import MailroomError
-from mailroom.outbox.smtp_settings import smtp_summary
-from mailroom.security import access
+from mailroom.errors import MailroomError, NotFound
+from mailroom.services.mailbox_checks import SmtpInput, test_mailbox
+from mailroom.services.mailbox_setup import (
+    IncomingChange,
+    NewMailbox,
+    connect_mailbox,
+    edit_incoming,
+    set_outgoing,
+    since_of,
+)
+from mailroom.services.mailboxes import get_mailbox_json, sync_now
 from mailroom.web.api.schemas import ERRORS, MailboxOut
 from mailroom.web.api.schemas_in import MailboxEditIn, MailboxIn, SmtpIn, TestOut
 from mailroom.web.deps import ApiCtx, Db, MailroomApp
-from mailroom.web.mail_setup import (
-    SmtpInput,
-    change_password,
-    check_stored,
-    connect_mailbox,
-    save_smtp,
-    settings_of,
-)
-from mailroom.web.present import mailbox_views
-from mailroom.web.tasks import start_sync
 
 router = APIRouter(tags=["mailboxes"], responses=ERRORS)
 MailboxId = Annotated[int, Path(ge=1, le=2**62)]
@@ -46,41 +44,35 @@ def _smtp(given: SmtpIn | None) -> SmtpInput | None:
 @router.post("/mailboxes", response_model=MailboxOut, status_code=201)
 def create(ctx: ApiCtx, db: Db, app: MailroomApp, body: MailboxIn) -> dict[str, Any]:
     """Connect one of your mailboxes (tested first; 502 with the fix if it cannot log in)."""
-    incoming = settings_of(
+    new = NewMailbox(
         host=body.host,
         port=body.port,
-        security=body.security,
-        username=body.username or ctx.user.email,
         password=body.password,
-        allow_self_signed=body.allow_self_signed,
-    )
-    mailbox = connect_mailbox(
-        db,
-        app,
-        user=ctx.user,
-        company=ctx.company,
+        username=body.username or None,
         protocol=body.protocol,
-        incoming=incoming,
+        security=body.security,
+        allow_self_signed=body.allow_self_signed,
         smtp=_smtp(body.smtp),
-        folders=body.folders,
-        backfill=body.backfill,
-        aliases=body.aliases,
+        folders=body.folders or (),
+        aliases=body.aliases or (),
+        since=since_of(body.backfill),
     )
-    db.commit()
-    view = mailbox_views(db, [mailbox])[0]
-    db.rollback()  # end this request's transaction (SQLite: its lock) before the sync writes
-    start_sync(app, view["id"])
+    mailbox_id = connect_mailbox(session=db, app=app, user=ctx.user, new=new)
+    view = get_mailbox_json(session=db, mailbox_id=mailbox_id, viewer=ctx.viewer)
+    sync_now(session=db, app=app, mailbox_id=mailbox_id, viewer=ctx.viewer, here=True)
     return view
 
 
 @router.post("/mailboxes/{id}/test", response_model=TestOut)
 def test(ctx: ApiCtx, db: Db, app: MailroomApp, id: MailboxId) -> dict[str, Any]:
     """Log in with the stored settings, IMAP/POP3 and SMTP; `ok` false with the fix."""
-    mailbox = access.get_mailbox(db, viewer=ctx.viewer, mailbox_id=id)
     try:
-        return {"ok": True, "lines": check_stored(db, app, mailbox)}
+        found = test_mailbox(session=db, app=app, mailbox_id=id, viewer=ctx.viewer)
+    except NotFound:
+        raise  # not the caller's mailbox: 404, as every other route
     except MailroomError as exc:
         return {"ok": False, "lines": [], "error": exc.message, "hint": exc.hint}
+    return {"ok": True, "lines": found.lines()}
 
 
 @router.patch("/mailboxes/{id}", response_model=MailboxOut)
@@ -88,21 +80,16 @@ def edit(
     ctx: ApiCtx, db: Db, app: MailroomApp, id: MailboxId, body: MailboxEditIn
 ) -> dict[str, Any]:
     """Change the password (tested first); a failed mailbox is enabled and synced again."""
-    mailbox = access.get_mailbox(db, viewer=ctx.viewer, mailbox_id=id)
-    change_password(db, app, mailbox, body.password)
-    db.commit()
-    view = mailbox_views(db, [mailbox])[0]
-    db.rollback()  # end this request's transaction (SQLite: its lock) before the sync writes
-    start_sync(app, id)
+    change = IncomingChange(password=body.password)
+    edit_incoming(session=db, app=app, mailbox_id=id, change=change, viewer=ctx.viewer)
+    view = get_mailbox_json(session=db, mailbox_id=id, viewer=ctx.viewer)
+    sync_now(session=db, app=app, mailbox_id=id, viewer=ctx.viewer, here=True)
     return view
 
 
 @router.put("/mailboxes/{id}/smtp")
 def set_smtp(ctx: ApiCtx, db: Db, app: MailroomApp, id: MailboxId, body: SmtpIn) -> dict[str, Any]:
     """Set how the mailbox sends (tested first); the provider's limits come back."""
-    mailbox = access.get_mailbox(db, viewer=ctx.viewer, mailbox_id=id)
     smtp = _smtp(body)
     assert smtp is not None
-    row = save_smtp(db, app, mailbox, smtp)
-    db.commit()
-    return smtp_summary(row)
+    return set_outgoing(session=db, app=app, mailbox_id=id, smtp=smtp, viewer=ctx.viewer)

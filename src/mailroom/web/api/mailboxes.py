@@ -6,11 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from mailroom.security import access
+from mailroom.services.mailboxes import error_log, get_mailbox_json, list_mailbox_json, sync_now
 from mailroom.web.api.schemas import ERRORS, MailboxErrorOut, MailboxOut, Page, SyncQueued
 from mailroom.web.deps import ApiCtx, Db, MailroomApp
-from mailroom.web.present import error_log, mailbox_views
-from mailroom.web.tasks import start_sync
 
 router = APIRouter(tags=["mailboxes"], responses=ERRORS)
 MailboxId = Annotated[int, Path(ge=1, le=2**62)]
@@ -19,29 +17,22 @@ MailboxId = Annotated[int, Path(ge=1, le=2**62)]
 @router.get("/mailboxes", response_model=Page[MailboxOut])
 def list_mailboxes(ctx: ApiCtx, db: Db) -> dict[str, Any]:
     """Your mailboxes (an admin: every mailbox of the company) with status and last error."""
-    return {
-        "items": mailbox_views(db, access.visible_mailboxes(db, viewer=ctx.viewer)),
-        "next": None,
-    }
+    return {"items": list_mailbox_json(session=db, viewer=ctx.viewer), "next": None}
 
 
 @router.get("/mailboxes/{id}", response_model=MailboxOut)
 def get_mailbox(ctx: ApiCtx, db: Db, id: MailboxId) -> dict[str, Any]:
-    mailbox = access.get_mailbox(db, viewer=ctx.viewer, mailbox_id=id)
-    return mailbox_views(db, [mailbox])[0]
+    return get_mailbox_json(session=db, mailbox_id=id, viewer=ctx.viewer)
 
 
 @router.get("/mailboxes/{id}/errors", response_model=Page[MailboxErrorOut])
 def get_errors(ctx: ApiCtx, db: Db, id: MailboxId) -> dict[str, Any]:
     """The mailbox's error log, newest first, each with its fix."""
-    mailbox = access.get_mailbox(db, viewer=ctx.viewer, mailbox_id=id)
-    return {"items": error_log(db, mailbox), "next": None}
+    return {"items": error_log(session=db, mailbox_id=id, viewer=ctx.viewer), "next": None}
 
 
 @router.post("/mailboxes/{id}/sync", response_model=SyncQueued, status_code=202)
-def sync_now(ctx: ApiCtx, db: Db, app: MailroomApp, id: MailboxId) -> dict[str, Any]:
+def sync(ctx: ApiCtx, db: Db, app: MailroomApp, id: MailboxId) -> dict[str, Any]:
     """Start syncing the mailbox now; poll `GET /mailboxes/{id}` for its status."""
-    mailbox_id = access.get_mailbox(db, viewer=ctx.viewer, mailbox_id=id).id
-    db.rollback()  # end this request's transaction (SQLite: its lock) before the sync writes
-    start_sync(app, mailbox_id)
-    return {"mailbox_id": mailbox_id, "status": "syncing"}
+    sync_now(session=db, app=app, mailbox_id=id, viewer=ctx.viewer, here=True)
+    return {"mailbox_id": id, "status": "syncing"}

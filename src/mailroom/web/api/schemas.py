@@ -106,6 +106,19 @@ class MailboxOut(BaseModel):
     last_success_at: str | None
     enabled: bool
     sharing: str
+    # The rest of the one mailbox shape (services.mailboxes.mailbox_json, also the CLI's):
+    name: str | None = None
+    company_id: int | None = None
+    security: str | None = None
+    username: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    folders: list[str] = Field(default_factory=list)
+    status_words: str | None = None
+    error_kind: str | None = None
+    next_attempt_at: str | None = None
+    since: str | None = None
+    delete_after_fetch: bool = False
+    progress: dict[str, int] = Field(default_factory=dict)
 
 
 class MailboxErrorOut(BaseModel):
@@ -113,6 +126,8 @@ class MailboxErrorOut(BaseModel):
     kind: str
     message: str
     hint: str | None
+    user_fixable: bool | None = None
+    retry_at: str | None = None
 
 
 class SyncQueued(BaseModel):

@@ -19,8 +19,9 @@ from mailroom.db.web_models import VISIBILITY_MODES
 from mailroom.digits import is_number
 from mailroom.errors import BadInput, MailroomError, NotFound
 from mailroom.security import access
+from mailroom.services.mailbox_setup import set_mailbox_limit
+from mailroom.services.mailboxes import mailbox_json
 from mailroom.web.deps import Csrf, Db, PageCtx
-from mailroom.web.present import mailbox_views
 from mailroom.web.templating import render
 
 router = APIRouter(prefix="/admin")
@@ -120,7 +121,7 @@ def all_mailboxes(request: Request, ctx: PageCtx, db: Db) -> Response:
         "admin_mailboxes.html",
         ctx,
         nav="admin",
-        mailboxes=mailbox_views(db, boxes),
+        mailboxes=mailbox_json(session=db, mailboxes=boxes),
         owners=owners,
     )
 
@@ -163,7 +164,9 @@ def save_settings(
             retention_days=retention_days,
             retention_enabled=retention_enabled,
         )
-        ctx.company.mailbox_limit = int(limit) if limit else None
+        set_mailbox_limit(
+            session=db, company_id=ctx.company.id, limit=int(limit) if limit else None
+        )
         db.commit()
     except MailroomError as exc:
         db.rollback()

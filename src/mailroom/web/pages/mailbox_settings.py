@@ -1,8 +1,8 @@
 """An existing mailbox's settings page: change its password, set how it sends (SMTP), test.
 
-Each form tests before it saves (web.mail_setup): a new password must log in to the
-IMAP/POP3 server, new SMTP settings must log in to the SMTP server. Saving a password
-re-enables a mailbox that failed (sync.mailboxes.edit_mailbox) and starts a sync.
+Each form tests before it saves (services.mailbox_setup): a new password must log in to
+the IMAP/POP3 server, new SMTP settings must log in to the SMTP server. Saving a password
+re-enables a mailbox that failed (mailboxes.store.edit_mailbox) and starts a sync.
 """
 
 from __future__ import annotations
@@ -12,15 +12,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from mailroom.db.models import Mailbox
-from mailroom.errors import BadInput, MailroomError
+from mailroom.errors import BadInput, MailroomError, NotFound
 from mailroom.outbox.smtp_settings import smtp_summary
-from mailroom.security import access
+from mailroom.services.mailbox_checks import smtp_row, test_mailbox
+from mailroom.services.mailbox_setup import IncomingChange, edit_incoming, set_outgoing
+from mailroom.services.mailboxes import get_mailbox_json, sync_now
 from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx
-from mailroom.web.mail_setup import change_password, check_stored, save_smtp, smtp_row
 from mailroom.web.pages.mailboxes import Field, Secret, Short, form_values, smtp_input
-from mailroom.web.present import mailbox_views
-from mailroom.web.tasks import start_sync
 from mailroom.web.templating import render
 
 router = APIRouter()
@@ -30,12 +28,13 @@ def _page(
     request: Request,
     ctx: PageCtx,
     db: Db,
-    mailbox: Mailbox,
+    mailbox_id: int,
     *,
     status_code: int = 200,
     **values: Any,
 ) -> Response:
-    row = smtp_row(db, mailbox)
+    mailbox = get_mailbox_json(session=db, mailbox_id=mailbox_id, viewer=ctx.viewer)
+    row = smtp_row(db, mailbox_id=mailbox_id)
     smtp = smtp_summary(row) if row is not None else None
     return render(
         request,
@@ -43,8 +42,8 @@ def _page(
         ctx,
         nav="mailboxes",
         status_code=status_code,
-        mailbox=mailbox_views(db, [mailbox])[0],
-        username=mailbox.username,
+        mailbox=mailbox,
+        username=mailbox["username"],
         smtp=smtp,
         **{"error": None, "lines": [], "where": "", "typed": {}, **values},
         **form_values(),
@@ -53,8 +52,7 @@ def _page(
 
 @router.get("/mailboxes/{mailbox_id}/settings")
 def settings_page(request: Request, ctx: PageCtx, db: Db, mailbox_id: int) -> Response:
-    mailbox = access.get_mailbox(db, viewer=ctx.viewer, mailbox_id=mailbox_id)
-    return _page(request, ctx, db, mailbox)
+    return _page(request, ctx, db, mailbox_id)
 
 
 @router.post("/mailboxes/{mailbox_id}/password")
@@ -66,14 +64,18 @@ def password_route(
     mailbox_id: int,
     password: Secret,
 ) -> Response:
-    mailbox = access.get_mailbox(db, viewer=ctx.viewer, mailbox_id=mailbox_id)
     try:
-        change_password(db, app, mailbox, password)
-        db.commit()
+        edit_incoming(
+            session=db,
+            app=app,
+            mailbox_id=mailbox_id,
+            change=IncomingChange(password=password),
+            viewer=ctx.viewer,
+        )
     except MailroomError as exc:
         db.rollback()
-        return _page(request, ctx, db, mailbox, status_code=422, error=exc, where="password")
-    start_sync(app, mailbox_id)
+        return _page(request, ctx, db, mailbox_id, status_code=422, error=exc, where="password")
+    sync_now(session=db, app=app, mailbox_id=mailbox_id, viewer=ctx.viewer, here=True)
     return RedirectResponse(f"/mailboxes/{mailbox_id}/settings?notice=mailbox-password-saved", 303)
 
 
@@ -90,19 +92,17 @@ def smtp_route(
     smtp_username: Field = "",
     smtp_password: Secret = "",
 ) -> Response:
-    mailbox = access.get_mailbox(db, viewer=ctx.viewer, mailbox_id=mailbox_id)
     try:
         given = smtp_input(smtp_host, smtp_port, smtp_security, smtp_username, smtp_password)
         if given is None:
             raise BadInput("The SMTP server name is empty.", hint="Pick a provider or type it.")
-        save_smtp(db, app, mailbox, given)
-        db.commit()
+        set_outgoing(session=db, app=app, mailbox_id=mailbox_id, smtp=given, viewer=ctx.viewer)
     except MailroomError as exc:
         db.rollback()
         typed = {"smtp_host": smtp_host, "smtp_port": smtp_port, "smtp_security": smtp_security}
         typed["smtp_username"] = smtp_username
         return _page(
-            request, ctx, db, mailbox, status_code=422, error=exc, where="smtp", typed=typed
+            request, ctx, db, mailbox_id, status_code=422, error=exc, where="smtp", typed=typed
         )
     return RedirectResponse(f"/mailboxes/{mailbox_id}/settings?notice=smtp-saved", 303)
 
@@ -110,9 +110,11 @@ def smtp_route(
 @router.post("/mailboxes/{mailbox_id}/test")
 def test_route(request: Request, ctx: Csrf, db: Db, app: MailroomApp, mailbox_id: int) -> Response:
     """Log in with the stored settings, IMAP/POP3 and SMTP; shows each outcome."""
-    mailbox = access.get_mailbox(db, viewer=ctx.viewer, mailbox_id=mailbox_id)
     try:
-        lines = check_stored(db, app, mailbox)
+        lines = test_mailbox(session=db, app=app, mailbox_id=mailbox_id, viewer=ctx.viewer).lines()
+    except NotFound:
+        raise  # not the caller's mailbox: 404
     except MailroomError as exc:
-        return _page(request, ctx, db, mailbox, status_code=422, error=exc, where="test")
-    return _page(request, ctx, db, mailbox, lines=lines, where="test")
+        db.rollback()
+        return _page(request, ctx, db, mailbox_id, status_code=422, error=exc, where="test")
+    return _page(request, ctx, db, mailbox_id, lines=lines, where="test")

@@ -3,7 +3,7 @@
 Connecting is two steps on one form: "Test connection" logs in to the IMAP or POP3 server
 and, when SMTP settings are filled in, to the SMTP server, and lists the folders to choose
 from (nothing is saved); "Connect" tests again on the server before it saves
-(web.mail_setup), so a mailbox that cannot log in is never stored. The password travels
+(services.mailbox_setup), so a mailbox that cannot log in is never stored. The password travels
 only in the form's POST bodies; it is never echoed into a page, and once saved it is
 encrypted at rest.
 """
@@ -16,23 +16,23 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from mailroom.connectors.presets import PRESETS
-from mailroom.crm.retention import disconnect_mailbox
 from mailroom.db.web_models import SHARING_LEVELS
 from mailroom.errors import BadInput, MailroomError
+from mailroom.mailboxes.store import PROTOCOLS, settings_of
 from mailroom.security import access
-from mailroom.sync.mailboxes import PROTOCOLS
-from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx
-from mailroom.web.mail_setup import (
+from mailroom.services.mailbox_checks import SmtpInput, test_settings
+from mailroom.services.mailbox_setup import (
     BACKFILL_CHOICES,
-    SmtpInput,
-    probe_incoming,
-    probe_smtp,
-    settings_of,
-    smtp_server_settings,
+    NewMailbox,
+    since_of,
 )
-from mailroom.web.mail_setup import connect_mailbox as connect_mailbox_service
-from mailroom.web.present import error_log, mailbox_views
-from mailroom.web.tasks import start_sync
+from mailroom.services.mailbox_setup import (
+    connect_mailbox as connect_mailbox_service,
+)
+from mailroom.services.mailboxes import disconnect as disconnect_service
+from mailroom.services.mailboxes import error_log, get_mailbox_json, mailbox_json
+from mailroom.services.mailboxes import sync_now as sync_now_service
+from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx
 from mailroom.web.templating import is_htmx, render
 
 router = APIRouter()
@@ -56,7 +56,7 @@ def _presets() -> list[dict[str, Any]]:
 
 def _own_mailboxes(db: Db, ctx: PageCtx) -> list[dict[str, Any]]:
     boxes = [m for m in access.visible_mailboxes(db, viewer=ctx.viewer) if m.user_id == ctx.user.id]
-    return mailbox_views(db, boxes)
+    return mailbox_json(session=db, mailboxes=boxes)
 
 
 @router.get("/mailboxes")
@@ -143,7 +143,6 @@ def test_connection(
     smtp_password: Secret = "",
 ) -> Response:
     """Test the incoming server and, when given, the SMTP server; saves nothing."""
-    lines: list[str] = []
     try:
         incoming = settings_of(
             host=host,
@@ -153,10 +152,8 @@ def test_connection(
             password=password,
             allow_self_signed=allow_self_signed,
         )
-        folders = probe_incoming(protocol, incoming)
         smtp = smtp_input(smtp_host, smtp_port, smtp_security, smtp_username, smtp_password)
-        if smtp is not None:
-            lines.append(probe_smtp(smtp_server_settings(incoming, smtp)))
+        probe, lines = test_settings(protocol=protocol, incoming=incoming, smtp=smtp)
     except MailroomError as exc:
         return render(request, "mailbox_test.html", ctx, error=exc, folders=[], lines=[])
     return render(
@@ -164,7 +161,7 @@ def test_connection(
         "mailbox_test.html",
         ctx,
         error=None,
-        folders=folders if protocol == "imap" else [],
+        folders=probe.folders if protocol == "imap" else [],
         lines=lines,
     )
 
@@ -208,27 +205,20 @@ def connect_mailbox(
         "smtp_username": smtp_username,
     }
     try:
-        mailbox = connect_mailbox_service(
-            db,
-            app,
-            user=ctx.user,
-            company=ctx.company,
+        new = NewMailbox(
+            host=host,
+            port=port,
+            password=password,
+            username=username,
             protocol=protocol,
-            incoming=settings_of(
-                host=host,
-                port=port,
-                security=security,
-                username=username,
-                password=password,
-                allow_self_signed=allow_self_signed,
-            ),
+            security=security,
+            allow_self_signed=allow_self_signed,
             smtp=smtp_input(smtp_host, smtp_port, smtp_security, smtp_username, smtp_password),
-            folders=folder,
-            backfill=backfill,
+            folders=folder or (),
             aliases=[a for a in aliases.replace(",", " ").split() if a],
+            since=since_of(backfill),
         )
-        new_id = mailbox.id
-        db.commit()
+        new_id = connect_mailbox_service(session=db, app=app, user=ctx.user, new=new)
     except MailroomError as exc:
         db.rollback()
         return render(
@@ -242,15 +232,15 @@ def connect_mailbox(
             error=exc,
             **form_values(),
         )
-    start_sync(app, new_id)
+    sync_now_service(session=db, app=app, mailbox_id=new_id, viewer=ctx.viewer, here=True)
     return RedirectResponse("/mailboxes?notice=connected", status_code=303)
 
 
 @router.post("/mailboxes/{mailbox_id}/sync")
 def sync_now(ctx: Csrf, db: Db, app: MailroomApp, mailbox_id: int) -> Response:
-    mailbox_id = access.get_mailbox(db, viewer=ctx.viewer, mailbox_id=mailbox_id).id
-    db.rollback()  # end this request's transaction (SQLite: its lock) before the sync writes
-    started = start_sync(app, mailbox_id)
+    started = sync_now_service(
+        session=db, app=app, mailbox_id=mailbox_id, viewer=ctx.viewer, here=True
+    )
     notice = "sync-started" if started else "sync-running"
     return RedirectResponse(f"/mailboxes?notice={notice}", status_code=303)
 
@@ -270,20 +260,20 @@ def disconnect(
 ) -> Response:
     if mail not in ("keep", "remove"):
         raise BadInput("Choose whether to keep or remove its mail.")
-    mailbox = access.get_mailbox(db, viewer=ctx.viewer, mailbox_id=mailbox_id)
-    disconnect_mailbox(db, mailbox=mailbox, remove_mail=mail == "remove")
-    db.commit()
+    disconnect_service(
+        session=db, mailbox_id=mailbox_id, remove_mail=mail == "remove", viewer=ctx.viewer
+    )
     return RedirectResponse("/mailboxes?notice=disconnected", status_code=303)
 
 
 @router.get("/mailboxes/{mailbox_id}/errors")
 def errors_page(request: Request, ctx: PageCtx, db: Db, mailbox_id: int) -> Response:
-    mailbox = access.get_mailbox(db, viewer=ctx.viewer, mailbox_id=mailbox_id)
+    errors = error_log(session=db, mailbox_id=mailbox_id, viewer=ctx.viewer)
     return render(
         request,
         "mailbox_errors.html",
         ctx,
         nav="mailboxes",
-        mailbox=mailbox_views(db, [mailbox])[0],
-        errors=error_log(db, mailbox),
+        mailbox=get_mailbox_json(session=db, mailbox_id=mailbox_id, viewer=ctx.viewer),
+        errors=errors,
     )

@@ -1,9 +1,9 @@
-"""Work the dashboard starts and does not wait for: "Sync now".
+"""Syncs started by the dashboard and the API, run in daemon threads of `mailroom serve`.
 
 A sync can take minutes, so the request only marks the mailbox `syncing` and hands the
-work to a daemon thread running the same `sync_mailbox` as the scheduler and the CLI;
-the page polls the mailbox's status. At most one web-started sync per mailbox runs at a
-time in this process (`_running`).
+work to a thread running the same `sync_mailbox` as the scheduler and the CLI; the page
+polls the mailbox's status. At most one such sync per mailbox runs at a time in this
+process (`_running`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import logging
 import threading
 
 from mailroom.app import App
-from mailroom.db.engine import transaction
-from mailroom.db.models import Mailbox
 from mailroom.sync.engine import sync_mailbox
 
 log = logging.getLogger(__name__)
@@ -21,20 +19,20 @@ _running: set[int] = set()
 _lock = threading.Lock()
 
 
-def start_sync(app: App, mailbox_id: int) -> bool:
-    """Start syncing the mailbox in the background; False if one is already running."""
+def claim(mailbox_id: int) -> bool:
+    """Reserve the mailbox for a background sync; False if one already runs here."""
     with _lock:
         if mailbox_id in _running:
             return False
         _running.add(mailbox_id)
-    with transaction(app.sessions) as session:
-        mailbox = session.get(Mailbox, mailbox_id)
-        if mailbox is not None:
-            mailbox.status = "syncing"
+        return True
+
+
+def start(app: App, mailbox_id: int) -> None:
+    """Run the claimed mailbox's sync in a daemon thread; the claim ends with it."""
     threading.Thread(
         target=_run, args=(app, mailbox_id), name=f"mailroom-sync-{mailbox_id}", daemon=True
     ).start()
-    return True
 
 
 def _run(app: App, mailbox_id: int) -> None:
@@ -48,5 +46,6 @@ def _run(app: App, mailbox_id: int) -> None:
 
 
 def running(mailbox_id: int) -> bool:
+    """Whether this process is syncing the mailbox in the background."""
     with _lock:
         return mailbox_id in _running

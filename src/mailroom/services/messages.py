@@ -1,0 +1,41 @@
+"""Finding one message, by its Mailroom id or its Message-ID: one behaviour for all.
+
+The Message-ID lookup is `matching.why.find_message` (normalised, angle brackets
+optional, by stored identity); the API adds Mailroom's numeric ids and the viewer's
+access level. `mailroom why`/`link`/`unlink` and `GET /api/v1/messages/{ref}` agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from mailroom.db.models import Company, Message
+from mailroom.digits import is_number
+from mailroom.errors import NotFound
+from mailroom.matching.why import find_message as find_by_message_id
+from mailroom.security import access
+from mailroom.security.access import Viewer
+
+MAX_ID_DIGITS = 18  # a longer run of digits cannot be a row id (64-bit)
+
+
+def find_message(
+    *, session: Session, ref: str, viewer: Viewer | None = None, company: Company | None = None
+) -> tuple[Message, str]:
+    """The message `ref` names and the caller's access level to it.
+
+    `ref` is a Message-ID (with or without <>) or, for a web caller (`viewer`), also a
+    Mailroom message id. A viewer sees only what `security.access` allows (NotFound
+    otherwise); the CLI (no viewer) sees everything, at level `everything`, of `company`
+    or of any company when the Message-ID is unambiguous.
+    """
+    if viewer is None:
+        return find_by_message_id(session, ref, company), "everything"
+    if is_number(ref) and len(ref) <= MAX_ID_DIGITS:
+        try:
+            return access.get_message(session, viewer=viewer, message_id=int(ref))
+        except NotFound:
+            pass
+    owner = session.get(Company, viewer.company_id)
+    found = find_by_message_id(session, ref, owner)
+    return access.get_message(session, viewer=viewer, message_id=found.id)

@@ -3,27 +3,16 @@ SMTP servers: POP3 connect, SMTP tested before saving, a password change that re
 
 from __future__ import annotations
 
-import time
-
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from mailroom.app import App
 from mailroom.db.models import Mailbox
 from mailroom.db.outbox_models import MailboxSmtp
-from mailroom.services import background
 from mailroom_testing.dovecot import DovecotServer
 from tests.conftest_smtp import SmtpTestServer
 from tests.conftest_web import Tenant, seed_tenant, sign_in
-
-
-def wait_for_syncs(*mailbox_ids: int) -> None:
-    deadline = time.monotonic() + 60
-    while any(background.running(m) for m in mailbox_ids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-ORIGIN = {"Origin": "http://testserver"}
+from tests.helpers.mailbox_state import ORIGIN, wait_for_syncs
 
 
 def test_pop3_connect_with_smtp_password_change_and_api(

@@ -1,9 +1,11 @@
-"""What a mailbox test compares before and after a refused change: every stored setting."""
+"""What a mailbox test compares before and after a refused change (every stored setting),
+and the small steps the mailbox interface tests share: the CLI, waiting for background syncs."""
 
 from __future__ import annotations
 
 import io
 import sys
+import time
 
 import pytest
 from sqlalchemy import select
@@ -12,6 +14,7 @@ from mailroom.app import App
 from mailroom.cli import main
 from mailroom.db.models import Mailbox
 from mailroom.db.outbox_models import MailboxSmtp
+from mailroom.services import background
 
 
 def stored(app: App) -> list[tuple[object, ...]]:
@@ -51,3 +54,13 @@ def run_cli(app: App, monkeypatch: pytest.MonkeyPatch, *args: str, stdin: str = 
     monkeypatch.setenv("MAILROOM_SECRET_KEY", app.settings.secret_key_b64 or "")
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
     return main(["--data-dir", str(app.settings.data_dir), *args])
+
+
+ORIGIN = {"Origin": "http://testserver"}
+
+
+def wait_for_syncs(*mailbox_ids: int) -> None:
+    """Wait (up to a minute) until the background syncs of these mailboxes have finished."""
+    deadline = time.monotonic() + 60
+    while any(background.running(m) for m in mailbox_ids) and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -10,13 +10,10 @@ from sqlalchemy import select
 
 from mailroom.app import App
 from mailroom.db.models import Mailbox
+from mailroom_testing.dovecot import DovecotServer
 from tests.conftest_smtp import SmtpTestServer
 from tests.conftest_web import seed_tenant, sign_in
-from tests.dovecot_server import DovecotServer
-from tests.mailbox_state import run_cli, stored
-from tests.test_web_mailbox_setup import ORIGIN, wait_for_syncs
-
-pytestmark = pytest.mark.dovecot
+from tests.helpers.mailbox_state import ORIGIN, run_cli, stored, wait_for_syncs
 
 
 def test_cli_add_edit_and_smtp_save_nothing_that_did_not_log_in(

@@ -10,12 +10,10 @@ from sqlalchemy import func, select
 
 from mailroom.app import App
 from mailroom.db.models import Company, Mailbox
+from mailroom_testing.dovecot import DovecotServer
 from tests.conftest_web import seed_tenant, sign_in
-from tests.dovecot_server import DovecotServer
-from tests.mailbox_state import run_cli
-from tests.test_web_mailbox_setup import ORIGIN, wait_for_syncs
+from tests.helpers.mailbox_state import ORIGIN, run_cli, wait_for_syncs
 
-pytestmark = pytest.mark.dovecot
 REFUSAL = "reached its limit of"
 
 

@@ -68,7 +68,7 @@ STRUCTURED_HEADERS = frozenset(
         "message-id",
     }
 )
-# Content types that make a delivery report (sync.classify reads them on the fast path).
+# Content types that make a delivery report (matching.classify reads them on the fast path).
 _REPORT_HINTS = ("report", "delivery-status", "disposition-notification")
 _PLAIN = re.compile(r"[\x20-\x7e\t\r\n]*")
 _POLICY_MAX = 2048  # characters of one structured header given to policy.default

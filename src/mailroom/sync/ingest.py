@@ -52,12 +52,12 @@ from mailroom.db.models import Attachment, Message, MessageAddress, MessageCopy
 from mailroom.mail.blobs import BlobStore
 from mailroom.mail.message import ParsedMessage
 from mailroom.mail.parse import parse_headers, parse_message
+from mailroom.matching.classify import automation_reason, classify_direction
 from mailroom.matching.directory import CompanyDirectory
 from mailroom.matching.filters import decide
 from mailroom.matching.linker import clean_text, identity_for
 from mailroom.matching.policy import Policy, load_policy
 from mailroom.matching.view import MailView
-from mailroom.sync.classify import automation_reason, classify_direction
 from mailroom.sync.store import Item, Segment, content_rows, store_raw
 
 __all__ = ["BatchResult", "IngestTarget", "clean_text", "identity_of", "ingest_batch"]

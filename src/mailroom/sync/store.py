@@ -28,12 +28,12 @@ from mailroom.db.models import Attachment, Message, MessageAddress
 from mailroom.mail.blobs import BlobStore
 from mailroom.mail.message import ParsedMessage
 from mailroom.matching.actions import apply_actions
+from mailroom.matching.classify import external_participants
 from mailroom.matching.directory import CompanyDirectory
 from mailroom.matching.filters import Decision
 from mailroom.matching.linker import MatchInput, apply_links, clean_text, identity_for, plan_links
 from mailroom.matching.policy import Policy
 from mailroom.matching.view import MailView
-from mailroom.sync.classify import external_participants
 
 
 @dataclass(slots=True)

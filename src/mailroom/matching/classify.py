@@ -43,15 +43,6 @@ def classify_direction(parsed: ParsedMessage, directory: CompanyDirectory) -> st
     return "inbound"
 
 
-def external_addresses(parsed: ParsedMessage, directory: CompanyDirectory) -> list[str]:
-    """The participants that may link to records, in header order, without duplicates."""
-    seen: dict[str, None] = {}
-    for _, addr in parsed.participants():
-        if not directory.is_internal(addr.address):
-            seen.setdefault(addr.address, None)
-    return list(seen)
-
-
 def external_participants(
     parsed: ParsedMessage, directory: CompanyDirectory
 ) -> tuple[tuple[str, str], ...]:

@@ -29,9 +29,9 @@ from mailroom.crm.companies import add_company, add_user
 from mailroom.crm.records import EmailField, add_record
 from mailroom.db.engine import transaction
 from mailroom.db.models import Attachment, Message
+from mailroom.ingest.bodies import fill_bodies
 from mailroom.security import passwords
 from mailroom.security.auth import create_api_token
-from mailroom.sync.bodies import fill_bodies
 from mailroom.sync.engine import sync_mailbox
 from mailroom.sync.mailboxes import add_mailbox
 from mailroom.web.app import create_web_app

@@ -22,8 +22,8 @@ from mailroom.crm.companies import add_company, add_user
 from mailroom.db.engine import transaction
 from mailroom.db.matching_models import MessageSkip
 from mailroom.db.models import Message, MessageLink, Record
+from mailroom.ingest.batch import BatchResult, IngestTarget, ingest_batch
 from mailroom.matching.directory import load_directory
-from mailroom.sync.ingest import BatchResult, IngestTarget, ingest_batch
 from mailroom.sync.mailboxes import add_mailbox
 
 _ids = itertools.count(1)

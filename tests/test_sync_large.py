@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from mailroom.app import App
 from mailroom.db.models import Attachment, Message
-from mailroom.sync.bodies import ensure_bodies
+from mailroom.ingest.bodies import ensure_bodies
 from mailroom.sync.engine import sync_mailbox
 from tests.builders import build_message
 from tests.dovecot_server import DovecotServer

@@ -6,7 +6,7 @@ refused (550) or, when the company chose `quarantine`, kept aside unlogged
 (`DropQuarantine`), as the company's drop token says. The token is what keeps strangers
 out — sender addresses are not authenticated by SMTP — so it should be kept private.
 
-Accepted mail is logged like synced mail (outbox.logbook → sync.ingest): a forward is
+Accepted mail is logged like synced mail (ingest.logbook → ingest.batch): a forward is
 first unwrapped to the original (dropbox.unwrap), then direction comes from the company
 directory (the user's own BCC copy is outbound, a customer's forwarded mail inbound) and
 links from the records holding its external participants. The user's first mailbox, if
@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session
 from mailroom.db.models import Mailbox, MailboxAlias, User
 from mailroom.db.outbox_models import DropQuarantine, DropToken
 from mailroom.dropbox.unwrap import unwrap
+from mailroom.ingest.logbook import store_message
 from mailroom.mail.addresses import normalise, parse_address_list
 from mailroom.mail.blobs import BlobStore
 from mailroom.mail.headers import split_header_block, to_text, unfold
-from mailroom.outbox.logbook import store_message
 
 
 @dataclass(frozen=True, slots=True)

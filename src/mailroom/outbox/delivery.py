@@ -15,7 +15,7 @@ One attempt, step by step — every step that matters is committed before the ne
    no complete message (RFC 5321 §4.1.1.4), a retry is safe;
 4. accepted (250): the entry becomes `sent` at once; then the copy is appended to the
    Sent folder (\\Seen; not for providers that file their own) and the message stored and
-   linked (outbox.logbook). A kill between 4's commit and the logging is finished by the
+   linked (ingest.logbook). A kill between 4's commit and the logging is finished by the
    next `process_due`, which looks for the copy before appending, so no duplicate copy.
 
 Transient failures (network, 4xx) are retried with exponential backoff (1 min doubling,
@@ -48,9 +48,9 @@ from mailroom.errors import (
     TLSError,
     UserError,
 )
+from mailroom.ingest.logbook import store_message
 from mailroom.matching.manual import link_by_hand
 from mailroom.outbox.compose import wire_bytes
-from mailroom.outbox.logbook import store_message
 from mailroom.outbox.service import get_entry
 from mailroom.outbox.smtp_settings import get_smtp, preset_of, smtp_settings
 from mailroom.sync.mailboxes import server_settings as imap_settings

@@ -24,12 +24,12 @@ from mailroom.connectors.imap_fetch import size_batches
 from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, Mailbox
 from mailroom.errors import ProtocolError
+from mailroom.ingest.batch import BatchResult, IngestTarget, ingest_batch
 from mailroom.mail.message import ParsedMessage
 from mailroom.matching.directory import load_directory
 from mailroom.sync import copies
 from mailroom.sync.context import FolderReport, FolderStage, ProgressEvent, SyncContext
 from mailroom.sync.fetch_worker import FetchWorker
-from mailroom.sync.ingest import BatchResult, IngestTarget, ingest_batch
 from mailroom.sync.prefetch import Prefetcher
 from mailroom.sync.source import SyncSource
 

@@ -26,8 +26,8 @@ from mailroom.crm.records import get_record
 from mailroom.db.engine import transaction
 from mailroom.db.models import Mailbox, MessageCopy
 from mailroom.errors import MailroomError
+from mailroom.ingest.batch import IngestTarget, ingest_batch
 from mailroom.matching.directory import load_directory
-from mailroom.sync.ingest import IngestTarget, ingest_batch
 from mailroom.sync.mailboxes import open_source
 from mailroom.sync.source import Pop3Source, SyncSource
 

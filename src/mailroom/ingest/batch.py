@@ -9,7 +9,7 @@ Per message, in the batch's order (so a reply follows a case made by its parent'
       skipped?             metadata only (ids, date, addresses) + `MessageSkip` saying why;
                            no body, attachments or raw bytes; never linked
     matching.linker        links with reasons (address, domain, thread, case-ref)
-    matching.actions       the matched rules' actions (create, extract, owner, tag)
+    ingest.actions         the matched rules' actions (create, extract, owner, tag)
 
 Idempotent by construction (DESIGN.md #2, #3): a message is looked up by its identity
 (the Message-ID, or a fingerprint when it has none) before it is stored, a copy by
@@ -25,10 +25,10 @@ full and linked if that policy logs it.
 Fast path (`IngestTarget.defer_bodies`, what the sync engine uses): messages are parsed
 from their headers only (mail.parse.parse_headers, several times faster than the complete
 parse) and stored with their raw bytes and `bodies_parsed = False`; text, HTML and
-attachments are parsed on first read or in the background (sync.bodies). A rule whose
+attachments are parsed on first read or in the background (ingest.bodies). A rule whose
 conditions need the body, an attachment or a structured header makes the complete parse of
 that one message, whose bodies are then stored at once. Rows are written in bulk per
-segment (sync.store), never flushed one by one.
+segment (ingest.store), never flushed one by one.
 
 A message with no mailbox copy (`mailbox_id` None: drop-box mail, a send whose provider
 keeps its own Sent copy) is ingested under the no-mailbox policy and no copy row is kept.
@@ -49,6 +49,7 @@ from sqlalchemy.orm import Session
 from mailroom.connectors.base import RawMessage
 from mailroom.db.matching_models import MessageSkip
 from mailroom.db.models import Attachment, Message, MessageAddress, MessageCopy
+from mailroom.ingest.store import Item, Segment, content_rows, store_raw
 from mailroom.mail.blobs import BlobStore
 from mailroom.mail.message import ParsedMessage
 from mailroom.mail.parse import parse_headers, parse_message
@@ -58,7 +59,6 @@ from mailroom.matching.filters import decide
 from mailroom.matching.linker import clean_text, identity_for
 from mailroom.matching.policy import Policy, load_policy
 from mailroom.matching.view import MailView
-from mailroom.sync.store import Item, Segment, content_rows, store_raw
 
 __all__ = ["BatchResult", "IngestTarget", "clean_text", "identity_of", "ingest_batch"]
 

@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 from mailroom.connectors.base import RawMessage
 from mailroom.db.matching_models import MessageSkip
 from mailroom.db.models import Attachment, Message, MessageAddress
+from mailroom.ingest.actions import apply_actions
 from mailroom.mail.blobs import BlobStore
 from mailroom.mail.message import ParsedMessage
-from mailroom.matching.actions import apply_actions
 from mailroom.matching.classify import external_participants
 from mailroom.matching.directory import CompanyDirectory
 from mailroom.matching.filters import Decision

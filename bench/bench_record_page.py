@@ -7,7 +7,7 @@ participants and a link) and a baseline contact with 50, then times in the same 
 - `GET /records/contact/{id}` through the whole app (session lookup, access checks,
   the timeline's queries, Jinja rendering) with an in-process ASGI client, read from the
   app's `Server-Timing` header (server time, as the issue asks), and
-- `security.access.record_timeline` alone (the queries),
+- `crm.access.record_timeline` alone (the queries),
 
 for the big record and the baseline record, and prints median and p95 in ms and the
 ratio big/baseline. The issue's target: the big record's first page under 100 ms.
@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mailroom.app import App, open_app
 from mailroom.config import Settings
+from mailroom.crm import access
 from mailroom.crm.companies import add_company, add_user
 from mailroom.crm.records import EmailField, add_record
 from mailroom.db.engine import transaction
@@ -43,7 +44,6 @@ from mailroom.db.models import (
     Record,
     User,
 )
-from mailroom.security import access
 from mailroom.security.secrets import encode_key, new_key
 from mailroom.sync.mailboxes import add_mailbox
 from mailroom.web.app import create_web_app

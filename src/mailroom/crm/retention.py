@@ -20,11 +20,11 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session, aliased
 
 from mailroom.app import App
+from mailroom.crm.access import privacy_of
 from mailroom.db.engine import transaction
 from mailroom.db.models import Company, Mailbox, Message, MessageCopy, MessageLink
 from mailroom.db.web_models import VISIBILITY_MODES, CompanyPrivacy
 from mailroom.errors import BadInput
-from mailroom.security.access import privacy_of
 
 log = logging.getLogger(__name__)
 CHUNK = 500

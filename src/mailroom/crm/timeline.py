@@ -74,7 +74,7 @@ def timeline(
 ) -> list[TimelineEntry]:
     """The messages linked to any of `records` (one record, or all with one address).
 
-    `where` narrows the messages further (security.access passes visibility and paging).
+    `where` narrows the messages further (crm.access passes visibility and paging).
     """
     if not records:
         return []

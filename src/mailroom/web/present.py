@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailroom.crm.access import sharing_levels
 from mailroom.crm.records import record_summary
 from mailroom.crm.timeline import TimelineEntry, iso_date
 from mailroom.db.models import Attachment, Mailbox, MailboxError, Message, MessageLink, Record
 from mailroom.mail.html import sanitise_html
-from mailroom.security.access import sharing_levels
 
 STATUS_WORDS = {
     "ok": "OK",

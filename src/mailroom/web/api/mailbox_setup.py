@@ -10,9 +10,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
+from mailroom.crm import access
 from mailroom.errors import MailroomError
 from mailroom.outbox.smtp_settings import smtp_summary
-from mailroom.security import access
 from mailroom.web.api.schemas import ERRORS, MailboxOut
 from mailroom.web.api.schemas_in import MailboxEditIn, MailboxIn, SmtpIn, TestOut
 from mailroom.web.deps import ApiCtx, Db, MailroomApp

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from mailroom.security import access
+from mailroom.crm import access
 from mailroom.web.api.schemas import ERRORS, MailboxErrorOut, MailboxOut, Page, SyncQueued
 from mailroom.web.deps import ApiCtx, Db, MailroomApp
 from mailroom.web.present import error_log, mailbox_views

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from mailroom.security import access
+from mailroom.crm import access
 from mailroom.web.api.schemas import (
     ERRORS,
     Page,

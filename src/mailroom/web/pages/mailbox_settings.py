@@ -12,10 +12,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from mailroom.crm import access
 from mailroom.db.models import Mailbox
 from mailroom.errors import BadInput, MailroomError
 from mailroom.outbox.smtp_settings import smtp_summary
-from mailroom.security import access
 from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx
 from mailroom.web.mail_setup import change_password, check_stored, save_smtp, smtp_row
 from mailroom.web.pages.mailboxes import Field, Secret, Short, form_values, smtp_input

@@ -16,10 +16,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from mailroom.connectors.presets import PRESETS
+from mailroom.crm import access
 from mailroom.crm.retention import disconnect_mailbox
 from mailroom.db.web_models import SHARING_LEVELS
 from mailroom.errors import BadInput, MailroomError
-from mailroom.security import access
 from mailroom.sync.mailboxes import PROTOCOLS
 from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx
 from mailroom.web.mail_setup import (

@@ -172,7 +172,7 @@ def test_an_outlook_inline_forward_unwraps() -> None:
 
 
 def test_serve_starts_and_stops_the_receiver_and_the_outbox(sqlite_app: App) -> None:
-    from mailroom.outbox.worker import start_mail_services
+    from mailroom.services.mail_services import start_mail_services
 
     port = free_port()
     services = start_mail_services(sqlite_app, host="127.0.0.1", smtp_port=port)

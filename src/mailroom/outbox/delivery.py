@@ -49,6 +49,7 @@ from mailroom.errors import (
     UserError,
 )
 from mailroom.ingest.logbook import store_message
+from mailroom.mail.threads import normalise_message_id
 from mailroom.matching.manual import link_by_hand
 from mailroom.outbox.compose import wire_bytes
 from mailroom.outbox.service import get_entry
@@ -214,7 +215,9 @@ def deliver(app: App, entry_id: int, *, now: datetime | None = None) -> Delivery
 def _find_in_sent(app: App, mailbox: Mailbox, message_id: str) -> RawMessage | None:
     if mailbox.protocol != "imap":
         return None
-    with SentFolder.connect(imap_settings(mailbox, app.secrets)) as sent:
+    with SentFolder.connect(
+        imap_settings(mailbox, app.secrets), message_id_of=normalise_message_id
+    ) as sent:
         folder = sent.folder()
         return sent.find(folder, message_id) if folder else None
 
@@ -297,7 +300,9 @@ def log_sent(app: App, entry_id: int, *, copy: RawMessage | None = None) -> Deli
     note: str | None = None
     if copy is None and mailbox.protocol == "imap":
         try:
-            with SentFolder.connect(imap_settings(mailbox, app.secrets)) as sent:
+            with SentFolder.connect(
+                imap_settings(mailbox, app.secrets), message_id_of=normalise_message_id
+            ) as sent:
                 folder = sent.folder()
                 if folder is None:
                     note = "The mailbox has no Sent folder; no copy was saved."

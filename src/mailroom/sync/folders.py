@@ -19,8 +19,13 @@ from typing import Protocol, cast
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailroom.connectors.base import FolderInfo, FolderStatus, MailboxSource, RawMessage
-from mailroom.connectors.imap_fetch import size_batches
+from mailroom.connectors.base import (
+    FolderInfo,
+    FolderStatus,
+    MailboxSource,
+    RawMessage,
+    size_batches,
+)
 from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, Mailbox
 from mailroom.errors import ProtocolError

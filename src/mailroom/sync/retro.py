@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from mailroom.app import App
-from mailroom.connectors.base import FolderInfo, MailboxSource, RawMessage
-from mailroom.connectors.imap_fetch import size_batches
+from mailroom.connectors.base import FolderInfo, MailboxSource, RawMessage, size_batches
 from mailroom.crm.records import get_record
 from mailroom.db.engine import transaction
 from mailroom.db.models import Mailbox, MessageCopy

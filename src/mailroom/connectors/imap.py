@@ -90,7 +90,6 @@ class ImapSource(Connection):
         self._client = client
         self.username = username
         self._selected: FolderStatus | None = None
-        self.use_qresync = True  # tests turn it off to exercise the UID SEARCH fallback
         self._qresync_on = False
         # How to open the same connection again in another process (sync/fetch_worker.py):
         # picklable, so set only when the settings alone describe it (no custom SSL context).
@@ -279,7 +278,7 @@ class ImapSource(Connection):
         self._selected_status(folder)
         high, raw = max(known), self._raw()
         if modseq is not None and self.supports("CONDSTORE"):
-            vanished = self.use_qresync and self._qresync_on
+            vanished = self._qresync_on
             since = functools.partial(imap_fetch.changed_since, raw, vanished=vanished)
             gone, flags = self._call("UID FETCH CHANGEDSINCE", since, modseq=modseq, high=high)
             if gone is None:

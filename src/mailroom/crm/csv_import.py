@@ -12,7 +12,9 @@ Column mapping (headers are matched case-insensitively, spaces and dashes as und
 - `phone`, `title` → fields; every other column → a custom field under `custom`.
 
 Re-importing updates records and never duplicates them: the key is the main email address
-within the record type (an account without email: its name). A row that cannot be
+within the record type (an account without email: its name). A row is created with
+`records.add_record` and an existing record changed with `records.update_record`, so CSV
+import re-links stored mail by the same rules as every other edit. A row that cannot be
 imported is reported as `line N: reason` and every other row is imported; each row runs in
 its own savepoint, so one bad row never undoes another.
 """
@@ -36,15 +38,13 @@ from mailroom.crm.records import (
     check_type,
     find_by_email,
     get_or_create_account,
-    set_domains,
-    set_emails,
+    update_record,
 )
 from mailroom.db.models import Company, Record
 from mailroom.digits import is_number
 from mailroom.errors import BadInput
 from mailroom.mail.addresses import normalise
 from mailroom.mail.domains import normalise_domain
-from mailroom.matching.relink import relink_record
 
 MAIN_ALIASES = {
     "email",
@@ -240,24 +240,16 @@ def _import_row(
             fields=fields,
         )
         return "created"
-    changed = False
-    if name and existing.name != name:
-        existing.name = name
-        changed = True
-    merged = {**existing.fields, **fields}
-    if merged != existing.fields:
-        existing.fields = merged
-        changed = True
-    account_changed = account is not None and existing.account_id != account.id
-    if account is not None and account_changed:
-        existing.account_id = account.id
-        changed = True
-    emails_changed = set_emails(session, existing, emails)
-    domains_changed = set_domains(session, existing, domains)
-    changed = domains_changed or changed
-    if emails_changed or domains_changed or account_changed:
-        relink_record(session, existing)
-    return "updated" if changed or emails_changed else "unchanged"
+    changed = update_record(
+        session,
+        record=existing,
+        name=name or None,
+        emails=emails,
+        domains=domains,
+        account=account,
+        fields=fields,
+    )
+    return "updated" if changed else "unchanged"
 
 
 def _find_existing(

@@ -7,7 +7,7 @@ participants and a link) and a baseline contact with 50, then times in the same 
 - `GET /records/contact/{id}` through the whole app (session lookup, access checks,
   the timeline's queries, Jinja rendering) with an in-process ASGI client, read from the
   app's `Server-Timing` header (server time, as the issue asks), and
-- `crm.access.record_timeline` alone (the queries),
+- `crm.access.visible_timeline_page` alone (the queries),
 
 for the big record and the baseline record, and prints median and p95 in ms and the
 ratio big/baseline. The issue's target: the big record's first page under 100 ms.
@@ -202,7 +202,7 @@ def main() -> None:
                 user = access.viewer_for(session, owner)
                 record = session.get(Record, record_id)
                 query_ms = timed(
-                    lambda s=session, rec=record, u=user: access.record_timeline(
+                    lambda s=session, rec=record, u=user: access.visible_timeline_page(
                         s, viewer=u, record=rec, limit=50
                     ),
                     args.runs,

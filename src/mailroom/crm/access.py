@@ -29,7 +29,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from mailroom.crm.records import check_type
-from mailroom.crm.timeline import TimelineEntry, timeline
+from mailroom.crm.timeline import TimelineEntry, timeline_entries
 from mailroom.db.models import (
     Attachment,
     Mailbox,
@@ -296,10 +296,12 @@ def redact(entry: TimelineEntry, level: str) -> TimelineEntry:
     return dataclasses.replace(entry, subject="")
 
 
-def record_timeline(
+def visible_timeline_page(
     session: Session, *, viewer: Viewer, record: Record, after: int | None = None, limit: int = 50
 ) -> TimelinePage:
-    """A page of the record's timeline (newest first), with each entry's access level."""
+    """The page of the record's timeline `viewer` may see (newest first): messages they may
+    not see left out, the rest redacted to their access level, which comes with each entry.
+    The whole, unredacted timeline (the CLI's) is crm.timeline.timeline_entries."""
     if record.company_id != viewer.company_id:
         raise NotFound(f"No record {record.ref}.")
     limit = max(1, min(limit, MAX_PAGE))
@@ -315,7 +317,7 @@ def record_timeline(
         .order_by(Message.date_utc.desc().nulls_last(), Message.id.desc())
         .limit(limit + 1)
     )
-    entries = timeline(
+    entries = timeline_entries(
         session, records=[record], limit=limit + 1, where=Message.id.in_(page_ids.scalar_subquery())
     )
     more = len(entries) > limit

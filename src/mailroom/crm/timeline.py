@@ -65,14 +65,16 @@ def iso_date(message: Message) -> str | None:
     return value.isoformat()
 
 
-def timeline(
+def timeline_entries(
     session: Session,
     *,
     records: Sequence[Record],
     limit: int | None = None,
     where: ColumnElement[bool] | None = None,
 ) -> list[TimelineEntry]:
-    """The messages linked to any of `records` (one record, or all with one address).
+    """Every message linked to any of `records` (one record, or all with one address), as
+    timeline entries, unredacted: the CLI's view. A signed-in viewer's page, with what they
+    may not see left out or redacted, is crm.access.visible_timeline_page.
 
     `where` narrows the messages further (crm.access passes visibility and paging).
     """

@@ -98,7 +98,9 @@ def timeline_more(
 
 
 def _timeline_values(db: Db, ctx: PageCtx, record: Record, after: int | None) -> dict[str, Any]:
-    page = access.record_timeline(db, viewer=ctx.viewer, record=record, after=after, limit=PAGE)
+    page = access.visible_timeline_page(
+        db, viewer=ctx.viewer, record=record, after=after, limit=PAGE
+    )
     ids = [e.id for e in page.entries]
     attachments: dict[int, int] = {}
     if ids:

@@ -151,13 +151,6 @@ def set_domains(session: Session, record: Record, domains: Iterable[str]) -> boo
     return changed
 
 
-def main_email(record: Record) -> str | None:
-    for email in record.emails:
-        if email.field == "main":
-            return email.address
-    return record.emails[0].address if record.emails else None
-
-
 def find_by_email(
     session: Session, *, company_id: int, address: str, record_type: str | None = None
 ) -> list[Record]:

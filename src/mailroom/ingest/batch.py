@@ -39,7 +39,7 @@ The caller owns the transaction: the whole batch commits, then the cursor moves.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import cast
 
@@ -90,7 +90,6 @@ class BatchResult:
     links: int = 0
     parse_errors: int = 0
     bytes: int = 0
-    new_message_ids: list[int] = field(default_factory=list)
     skipped: int = 0
     records_created: int = 0
 
@@ -141,7 +140,6 @@ def _ingest(
         policy=policy,
     )
     threads_matter = policy.participation == "participated"
-    added: list[str] = []
 
     def flush() -> None:
         written = segment.flush()
@@ -171,7 +169,6 @@ def _ingest(
                 _revive(session, target, known, item, policy, result)
             continue
         segment.add(Item(raw, message, identity, direction, decision, mail, complete))
-        added.append(identity)
         result.messages += 1
         if message.parse_error:
             result.parse_errors += 1
@@ -180,7 +177,6 @@ def _ingest(
         elif decision.actions:
             flush()  # its actions may create records the next messages link to
     flush()
-    result.new_message_ids = [ids_by_identity[identity] for identity in added]
     result.copies = _store_copies(session, target, parsed, ids_by_identity)
     return result
 

@@ -97,6 +97,7 @@ class RawMessage:
 
     @property
     def size(self) -> int:
+        """The message's size in bytes, staged or in memory."""
         return self.staged.size if self.staged is not None else len(self.data)
 
     def load(self) -> bytes:

@@ -63,6 +63,7 @@ class Viewer:
 
 
 def viewer_for(session: Session, user: User) -> Viewer:
+    """The viewer `user` is: company, role, and every address that is theirs."""
     boxes = list(session.scalars(select(Mailbox).where(Mailbox.user_id == user.id)))
     addresses = {user.email, *(b.address for b in boxes)}
     if boxes:
@@ -97,6 +98,7 @@ def privacy_of(session: Session, company_id: int) -> CompanyPrivacy:
 
 
 def sharing_levels(session: Session, mailbox_ids: Iterable[int]) -> dict[int, str]:
+    """Each mailbox's sharing level (`everything` when none was set)."""
     ids = list(set(mailbox_ids))
     levels = dict.fromkeys(ids, "everything")
     if ids:
@@ -128,6 +130,7 @@ def set_sharing(session: Session, *, viewer: Viewer, mailbox_id: int, level: str
 
 
 def visible_mailboxes(session: Session, *, viewer: Viewer) -> list[Mailbox]:
+    """The mailboxes `viewer` manages: an admin all of the company's, a member their own."""
     query = select(Mailbox).where(Mailbox.company_id == viewer.company_id).order_by(Mailbox.id)
     if not viewer.is_admin:
         query = query.where(Mailbox.user_id == viewer.user_id)
@@ -150,6 +153,7 @@ def get_mailbox(session: Session, *, viewer: Viewer, mailbox_id: int) -> Mailbox
 
 
 def get_record(session: Session, *, viewer: Viewer, record_type: str, record_id: int) -> Record:
+    """The record, if it is the viewer's company's and of `record_type`; else NotFound."""
     record = session.get(Record, record_id)
     if record is None or record.company_id != viewer.company_id or record.type != record_type:
         raise NotFound(

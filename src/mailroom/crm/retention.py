@@ -135,9 +135,11 @@ class RetentionSweeper:
         self._thread = threading.Thread(target=self._run, name="mailroom-retention", daemon=True)
 
     def start(self) -> None:
+        """Start the sweeper's daemon thread."""
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Ask the sweeper to stop and wait up to `timeout` seconds for it."""
         self.stop_event.set()
         self._thread.join(timeout)
 

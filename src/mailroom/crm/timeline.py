@@ -37,6 +37,7 @@ class TimelineEntry:
     parse_error: str | None
 
     def to_json(self) -> dict[str, Any]:
+        """The entry as `mailroom timeline --json` and the API print it."""
         return {
             "id": self.id,
             "message_id": self.message_id,
@@ -55,6 +56,8 @@ class TimelineEntry:
 
 
 def iso_date(message: Message) -> str | None:
+    """The message's date in ISO 8601, with the offset it was sent with, else in UTC; None
+    if it has no date."""
     if message.date_text:
         return message.date_text
     if message.date_utc is None:

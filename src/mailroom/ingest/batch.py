@@ -93,6 +93,12 @@ class BatchResult:
     skipped: int = 0
     records_created: int = 0
 
+    def count_new(self, message: ParsedMessage, *, skipped: bool) -> None:
+        """Count one new message (and whether it failed to parse, or was skipped)."""
+        self.messages += 1
+        self.parse_errors += bool(message.parse_error)
+        self.skipped += skipped
+
 
 def identity_of(parsed: ParsedMessage) -> str:
     """The dedup key: the Message-ID, hashed when too long for an indexed column."""
@@ -169,12 +175,8 @@ def _ingest(
                 _revive(session, target, known, item, policy, result)
             continue
         segment.add(Item(raw, message, identity, direction, decision, mail, complete))
-        result.messages += 1
-        if message.parse_error:
-            result.parse_errors += 1
-        if decision.skipped_by is not None:
-            result.skipped += 1
-        elif decision.actions:
+        result.count_new(message, skipped=decision.skipped_by is not None)
+        if decision.skipped_by is None and decision.actions:
             flush()  # its actions may create records the next messages link to
     flush()
     result.copies = _store_copies(session, target, parsed, ids_by_identity)

@@ -160,6 +160,7 @@ class Segment:
         self.identities: set[str] = set()
 
     def add(self, item: Item) -> None:
+        """Queue one message for the next flush."""
         self.items.append(item)
         self.identities.add(item.identity)
 
@@ -253,6 +254,7 @@ class Segment:
         return written
 
     def match_input(self, message_id: int, item: Item) -> MatchInput:
+        """What the linker needs to know of a stored message."""
         parsed = item.parsed
         return MatchInput(
             message_id=message_id,

@@ -93,7 +93,7 @@ def commit_batch(
                 mailbox_id=ctx.mailbox_id,
                 directory=load_directory(session, ctx.company_id),
                 blobs=ctx.app.blobs,
-                defer_bodies=True,  # headers now, bodies on first read (sync/bodies.py)
+                defer_bodies=True,  # headers now, bodies on first read (ingest/bodies.py)
             )
             result = ingest_batch(session, target, raws, parses)
         if extra is not None:

@@ -137,14 +137,7 @@ def _ingest(
     identities = list({identity_of(p) for _, p in parsed})
     ids_by_identity = _known_messages(session, target.company_id, identities)
     revisit = _mailbox_dependent_skips(session, target, list(ids_by_identity.values()))
-    segment = Segment(
-        session,
-        company_id=target.company_id,
-        mailbox_id=target.mailbox_id,
-        directory=target.directory,
-        blobs=target.blobs,
-        policy=policy,
-    )
+    segment = _segment(session, target, policy)
     threads_matter = policy.participation == "participated"
 
     def flush() -> None:
@@ -181,6 +174,18 @@ def _ingest(
     flush()
     result.copies = _store_copies(session, target, parsed, ids_by_identity)
     return result
+
+
+def _segment(session: Session, target: IngestTarget, policy: Policy) -> Segment:
+    """An empty segment writing into `target` under `policy`."""
+    return Segment(
+        session,
+        company_id=target.company_id,
+        mailbox_id=target.mailbox_id,
+        directory=target.directory,
+        blobs=target.blobs,
+        policy=policy,
+    )
 
 
 def _view(
@@ -260,14 +265,7 @@ def _revive(
         if values:
             session.execute(insert(cast(Table, model.__table__)), values)
     session.flush()
-    segment = Segment(
-        session,
-        company_id=target.company_id,
-        mailbox_id=target.mailbox_id,
-        directory=target.directory,
-        blobs=target.blobs,
-        policy=policy,
-    )
+    segment = _segment(session, target, policy)
     written = segment.match([(message_id, item)])
     result.links += written.links
     result.records_created += written.records_created

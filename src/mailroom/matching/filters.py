@@ -64,6 +64,7 @@ class InternalOnly:
     description = "Every participant is internal: mail among colleagues is never logged."
 
     def check(self, mail: MailView, policy: Policy, session: Session) -> str | None:
+        """Why this filter skips the message, or None if it lets it through."""
         return "every participant is internal" if mail.direction == "internal" else None
 
 
@@ -74,6 +75,7 @@ class Blocklisted:
     description = "A participant is on the company's or the mailbox owner's blocklist."
 
     def check(self, mail: MailView, policy: Policy, session: Session) -> str | None:
+        """Why this filter skips the message, or None if it lets it through."""
         for _, addr in mail.parsed.participants():
             if addr.address in policy.own_addresses:
                 continue  # a mailbox's own address and aliases are never blocked
@@ -90,6 +92,7 @@ class Confidential:
     description = "The subject is marked confidential."
 
     def check(self, mail: MailView, policy: Policy, session: Session) -> str | None:
+        """Why this filter skips the message, or None if it lets it through."""
         subject = mail.parsed.subject.casefold()
         for word in policy.confidential:
             if word and word.casefold() in subject:
@@ -104,6 +107,7 @@ class BulkOrAutomatic:
     description = "List, bulk or automatic mail (newsletters, auto-replies, bounces)."
 
     def check(self, mail: MailView, policy: Policy, session: Session) -> str | None:
+        """Why this filter skips the message, or None if it lets it through."""
         return None if policy.log_bulk else mail.automated
 
 
@@ -114,6 +118,7 @@ class NotParticipating:
     description = "The mailbox logs only threads its owner took part in."
 
     def check(self, mail: MailView, policy: Policy, session: Session) -> str | None:
+        """Why this filter skips the message, or None if it lets it through."""
         own = policy.own_addresses
         if policy.participation != "participated" or not own:
             return None

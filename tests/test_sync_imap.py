@@ -17,6 +17,7 @@ from mailroom.sync.connect import open_source
 from mailroom.sync.engine import ProgressEvent, sync_mailbox
 from tests.builders import build_message
 from tests.dovecot_server import DovecotServer
+from tests.fault_proxy import FaultProxy
 from tests.sync_support import (
     assert_db_matches_server,
     connect_mailbox,
@@ -24,6 +25,7 @@ from tests.sync_support import (
     message_count,
     seed,
     server_ids,
+    through,
 )
 
 pytestmark = pytest.mark.dovecot
@@ -86,20 +88,23 @@ def test_first_sync_backfills_newest_first_and_a_resync_costs_no_fetch(
 
 
 def test_new_mail_and_expunges_are_picked_up_with_qresync_and_without(
-    sqlite_app: App, dovecot: DovecotServer, imap_user: tuple[str, str]
+    sqlite_app: App, dovecot: DovecotServer, imap_user: tuple[str, str], proxy: FaultProxy
 ) -> None:
     login = imap_user[0]
     seed(dovecot, login, "INBOX", 6)
     box = connect_mailbox(sqlite_app, dovecot, imap_user, folders=("INBOX",))
     assert sync_mailbox(sqlite_app, box).messages == 6
+    proxy.hide(b"QRESYNC")  # the second round: a server without QRESYNC (UID SEARCH fallback)
     for use_qresync in (True, False):
 
         def opener(mailbox: Mailbox, app: App, flag: bool = use_qresync) -> MailboxSource:
             source = open_source(mailbox, app.secrets)
             assert isinstance(source, ImapSource)
-            source.use_qresync = flag
+            assert source.supports("QRESYNC") is flag
             return source
 
+        if not use_qresync:
+            through(sqlite_app, box, proxy.port)
         on_server = sorted(server_ids(dovecot, login, "INBOX"))
         expunge(dovecot, login, "INBOX", on_server[:2])
         seed(dovecot, login, "INBOX", 1, start=50 + int(use_qresync))
@@ -191,7 +196,8 @@ def test_since_limits_the_backfill_and_a_folder_added_later_backfills_too(
 
 
 def test_since_date_is_a_calendar_day(sqlite_app: App) -> None:
-    from mailroom.connectors.imap_fetch import imap_date, parse_uid_set, size_batches, uid_set
+    from mailroom.connectors.base import size_batches
+    from mailroom.connectors.imap_fetch import imap_date, parse_uid_set, uid_set
 
     assert imap_date(date(2026, 2, 1)) == "1-Feb-2026"
     assert uid_set([5, 1, 2, 3, 9, 10]) == "1:3,5,9:10"

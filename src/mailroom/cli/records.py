@@ -20,7 +20,7 @@ from mailroom.crm.records import (
     list_records,
     record_summary,
 )
-from mailroom.crm.timeline import timeline as record_timeline
+from mailroom.crm.timeline import timeline_entries
 from mailroom.db.engine import transaction
 from mailroom.db.models import Record, RecordEmail
 from mailroom.digits import is_number
@@ -148,7 +148,7 @@ def timeline(
     """A record's email timeline, newest first."""
     with get_app().sessions() as session:
         records = resolve_records(session, record, company)
-        entries = record_timeline(session, records=records, limit=limit)
+        entries = timeline_entries(session, records=records, limit=limit)
     if as_json:
         print_json([e.to_json() for e in entries])
         return

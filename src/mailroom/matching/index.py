@@ -59,6 +59,7 @@ def registrable_domain(domain: str) -> str:
 
 
 def is_free_mail(domain: str) -> bool:
+    """Whether `domain` (or its registrable domain) is a free-mail provider's."""
     return domain in FREE_MAIL or registrable_domain(domain) in FREE_MAIL
 
 
@@ -78,6 +79,7 @@ def domain_candidates(domain: str) -> list[str]:
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    """`items` in slices of at most `size` (bound parameters per statement)."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -176,6 +178,7 @@ def by_domain(session: Session, *, company_id: int, domains: Iterable[str]) -> d
 
 
 def is_open(fields: dict[str, Any]) -> bool:
+    """Whether an opportunity with these fields is open (its stage or status is not closed)."""
     stage = str(fields.get("stage") or fields.get("status") or "open").strip().lower()
     return stage not in CLOSED_STAGES and not stage.startswith("closed")
 
@@ -207,4 +210,5 @@ def thread_records(
 
 
 def existing_cases(session: Session, *, company_id: int, ids: Iterable[int]) -> set[int]:
+    """Which of `ids` are cases of the company."""
     return {rid for (rid,) in _rows(session, CASES, company_id, ids)}

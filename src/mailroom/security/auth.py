@@ -117,6 +117,7 @@ class NewSession:
 
 
 def start_session(session: Session, *, user: User, now: datetime | None = None) -> NewSession:
+    """Open a web session for `user`; the cookie value is returned once, only its hash stored."""
     now = now or _now()
     cookie = secrets.token_urlsafe(32)
     row = WebSession(
@@ -145,6 +146,7 @@ def session_for_cookie(
 
 
 def end_session(session: Session, cookie: str | None) -> None:
+    """Sign out: delete the session the cookie names (nothing if none)."""
     if cookie:
         session.execute(delete(WebSession).where(WebSession.token_hash == digest(cookie)))
 
@@ -177,12 +179,14 @@ def user_for_token(session: Session, token: str | None) -> User | None:
 
 
 def list_api_tokens(session: Session, *, user: User) -> list[ApiToken]:
+    """The user's API tokens, oldest first (names and dates; never the token)."""
     return list(
         session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))
     )
 
 
 def revoke_api_token(session: Session, *, user: User, token_id: int) -> None:
+    """Delete one of the user's API tokens; NotFound if it is not theirs."""
     row = session.get(ApiToken, token_id)
     if row is None or row.user_id != user.id:
         raise NotFound(f"No API token {token_id}.")

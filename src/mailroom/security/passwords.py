@@ -9,10 +9,12 @@ _hasher = PasswordHasher()
 
 
 def hash_password(password: str) -> str:
+    """An argon2id hash of `password`, salted, in the PHC string format."""
     return _hasher.hash(password)
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
+    """Whether `password` matches `stored_hash` (False for a wrong or unreadable hash)."""
     try:
         return _hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):

@@ -40,11 +40,13 @@ class SecretBox:
         return "SecretBox(<key hidden>)"
 
     def encrypt(self, plaintext: str, *, context: str) -> bytes:
+        """Seal `plaintext` with AES-GCM, bound to `context` (the associated data)."""
         nonce = os.urandom(NONCE_BYTES)
         sealed = self._aead.encrypt(nonce, plaintext.encode("utf-8"), context.encode())
         return VERSION + nonce + sealed
 
     def decrypt(self, blob: bytes, *, context: str) -> str:
+        """Open what `encrypt` sealed under the same `context`; ConfigError if it cannot."""
         if not blob.startswith(VERSION):
             raise ConfigError("A stored credential has an unknown format.")
         nonce = blob[len(VERSION) : len(VERSION) + NONCE_BYTES]
@@ -60,18 +62,22 @@ class SecretBox:
 
 
 def mailbox_context(mailbox_id: int, purpose: str = "password") -> str:
+    """The associated data that binds a credential to its mailbox and purpose."""
     return f"mailbox:{mailbox_id}:{purpose}"
 
 
 def new_key() -> bytes:
+    """A fresh random 256-bit key."""
     return secrets.token_bytes(32)
 
 
 def encode_key(key: bytes) -> str:
+    """The key as url-safe base64 text (MAILROOM_SECRET_KEY, the key file)."""
     return base64.urlsafe_b64encode(key).decode("ascii")
 
 
 def decode_key(text: str) -> bytes:
+    """The key from its base64 text; ConfigError if it is not 32 bytes of base64."""
     try:
         key = base64.urlsafe_b64decode(text.strip().encode("ascii"))
     except ValueError as exc:

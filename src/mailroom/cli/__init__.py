@@ -7,6 +7,7 @@ saying what happened and, when there is one, a line saying how to fix it.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from collections.abc import Iterator, MutableMapping
@@ -198,6 +199,7 @@ def _global(
 ) -> None:
     import logging  # here, not at the top: `mailroom --help` never logs
 
+    _resume_gc()  # the command is loaded (resolved before this callback runs)
     STATE.data_dir = data_dir
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -205,8 +207,40 @@ def _global(
     )
 
 
+# Whether main() paused the cyclic garbage collector (see _pause_gc).
+_gc_paused = False
+
+
+def _pause_gc() -> None:
+    """Pause the cyclic garbage collector while the command loads (a process's start).
+
+    Loading a command imports SQLAlchemy, the models and the command's modules: some 10^5
+    objects that live as long as the process and are hardly ever garbage, which the
+    collector would scan again and again while they are made, then on every full
+    collection, and once more when the interpreter exits. Measured on `timeline`: a
+    fifth of its CPU time. So main() (the console script, not a caller passing argv)
+    pauses it, and `_resume_gc` moves what loading made to the collector's permanent
+    generation (gc.freeze, as CPython's docs suggest for objects that live for the
+    whole process) before turning it back on.
+    """
+    global _gc_paused
+    if gc.isenabled():
+        gc.disable()
+        _gc_paused = True
+
+
+def _resume_gc() -> None:
+    global _gc_paused
+    if _gc_paused:
+        _gc_paused = False
+        gc.freeze()
+        gc.enable()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
+    if argv is None:
+        _pause_gc()
     try:
         result = app(args=argv, prog_name="mailroom", standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -228,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
             err_console.print(f"Error: {exc}")
         code = 0 if exc.__class__.__name__ == "NoArgsIsHelpError" else 1
     finally:
+        _resume_gc()
         STATE.close()
     if argv is None:
+        gc.freeze()  # what the command made: the exiting interpreter need not scan it
         sys.exit(code)
     return code

@@ -70,7 +70,7 @@ def heavy_in(modules: list[str], names: tuple[str, ...] = HEAVY) -> list[str]:
     return [m for m in modules if any(m == n or m.startswith(n + ".") for n in names)]
 
 
-def surface() -> dict[str, Any]:
+def surface(command: Any = None) -> dict[str, Any]:
     """Every command path: its sub-commands with their one-line help, its parameters."""
     out: dict[str, Any] = {}
 
@@ -87,8 +87,20 @@ def surface() -> dict[str, Any]:
                 entry["commands"].append([name, one_line_help(sub.help)])
                 walk(sub, [*path, name], ctx)
 
-    walk(typer.main.get_command(app), [], None)
+    walk(command or typer.main.get_command(app), [], None)
     return out
+
+
+EAGER = """
+import importlib, json, typer, typer.main
+from mailroom.cli import MODULES, _global
+from tests.test_cli_startup import surface
+eager = typer.Typer(rich_markup_mode=None, add_completion=False)
+eager.callback()(_global)
+for module in MODULES:
+    importlib.import_module(f"mailroom.cli.{module}").register(eager)
+print(json.dumps(surface(typer.main.get_command(eager))))
+"""
 
 
 def test_help_lists_every_command_and_imports_none_of_them() -> None:
@@ -107,7 +119,20 @@ def test_help_lists_every_command_and_imports_none_of_them() -> None:
 
 
 def test_commands_help_and_options_are_the_recorded_ones() -> None:
+    # After a deliberate change to the commands: `.venv/bin/python tests/test_cli_startup.py`
+    # rewrites tests/cli_surface.json (review its diff).
     assert surface() == json.loads(SURFACE.read_text())
+
+
+def test_every_registered_command_is_in_the_table() -> None:
+    # What the modules register when all are loaded at once (as before lazy loading),
+    # against the lazy CLI: a command added to a module but not to COMMANDS fails here.
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run(
+        [sys.executable, "-c", EAGER], capture_output=True, text=True, cwd=root, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == surface()
 
 
 def test_the_static_table_says_what_the_commands_say() -> None:
@@ -273,3 +298,7 @@ def test_the_lazy_console_is_a_rich_console(capsys: pytest.CaptureFixture[str]) 
     with console:  # Rich's Live uses it as a context manager
         console.print("inside")
     assert capsys.readouterr().out == "plain text\ninside\n"
+
+
+if __name__ == "__main__":
+    SURFACE.write_text(json.dumps(surface(), indent=1, ensure_ascii=False) + "\n")

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from mailroom.cli.common import console, err_console, get_app, print_json
 from mailroom.crm.companies import get_company
-from mailroom.crm.csv_import import import_csv
 from mailroom.crm.records import (
     EmailField,
     add_record,
@@ -39,6 +38,8 @@ def records_import(
     record_type: str = typer.Option(..., "--type", help="lead|contact|account|case|opportunity"),
 ) -> None:
     """Import records from CSV; re-importing updates them (key: the main email address)."""
+    from mailroom.crm.csv_import import import_csv
+
     with transaction(get_app().sessions) as session:
         owner = get_company(session, company)
         report = import_csv(session, company=owner, path=file, record_type=record_type)

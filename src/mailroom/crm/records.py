@@ -21,7 +21,6 @@ from mailroom.errors import BadInput, NotFound
 from mailroom.mail.addresses import normalise
 from mailroom.mail.domains import normalise_domain
 from mailroom.matching.index import is_free_mail
-from mailroom.matching.relink import relink_record
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +76,8 @@ def add_record(
     set_domains(session, record, domains)
     session.flush()
     if relink:
+        from mailroom.matching.relink import relink_record  # matching's rules: not for reads
+
         relink_record(session, record)
     return record
 
@@ -109,6 +110,8 @@ def update_record(
         matching = True
     session.flush()
     if matching or (fields and record.type == "opportunity"):
+        from mailroom.matching.relink import relink_record
+
         relink_record(session, record)
     return changed or matching
 

@@ -19,9 +19,6 @@ import os
 import secrets
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from mailroom.errors import ConfigError
 
 VERSION = b"v1"
@@ -34,6 +31,9 @@ class SecretBox:
     def __init__(self, key: bytes) -> None:
         if len(key) != 32:
             raise ConfigError("The secret key must be 32 bytes (AES-256).")
+        # Imported here: only commands that read or store credentials pay for it.
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self._aead = AESGCM(key)
 
     def __repr__(self) -> str:
@@ -51,6 +51,8 @@ class SecretBox:
             raise ConfigError("A stored credential has an unknown format.")
         nonce = blob[len(VERSION) : len(VERSION) + NONCE_BYTES]
         sealed = blob[len(VERSION) + NONCE_BYTES :]
+        from cryptography.exceptions import InvalidTag
+
         try:
             return self._aead.decrypt(nonce, sealed, context.encode()).decode("utf-8")
         except InvalidTag:

@@ -7,7 +7,7 @@ participants and a link) and a baseline contact with 50, then times in the same 
 - `GET /records/contact/{id}` through the whole app (session lookup, access checks,
   the timeline's queries, Jinja rendering) with an in-process ASGI client, read from the
   app's `Server-Timing` header (server time, as the issue asks), and
-- `security.access.record_timeline` alone (the queries),
+- `crm.access.visible_timeline_page` alone (the queries),
 
 for the big record and the baseline record, and prints median and p95 in ms and the
 ratio big/baseline, and writes them to bench/results/record-page-<dialect>.json with the
@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._meta import write_result
 from mailroom.app import App, open_app
 from mailroom.config import Settings
+from mailroom.crm import access
 from mailroom.crm.companies import add_company, add_user
 from mailroom.crm.records import EmailField, add_record
 from mailroom.db.engine import transaction
@@ -47,7 +48,6 @@ from mailroom.db.models import (
     User,
 )
 from mailroom.mailboxes.store import add_mailbox
-from mailroom.security import access
 from mailroom.security.secrets import encode_key, new_key
 from mailroom.web.app import create_web_app
 
@@ -209,7 +209,7 @@ def main() -> None:
                 user = access.viewer_for(session, owner)
                 record = session.get(Record, record_id)
                 query_ms = timed(
-                    lambda s=session, rec=record, u=user: access.record_timeline(
+                    lambda s=session, rec=record, u=user: access.visible_timeline_page(
                         s, viewer=u, record=rec, limit=50
                     ),
                     args.runs,

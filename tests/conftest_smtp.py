@@ -38,11 +38,11 @@ def smtp_server() -> Iterator[SmtpTestServer]:
 
 
 def forget_trust_store() -> None:
-    """Drop the client TLS contexts connectors/imap.py caches, so a test's SSL_CERT_FILE
+    """Drop the client TLS contexts connectors/transport.py caches, so a test's SSL_CERT_FILE
     (set by `make_outbox_env`) applies to it and to no later test."""
-    from mailroom.connectors import imap
+    from mailroom.connectors import transport
 
-    cached = getattr(imap, "_ssl_context", None)
+    cached = getattr(transport, "_ssl_context", None)
     if cached is not None and hasattr(cached, "cache_clear"):
         cached.cache_clear()
 

@@ -29,10 +29,10 @@ from mailroom.crm.companies import add_company, add_user
 from mailroom.crm.records import EmailField, add_record
 from mailroom.db.engine import transaction
 from mailroom.db.models import Attachment, Message
+from mailroom.ingest.bodies import fill_bodies
 from mailroom.mailboxes.store import add_mailbox
 from mailroom.security import passwords
 from mailroom.security.auth import create_api_token
-from mailroom.sync.bodies import fill_bodies
 from mailroom.sync.engine import sync_mailbox
 from mailroom.web.app import create_web_app
 from mailroom_testing.builders import build_message

@@ -2,24 +2,29 @@
 
 It checks the interpreter, builds the engine and the session factory, upgrades the schema,
 and gives lazy access to the credential key (only commands that touch credentials need it).
+
+Every command opens it, so it imports little: Alembic only when the schema is behind
+(db/migrate.py), `cryptography` only when the credential key is used.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailroom.config import Settings
-from mailroom.db import all_models  # noqa: F401  (registers every table)
 from mailroom.db.engine import make_engine, make_session_factory
 from mailroom.db.migrate import upgrade
 from mailroom.errors import ConfigError
-from mailroom.mail.blobs import BlobStore
 from mailroom.runtime import require_safe_email_package
-from mailroom.security.secrets import SecretBox, load_key
+
+if TYPE_CHECKING:
+    from mailroom.mail.blobs import BlobStore
+    from mailroom.security.secrets import SecretBox
 
 
 @dataclass
@@ -29,13 +34,17 @@ class App:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    blobs: BlobStore = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.blobs = BlobStore(self.settings.blob_dir)
+    @cached_property
+    def blobs(self) -> BlobStore:
+        from mailroom.mail.blobs import BlobStore
+
+        return BlobStore(self.settings.blob_dir)
 
     @cached_property
     def secrets(self) -> SecretBox:
+        from mailroom.security.secrets import SecretBox, load_key
+
         key = load_key(env_value=self.settings.secret_key_b64, path=self.settings.key_path)
         return SecretBox(key)
 

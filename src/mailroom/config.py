@@ -31,14 +31,17 @@ class Settings:
 
     @property
     def key_path(self) -> Path:
+        """The secret key file (used when MAILROOM_SECRET_KEY is not set)."""
         return self.data_dir / "secret.key"
 
     @property
     def blob_dir(self) -> Path:
+        """Where raw messages and attachments are stored, by content hash."""
         return self.data_dir / "blobs"
 
     @property
     def is_sqlite(self) -> bool:
+        """Whether the database is the embedded SQLite one."""
         return self.database_url.startswith("sqlite")
 
 

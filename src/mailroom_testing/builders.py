@@ -28,6 +28,7 @@ def build_message(
     minutes: int = 0,
     attachment: tuple[str, bytes] | None = None,
 ) -> bytes:
+    """One message as RFC 5322 bytes; each header and part is a keyword (Jo writes to Ann)."""
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to
@@ -51,4 +52,5 @@ def build_message(
 def raw(
     data: bytes, *, folder: str = "INBOX", uidvalidity: int = 1, uid: int | None = None
 ) -> RawMessage:
+    """`data` as a connector hands it over: a `RawMessage` in `folder`, a fresh UID if none."""
     return RawMessage(folder=folder, uidvalidity=uidvalidity, uid=uid or next(_uids), data=data)

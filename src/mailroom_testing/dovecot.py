@@ -80,6 +80,7 @@ def imap_bytes(raw: bytes) -> bytes:
 
 
 def free_ports(count: int) -> list[int]:
+    """`count` distinct TCP ports on 127.0.0.1 that were free a moment ago."""
     socks = []
     try:
         for _ in range(count):
@@ -187,22 +188,27 @@ class DovecotServer:
 
     @property
     def host(self) -> str:
+        """The address every listener is on (127.0.0.1)."""
         return HOST
 
     @property
     def imap_port(self) -> int:
+        """Plain IMAP (STARTTLS offered)."""
         return self._port("imap")
 
     @property
     def imaps_port(self) -> int:
+        """IMAP over implicit TLS."""
         return self._port("imaps")
 
     @property
     def pop3_port(self) -> int:
+        """Plain POP3 (STLS offered)."""
         return self._port("pop3")
 
     @property
     def pop3s_port(self) -> int:
+        """POP3 over implicit TLS."""
         return self._port("pop3s")
 
     @property
@@ -212,14 +218,17 @@ class DovecotServer:
 
     @property
     def config_path(self) -> Path:
+        """The rendered dovecot.conf."""
         return self.root / "etc" / "dovecot.conf"
 
     @property
     def log_path(self) -> Path:
+        """Dovecot's own log file."""
         return self.root / "log" / "dovecot.log"
 
     @property
     def running(self) -> bool:
+        """Whether the `dovecot -F` child is alive."""
         return self._proc is not None and self._proc.poll() is None
 
     def ssl_context(self) -> ssl.SSLContext:
@@ -550,6 +559,7 @@ class DovecotServer:
         return result
 
     def create_folder(self, user: str, folder: str) -> None:
+        """Create `folder` in `user`'s mailbox (IMAP CREATE)."""
         conn = self.session(user)
         typ, data = conn.create(_quote(folder))
         if typ != "OK":

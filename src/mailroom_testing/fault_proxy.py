@@ -9,10 +9,14 @@ It forwards bytes both ways and, when told, makes one fault happen for real:
   is not forwarded; the client gets `line` instead, with the command's tag put in for
   `{tag}` (a tagged `NO [THROTTLED]`), or an untagged `* BYE` followed by a close;
 - `stall()`: stop forwarding server→client (a server that hangs mid-answer); with
-  `stall_after(pattern)` once the server→client stream has carried `pattern`.
+  `stall_after(pattern)` once the server→client stream has carried `pattern`;
+- `hide(capability)`: drop `capability` from every CAPABILITY list the server sends (the
+  greeting's and LOGIN's response codes, and CAPABILITY answers; RFC 3501 §7.2.1), so the
+  client sees a server without it (e.g. QRESYNC, to exercise the UID SEARCH fallback).
 
-Faults are one-shot. The proxy speaks no IMAP beyond finding a command's tag (the first
-word of a client line, RFC 3501 §2.2.1), so it must sit on the plain-text port.
+Faults are one-shot; hidden capabilities stay hidden. The proxy speaks no IMAP beyond
+finding a command's tag (the first word of a client line, RFC 3501 §2.2.1) and a
+CAPABILITY line, so it must sit on the plain-text port.
 """
 
 from __future__ import annotations
@@ -46,29 +50,40 @@ class FaultProxy:
         self._closed = threading.Event()
         self.fired: list[str] = []
         self._conns: list[socket.socket] = []
+        self._hidden: list[bytes] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     # -- faults ------------------------------------------------------------------------------
 
     def cut_after(self, pattern: bytes, extra: int = 0) -> None:
+        """Once the server has sent `pattern`, forward `extra` more bytes, then close both sides."""
         with self._lock:
             self._faults.append(_Fault("cut", pattern, extra=extra))
 
     def answer(self, command: bytes, line: bytes, *, close: bool = False) -> None:
+        """Answer the next client command containing `command` with `line` instead of the server."""
         with self._lock:
             self._faults.append(_Fault("answer", command, line=line, close=close))
 
     def stall_after(self, pattern: bytes) -> None:
+        """Once the server has sent `pattern`, stop forwarding its bytes."""
         with self._lock:
             self._faults.append(_Fault("stall", pattern))
 
     def stall(self) -> None:
+        """Stop forwarding server-to-client bytes now."""
         self._stalled.set()
 
+    def hide(self, capability: bytes) -> None:
+        """Remove `capability` from the server's CAPABILITY answers."""
+        self._hidden.append(capability)
+
     def resume(self) -> None:
+        """Forward server-to-client bytes again after a stall."""
         self._stalled.clear()
 
     def close(self) -> None:
+        """Stop listening and close every proxied connection."""
         self._closed.set()
         with contextlib.suppress(OSError):
             self._listener.close()
@@ -122,12 +137,27 @@ class FaultProxy:
                     sock.shutdown(socket.SHUT_RDWR)
                     sock.close()
 
+    def _without_hidden(self, chunk: bytes) -> bytes:
+        if not self._hidden or b"CAPABILITY" not in chunk:
+            return chunk
+        lines = chunk.split(b"\r\n")
+        for n, line in enumerate(lines):
+            if b"CAPABILITY" in line:
+                for capability in self._hidden:
+                    line = line.replace(b" " + capability + b" ", b" ")
+                    line = line.replace(b" " + capability + b"]", b"]")
+                    if line.endswith(b" " + capability):
+                        line = line[: -len(capability) - 1]
+                lines[n] = line
+        return b"\r\n".join(lines)
+
     def _downstream(self, server: socket.socket, client: socket.socket) -> None:
-        """server → client, with the cut and stall faults."""
+        """server → client, with the cut and stall faults and the hidden capabilities."""
         seen = b""
         cutting: _Fault | None = None
         try:
             while chunk := server.recv(65536):
+                chunk = self._without_hidden(chunk)
                 while self._stalled.is_set() and not self._closed.is_set():
                     time.sleep(0.05)
                 if self._take("stall", seen[-256:] + chunk) is not None:

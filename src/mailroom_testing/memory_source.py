@@ -15,12 +15,15 @@ from mailroom.connectors.base import FolderInfo, FolderRole, FolderStatus, RawMe
 
 @dataclass
 class MemoryFolder:
+    """One folder: its role, UIDVALIDITY and messages by UID."""
+
     role: FolderRole
     uidvalidity: int = 1
     messages: dict[int, bytes] = field(default_factory=dict)
     uidnext: int = 1
 
     def append(self, data: bytes) -> int:
+        """Add a message with the next UID; return that UID."""
         uid = self.uidnext
         self.messages[uid] = data
         self.uidnext += 1
@@ -40,9 +43,11 @@ class MemorySource:
         self.closed = False
 
     def list_folders(self) -> Sequence[FolderInfo]:
+        """Every folder with its role, as the IMAP connector lists them."""
         return [FolderInfo(name=n, role=f.role) for n, f in self.folders.items()]
 
     def folder_status(self, folder: str) -> FolderStatus:
+        """UIDVALIDITY, UIDNEXT and the message count of `folder`."""
         f = self.folders[folder]
         return FolderStatus(
             name=folder, uidvalidity=f.uidvalidity, uidnext=f.uidnext, messages=len(f.messages)
@@ -51,6 +56,7 @@ class MemorySource:
     def fetch_since(
         self, folder: str, *, after_uid: int, batch_size: int = 200
     ) -> Iterator[list[RawMessage]]:
+        """Messages of `folder` with a UID above `after_uid`, in batches, oldest first."""
         f = self.folders[folder]
         uids = sorted(u for u in f.messages if u > after_uid)
         for start in range(0, len(uids), batch_size):
@@ -62,4 +68,5 @@ class MemorySource:
             yield batch
 
     def close(self) -> None:
+        """Mark the source closed (tests check the engine closes it)."""
         self.closed = True

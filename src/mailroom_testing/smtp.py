@@ -51,6 +51,7 @@ class RecordingHandler:
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        """Run the `on_mail` hook, then accept the sender."""
         if self.on_mail is not None:
             self.on_mail()
         envelope.mail_from = address
@@ -60,6 +61,7 @@ class RecordingHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        """Refuse `reject*` (550) and defer `defer*` (451) recipients; accept the rest."""
         if address.lower().startswith("reject"):
             return "550 5.1.1 No such user here"
         if address.lower().startswith("defer"):
@@ -68,6 +70,7 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Record the message (and run the `on_data` hook), then accept it."""
         port = server.transport.get_extra_info("sockname")[1] if server.transport else 0
         got = Received(
             envelope.mail_from or "",
@@ -105,6 +108,7 @@ class SmtpTestServer:
         return AuthResult(success=ok, handled=False)
 
     def start(self) -> None:
+        """Make the certificate and start the three listeners on free ports."""
         key = self.root / "key.pem"
         make_cert(self.cert_path, key)
         server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -139,11 +143,13 @@ class SmtpTestServer:
             controller.start()
 
     def stop(self) -> None:
+        """Stop every listener."""
         for controller in self._controllers:
             controller.stop()
         self._controllers = []
 
     def reset(self) -> None:
+        """Forget the recorded messages and clear the hooks."""
         with self.handler.lock:
             self.handler.messages.clear()
         self.handler.on_mail = None
@@ -151,8 +157,10 @@ class SmtpTestServer:
 
     @property
     def messages(self) -> list[Received]:
+        """A copy of what the server has accepted so far."""
         with self.handler.lock:
             return list(self.handler.messages)
 
     def ssl_context(self) -> ssl.SSLContext:
+        """A verifying client context that trusts only this server's certificate."""
         return ssl.create_default_context(cafile=str(self.cert_path))

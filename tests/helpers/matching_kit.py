@@ -22,9 +22,9 @@ from mailroom.crm.companies import add_company, add_user
 from mailroom.db.engine import transaction
 from mailroom.db.matching_models import MessageSkip
 from mailroom.db.models import Message, MessageLink, Record
+from mailroom.ingest.batch import BatchResult, IngestTarget, ingest_batch
 from mailroom.mailboxes.store import add_mailbox
 from mailroom.matching.directory import load_directory
-from mailroom.sync.ingest import BatchResult, IngestTarget, ingest_batch
 
 _ids = itertools.count(1)
 BASE = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -1,21 +1,53 @@
-"""What every CLI command shares: the opened app, output consoles, small helpers."""
+"""What every CLI command shares: the opened app, output consoles, small helpers.
+
+Start-up matters here (every command imports this module): Rich and the app (SQLAlchemy,
+the models, the secrets) are imported on first use, not at import. `console` and
+`err_console` are stand-ins that build their Rich `Console` the first time something is
+printed, so `mailroom --help` and `--json` output never import Rich.
+"""
 
 from __future__ import annotations
 
-import getpass
-import json
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from rich.console import Console
-
-from mailroom.app import App, open_app
-from mailroom.config import load_settings
 from mailroom.errors import BadInput
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from mailroom.app import App
+
+
+class _LazyConsole:
+    """A Rich Console made on first attribute access; forwards everything to it."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def real(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
+
+    # Dunder methods skip __getattr__; Rich's Live uses the console as a context manager.
+    def __enter__(self) -> Console:
+        return self.real().__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self.real().__exit__(*exc)
+
+
+# Typed as Console: callers use them as one (attribute access goes to the real Console).
+console = cast("Console", _LazyConsole(highlight=False, soft_wrap=True))
+err_console = cast("Console", _LazyConsole(stderr=True, highlight=False, soft_wrap=True))
 
 
 @dataclass
@@ -27,6 +59,9 @@ class CliState:
 
     def app(self) -> App:
         if self._app is None:
+            from mailroom.app import open_app
+            from mailroom.config import load_settings
+
             self._app = open_app(load_settings(self.data_dir))
         return self._app
 
@@ -44,12 +79,16 @@ def get_app() -> App:
 
 
 def print_json(value: Any) -> None:
+    import json
+
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def read_secret_stdin(what: str) -> str:
     """A password from standard input (one line), or a hidden prompt on a terminal."""
     if sys.stdin.isatty():
+        import getpass
+
         value = getpass.getpass(f"{what}: ")
     else:
         value = sys.stdin.readline().rstrip("\r\n")

@@ -9,10 +9,10 @@ import typer
 
 from mailroom.cli.common import console, get_app, print_json
 from mailroom.cli.mailbox import mailbox_app
+from mailroom.crm.access import privacy_of
 from mailroom.crm.companies import get_company
 from mailroom.crm.retention import purge_all, purge_unlinked, set_privacy
 from mailroom.db.engine import transaction
-from mailroom.security.access import privacy_of
 
 privacy_app = typer.Typer(help="Who sees which email: transparent or strict.", no_args_is_help=True)
 retention_app = typer.Typer(

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from mailroom.cli.common import console, err_console, get_app, print_json
 from mailroom.crm.companies import get_company
-from mailroom.crm.csv_import import import_csv
 from mailroom.crm.records import (
     EmailField,
     add_record,
@@ -20,7 +19,7 @@ from mailroom.crm.records import (
     list_records,
     record_summary,
 )
-from mailroom.crm.timeline import timeline as record_timeline
+from mailroom.crm.timeline import timeline_entries
 from mailroom.db.engine import transaction
 from mailroom.db.models import Record, RecordEmail
 from mailroom.digits import is_number
@@ -39,6 +38,8 @@ def records_import(
     record_type: str = typer.Option(..., "--type", help="lead|contact|account|case|opportunity"),
 ) -> None:
     """Import records from CSV; re-importing updates them (key: the main email address)."""
+    from mailroom.crm.csv_import import import_csv
+
     with transaction(get_app().sessions) as session:
         owner = get_company(session, company)
         report = import_csv(session, company=owner, path=file, record_type=record_type)
@@ -148,7 +149,7 @@ def timeline(
     """A record's email timeline, newest first."""
     with get_app().sessions() as session:
         records = resolve_records(session, record, company)
-        entries = record_timeline(session, records=records, limit=limit)
+        entries = timeline_entries(session, records=records, limit=limit)
     if as_json:
         print_json([e.to_json() for e in entries])
         return

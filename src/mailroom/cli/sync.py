@@ -83,13 +83,13 @@ def sync(
         return
     if not once:
         raise typer.BadParameter("use --once, or --now ID (continuous sync runs in `serve`)")
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from mailroom.sync.engine import sync_all, sync_mailbox
 
     bars: _Bars | None = None
     display: AbstractContextManager[object] = nullcontext()
     if console.is_terminal:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
         live = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
         )

@@ -98,6 +98,7 @@ class RawMessage:
 
     @property
     def size(self) -> int:
+        """The message's size in bytes, staged or in memory."""
         return self.staged.size if self.staged is not None else len(self.data)
 
     def load(self) -> bytes:
@@ -128,3 +129,27 @@ class MailboxSource(Protocol):
     def close(self) -> None:
         """Log out and drop the connection; safe to call twice."""
         ...
+
+
+def size_batches(
+    sizes: Sequence[tuple[int, int]], *, max_count: int, max_bytes: int = 32 << 20
+) -> list[list[int]]:
+    """UIDs cut into batches of at most `max_count` messages and about `max_bytes` bytes.
+
+    This bounds memory: imaplib holds one FETCH answer at a time, so a batch's bytes are
+    what a sync holds. A message larger than `max_bytes` makes a batch of its own.
+    """
+    if max_count < 1:
+        raise ValueError("max_count must be >= 1")
+    batches: list[list[int]] = []
+    current: list[int] = []
+    total = 0
+    for uid, size in sizes:
+        if current and (len(current) >= max_count or total + size > max_bytes):
+            batches.append(current)
+            current, total = [], 0
+        current.append(uid)
+        total += size
+    if current:
+        batches.append(current)
+    return batches

@@ -40,13 +40,20 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 from imapclient import IMAPClient
 
 from mailroom.connectors import imap_fetch
-from mailroom.connectors.base import FolderInfo, FolderStatus, RawMessage, Security, ServerSettings
+from mailroom.connectors.base import (
+    FolderInfo,
+    FolderStatus,
+    RawMessage,
+    Security,
+    ServerSettings,
+    size_batches,
+)
 from mailroom.connectors.imap_errors import translate_error
-from mailroom.connectors.imap_fetch import size_batches
 from mailroom.connectors.imap_roles import assign_roles, default_sync_folders
-from mailroom.errors import MailroomError, NetworkError, ProtocolError, TLSError
+from mailroom.connectors.transport import Connection, tls_context_for
+from mailroom.errors import MailServerError, ProtocolError, TLSError
 
-__all__ = ["ImapSource", "assign_roles", "connect", "default_sync_folders", "size_batches"]
+__all__ = ["ImapSource", "assign_roles", "connect", "default_sync_folders"]
 
 log = logging.getLogger(__name__)
 _CHANGES = (b"EXISTS", b"EXPUNGE", b"FETCH", b"VANISHED", b"RECENT")
@@ -73,35 +80,17 @@ class _Client(Protocol):
     def idle_done(self) -> tuple[bytes, list[Any]]: ...
 
 
-def make_ssl_context(settings: ServerSettings) -> ssl.SSLContext:
-    """The system trust store; no verification at all when allow_self_signed is set.
-
-    Built once per kind and shared (an SSLContext is safe to share between connections):
-    loading the trust store costs ~60 ms, more than a whole no-change resync.
-    """
-    return _ssl_context(settings.allow_self_signed)
-
-
-@functools.cache
-def _ssl_context(allow_self_signed: bool) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    if allow_self_signed:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-class ImapSource:
+class ImapSource(Connection):
     """A logged-in, read-only IMAP connection implementing `MailboxSource`."""
 
+    protocol = "IMAP"
+    failures = (imaplib.IMAP4.error, OSError, EOFError)
+
     def __init__(self, client: _Client | None, *, host: str, port: int, username: str) -> None:
+        super().__init__(host=host, port=port)
         self._client = client
-        self.host = host
-        self.port = port
         self.username = username
-        self._secret: str | None = None  # only while logging in, to scrub messages
         self._selected: FolderStatus | None = None
-        self.use_qresync = True  # tests turn it off to exercise the UID SEARCH fallback
         self._qresync_on = False
         # How to open the same connection again in another process (sync/fetch_worker.py):
         # picklable, so set only when the settings alone describe it (no custom SSL context).
@@ -121,11 +110,9 @@ class ImapSource:
         offer it is an error, never a reason to go on in plain text.
         """
         host, port = settings.host, settings.port
-        tls = settings.security is not Security.NONE
-        ctx = (ssl_context or make_ssl_context(settings)) if tls else None
+        ctx = tls_context_for(settings, ssl_context)
         source = cls(None, host=host, port=port, username=settings.username)
-        source._secret = settings.password
-        try:
+        with source._logging_in(settings.password, on_failure=source.close):
             client: _Client = source._call(
                 "connect",
                 IMAPClient,
@@ -160,11 +147,6 @@ class ImapSource:
             if b"QRESYNC" in source._call("CAPABILITY", client.capabilities):
                 source._call("ENABLE", client.enable, "QRESYNC")  # RFC 7162 §3.2.3
                 source._qresync_on = True
-        except BaseException:
-            source.close()
-            raise
-        finally:
-            source._secret = None
         log.info("IMAP %s:%s: logged in as %s (%s)", host, port, source.username, settings.security)
         if ssl_context is None:
             source.reopen = functools.partial(cls.connect, settings)
@@ -297,7 +279,7 @@ class ImapSource:
         self._selected_status(folder)
         high, raw = max(known), self._raw()
         if modseq is not None and self.supports("CONDSTORE"):
-            vanished = self.use_qresync and self._qresync_on
+            vanished = self._qresync_on
             since = functools.partial(imap_fetch.changed_since, raw, vanished=vanished)
             gone, flags = self._call("UID FETCH CHANGEDSINCE", since, modseq=modseq, high=high)
             if gone is None:
@@ -356,17 +338,11 @@ class ImapSource:
             except OSError:
                 log.debug("IMAP %s: shutdown after a failed LOGOUT failed", self.host)
 
-    def __enter__(self) -> ImapSource:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     # -- internals -------------------------------------------------------------------------
 
     def _require(self) -> _Client:
         if self._client is None:
-            raise NetworkError(f"The connection to the IMAP server {self.host} is closed")
+            raise self._closed()
         return self._client
 
     def _raw(self) -> imaplib.IMAP4:
@@ -379,28 +355,15 @@ class ImapSource:
             return self.open_folder(folder)
         return self._selected
 
-    def _call(self, action: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run one IMAP step, turning whatever it raises into a MailServerError."""
-        try:
-            return fn(*args, **kwargs)
-        except MailroomError:
-            raise
-        except (imaplib.IMAP4.error, OSError, EOFError) as exc:
-            error = translate_error(
-                exc,
-                action=action,
-                host=self.host,
-                port=self.port,
-                username=self.username,
-                scrub=self._scrub,
-            )
-            log.warning("IMAP %s:%s %s failed: %s", self.host, self.port, action, error)
-            raise error from exc
-
-    def _scrub(self, text: str) -> str:
-        if self._secret:
-            text = text.replace(self._secret, "********")
-        return text
+    def _translate(self, action: str, exc: BaseException) -> MailServerError:
+        return translate_error(
+            exc,
+            action=action,
+            host=self.host,
+            port=self.port,
+            username=self.username,
+            scrub=self._scrub,
+        )
 
 
 def _text(value: object) -> str:

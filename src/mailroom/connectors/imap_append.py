@@ -16,20 +16,23 @@ CRM is appended to their Sent folder with \\Seen, as their own mail client would
 
 The connection, login, TLS and folder discovery (SPECIAL-USE, RFC 6154) are
 `ImapSource.connect` and `ImapSource.list_folders` from connectors/imap.py; the error
-translation is its `_call`, so failures become the same MailServerError tree.
+translation is its `_call`, so failures become the same MailServerError tree. Reading a
+Message-ID (RFC 5322 §3.6.4: comments, quoting, bare ids) is message parsing, not IMAP: the
+caller passes it in as `message_id_of` (the outbox passes mail.threads'), so connectors
+import nothing of Mailroom's but its errors.
 """
 
 from __future__ import annotations
 
 import re
 import ssl
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol, cast
 
 from mailroom.connectors.base import FolderRole, RawMessage, ServerSettings
 from mailroom.connectors.imap import ImapSource
 from mailroom.errors import ProtocolError
-from mailroom.mail.threads import normalise_message_id
 
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
 _SAFE_ID = re.compile(r"[!-~]+")  # printable ASCII, no space: safe inside a quoted string
@@ -46,20 +49,35 @@ class _WriteClient(Protocol):
     def fetch(self, messages: list[int], data: list[bytes]) -> dict[int, dict[bytes, Any]]: ...
 
 
-class SentFolder:
-    """A logged-in IMAP connection to one mailbox, for its Sent folder."""
+MessageIdOf = Callable[[str | None], str | None]
+"""A Message-ID header value → the id without angle brackets, or None if it has none."""
 
-    def __init__(self, source: ImapSource) -> None:
+
+class SentFolder:
+    """A logged-in IMAP connection to one mailbox, for its Sent folder.
+
+    `message_id_of` reads a Message-ID value (the caller's parser; see the module doc)."""
+
+    def __init__(self, source: ImapSource, *, message_id_of: MessageIdOf) -> None:
         self._source = source
         self.host = source.host
+        self._message_id_of = message_id_of
 
     @classmethod
     def connect(
-        cls, settings: ServerSettings, *, ssl_context: ssl.SSLContext | None = None
+        cls,
+        settings: ServerSettings,
+        *,
+        message_id_of: MessageIdOf,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> SentFolder:
-        return cls(ImapSource.connect(settings, ssl_context=ssl_context))
+        """Log in to the mailbox (ImapSource.connect) for its Sent folder."""
+        return cls(
+            ImapSource.connect(settings, ssl_context=ssl_context), message_id_of=message_id_of
+        )
 
     def close(self) -> None:
+        """LOGOUT and drop the connection."""
         self._source.close()
 
     def __enter__(self) -> SentFolder:
@@ -80,7 +98,7 @@ class SentFolder:
 
     def find(self, folder: str, message_id: str) -> RawMessage | None:
         """The copy in `folder` whose Message-ID is exactly `message_id`, or None."""
-        wanted = normalise_message_id(message_id)
+        wanted = self._message_id_of(message_id)
         if wanted is None or not _SAFE_ID.fullmatch(wanted) or '"' in wanted or "\\" in wanted:
             return None
         client = self._client()
@@ -96,7 +114,7 @@ class SentFolder:
                 continue
             header_end = data.find(b"\r\n\r\n")
             head = data[: header_end if header_end >= 0 else len(data)]
-            if _header_message_id(head) == wanted:
+            if self._header_message_id(head) == wanted:
                 flags = tuple(
                     f.decode() if isinstance(f, bytes) else str(f) for f in item.get(b"FLAGS", ())
                 )
@@ -132,20 +150,19 @@ class SentFolder:
             )
         return found
 
+    def _header_message_id(self, head: bytes) -> str | None:
+        """The Message-ID of a raw header block (unfolded, first occurrence)."""
+        text = head.decode("ascii", "replace")
+        unfolded = re.sub(r"\r?\n[ \t]+", " ", text)
+        for line in unfolded.splitlines():
+            name, sep, value = line.partition(":")
+            if sep and name.strip().lower() == "message-id":
+                return self._message_id_of(value)
+        return None
+
 
 def _uidvalidity(selected: dict[bytes, Any], host: str, folder: str) -> int:
     try:
         return int(selected[b"UIDVALIDITY"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ProtocolError(f"The IMAP server {host} sent no UIDVALIDITY for {folder}") from exc
-
-
-def _header_message_id(head: bytes) -> str | None:
-    """The Message-ID of a raw header block (unfolded, first occurrence)."""
-    text = head.decode("ascii", "replace")
-    unfolded = re.sub(r"\r?\n[ \t]+", " ", text)
-    for line in unfolded.splitlines():
-        name, sep, value = line.partition(":")
-        if sep and name.strip().lower() == "message-id":
-            return normalise_message_id(value)
-    return None

@@ -4,19 +4,19 @@ A refused LOGIN is an AuthenticationError unless its response code (RFC 5530) sa
 server, not the password, is the problem; certificate and handshake failures are
 TLSError; a dropped, refused or silent connection is NetworkError; any other NO/BAD is a
 ProtocolError carrying the server's words (the health module reads codes such as
-[THROTTLED] or [OVERQUOTA] from them).
+[THROTTLED] or [OVERQUOTA] from them). Socket and TLS failures read as for every protocol
+(connectors.transport).
 """
 
 from __future__ import annotations
 
 import imaplib
 import re
-import socket
-import ssl
 from collections.abc import Callable
 
 from imapclient.exceptions import LoginError
 
+from mailroom.connectors.transport import AUTH_HINT, NETWORK_HINT, tls_hint, transport_error
 from mailroom.errors import (
     AuthenticationError,
     MailServerError,
@@ -24,14 +24,6 @@ from mailroom.errors import (
     ProtocolError,
     TLSError,
 )
-
-AUTH_HINT = "Check the password; with two-factor sign-in, use an app password."
-TLS_HINT = (
-    "Check the host name and the security setting (implicit TLS is usually port 993, "
-    "STARTTLS port 143). For a server with a self-signed certificate, use "
-    "--allow-self-signed."
-)
-NETWORK_HINT = "Check the host name, the port and the network; the server may be down."
 
 BYTES_REPR = re.compile(r"""^b(['"])(.*)\1$""", re.DOTALL)
 RESP_CODE = re.compile(r"^\[([A-Z-]+)")
@@ -61,31 +53,22 @@ def translate_error(
         said = scrub(server_text(exc))
         code = match.group(1) if (match := RESP_CODE.match(said)) else None
         if code == "PRIVACYREQUIRED":
-            return TLSError(f"{server} requires TLS before login: {said}", hint=TLS_HINT)
+            return TLSError(f"{server} requires TLS before login: {said}", hint=tls_hint("IMAP"))
         if code in ("UNAVAILABLE", "SERVERBUG", "LIMIT", "INUSE"):
             return ProtocolError(f"{server} could not log in {username}: {said}")
         return AuthenticationError(
             f"The IMAP server {host} refused the user name or password for {username} ({said})",
             hint=AUTH_HINT,
         )
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        why = exc.verify_message or exc.reason or "certificate verify failed"
-        return TLSError(f"{server} sent a certificate that was rejected: {why}", hint=TLS_HINT)
-    if isinstance(exc, ssl.SSLError):
-        why = scrub(exc.reason or str(exc))
-        return TLSError(f"The TLS handshake with {where} failed: {why}", hint=TLS_HINT)
     if isinstance(exc, imaplib.IMAP4.abort | EOFError):
         why = scrub(server_text(exc)) or "connection closed"
-        message = f"{server} dropped the connection during {action}: {why}"
-    elif isinstance(exc, TimeoutError):
-        message = f"{server} did not answer in time ({action})"
-    elif isinstance(exc, ConnectionRefusedError):
-        message = f"{server} refused the connection"
-    elif isinstance(exc, socket.gaierror):
-        message = f"The host name {host} could not be resolved"
-    elif isinstance(exc, OSError):
-        why = scrub(exc.strerror or str(exc))
-        message = f"{server} could not be reached ({action}): {why}"
-    else:  # NO or BAD
-        return ProtocolError(f"The IMAP server {host} rejected {action}: {scrub(server_text(exc))}")
-    return NetworkError(message, hint=NETWORK_HINT)
+        return NetworkError(
+            f"{server} dropped the connection during {action}: {why}", hint=NETWORK_HINT
+        )
+    failure = transport_error(
+        exc, protocol="IMAP", host=host, port=port, action=action, scrub=scrub
+    )
+    if failure is not None:
+        return failure
+    # NO or BAD
+    return ProtocolError(f"The IMAP server {host} rejected {action}: {scrub(server_text(exc))}")

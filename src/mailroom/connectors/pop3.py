@@ -9,7 +9,8 @@ the batch is committed" safe: the caller marks after its commit, then quits.
 
 Errors become mailroom errors: `-ERR [AUTH]` (RFC 3206) or any refused PASS is an
 AuthenticationError; `[IN-USE]`/`[SYS/TEMP]` are the server's, retried later; TLS and
-socket failures map as for IMAP. The password never appears in a message.
+socket failures read as for every protocol (connectors.transport), with POP3's ports in
+the hint (995 / 110). The password never appears in a message.
 """
 
 from __future__ import annotations
@@ -18,13 +19,10 @@ import logging
 import poplib
 import socket
 import ssl
-from collections.abc import Callable
 from contextlib import suppress
-from typing import ParamSpec, TypeVar
 
 from mailroom.connectors.base import Security, ServerSettings
-from mailroom.connectors.imap import make_ssl_context
-from mailroom.connectors.imap_errors import AUTH_HINT, NETWORK_HINT, TLS_HINT
+from mailroom.connectors.transport import AUTH_HINT, NETWORK_HINT, Connection, tls_context_for
 from mailroom.errors import (
     AuthenticationError,
     MailroomError,
@@ -35,17 +33,18 @@ from mailroom.errors import (
 )
 
 log = logging.getLogger(__name__)
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
-class Pop3Mailbox:
+class Pop3Mailbox(Connection):
     """A logged-in POP3 session implementing sync.source.Pop3Source."""
 
+    protocol = "POP3"
+    failures = (poplib.error_proto, OSError, EOFError)
+
     def __init__(self, conn: poplib.POP3 | None, *, host: str, port: int, username: str) -> None:
+        super().__init__(host=host, port=port)
         self._conn = conn
-        self.host, self.port, self.username = host, port, username
-        self._secret: str | None = None
+        self.username = username
 
     @classmethod
     def connect(
@@ -53,11 +52,9 @@ class Pop3Mailbox:
     ) -> Pop3Mailbox:
         """Connect, secure as `settings.security` says (STLS is required when asked), log in."""
         host, port = settings.host, settings.port
-        tls = settings.security is not Security.NONE
-        ctx = (ssl_context or make_ssl_context(settings)) if tls else None
+        ctx = tls_context_for(settings, ssl_context)
         box = cls(None, host=host, port=port, username=settings.username)
-        box._secret = settings.password
-        try:
+        with box._logging_in(settings.password, on_failure=box.abort):
             if settings.security is Security.SSL:
                 box._conn = box._call(
                     "connect", poplib.POP3_SSL, host, port, context=ctx, timeout=settings.timeout
@@ -76,11 +73,6 @@ class Pop3Mailbox:
                 box._call("STLS", conn.stls, ctx)
             box._call("USER", conn.user, settings.username)
             box._call("PASS", conn.pass_, settings.password)
-        except BaseException:
-            box.abort()
-            raise
-        finally:
-            box._secret = None
         log.info("POP3 %s:%s: logged in as %s", host, port, settings.username)
         return box
 
@@ -132,35 +124,19 @@ class Pop3Mailbox:
             with suppress(OSError):
                 conn.close()
 
-    def __enter__(self) -> Pop3Mailbox:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     def _require(self) -> poplib.POP3:
         if self._conn is None:
-            raise NetworkError(f"The connection to the POP3 server {self.host} is closed")
+            raise self._closed()
         return self._conn
-
-    def _call(self, action: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except MailroomError:
-            raise
-        except (poplib.error_proto, OSError, EOFError) as exc:
-            error = self._translate(action, exc)
-            log.warning("POP3 %s:%s %s failed: %s", self.host, self.port, action, error)
-            raise error from exc
 
     def _translate(self, action: str, exc: BaseException) -> MailServerError:
         where = f"{self.host}:{self.port}"
         server = f"The POP3 server {where}"
         if isinstance(exc, poplib.error_proto):
             arg = exc.args[0] if exc.args else b""
-            said = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
-            if self._secret:
-                said = said.replace(self._secret, "********")
+            said = self._scrub(
+                arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+            )
             if said.startswith("-ERR EOF"):  # poplib's word for a closed connection
                 return NetworkError(
                     f"{server} dropped the connection during {action}", hint=NETWORK_HINT
@@ -174,24 +150,7 @@ class Pop3Mailbox:
                     hint=AUTH_HINT,
                 )
             return ProtocolError(f"The POP3 server {self.host} rejected {action}: {said}")
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            why = exc.verify_message or exc.reason or "certificate verify failed"
-            return TLSError(f"{server} sent a certificate that was rejected: {why}", hint=TLS_HINT)
-        if isinstance(exc, ssl.SSLError):
-            return TLSError(f"The TLS handshake with {where} failed: {exc.reason}", hint=TLS_HINT)
-        if isinstance(exc, TimeoutError):
-            message = f"{server} did not answer in time ({action})"
-        elif isinstance(exc, ConnectionRefusedError):
-            message = f"{server} refused the connection"
-        elif isinstance(exc, socket.gaierror):
-            message = f"The host name {self.host} could not be resolved"
-        elif isinstance(exc, OSError):
-            message = f"{server} could not be reached ({action}): {exc.strerror or exc}"
-        else:
-            message = f"{server} dropped the connection during {action}"
-        return NetworkError(message, hint=NETWORK_HINT)
-
-
-def connect(settings: ServerSettings, *, ssl_context: ssl.SSLContext | None = None) -> Pop3Mailbox:
-    """Shorthand for `Pop3Mailbox.connect`."""
-    return Pop3Mailbox.connect(settings, ssl_context=ssl_context)
+        failure = self._transport_error(action, exc)
+        if failure is not None:
+            return failure
+        return NetworkError(f"{server} dropped the connection during {action}", hint=NETWORK_HINT)

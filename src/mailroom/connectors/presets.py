@@ -45,6 +45,7 @@ class SendingLimits:
     message_bytes: int
 
     def to_json(self) -> dict[str, int | None]:
+        """The limits as JSON (None: no limit known)."""
         return {
             "recipients_per_message": self.recipients_per_message,
             "messages_per_day": self.messages_per_day,

@@ -27,19 +27,17 @@ from __future__ import annotations
 import logging
 import re
 import smtplib
-import socket
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from mailroom.connectors.base import Security, ServerSettings
-from mailroom.connectors.imap import make_ssl_context
+from mailroom.connectors.transport import NETWORK_HINT, Connection, tls_context_for
 from mailroom.digits import is_number
 from mailroom.errors import (
     AuthenticationError,
     CapabilityError,
-    MailroomError,
     MailServerError,
     NetworkError,
     ProtocolError,
@@ -51,11 +49,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 AUTH_HINT = "Check the SMTP user name and password; with two-factor sign-in, use an app password."
-TLS_HINT = (
-    "Check the host, port and security (implicit TLS is usually port 465, STARTTLS port "
-    "587). For a server with a self-signed certificate, use --allow-self-signed."
-)
-NETWORK_HINT = "Check the SMTP host name, the port and the network; the server may be down."
 _EOL = re.compile(rb"\r\n|\r|\n")
 
 
@@ -90,14 +83,15 @@ def _reply(raw: bytes | str) -> str:
     return " ".join(text.split())
 
 
-class SmtpSender:
+class SmtpSender(Connection):
     """A logged-in SMTP connection that sends whole messages, one transaction at a time."""
 
+    protocol = "SMTP"
+    failures = (smtplib.SMTPException, OSError, ValueError)
+
     def __init__(self, conn: smtplib.SMTP | None, *, host: str, port: int) -> None:
+        super().__init__(host=host, port=port)
         self._conn: smtplib.SMTP | None = conn
-        self.host = host
-        self.port = port
-        self._secret: str | None = None
 
     @classmethod
     def connect(
@@ -109,11 +103,9 @@ class SmtpSender:
     ) -> SmtpSender:
         """Connect, secure the connection as configured, EHLO, and log in if a user is set."""
         host, port = settings.host, settings.port
-        tls = settings.security is not Security.NONE
-        ctx = (ssl_context or make_ssl_context(settings)) if tls else None
+        ctx = tls_context_for(settings, ssl_context)
         sender = cls(None, host=host, port=port)
-        sender._secret = settings.password or None
-        try:
+        with sender._logging_in(settings.password, on_failure=sender.close):
             if settings.security is Security.SSL:
                 conn: smtplib.SMTP = sender._call(
                     "connect",
@@ -151,11 +143,6 @@ class SmtpSender:
                         hint="Use the submission port (587 or 465) with TLS.",
                     )
                 sender._call("AUTH", conn.login, settings.username, settings.password)
-        except BaseException:
-            sender.close()
-            raise
-        finally:
-            sender._secret = None
         log.info("SMTP %s:%s: ready (%s)", host, port, settings.security)
         return sender
 
@@ -223,17 +210,11 @@ class SmtpSender:
         except (smtplib.SMTPException, OSError):
             conn.close()
 
-    def __enter__(self) -> SmtpSender:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
     # -- internals -------------------------------------------------------------------------
 
     def _require(self) -> smtplib.SMTP:
         if self._conn is None:
-            raise NetworkError(f"The connection to the SMTP server {self.host} is closed")
+            raise self._closed()
         return self._conn
 
     def _abort(self) -> None:
@@ -256,19 +237,6 @@ class SmtpSender:
             hint=hints.get(reason) if code >= 500 else "Mailroom will try again later.",
         )
 
-    def _call(self, action: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except MailroomError:
-            raise
-        except (smtplib.SMTPException, OSError, ValueError) as exc:
-            error = self._translate(action, exc)
-            log.warning("SMTP %s:%s %s failed: %s", self.host, self.port, action, error)
-            raise error from exc
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._secret, "********") if self._secret else text
-
     def _translate(self, action: str, exc: BaseException) -> MailServerError:
         server = f"The SMTP server {self.host}:{self.port}"
         if isinstance(exc, smtplib.SMTPAuthenticationError):
@@ -281,12 +249,6 @@ class SmtpSender:
             )
         if isinstance(exc, smtplib.SMTPNotSupportedError):
             return CapabilityError(f"{server} does not support {action}")
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            why = exc.verify_message or exc.reason or "certificate verify failed"
-            return TLSError(f"{server} sent a certificate that was rejected: {why}", hint=TLS_HINT)
-        if isinstance(exc, ssl.SSLError):
-            why = self._scrub(exc.reason or str(exc))
-            return TLSError(f"The TLS handshake with {server} failed: {why}", hint=TLS_HINT)
         if isinstance(exc, smtplib.SMTPResponseException):
             said = self._scrub(_reply(exc.smtp_error))
             return SendRefused(
@@ -295,15 +257,12 @@ class SmtpSender:
                 reason="other",
             )
         if isinstance(exc, smtplib.SMTPServerDisconnected):
-            message = f"{server} closed the connection during {action}"
-        elif isinstance(exc, TimeoutError):
-            message = f"{server} did not answer in time ({action})"
-        elif isinstance(exc, ConnectionRefusedError):
-            message = f"{server} refused the connection"
-        elif isinstance(exc, socket.gaierror):
-            message = f"The host name {self.host} could not be resolved"
-        elif isinstance(exc, OSError):
-            message = f"{server} could not be reached ({action}): {exc.strerror or exc}"
-        else:
-            message = f"{server} failed during {action}: {self._scrub(str(exc))}"
-        return NetworkError(message, hint=NETWORK_HINT)
+            return NetworkError(
+                f"{server} closed the connection during {action}", hint=NETWORK_HINT
+            )
+        failure = self._transport_error(action, exc)
+        if failure is not None:
+            return failure
+        return NetworkError(
+            f"{server} failed during {action}: {self._scrub(str(exc))}", hint=NETWORK_HINT
+        )

@@ -15,6 +15,7 @@ ROLES = ("admin", "member")
 
 
 def add_company(session: Session, *, name: str, domains: list[str]) -> Company:
+    """Create a company with its domains; BadInput or Conflict if the name is empty or taken."""
     name = name.strip()
     if not name:
         raise BadInput("A company needs a name.")
@@ -34,6 +35,7 @@ def add_company(session: Session, *, name: str, domains: list[str]) -> Company:
 
 
 def get_company(session: Session, name: str) -> Company:
+    """The company named `name`, or NotFound."""
     company = session.scalar(select(Company).where(Company.name == name))
     if company is None:
         raise NotFound(
@@ -43,6 +45,7 @@ def get_company(session: Session, name: str) -> Company:
 
 
 def list_companies(session: Session) -> list[Company]:
+    """Every company, by name."""
     return list(session.scalars(select(Company).order_by(Company.name)))
 
 
@@ -55,6 +58,7 @@ def add_user(
     admin: bool = False,
     password: str | None = None,
 ) -> User:
+    """Add a user to `company`, with an Argon2 hash of `password` when one is given."""
     address = normalise(email)
     if address is None:
         raise BadInput(f"{email!r} is not an email address.")
@@ -75,6 +79,7 @@ def add_user(
 
 
 def get_user(session: Session, email: str) -> User:
+    """The user with the address `email`, or NotFound."""
     address = normalise(email)
     user = session.scalar(select(User).where(User.email == address)) if address else None
     if user is None:

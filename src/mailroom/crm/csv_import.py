@@ -12,7 +12,9 @@ Column mapping (headers are matched case-insensitively, spaces and dashes as und
 - `phone`, `title` → fields; every other column → a custom field under `custom`.
 
 Re-importing updates records and never duplicates them: the key is the main email address
-within the record type (an account without email: its name). A row that cannot be
+within the record type (an account without email: its name). A row is created with
+`records.add_record` and an existing record changed with `records.update_record`, so CSV
+import re-links stored mail by the same rules as every other edit. A row that cannot be
 imported is reported as `line N: reason` and every other row is imported; each row runs in
 its own savepoint, so one bad row never undoes another.
 """
@@ -36,15 +38,13 @@ from mailroom.crm.records import (
     check_type,
     find_by_email,
     get_or_create_account,
-    set_domains,
-    set_emails,
+    update_record,
 )
 from mailroom.db.models import Company, Record
 from mailroom.digits import is_number
 from mailroom.errors import BadInput
 from mailroom.mail.addresses import normalise
 from mailroom.mail.domains import normalise_domain
-from mailroom.matching.relink import relink_record
 
 MAIN_ALIASES = {
     "email",
@@ -81,18 +81,22 @@ class ImportReport:
 
     @property
     def ok(self) -> bool:
+        """Whether every row was imported."""
         return not self.errors
 
 
 def slug(header: str) -> str:
+    """A header as a column key: lower case, runs of other characters as one `_`."""
     return re.sub(r"[^a-z0-9]+", "_", header.strip().lower()).strip("_")
 
 
 def is_email_column(header: str) -> bool:
+    """Whether a header names an email column (`email`, `e-mail`, `Email 2`, …)."""
     return "email" in slug(header).replace("_", "")
 
 
 def email_field_name(header: str) -> str:
+    """The record's email field for an email column (`main`, `secondary`, `email_2`, …)."""
     key = slug(header)
     if key in MAIN_ALIASES:
         return "main"
@@ -100,6 +104,17 @@ def email_field_name(header: str) -> str:
     if not rest:
         return "main"
     return key if is_number(rest) else rest
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    """The text and the encoding it was read in: UTF-8 (with or without a BOM), else cp1252."""
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    # cp1252 decodes almost anything; latin-1 decodes everything
+    return data.decode("latin-1"), "latin-1"  # pragma: no cover
 
 
 def read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], str]:
@@ -110,14 +125,7 @@ def read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], str]:
         raise BadInput(f"Cannot read {path}: {exc.strerror}.") from exc
     if len(data) > MAX_BYTES:
         raise BadInput(f"{path} is larger than {MAX_BYTES // 2**20} MB; split it.")
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - cp1252 decodes almost anything; latin-1 decodes everything
-        text, encoding = data.decode("latin-1"), "latin-1"
+    text, encoding = _decode(data)
     try:
         dialect: Any = csv.Sniffer().sniff(text[:8192], delimiters=",;\t")
     except csv.Error:
@@ -146,6 +154,7 @@ def read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], str]:
 
 
 def import_csv(session: Session, *, company: Company, path: Path, record_type: str) -> ImportReport:
+    """Import every row of `path` as `record_type` records of `company`; what happened."""
     kind = check_type(record_type)
     header, rows, encoding = read_rows(path)
     columns = [slug(h) for h in header]
@@ -190,15 +199,7 @@ def _import_row(
     values: list[str],
 ) -> str:
     cells = {columns[i]: values[i].strip() for i in range(len(header))}
-    emails: list[EmailField] = []
-    for index, name in email_cols:
-        raw = values[index].strip()
-        if not raw:
-            continue
-        address = normalise(raw)
-        if address is None:
-            raise BadInput(f"{header[index]!r} is not an email address: {raw!r}")
-        emails.append(EmailField(field=name, address=address))
+    emails = _emails(header, email_cols, values)
     name = next((cells[c] for c in columns if c in NAME_COLUMNS and cells[c]), "")
     if not name:
         name = " ".join(p for p in (cells.get("first_name", ""), cells.get("last_name", "")) if p)
@@ -206,17 +207,7 @@ def _import_row(
     if kind == "account" and not name:
         name = account_name
     domains = [_domain(cells[c]) for c in columns if c in DOMAIN_COLUMNS and cells[c]]
-    fields: dict[str, Any] = {}
-    custom: dict[str, str] = {}
-    used = NAME_COLUMNS | ACCOUNT_COLUMNS | DOMAIN_COLUMNS | {"first_name", "last_name"}
-    for i, column in enumerate(columns):
-        value = cells[column]
-        if not value or any(i == idx for idx, _ in email_cols) or column in used:
-            continue
-        if column in KNOWN_FIELDS:
-            fields[KNOWN_FIELDS[column]] = value
-        else:
-            custom[header[i].strip() or f"column_{i + 1}"] = value
+    fields, custom = _fields(header, columns, cells, email_cols)
     if account_name and kind != "account":
         fields["company" if kind == "lead" else "account"] = account_name
     if custom:
@@ -240,24 +231,53 @@ def _import_row(
             fields=fields,
         )
         return "created"
-    changed = False
-    if name and existing.name != name:
-        existing.name = name
-        changed = True
-    merged = {**existing.fields, **fields}
-    if merged != existing.fields:
-        existing.fields = merged
-        changed = True
-    account_changed = account is not None and existing.account_id != account.id
-    if account is not None and account_changed:
-        existing.account_id = account.id
-        changed = True
-    emails_changed = set_emails(session, existing, emails)
-    domains_changed = set_domains(session, existing, domains)
-    changed = domains_changed or changed
-    if emails_changed or domains_changed or account_changed:
-        relink_record(session, existing)
-    return "updated" if changed or emails_changed else "unchanged"
+    changed = update_record(
+        session,
+        record=existing,
+        name=name or None,
+        emails=emails,
+        domains=domains,
+        account=account,
+        fields=fields,
+    )
+    return "updated" if changed else "unchanged"
+
+
+def _emails(
+    header: list[str], email_cols: list[tuple[int, str]], values: list[str]
+) -> list[EmailField]:
+    """The row's addresses under their field names; BadInput for one that is not one."""
+    emails: list[EmailField] = []
+    for index, name in email_cols:
+        raw = values[index].strip()
+        if not raw:
+            continue
+        address = normalise(raw)
+        if address is None:
+            raise BadInput(f"{header[index]!r} is not an email address: {raw!r}")
+        emails.append(EmailField(field=name, address=address))
+    return emails
+
+
+def _fields(
+    header: list[str],
+    columns: list[str],
+    cells: dict[str, str],
+    email_cols: list[tuple[int, str]],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The row's known fields (`phone`, `title`) and its other columns (custom, by header)."""
+    fields: dict[str, Any] = {}
+    custom: dict[str, str] = {}
+    used = NAME_COLUMNS | ACCOUNT_COLUMNS | DOMAIN_COLUMNS | {"first_name", "last_name"}
+    for i, column in enumerate(columns):
+        value = cells[column]
+        if not value or any(i == idx for idx, _ in email_cols) or column in used:
+            continue
+        if column in KNOWN_FIELDS:
+            fields[KNOWN_FIELDS[column]] = value
+        else:
+            custom[header[i].strip() or f"column_{i + 1}"] = value
+    return fields, custom
 
 
 def _find_existing(

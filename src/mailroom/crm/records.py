@@ -21,7 +21,6 @@ from mailroom.errors import BadInput, NotFound
 from mailroom.mail.addresses import normalise
 from mailroom.mail.domains import normalise_domain
 from mailroom.matching.index import is_free_mail
-from mailroom.matching.relink import relink_record
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +32,7 @@ class EmailField:
 
 
 def check_type(record_type: str) -> str:
+    """The record type, lower-cased; BadInput if it is not one of RECORD_TYPES."""
     kind = record_type.strip().lower()
     if kind not in RECORD_TYPES:
         raise BadInput(
@@ -42,6 +42,7 @@ def check_type(record_type: str) -> str:
 
 
 def clean_email(raw: str) -> str:
+    """The normalised address; BadInput if `raw` is not an email address."""
     address = normalise(raw)
     if address is None:
         raise BadInput(f"{raw!r} is not an email address.")
@@ -75,6 +76,8 @@ def add_record(
     set_domains(session, record, domains)
     session.flush()
     if relink:
+        from mailroom.matching.relink import relink_record  # matching's rules: not for reads
+
         relink_record(session, record)
     return record
 
@@ -107,6 +110,8 @@ def update_record(
         matching = True
     session.flush()
     if matching or (fields and record.type == "opportunity"):
+        from mailroom.matching.relink import relink_record
+
         relink_record(session, record)
     return changed or matching
 
@@ -133,6 +138,7 @@ def set_emails(session: Session, record: Record, emails: Iterable[EmailField]) -
 
 
 def set_domains(session: Session, record: Record, domains: Iterable[str]) -> bool:
+    """Add the account domains it lacks; True if any was added. Free-mail domains are refused."""
     have = {d.domain for d in record.domains}
     changed = False
     for raw in domains:
@@ -151,16 +157,10 @@ def set_domains(session: Session, record: Record, domains: Iterable[str]) -> boo
     return changed
 
 
-def main_email(record: Record) -> str | None:
-    for email in record.emails:
-        if email.field == "main":
-            return email.address
-    return record.emails[0].address if record.emails else None
-
-
 def find_by_email(
     session: Session, *, company_id: int, address: str, record_type: str | None = None
 ) -> list[Record]:
+    """The company's records holding `address` (of `record_type` only, if given), oldest first."""
     query = (
         select(Record)
         .join(RecordEmail, RecordEmail.record_id == Record.id)
@@ -173,6 +173,7 @@ def find_by_email(
 
 
 def find_account_by_name(session: Session, *, company_id: int, name: str) -> Record | None:
+    """The company's oldest account named exactly `name`, or None."""
     return session.scalar(
         select(Record)
         .where(Record.company_id == company_id, Record.type == "account", Record.name == name)
@@ -182,6 +183,7 @@ def find_account_by_name(session: Session, *, company_id: int, name: str) -> Rec
 
 
 def get_or_create_account(session: Session, *, company: Company, name: str) -> Record:
+    """The account named `name`, created (and linked to stored mail) if there is none."""
     account = find_account_by_name(session, company_id=company.id, name=name.strip())
     if account is None:
         account = add_record(session, company=company, record_type="account", name=name)
@@ -204,6 +206,7 @@ def get_record(session: Session, *, company_id: int, ref: str) -> Record:
 def list_records(
     session: Session, *, company_id: int, record_type: str | None = None
 ) -> list[Record]:
+    """The company's records (of `record_type` only, if given), by id."""
     query = select(Record).where(Record.company_id == company_id).order_by(Record.id)
     if record_type:
         query = query.where(Record.type == check_type(record_type))

@@ -20,11 +20,11 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session, aliased
 
 from mailroom.app import App
+from mailroom.crm.access import privacy_of
 from mailroom.db.engine import transaction
 from mailroom.db.models import Company, Mailbox, Message, MessageCopy, MessageLink
 from mailroom.db.web_models import VISIBILITY_MODES, CompanyPrivacy
 from mailroom.errors import BadInput
-from mailroom.security.access import privacy_of
 
 log = logging.getLogger(__name__)
 CHUNK = 500
@@ -135,9 +135,11 @@ class RetentionSweeper:
         self._thread = threading.Thread(target=self._run, name="mailroom-retention", daemon=True)
 
     def start(self) -> None:
+        """Start the sweeper's daemon thread."""
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Ask the sweeper to stop and wait up to `timeout` seconds for it."""
         self.stop_event.set()
         self._thread.join(timeout)
 

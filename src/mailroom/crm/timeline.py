@@ -37,6 +37,7 @@ class TimelineEntry:
     parse_error: str | None
 
     def to_json(self) -> dict[str, Any]:
+        """The entry as `mailroom timeline --json` and the API print it."""
         return {
             "id": self.id,
             "message_id": self.message_id,
@@ -55,6 +56,8 @@ class TimelineEntry:
 
 
 def iso_date(message: Message) -> str | None:
+    """The message's date in ISO 8601, with the offset it was sent with, else in UTC; None
+    if it has no date."""
     if message.date_text:
         return message.date_text
     if message.date_utc is None:
@@ -65,16 +68,18 @@ def iso_date(message: Message) -> str | None:
     return value.isoformat()
 
 
-def timeline(
+def timeline_entries(
     session: Session,
     *,
     records: Sequence[Record],
     limit: int | None = None,
     where: ColumnElement[bool] | None = None,
 ) -> list[TimelineEntry]:
-    """The messages linked to any of `records` (one record, or all with one address).
+    """Every message linked to any of `records` (one record, or all with one address), as
+    timeline entries, unredacted: the CLI's view. A signed-in viewer's page, with what they
+    may not see left out or redacted, is crm.access.visible_timeline_page.
 
-    `where` narrows the messages further (security.access passes visibility and paging).
+    `where` narrows the messages further (crm.access passes visibility and paging).
     """
     if not records:
         return []

@@ -2,22 +2,32 @@
 
 Migrations live in `db/migrations/versions`; `alembic_config()` points Alembic there
 without an alembic.ini, so `mailroom init` (and every start) can upgrade in-process.
+
+Every command opens the app, and importing Alembic costs more than most commands, so
+`upgrade` first reads the `alembic_version` table with SQLAlchemy core and compares it
+with `HEAD`, the newest revision, kept here as a constant (tests/test_cli_startup.py
+checks it against Alembic's script directory): Alembic is imported only to upgrade.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, inspect, text
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The head revision of db/migrations/versions: a new migration changes it in the same commit.
+HEAD = "0007"
+VERSION_TABLE = "alembic_version"
 
 
 def alembic_config(url: str | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if url:
@@ -27,16 +37,31 @@ def alembic_config(url: str | None = None) -> Config:
 
 def upgrade(engine: Engine) -> None:
     """Apply every migration the database lacks (a no-op when it is current)."""
-    cfg = alembic_config()
-    if is_current(engine, cfg):
+    if is_current(engine):
         return
+    from alembic import command
+
+    cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
 
-def is_current(engine: Engine, cfg: Config | None = None) -> bool:
-    head = ScriptDirectory.from_config(cfg or alembic_config()).get_current_head()
+def is_current(engine: Engine) -> bool:
+    """Whether the database is at `HEAD` (one revision row, the newest)."""
     with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    return current == head
+        return stored_revisions(conn) == [HEAD]
+
+
+def stored_revisions(conn: Connection) -> list[str]:
+    """The revisions in the database's `alembic_version` table (none before the first)."""
+    if not inspect(conn).has_table(VERSION_TABLE):
+        return []
+    return [row[0] for row in conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))]
+
+
+def script_head() -> str | None:
+    """The head revision according to Alembic's script directory (imports Alembic)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -296,7 +296,7 @@ class Message(Base):
     parse_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # False while only the headers are stored: text, HTML and attachments are still in the
-    # raw blob and sync.bodies.ensure_bodies fills them (on first read or in the background).
+    # raw blob and ingest.bodies.ensure_bodies fills them (on first read or in the background).
     bodies_parsed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 

@@ -6,7 +6,7 @@ refused (550) or, when the company chose `quarantine`, kept aside unlogged
 (`DropQuarantine`), as the company's drop token says. The token is what keeps strangers
 out — sender addresses are not authenticated by SMTP — so it should be kept private.
 
-Accepted mail is logged like synced mail (outbox.logbook → sync.ingest): a forward is
+Accepted mail is logged like synced mail (ingest.logbook → ingest.batch): a forward is
 first unwrapped to the original (dropbox.unwrap), then direction comes from the company
 directory (the user's own BCC copy is outbound, a customer's forwarded mail inbound) and
 links from the records holding its external participants. The user's first mailbox, if
@@ -16,18 +16,28 @@ any, gives the matching policy (else the company's no-mailbox policy); no copy r
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from mailroom.connectors.smtp_receiver import Refusal
+from mailroom.db.engine import transaction
 from mailroom.db.models import Mailbox, MailboxAlias, User
 from mailroom.db.outbox_models import DropQuarantine, DropToken
+from mailroom.dropbox.tokens import find_token
 from mailroom.dropbox.unwrap import unwrap
+from mailroom.ingest.logbook import store_message
 from mailroom.mail.addresses import normalise, parse_address_list
 from mailroom.mail.blobs import BlobStore
 from mailroom.mail.headers import split_header_block, to_text, unfold
-from mailroom.outbox.logbook import store_message
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_ADDRESS = Refusal("5.1.1", "No such drop address here")
+USERS_ONLY = Refusal("5.7.1", "This drop address takes mail from the company's users only")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,3 +127,49 @@ def receive(
     )
     kind = "forwarded original" if original is not data else "message"
     return DropOutcome("logged", f"{kind} logged for {user.email}", message_id=stored[0])
+
+
+def check_recipient(
+    sessions: sessionmaker[Session], *, address: str, envelope_from: str
+) -> Refusal | None:
+    """RCPT time: None if `address` is a live drop address this sender may write to.
+
+    A wrong or revoked token is refused at once, and so is a sender who is not one of the
+    company's users when the company refuses strangers."""
+    with sessions() as session:
+        token = find_token(session, address)
+        if token is None:
+            return UNKNOWN_ADDRESS
+        if token.unknown_senders == "refuse" and not sender_allowed(
+            session, token=token, envelope_from=envelope_from
+        ):
+            return USERS_ONLY
+    return None
+
+
+def deliver(
+    sessions: sessionmaker[Session],
+    *,
+    blobs: BlobStore,
+    envelope_from: str,
+    recipients: Sequence[str],
+    data: bytes,
+) -> Refusal | None:
+    """DATA time: log, quarantine or refuse the message once per company it is addressed
+    to, each in its own transaction; refused only if every company refused it."""
+    outcomes: list[DropOutcome] = []
+    seen: set[int] = set()
+    for address in recipients:
+        with transaction(sessions) as session:
+            token = find_token(session, address)
+            if token is None or token.company_id in seen:
+                continue
+            seen.add(token.company_id)
+            outcome = receive(
+                session, token=token, envelope_from=envelope_from, data=data, blobs=blobs
+            )
+        log.info("dropbox: company %s: %s (%s)", token.company_id, outcome.status, outcome.reason)
+        outcomes.append(outcome)
+    if outcomes and all(o.status == "refused" for o in outcomes):
+        return Refusal("5.7.1", f"Not accepted: {outcomes[0].reason}")
+    return None

@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 
 
 def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server-side TLS context with this certificate chain and key (PEM files)."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(str(cert), str(key))
     return ctx
@@ -59,6 +60,7 @@ def ensure_self_signed(directory: Path, host: str) -> tuple[Path, Path]:
 
 
 def dropbox_context(data_dir: Path, host: str) -> ssl.SSLContext:
+    """The drop server's STARTTLS context: the configured certificate, else a self-signed one."""
     cert = os.environ.get("MAILROOM_DROPBOX_CERT")
     key = os.environ.get("MAILROOM_DROPBOX_KEY")
     if cert and key:

@@ -27,10 +27,12 @@ _LOCAL = re.compile(rf"{LOCAL_PART}\+([0-9a-f]{{20}})")
 
 
 def drop_domain() -> str:
+    """The domain of drop addresses: MAILROOM_DROPBOX_DOMAIN, else this host's FQDN."""
     return os.environ.get("MAILROOM_DROPBOX_DOMAIN", "").strip().lower() or socket.getfqdn()
 
 
 def drop_address(token: str, domain: str | None = None) -> str:
+    """The drop address for `token` (`log+TOKEN@domain`)."""
     return f"{LOCAL_PART}+{token}@{domain or drop_domain()}"
 
 

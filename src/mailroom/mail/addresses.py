@@ -33,11 +33,6 @@ from functools import lru_cache
 from mailroom.mail.headers import decode_text, to_text
 from mailroom.mail.message import Address
 
-try:
-    from idna import encode as _idna_encode
-except ImportError:  # pragma: no cover - idna comes with the web stack, but is optional
-    _idna_encode = None  # type: ignore[assignment]
-
 __all__ = ["domain_of", "is_valid", "normalise", "parse_address_list"]
 
 # Characters never allowed anywhere in a kept address: whitespace, controls (CR/LF
@@ -71,9 +66,13 @@ def _ascii_domain(domain: str) -> str | None:
     """The IDNA ASCII form of a lower-cased domain, or None when it cannot have one."""
     if domain.isascii():
         return domain
-    if _idna_encode is not None:
+    try:  # imported here: only a non-ASCII domain needs it
+        from idna import encode as idna_encode
+    except ImportError:  # pragma: no cover - idna comes with the web stack, but is optional
+        pass
+    else:
         try:
-            return _idna_encode(domain, uts46=True, transitional=False).decode("ascii")
+            return idna_encode(domain, uts46=True, transitional=False).decode("ascii")
         except Exception:  # idna.IDNAError, UnicodeError: fall back to IDNA 2003
             pass
     try:

@@ -12,7 +12,7 @@ to the lenient decoder in mail.headers; a failure of the whole parse still retur
 and threading use and must keep up with large mailboxes. It cuts the header block out of
 the bytes the way the stdlib feed parser does and decodes each header as the complete
 parse does, building no tree of parts; text, HTML and attachments are left for later
-(sync.bodies). It agrees with `parse_message` on every field it fills for the test corpus
+(ingest.bodies). It agrees with `parse_message` on every field it fills for the test corpus
 (see tests/test_parse.py).
 
 Both paths use the same rules for the fields they share: addresses through
@@ -68,7 +68,7 @@ STRUCTURED_HEADERS = frozenset(
         "message-id",
     }
 )
-# Content types that make a delivery report (sync.classify reads them on the fast path).
+# Content types that make a delivery report (matching.classify reads them on the fast path).
 _REPORT_HINTS = ("report", "delivery-status", "disposition-notification")
 _PLAIN = re.compile(r"[\x20-\x7e\t\r\n]*")
 _POLICY_MAX = 2048  # characters of one structured header given to policy.default

@@ -52,6 +52,7 @@ class EntryView:
     builtin: bool
 
     def to_json(self) -> dict[str, object]:
+        """The entry as `blocklist list --json` and the API print it."""
         return {"entry": self.entry, "user": self.user, "builtin": self.builtin}
 
 
@@ -95,6 +96,8 @@ def _user_in(session: Session, company: Company, email: str) -> User:
 def add_entry(
     session: Session, *, company: Company, entry: str, user_email: str | None = None
 ) -> BlockEntry:
+    """Block an address or `@domain` for the company, or for one user's mailboxes only;
+    Conflict for the company's own domain (blocked from the start)."""
     value = clean_entry(entry)
     if value.startswith("@") and value[1:] in _company_domains(session, company.id):
         raise Conflict(f"{value} is the company's own domain: it is blocked from the start.")
@@ -116,6 +119,7 @@ def add_entry(
 
 
 def list_entries(session: Session, *, company: Company) -> list[EntryView]:
+    """The company's domains (built in), then every entry with the user it is for."""
     views = [EntryView(f"@{d}", None, True) for d in _company_domains(session, company.id)]
     rows = session.execute(
         select(BlockEntry.entry, User.email)
@@ -130,6 +134,7 @@ def list_entries(session: Session, *, company: Company) -> list[EntryView]:
 def remove_entry(
     session: Session, *, company: Company, entry: str, user_email: str | None = None
 ) -> int:
+    """Remove an entry; the number removed. The company's own domains cannot be removed."""
     value = clean_entry(entry)
     if value.startswith("@") and value[1:] in _company_domains(session, company.id):
         raise BadInput(

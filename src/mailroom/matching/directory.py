@@ -35,6 +35,7 @@ class CompanyDirectory:
 
 
 def load_directory(session: Session, company_id: int) -> CompanyDirectory:
+    """Who is internal to the company: its domains, users, mailboxes and their aliases."""
     domains = session.scalars(
         select(CompanyDomain.domain).where(CompanyDomain.company_id == company_id)
     )

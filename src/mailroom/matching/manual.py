@@ -34,6 +34,7 @@ def _check(session: Session, message: Message, record: Record) -> None:
 
 
 def link_by_hand(session: Session, *, message: Message, record: Record) -> MessageLink:
+    """Link the message to the record by hand (reason `manual`), lifting any tombstone."""
     _check(session, message, record)
     session.execute(
         delete(LinkTombstone).where(
@@ -56,6 +57,7 @@ def link_by_hand(session: Session, *, message: Message, record: Record) -> Messa
 
 
 def unlink_by_hand(session: Session, *, message: Message, record: Record) -> None:
+    """Remove the link and leave a tombstone, so no automatic link brings it back."""
     _check(session, message, record)
     deleted = session.execute(
         delete(MessageLink).where(

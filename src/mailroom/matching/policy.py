@@ -81,6 +81,7 @@ def update_settings(
     confidential: Sequence[str] | None = None,
     max_created_per_sender: int | None = None,
 ) -> MatchingSettings:
+    """Change the company's matching settings (only those given); BadInput for a bad value."""
     row = company_settings(session, company.id)
     if opportunity_policy is not None:
         if opportunity_policy not in OPPORTUNITY_POLICIES:
@@ -103,6 +104,7 @@ def update_settings(
 
 
 def settings_json(row: MatchingSettings) -> dict[str, object]:
+    """The company's matching settings as JSON."""
     return {
         "opportunity_policy": row.opportunity_policy,
         "log_bulk": row.log_bulk,
@@ -112,6 +114,7 @@ def settings_json(row: MatchingSettings) -> dict[str, object]:
 
 
 def set_participation(session: Session, *, mailbox: Mailbox, policy: str) -> MailboxPolicy:
+    """Set the mailbox's participation policy; BadInput for an unknown one."""
     if policy not in PARTICIPATION_POLICIES:
         raise BadInput(
             f"Unknown participation policy {policy!r}.",

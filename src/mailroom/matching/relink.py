@@ -146,6 +146,3 @@ def relink_record(session: Session, record: Record) -> int:
         session, company_id=record.company_id, addresses=addresses, domains=domains
     )
     return relink_messages(session, company_id=record.company_id, message_ids=ids)
-
-
-link_stored_mail_to_record = relink_record

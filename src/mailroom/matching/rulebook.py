@@ -29,11 +29,11 @@ from mailroom.errors import BadInput, Conflict, NotFound
 from mailroom.mail.blobs import BlobStore
 from mailroom.mail.message import Address, ParsedMessage
 from mailroom.mail.parse import parse_message
+from mailroom.matching.classify import automation_reason
 from mailroom.matching.directory import CompanyDirectory, load_directory
 from mailroom.matching.extract import extract_fields
 from mailroom.matching.rules import CREATE_TYPES, Rule, make_rule
 from mailroom.matching.view import MailView
-from mailroom.sync.classify import automation_reason
 
 
 def add_rule(

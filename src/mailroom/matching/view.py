@@ -57,11 +57,13 @@ class MailView:
 
     @cached_property
     def body(self) -> str:
+        """The body text (the HTML's text when there is no plain part), capped at MAX_BODY."""
         text = self.content.text or html_to_text(self.content.html)
         return text[:MAX_BODY]
 
     @cached_property
     def header_map(self) -> dict[str, list[str]]:
+        """Every header by lower-cased name, each with all its values in order."""
         found: dict[str, list[str]] = {}
         for name, value in self.parsed.headers:
             found.setdefault(name.strip().lower(), []).append(value.strip())

@@ -15,7 +15,7 @@ One attempt, step by step — every step that matters is committed before the ne
    no complete message (RFC 5321 §4.1.1.4), a retry is safe;
 4. accepted (250): the entry becomes `sent` at once; then the copy is appended to the
    Sent folder (\\Seen; not for providers that file their own) and the message stored and
-   linked (outbox.logbook). A kill between 4's commit and the logging is finished by the
+   linked (ingest.logbook). A kill between 4's commit and the logging is finished by the
    next `process_due`, which looks for the copy before appending, so no duplicate copy.
 
 Transient failures (network, 4xx) are retried with exponential backoff (1 min doubling,
@@ -48,10 +48,11 @@ from mailroom.errors import (
     TLSError,
     UserError,
 )
+from mailroom.ingest.logbook import store_message
+from mailroom.mail.threads import normalise_message_id
 from mailroom.mailboxes.store import incoming_settings
 from mailroom.matching.manual import link_by_hand
 from mailroom.outbox.compose import wire_bytes
-from mailroom.outbox.logbook import store_message
 from mailroom.outbox.service import get_entry
 from mailroom.outbox.smtp_settings import get_smtp, preset_of, smtp_settings
 
@@ -214,7 +215,9 @@ def deliver(app: App, entry_id: int, *, now: datetime | None = None) -> Delivery
 def _find_in_sent(app: App, mailbox: Mailbox, message_id: str) -> RawMessage | None:
     if mailbox.protocol != "imap":
         return None
-    with SentFolder.connect(incoming_settings(mailbox, app.secrets)) as sent:
+    with SentFolder.connect(
+        incoming_settings(mailbox, app.secrets), message_id_of=normalise_message_id
+    ) as sent:
         folder = sent.folder()
         return sent.find(folder, message_id) if folder else None
 
@@ -297,7 +300,9 @@ def log_sent(app: App, entry_id: int, *, copy: RawMessage | None = None) -> Deli
     note: str | None = None
     if copy is None and mailbox.protocol == "imap":
         try:
-            with SentFolder.connect(incoming_settings(mailbox, app.secrets)) as sent:
+            with SentFolder.connect(
+                incoming_settings(mailbox, app.secrets), message_id_of=normalise_message_id
+            ) as sent:
                 folder = sent.folder()
                 if folder is None:
                     note = "The mailbox has no Sent folder; no copy was saved."

@@ -1,7 +1,6 @@
-"""What `mailroom serve` runs for mail besides the web app (`start_mail_services`): the
-drop-address receiver, and the outbox worker, which every minute calls `process_due` —
-retries after backoff, entries abandoned by a process that died (lease expired),
-unfinished logging.
+"""The outbox worker run by `mailroom serve` (services.mail_services): every minute it calls
+`process_due` — retries after backoff, entries abandoned by a process that died (lease
+expired), unfinished logging.
 
 Thin by design, as every worker: a thread, a stop event, one service call per tick; an error
 is logged and the next tick tries again.
@@ -11,10 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 
 from mailroom.app import App
-from mailroom.dropbox.server import DropboxServer, start_dropbox_server
 from mailroom.outbox.delivery import process_due
 
 log = logging.getLogger(__name__)
@@ -47,28 +44,7 @@ class OutboxWorker:
 
 
 def start_outbox_worker(app: App, *, interval: float = 60.0) -> OutboxWorker:
+    """Start an `OutboxWorker` calling `process_due` every `interval` seconds."""
     worker = OutboxWorker(app, interval=interval)
     worker.start()
     return worker
-
-
-@dataclass
-class MailServices:
-    """What `mailroom serve` runs beside the web app: the drop receiver and the outbox."""
-
-    dropbox: DropboxServer | None
-    outbox: OutboxWorker
-
-    def stop(self) -> None:
-        if self.dropbox is not None:
-            self.dropbox.stop()
-        self.outbox.stop()
-
-
-def start_mail_services(
-    app: App, *, host: str, smtp_port: int, outbox_interval: float = 60.0
-) -> MailServices:
-    """Start the drop-address SMTP receiver on host:smtp_port (0: none) and the outbox
-    worker; `stop()` the result when the server shuts down."""
-    dropbox = start_dropbox_server(app, host, smtp_port) if smtp_port else None
-    return MailServices(dropbox=dropbox, outbox=start_outbox_worker(app, interval=outbox_interval))

@@ -19,6 +19,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -34,7 +35,13 @@ WINDOW = timedelta(minutes=15)
 MAX_FAILURES = 5
 MAX_CLIENT_FAILURES = 30
 TOKEN_PREFIX = "mr_"
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """The hash verified when no user has the address: made on the first sign-in attempt,
+    not at import (an argon2 hash cost every command importing this module ~0.1 s)."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 class SignInFailed(UserError):
@@ -89,8 +96,9 @@ def authenticate(
             "Too many failed sign-ins.",
             hint=f"Wait {minutes} minutes and try again, or ask an admin to reset your password.",
         )
+    dummy = _dummy_hash()  # before the lookup, so its first-time cost does not tell either
     user = session.scalar(select(User).where(User.email == address))
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    stored = user.password_hash if user is not None and user.password_hash else dummy
     if verify_password(stored, password) and user is not None and user.password_hash:
         session.execute(delete(SignInAttempt).where(SignInAttempt.email == address))
         return user
@@ -117,6 +125,7 @@ class NewSession:
 
 
 def start_session(session: Session, *, user: User, now: datetime | None = None) -> NewSession:
+    """Open a web session for `user`; the cookie value is returned once, only its hash stored."""
     now = now or _now()
     cookie = secrets.token_urlsafe(32)
     row = WebSession(
@@ -145,6 +154,7 @@ def session_for_cookie(
 
 
 def end_session(session: Session, cookie: str | None) -> None:
+    """Sign out: delete the session the cookie names (nothing if none)."""
     if cookie:
         session.execute(delete(WebSession).where(WebSession.token_hash == digest(cookie)))
 
@@ -177,12 +187,14 @@ def user_for_token(session: Session, token: str | None) -> User | None:
 
 
 def list_api_tokens(session: Session, *, user: User) -> list[ApiToken]:
+    """The user's API tokens, oldest first (names and dates; never the token)."""
     return list(
         session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))
     )
 
 
 def revoke_api_token(session: Session, *, user: User, token_id: int) -> None:
+    """Delete one of the user's API tokens; NotFound if it is not theirs."""
     row = session.get(ApiToken, token_id)
     if row is None or row.user_id != user.id:
         raise NotFound(f"No API token {token_id}.")

@@ -19,9 +19,6 @@ import os
 import secrets
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from mailroom.errors import ConfigError
 
 VERSION = b"v1"
@@ -34,21 +31,28 @@ class SecretBox:
     def __init__(self, key: bytes) -> None:
         if len(key) != 32:
             raise ConfigError("The secret key must be 32 bytes (AES-256).")
+        # Imported here: only commands that read or store credentials pay for it.
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self._aead = AESGCM(key)
 
     def __repr__(self) -> str:
         return "SecretBox(<key hidden>)"
 
     def encrypt(self, plaintext: str, *, context: str) -> bytes:
+        """Seal `plaintext` with AES-GCM, bound to `context` (the associated data)."""
         nonce = os.urandom(NONCE_BYTES)
         sealed = self._aead.encrypt(nonce, plaintext.encode("utf-8"), context.encode())
         return VERSION + nonce + sealed
 
     def decrypt(self, blob: bytes, *, context: str) -> str:
+        """Open what `encrypt` sealed under the same `context`; ConfigError if it cannot."""
         if not blob.startswith(VERSION):
             raise ConfigError("A stored credential has an unknown format.")
         nonce = blob[len(VERSION) : len(VERSION) + NONCE_BYTES]
         sealed = blob[len(VERSION) + NONCE_BYTES :]
+        from cryptography.exceptions import InvalidTag
+
         try:
             return self._aead.decrypt(nonce, sealed, context.encode()).decode("utf-8")
         except InvalidTag:
@@ -60,18 +64,22 @@ class SecretBox:
 
 
 def mailbox_context(mailbox_id: int, purpose: str = "password") -> str:
+    """The associated data that binds a credential to its mailbox and purpose."""
     return f"mailbox:{mailbox_id}:{purpose}"
 
 
 def new_key() -> bytes:
+    """A fresh random 256-bit key."""
     return secrets.token_bytes(32)
 
 
 def encode_key(key: bytes) -> str:
+    """The key as url-safe base64 text (MAILROOM_SECRET_KEY, the key file)."""
     return base64.urlsafe_b64encode(key).decode("ascii")
 
 
 def decode_key(text: str) -> bytes:
+    """The key from its base64 text; ConfigError if it is not 32 bytes of base64."""
     try:
         key = base64.urlsafe_b64decode(text.strip().encode("ascii"))
     except ValueError as exc:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from mailroom.crm import access
+from mailroom.crm.access import Viewer
 from mailroom.db.models import Mailbox
 from mailroom.mailboxes.store import get_mailbox
-from mailroom.security import access
-from mailroom.security.access import Viewer
 
 
 def load_mailbox(session: Session, *, mailbox_id: int, viewer: Viewer | None) -> Mailbox:

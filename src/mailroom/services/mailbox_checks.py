@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 
 from mailroom.app import App
 from mailroom.connectors.base import FolderInfo, FolderRole, ServerSettings
+from mailroom.crm.access import Viewer
 from mailroom.db.outbox_models import MailboxSmtp
 from mailroom.errors import BadInput
 from mailroom.mailboxes.store import check_protocol, incoming_settings, settings_of
 from mailroom.outbox.smtp_settings import check_smtp_settings, smtp_settings
-from mailroom.security.access import Viewer
 from mailroom.services.lookup import load_mailbox
 
 LOGIN_TIMEOUT = 20.0

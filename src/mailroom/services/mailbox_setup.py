@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from mailroom.app import App
 from mailroom.connectors.base import ServerSettings
+from mailroom.crm.access import Viewer
 from mailroom.db.models import Company, Mailbox, User
 from mailroom.db.outbox_models import MailboxSmtp
 from mailroom.digits import is_number
@@ -41,7 +42,6 @@ from mailroom.mailboxes.store import (
     settings_of,
 )
 from mailroom.outbox.smtp_settings import set_smtp, smtp_summary
-from mailroom.security.access import Viewer
 from mailroom.services.lookup import load_mailbox
 from mailroom.services.mailbox_checks import (
     LOGIN_TIMEOUT,

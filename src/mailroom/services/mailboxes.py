@@ -15,12 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
+from mailroom.crm.access import Viewer, sharing_levels, visible_mailboxes
 from mailroom.crm.retention import disconnect_mailbox as remove_mailbox
 from mailroom.db.engine import transaction
 from mailroom.db.models import Company, Mailbox, MailboxError
 from mailroom.mailboxes.status import MailboxStatus, mark_syncing
 from mailroom.mailboxes.store import list_mailboxes, request_sync, set_enabled
-from mailroom.security.access import Viewer, sharing_levels, visible_mailboxes
 from mailroom.services import background
 from mailroom.services.lookup import load_mailbox
 

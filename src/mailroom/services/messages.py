@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from mailroom.crm import access
+from mailroom.crm.access import Viewer
 from mailroom.db.models import Company, Message
 from mailroom.digits import is_number
 from mailroom.errors import NotFound
 from mailroom.matching.why import find_message as find_by_message_id
-from mailroom.security import access
-from mailroom.security.access import Viewer
 
 MAX_ID_DIGITS = 18  # a longer run of digits cannot be a row id (64-bit)
 

@@ -11,9 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from mailroom.app import App
-from mailroom.sync.ingest import BatchResult
+
+if TYPE_CHECKING:  # ingest (and matching under it) is imported when there is mail to store
+    from mailroom.ingest.batch import BatchResult
 
 MAX_BATCH_BYTES = 16 << 20
 

@@ -15,24 +15,31 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from functools import partial
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailroom.connectors.base import FolderInfo, FolderStatus, MailboxSource, RawMessage
-from mailroom.connectors.imap_fetch import size_batches
+from mailroom.connectors.base import (
+    FolderInfo,
+    FolderStatus,
+    MailboxSource,
+    RawMessage,
+    size_batches,
+)
 from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, Mailbox
 from mailroom.errors import ProtocolError
+from mailroom.ingest.batch import BatchResult, IngestTarget, ingest_batch
 from mailroom.mail.message import ParsedMessage
-from mailroom.matching.directory import load_directory
 from mailroom.sync import copies
 from mailroom.sync.context import FolderReport, FolderStage, ProgressEvent, SyncContext
-from mailroom.sync.fetch_worker import FetchWorker
-from mailroom.sync.ingest import BatchResult, IngestTarget, ingest_batch
-from mailroom.sync.prefetch import Prefetcher
 from mailroom.sync.source import SyncSource
+
+if TYPE_CHECKING:
+    # Imported where used: a sync that finds nothing new (most, from cron or the
+    # scheduler) never loads ingest, matching or the fetch workers.
+    from mailroom.ingest.batch import BatchResult
 
 log = logging.getLogger(__name__)
 __all__ = ["FolderReport", "FolderStage", "ProgressEvent", "SyncContext", "sync_folder"]
@@ -78,6 +85,9 @@ def commit_batch(
 ) -> BatchResult:
     """Ingest `raws` and apply `update` to the folder's state in one transaction
     (`parses`: the fetch worker's header parses of `raws`, sync/fetch_worker.py)."""
+    from mailroom.ingest.batch import BatchResult
+    from mailroom.matching.directory import load_directory
+
     with transaction(ctx.app.sessions) as session:
         mailbox = session.get(Mailbox, ctx.mailbox_id)
         if mailbox is None or mailbox.sync_owner != ctx.owner:
@@ -89,7 +99,7 @@ def commit_batch(
                 mailbox_id=ctx.mailbox_id,
                 directory=load_directory(session, ctx.company_id),
                 blobs=ctx.app.blobs,
-                defer_bodies=True,  # headers now, bodies on first read (sync/bodies.py)
+                defer_bodies=True,  # headers now, bodies on first read (ingest/bodies.py)
             )
             result = ingest_batch(session, target, raws, parses)
         if extra is not None:
@@ -308,6 +318,9 @@ def _fetch_and_commit(
     """Fetch `sizes`' UIDs in bounded batches (new mail oldest first, the backfill newest
     first), each committed with its cursor; the next batches are fetched meanwhile
     (sync/prefetch.py). False when a stop request ended it early."""
+    from mailroom.sync.fetch_worker import FetchWorker
+    from mailroom.sync.prefetch import Prefetcher
+
     ordered = sizes if forward else sizes[::-1]
     batches = size_batches(ordered, max_count=ctx.batch_size, max_bytes=ctx.max_batch_bytes)
     size_of = dict(sizes)

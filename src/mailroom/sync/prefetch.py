@@ -7,7 +7,7 @@ most `depth` batches while the caller ingests and commits, so the two overlap.
 
 Invariants:
 - memory stays bounded: at most `depth` batches queued, one being fetched and the one the
-  caller holds (each batch is bounded by count and bytes, imap_fetch.size_batches);
+  caller holds (each batch is bounded by count and bytes, connectors.base.size_batches);
 - the connection is used by one thread at a time: only the fetcher while it runs, and the
   caller again only after `close` (always called, by the `with` block) has joined it;
 - the cursor is untouched here: the caller commits a batch and its cursor together, in

@@ -20,15 +20,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from mailroom.app import App
-from mailroom.connectors.base import FolderInfo, MailboxSource, RawMessage
-from mailroom.connectors.imap_fetch import size_batches
+from mailroom.connectors.base import FolderInfo, MailboxSource, RawMessage, size_batches
 from mailroom.crm.records import get_record
 from mailroom.db.engine import transaction
 from mailroom.db.models import Mailbox, MessageCopy
 from mailroom.errors import MailroomError
+from mailroom.ingest.batch import IngestTarget, ingest_batch
 from mailroom.matching.directory import load_directory
 from mailroom.sync.connect import open_source
-from mailroom.sync.ingest import IngestTarget, ingest_batch
 from mailroom.sync.source import Pop3Source, SyncSource
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,8 @@ from sqlalchemy import select
 
 from mailroom.app import App
 from mailroom.db.models import FolderState, Mailbox
-from mailroom.sync import bodies, claims, engine
+from mailroom.ingest import bodies
+from mailroom.sync import claims, engine
 from mailroom.sync.health import aware
 from mailroom.sync.idle import REFRESH, IdleManager
 

@@ -1,7 +1,7 @@
 """The web application: dashboard pages, the REST API, static files, errors and headers.
 
 `create_web_app(app)` builds one FastAPI application around an opened `App`. Pages and API
-share the service layer (security.access, crm, sync); this module only wires them and
+share the service layer (crm.access, crm, sync); this module only wires them and
 turns errors into answers:
 
 - `MailroomError` → JSON `{"error", "message", "hint"}` under /api (404 NotFound, 422

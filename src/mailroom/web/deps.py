@@ -23,9 +23,9 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
+from mailroom.crm.access import Viewer, viewer_for
 from mailroom.db.models import Company, User
 from mailroom.db.web_models import WebSession
-from mailroom.security.access import Viewer, viewer_for
 from mailroom.security.auth import check_csrf, session_for_cookie, user_for_token
 
 SESSION_COOKIE = "mr_session"

@@ -21,13 +21,13 @@ from dataclasses import replace
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
+from mailroom.crm import access
+from mailroom.crm.access import Viewer
 from mailroom.db.models import Mailbox, Message, Record
 from mailroom.digits import is_number
 from mailroom.errors import BadInput, MailroomError, NotFound
 from mailroom.outbox.delivery import DeliveryResult, deliver
 from mailroom.outbox.service import SendRequest, queue_message
-from mailroom.security import access
-from mailroom.security.access import Viewer
 
 MAX_ATTACHMENTS = 20
 

@@ -18,8 +18,8 @@ import uvicorn
 
 from mailroom.app import App
 from mailroom.crm.retention import RetentionSweeper
-from mailroom.outbox.worker import start_mail_services
 from mailroom.security.secrets import create_key_file
+from mailroom.services.mail_services import start_mail_services
 from mailroom.sync.scheduler import PollScheduler
 from mailroom.web.app import create_web_app
 

@@ -17,7 +17,7 @@ from mailroom.app import App
 from mailroom.cli import main
 from mailroom.crm.companies import add_company, add_user, get_company
 from mailroom.crm.records import EmailField, add_record
-from mailroom.crm.timeline import timeline
+from mailroom.crm.timeline import timeline_entries
 from mailroom.db.engine import transaction
 from mailroom.db.models import Message, Record
 from mailroom.db.outbox_models import DropQuarantine
@@ -70,7 +70,9 @@ def deliver(port: int, sender: str, rcpt: str, data: bytes, *, tls: bool = True)
 def jo_timeline(app: App) -> list[tuple[str, str | None, str]]:
     with app.sessions() as session:
         jo = session.scalars(select(Record).where(Record.type == "contact")).one()
-        return [(e.direction, e.from_, e.message_id) for e in timeline(session, records=[jo])]
+        return [
+            (e.direction, e.from_, e.message_id) for e in timeline_entries(session, records=[jo])
+        ]
 
 
 def test_a_bcc_copy_is_logged_as_outbound_on_the_record(drop: tuple[App, str, int]) -> None:
@@ -158,7 +160,7 @@ def test_company_dropbox_prints_the_private_address(
 
 
 def test_serve_starts_and_stops_the_receiver_and_the_outbox(sqlite_app: App) -> None:
-    from mailroom.outbox.worker import start_mail_services
+    from mailroom.services.mail_services import start_mail_services
 
     port = free_port()
     services = start_mail_services(sqlite_app, host="127.0.0.1", smtp_port=port)

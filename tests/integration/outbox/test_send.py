@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from mailroom.app import App
-from mailroom.crm.timeline import timeline
+from mailroom.crm.timeline import timeline_entries
 from mailroom.db.engine import transaction
 from mailroom.db.models import Message, MessageCopy, Record
 from mailroom.db.outbox_models import MailboxSmtp, OutboxEntry
@@ -79,7 +79,7 @@ def test_a_send_arrives_lands_in_sent_and_on_the_timeline_at_once(env: OutboxEnv
         entry = session.get(OutboxEntry, entry_id)
         assert entry is not None and entry.sent_folder == "Sent" and entry.raw is None
         records = list(session.scalars(select(Record).where(Record.id.in_([env.contact_id]))))
-        (item,) = timeline(session, records=records)
+        (item,) = timeline_entries(session, records=records)
         assert item.direction == "outbound" and item.message_id == entry.message_id
         assert item.reasons[f"case:{env.case_id}"] == "manual"
         assert item.mailboxes == [env.mailbox_id]

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from mailroom.app import App
 from mailroom.crm.records import EmailField, add_record
-from mailroom.crm.timeline import timeline
+from mailroom.crm.timeline import timeline_entries
 from mailroom.db.engine import transaction
 from mailroom.db.models import (
     FolderState,
@@ -94,7 +94,7 @@ def test_same_message_in_two_users_mailboxes_is_one_row(any_app: App) -> None:
     with any_app.sessions() as session:
         record = session.scalar(select(Record).where(Record.type == "contact"))
         assert record is not None
-        (entry,) = timeline(session, records=[record])
+        (entry,) = timeline_entries(session, records=[record])
         assert entry.mailboxes == [one, two]
 
 
@@ -125,7 +125,7 @@ def test_a_record_added_later_picks_up_stored_mail(any_app: App) -> None:
             name="Sue",
             emails=[EmailField("main", "sue@client.example")],
         )
-        assert [e.reasons for e in timeline(session, records=[record])] == [
+        assert [e.reasons for e in timeline_entries(session, records=[record])] == [
             {record.ref: "address:main"}
         ]
 
@@ -157,7 +157,7 @@ def test_timeline_is_newest_first_with_both_directions(any_app: App) -> None:
     sync_mailbox(any_app, box, opener=opener_for({box: source}))
     with any_app.sessions() as session:
         record = session.scalar(select(Record).where(Record.type == "contact"))
-        entries = timeline(session, records=[record])  # type: ignore[list-item]
+        entries = timeline_entries(session, records=[record])  # type: ignore[list-item]
     assert [e.subject for e in entries] == ["Re: Re: Question", "Re: Question", "Question"]
     assert [e.direction for e in entries] == ["inbound", "outbound", "inbound"]
     assert entries[0].date == "2026-01-05T09:50:00+00:00"

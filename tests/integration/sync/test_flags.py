@@ -20,7 +20,8 @@ from mailroom.sync.connect import open_source
 from mailroom.sync.engine import sync_mailbox
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer
-from tests.helpers.sync_support import assert_db_matches_server, connect_mailbox
+from mailroom_testing.fault_proxy import FaultProxy
+from tests.helpers.sync_support import assert_db_matches_server, connect_mailbox, through
 
 
 def copy_flags(app: App, mailbox_id: int) -> dict[int, set[str]]:
@@ -41,18 +42,25 @@ def store(dovecot: DovecotServer, login: str, uid: int, change: str, flag: str) 
 
 @pytest.mark.parametrize("path", ["qresync", "condstore", "no-modseq"])
 def test_flags_set_by_another_client_show_on_the_copy_after_the_next_sync(
-    sqlite_app: App, dovecot: DovecotServer, imap_user: tuple[str, str], path: str
+    sqlite_app: App,
+    dovecot: DovecotServer,
+    imap_user: tuple[str, str],
+    proxy: FaultProxy,
+    path: str,
 ) -> None:
     login = imap_user[0]
     for n, flags in enumerate([(), ("\\Seen",), ("\\Seen", "$Label1"), ()]):
         message = build_message(sender=f"client{n}@client.example", minutes=n)
         dovecot.append(login, "INBOX", message, flags=flags)
     box = connect_mailbox(sqlite_app, dovecot, imap_user, folders=("INBOX",))
+    if path != "qresync":  # a server without QRESYNC: CHANGEDSINCE, or no modseq at all
+        proxy.hide(b"QRESYNC")
+        through(sqlite_app, box, proxy.port)
 
     def opener(mailbox: Mailbox, app: App) -> MailboxSource:
         source = open_source(mailbox, app.secrets)
         assert isinstance(source, ImapSource)
-        source.use_qresync = path == "qresync"
+        assert source.supports("QRESYNC") is (path == "qresync")
         return source
 
     assert sync_mailbox(sqlite_app, box, opener=opener).error is None

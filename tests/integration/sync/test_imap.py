@@ -16,6 +16,7 @@ from mailroom.sync.connect import open_source
 from mailroom.sync.engine import ProgressEvent, sync_mailbox
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer
+from mailroom_testing.fault_proxy import FaultProxy
 from tests.helpers.sync_support import (
     assert_db_matches_server,
     connect_mailbox,
@@ -24,6 +25,7 @@ from tests.helpers.sync_support import (
     message_count,
     seed,
     server_ids,
+    through,
 )
 
 
@@ -74,20 +76,23 @@ def test_first_sync_backfills_newest_first_and_a_resync_costs_no_fetch(
 
 
 def test_new_mail_and_expunges_are_picked_up_with_qresync_and_without(
-    sqlite_app: App, dovecot: DovecotServer, imap_user: tuple[str, str]
+    sqlite_app: App, dovecot: DovecotServer, imap_user: tuple[str, str], proxy: FaultProxy
 ) -> None:
     login = imap_user[0]
     seed(dovecot, login, "INBOX", 6)
     box = connect_mailbox(sqlite_app, dovecot, imap_user, folders=("INBOX",))
     assert sync_mailbox(sqlite_app, box).messages == 6
+    proxy.hide(b"QRESYNC")  # the second round: a server without QRESYNC (UID SEARCH fallback)
     for use_qresync in (True, False):
 
         def opener(mailbox: Mailbox, app: App, flag: bool = use_qresync) -> MailboxSource:
             source = open_source(mailbox, app.secrets)
             assert isinstance(source, ImapSource)
-            source.use_qresync = flag
+            assert source.supports("QRESYNC") is flag
             return source
 
+        if not use_qresync:
+            through(sqlite_app, box, proxy.port)
         on_server = sorted(server_ids(dovecot, login, "INBOX"))
         expunge(dovecot, login, "INBOX", on_server[:2])
         seed(dovecot, login, "INBOX", 1, start=50 + int(use_qresync))

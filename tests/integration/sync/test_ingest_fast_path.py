@@ -11,9 +11,9 @@ from mailroom.crm.companies import get_company
 from mailroom.crm.records import EmailField, add_record
 from mailroom.db.engine import transaction
 from mailroom.db.models import Attachment, Mailbox, Message
+from mailroom.ingest.batch import BatchResult, IngestTarget, ingest_batch
+from mailroom.ingest.bodies import ensure_bodies, fill_in_background
 from mailroom.matching.directory import load_directory
-from mailroom.sync.bodies import ensure_bodies, fill_in_background
-from mailroom.sync.ingest import BatchResult, IngestTarget, ingest_batch
 from tests.helpers.matching_kit import links_of, mail, setup
 
 

@@ -1,7 +1,7 @@
 """A 25 MB attachment syncs whole, in bounded memory (issue 3 §12), against real Dovecot.
 
 The message travels as one IMAP literal of about 34 MB (base64), makes a batch of its
-own (imap_fetch.size_batches), is stored as one content-addressed raw blob, and its
+own (connectors.base.size_batches), is stored as one content-addressed raw blob, and its
 attachment comes out byte for byte when its bodies are parsed on first read. The Python
 heap's peak during the sync (tracemalloc) stays within a few copies of the message:
 memory is bounded by the batch, not by the mailbox.
@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from mailroom.app import App
 from mailroom.db.models import Attachment, Message
-from mailroom.sync.bodies import ensure_bodies
+from mailroom.ingest.bodies import ensure_bodies
 from mailroom.sync.engine import sync_mailbox
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer

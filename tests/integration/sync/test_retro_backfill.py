@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from mailroom.app import App
 from mailroom.crm.records import EmailField, add_record
-from mailroom.crm.timeline import timeline
+from mailroom.crm.timeline import timeline_entries
 from mailroom.db.engine import transaction
 from mailroom.db.models import Company, Message, Record
 from mailroom.sync.engine import sync_mailbox
@@ -58,7 +58,7 @@ def test_records_backfill_fetches_older_mail_of_the_record_from_the_server(
     assert (report["found"], report["fetched"], report["messages"]) == (2, 2, 2)
     with sqlite_app.sessions() as session:
         record_row = session.scalars(select(Record).where(Record.type == "contact")).one()
-        subjects = [e.subject for e in timeline(session, records=[record_row])]
+        subjects = [e.subject for e in timeline_entries(session, records=[record_row])]
         assert set(subjects) == {"Old 0", "Old 1"}
         assert "Old 2" not in set(session.scalars(select(Message.subject)))
 

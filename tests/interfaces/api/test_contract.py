@@ -11,7 +11,7 @@ from mailroom.app import App
 from mailroom.cli import main
 from mailroom.crm.companies import get_company
 from mailroom.crm.records import EmailField, add_record
-from mailroom.crm.timeline import timeline
+from mailroom.crm.timeline import timeline_entries
 from mailroom.db.engine import transaction
 from mailroom.db.models import Record
 from mailroom.mail.html import BLOCKED_IMAGE
@@ -78,7 +78,7 @@ def test_timeline_items_have_the_fields_of_the_cli_json(
     with sqlite_app.sessions() as session:
         record = session.get(Record, alpha.contact_id)
         assert record is not None
-        cli = [e.to_json() for e in timeline(session, records=[record])]
+        cli = [e.to_json() for e in timeline_entries(session, records=[record])]
     assert len(items) == 3
     for api_item, cli_item in zip(items, cli, strict=True):
         assert {k: api_item[k] for k in cli_item} == cli_item

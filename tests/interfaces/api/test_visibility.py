@@ -6,10 +6,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mailroom.app import App
+from mailroom.crm import access
 from mailroom.crm.companies import get_user
 from mailroom.crm.retention import set_privacy
 from mailroom.db.engine import transaction
-from mailroom.security import access
 from mailroom.sync.engine import sync_mailbox
 from mailroom_testing.builders import build_message
 from mailroom_testing.memory_source import MemorySource

@@ -8,7 +8,8 @@ from mailroom.app import App
 
 
 def test_since_date_is_a_calendar_day(sqlite_app: App) -> None:
-    from mailroom.connectors.imap_fetch import imap_date, parse_uid_set, size_batches, uid_set
+    from mailroom.connectors.base import size_batches
+    from mailroom.connectors.imap_fetch import imap_date, parse_uid_set, uid_set
 
     assert imap_date(date(2026, 2, 1)) == "1-Feb-2026"
     assert uid_set([5, 1, 2, 3, 9, 10]) == "1:3,5,9:10"

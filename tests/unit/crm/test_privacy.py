@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import func, select
 
 from mailroom.app import App
+from mailroom.crm import access
 from mailroom.crm.companies import get_user
 from mailroom.crm.retention import disconnect_mailbox, purge_unlinked, set_privacy
 from mailroom.db.engine import transaction
 from mailroom.db.models import Mailbox, Message, MessageCopy, Record
 from mailroom.errors import BadInput, NotFound
 from mailroom.mailboxes.store import add_mailbox
-from mailroom.security import access
 from mailroom.sync.engine import sync_mailbox
 from mailroom_testing.builders import build_message
 from mailroom_testing.memory_source import MemorySource

@@ -14,12 +14,12 @@ from mailroom.crm.companies import get_company
 from mailroom.crm.records import EmailField, add_record
 from mailroom.db.engine import transaction
 from mailroom.db.models import Message, Record
+from mailroom.ingest.batch import identity_of
 from mailroom.mail.parse import parse_message
+from mailroom.matching.classify import automation_reason
 from mailroom.matching.manual import link_by_hand
 from mailroom.matching.policy import update_settings
 from mailroom.matching.why import explain
-from mailroom.sync.classify import automation_reason
-from mailroom.sync.ingest import identity_of
 from tests.helpers.matching_kit import ingest, links_of, setup, skip_of
 
 SLICE = 120

@@ -16,8 +16,8 @@ from mailroom.db.models import Mailbox, Message, MessageAddress
 from mailroom.errors import Conflict, NotFound
 from mailroom.mail.parse import parse_message
 from mailroom.matching.blocklist import add_entry, list_entries, remove_entry
+from mailroom.matching.classify import automation_reason
 from mailroom.matching.policy import set_participation, update_settings
-from mailroom.sync.classify import automation_reason
 from tests.helpers.matching_kit import ingest, links_of, mail, setup, skip_of
 
 

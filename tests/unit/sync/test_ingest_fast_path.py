@@ -20,10 +20,10 @@ from mailroom.db.engine import transaction
 from mailroom.db.models import Attachment, Mailbox, Message, MessageCopy
 from mailroom.dropbox.service import receive
 from mailroom.dropbox.tokens import ensure_token
+from mailroom.ingest.batch import BatchResult, IngestTarget, ingest_batch
 from mailroom.mail.parse import parse_headers, parse_message
 from mailroom.matching.directory import load_directory
 from mailroom.matching.rulebook import add_rule
-from mailroom.sync.ingest import BatchResult, IngestTarget, ingest_batch
 from tests.helpers.matching_kit import links_of, mail, setup, skip_of
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
+from mailroom.crm import access
 from mailroom.crm.retention import set_privacy
 from mailroom.dropbox.tokens import drop_address, ensure_token
 from mailroom.errors import BadInput
@@ -23,7 +24,6 @@ from mailroom.matching.rulebook import (
     remove_rule,
     rule_json,
 )
-from mailroom.security import access
 from mailroom.services.mailbox_setup import set_mailbox_limit
 from mailroom.web.api.schemas import ERRORS, Page
 from mailroom.web.api.schemas_in import (

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from mailroom.crm import access
 from mailroom.db.models import Message
 from mailroom.digits import is_number
 from mailroom.errors import NotFound
+from mailroom.ingest.bodies import ensure_bodies
 from mailroom.mail.threads import normalise_message_id
-from mailroom.security import access
-from mailroom.sync.bodies import ensure_bodies
 from mailroom.web.api.schemas import ERRORS, MessageOut
 from mailroom.web.deps import ApiCtx, Db, MailroomApp
 from mailroom.web.present import message_view

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from mailroom.security import access
+from mailroom.crm import access
 from mailroom.web.api.schemas import (
     ERRORS,
     Page,
@@ -64,7 +64,7 @@ def get_timeline(
 ) -> dict[str, Any]:
     """The record's email timeline, newest first, as `mailroom timeline --json` prints it."""
     record = access.get_record(db, viewer=ctx.viewer, record_type=type, record_id=id)
-    page = access.record_timeline(
+    page = access.visible_timeline_page(
         db, viewer=ctx.viewer, record=record, after=decode_cursor(cursor), limit=limit
     )
     return {

@@ -14,12 +14,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
+from mailroom.crm import access
 from mailroom.db.outbox_models import OutboxEntry
 from mailroom.errors import BadInput, NotFound
 from mailroom.matching.manual import link_by_hand, unlink_by_hand
 from mailroom.outbox.compose import FileAttachment
 from mailroom.outbox.service import SendRequest
-from mailroom.security import access
 from mailroom.web.api.schemas import ERRORS
 from mailroom.web.api.schemas_in import AttachmentIn, LinkIn, LinksOut, SendIn, SentOut
 from mailroom.web.deps import ApiCtx, Db, MailroomApp

@@ -12,13 +12,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
+from mailroom.crm import access
 from mailroom.crm.companies import ROLES, add_user
 from mailroom.crm.retention import set_privacy
 from mailroom.db.models import User
 from mailroom.db.web_models import VISIBILITY_MODES
 from mailroom.digits import is_number
 from mailroom.errors import BadInput, MailroomError, NotFound
-from mailroom.security import access
 from mailroom.services.mailbox_setup import set_mailbox_limit
 from mailroom.services.mailboxes import mailbox_json
 from mailroom.web.deps import Csrf, Db, PageCtx

@@ -17,11 +17,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
+from mailroom.crm import access
 from mailroom.db.models import User
 from mailroom.dropbox.tokens import POLICIES, drop_address, ensure_token
 from mailroom.errors import MailroomError
 from mailroom.matching.blocklist import add_entry, list_entries, remove_entry
-from mailroom.security import access
 from mailroom.web.deps import Csrf, Db, PageCtx
 from mailroom.web.templating import render
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from mailroom.crm import access
 from mailroom.errors import MailroomError
 from mailroom.matching.rulebook import (
     TrialRow,
@@ -26,7 +27,6 @@ from mailroom.matching.rulebook import (
     rule_json,
 )
 from mailroom.matching.rules import ACTIONS, CREATE_TYPES
-from mailroom.security import access
 from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx
 from mailroom.web.rule_forms import CONDITION_FIELDS, RuleForm, form_of, trial
 from mailroom.web.templating import render

@@ -16,10 +16,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from mailroom.connectors.presets import PRESETS
+from mailroom.crm import access
 from mailroom.db.web_models import SHARING_LEVELS
 from mailroom.errors import BadInput, MailroomError
 from mailroom.mailboxes.store import PROTOCOLS, settings_of
-from mailroom.security import access
 from mailroom.services.mailbox_checks import SmtpInput, test_settings
 from mailroom.services.mailbox_setup import (
     BACKFILL_CHOICES,

@@ -14,13 +14,13 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from mailroom.crm import access
 from mailroom.db.models import Message, Record
 from mailroom.digits import is_number
 from mailroom.errors import BadInput, NotFound
+from mailroom.ingest.bodies import ensure_bodies
 from mailroom.mail.html import SafeHtml, frame_csp, frame_document, text_document
 from mailroom.matching.manual import link_by_hand, unlink_by_hand
-from mailroom.security import access
-from mailroom.sync.bodies import ensure_bodies
 from mailroom.web.api.messages import attachment_response
 from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx
 from mailroom.web.present import message_view

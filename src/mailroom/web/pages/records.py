@@ -1,7 +1,7 @@
 """Record pages: search and lists per type, and a record's threaded email timeline.
 
 The timeline page renders its first page (50 messages) with three indexed queries from
-security.access plus one for attachment counts; "Load more" fetches the next page by
+crm.access plus one for attachment counts; "Load more" fetches the next page by
 cursor with htmx, so a record with 10,000 messages costs the same as one with 50.
 """
 
@@ -13,8 +13,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import func, select
 
+from mailroom.crm import access
 from mailroom.db.models import RECORD_TYPES, Attachment, Record
-from mailroom.security import access
 from mailroom.web.deps import Db, PageCtx
 from mailroom.web.templating import is_htmx, render
 
@@ -98,7 +98,9 @@ def timeline_more(
 
 
 def _timeline_values(db: Db, ctx: PageCtx, record: Record, after: int | None) -> dict[str, Any]:
-    page = access.record_timeline(db, viewer=ctx.viewer, record=record, after=after, limit=PAGE)
+    page = access.visible_timeline_page(
+        db, viewer=ctx.viewer, record=record, after=after, limit=PAGE
+    )
     ids = [e.id for e in page.entries]
     attachments: dict[int, int] = {}
     if ids:

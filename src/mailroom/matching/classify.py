@@ -34,6 +34,7 @@ LIST_HEADERS = ("list-id", "mailing-list", "x-mailing-list")
 
 
 def classify_direction(parsed: ParsedMessage, directory: CompanyDirectory) -> str:
+    """`internal`, `outbound` or `inbound`, as the module doc defines them."""
     people = {a.address for _, a in parsed.participants()}
     if people and all(directory.is_internal(p) for p in people):
         return "internal"
@@ -41,15 +42,6 @@ def classify_direction(parsed: ParsedMessage, directory: CompanyDirectory) -> st
     if sender and directory.is_internal(sender):
         return "outbound"
     return "inbound"
-
-
-def external_addresses(parsed: ParsedMessage, directory: CompanyDirectory) -> list[str]:
-    """The participants that may link to records, in header order, without duplicates."""
-    seen: dict[str, None] = {}
-    for _, addr in parsed.participants():
-        if not directory.is_internal(addr.address):
-            seen.setdefault(addr.address, None)
-    return list(seen)
 
 
 def external_participants(
@@ -64,10 +56,22 @@ def external_participants(
 
 
 def automation_reason(parsed: ParsedMessage) -> str | None:
-    """Why the message looks like list, bulk or automatic mail, or None if it does not."""
+    """Why the message looks like list, bulk or automatic mail, or None if it does not.
+
+    The checks run in the order of the module doc; the first that recognises the message
+    gives the reason."""
     headers: dict[str, str] = {}
     for name, value in parsed.headers:
         headers.setdefault(name.strip().lower(), value.strip())
+    for check in (_list_mail, _automatic_mail, _delivery_report):
+        reason = check(headers)
+        if reason is not None:
+            return reason
+    return _daemon_sender(parsed.from_address or "", headers)
+
+
+def _list_mail(headers: dict[str, str]) -> str | None:
+    """Mailing lists and bulk mail: List-Id and kin, List-Unsubscribe, Precedence."""
     for name in LIST_HEADERS:  # RFC 2919; ezmlm's Mailing-List; older X-Mailing-List
         if name in headers:
             return f"{name.title()}: {headers[name][:120]}"
@@ -76,12 +80,22 @@ def automation_reason(parsed: ParsedMessage) -> str | None:
     precedence = headers.get("precedence", "").lower()
     if precedence in BULK_PRECEDENCE:
         return f"Precedence: {precedence}"
+    return None
+
+
+def _automatic_mail(headers: dict[str, str]) -> str | None:
+    """Auto-replies and notifications: RFC 3834 Auto-Submitted, X-Autoreply, X-Autorespond."""
     auto = headers.get("auto-submitted")
     if auto is not None and auto.split(";")[0].strip().lower() not in ("", "no"):
         return f"Auto-Submitted: {auto.split(';')[0].strip()[:60]}"
     for name in ("x-autoreply", "x-autorespond"):
         if name in headers:
             return f"{name.title()} header"
+    return None
+
+
+def _delivery_report(headers: dict[str, str]) -> str | None:
+    """RFC 6522 multipart/report, a bare report part, or Exim's X-Failed-Recipients."""
     content_type = headers.get("content-type", "").lower()
     if content_type.startswith("multipart/report") or any(
         f"report-type={t}" in content_type.replace('"', "") for t in REPORT_TYPES
@@ -91,7 +105,11 @@ def automation_reason(parsed: ParsedMessage) -> str | None:
         return f"delivery report ({content_type.split(';')[0].strip()})"
     if "x-failed-recipients" in headers:
         return "delivery report (X-Failed-Recipients)"
-    sender = parsed.from_address or ""
+    return None
+
+
+def _daemon_sender(sender: str, headers: dict[str, str]) -> str | None:
+    """A mailer-daemon / postmaster sender, or the null reverse-path (RFC 5321 §4.5.5)."""
     if sender.partition("@")[0] in DAEMON_LOCAL_PARTS:
         return f"sent by {sender}"
     if headers.get("return-path", "").replace(" ", "") == "<>":

@@ -6,7 +6,7 @@ same rules apply: one `Message` per (company, Message-ID), direction from the co
 directory, links to every record holding an external participant.
 
 - With a Sent copy (the folder, UIDVALIDITY and UID the APPEND returned), the message is
-  ingested with `sync.ingest.ingest_batch` exactly as a sync would ingest that copy; the
+  ingested with `ingest.batch.ingest_batch` exactly as a sync would ingest that copy; the
   next sync fetches the same UID, finds the copy known, and writes nothing.
 - Without one (Gmail keeps its own Sent copy; drop-box mail lives in no mailbox), the
   message goes through the same `ingest_batch` (filters, rules, links) and no copy row is
@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 
 from mailroom.connectors.base import RawMessage
 from mailroom.db.models import Message
+from mailroom.ingest.batch import IngestTarget, identity_of, ingest_batch
 from mailroom.mail.blobs import BlobStore
 from mailroom.mail.parse import parse_message
 from mailroom.matching.directory import load_directory
 from mailroom.matching.policy import load_policy
-from mailroom.sync import ingest
 
 
 def store_message(
@@ -44,10 +44,10 @@ def store_message(
     no copy row is kept.
     """
     directory = load_directory(session, company_id)
-    identity = ingest.identity_of(parse_message(data if copy is None else copy.data))
+    identity = identity_of(parse_message(data if copy is None else copy.data))
     if copy is not None and mailbox_id is None:
         raise ValueError("a copy needs the mailbox it is in")
-    target = ingest.IngestTarget(
+    target = IngestTarget(
         company_id=company_id,
         # No copy: the message is in no mailbox we sync, so no copy row is kept.
         mailbox_id=mailbox_id if copy is not None else None,
@@ -56,7 +56,7 @@ def store_message(
         policy=load_policy(session, company_id=company_id, mailbox_id=mailbox_id),
     )
     raw = copy if copy is not None else RawMessage(folder="", uidvalidity=0, uid=0, data=data)
-    result = ingest.ingest_batch(session, target, [raw])
+    result = ingest_batch(session, target, [raw])
     return _message_id(session, company_id, identity), bool(result.messages)
 
 

@@ -25,15 +25,15 @@ from sqlalchemy.orm import Session
 from mailroom.connectors.base import RawMessage
 from mailroom.db.matching_models import MessageSkip
 from mailroom.db.models import Attachment, Message, MessageAddress
+from mailroom.ingest.actions import apply_actions
 from mailroom.mail.blobs import BlobStore
 from mailroom.mail.message import ParsedMessage
-from mailroom.matching.actions import apply_actions
+from mailroom.matching.classify import external_participants
 from mailroom.matching.directory import CompanyDirectory
 from mailroom.matching.filters import Decision
 from mailroom.matching.linker import MatchInput, apply_links, clean_text, identity_for, plan_links
 from mailroom.matching.policy import Policy
 from mailroom.matching.view import MailView
-from mailroom.sync.classify import external_participants
 
 
 @dataclass(slots=True)
@@ -160,6 +160,7 @@ class Segment:
         self.identities: set[str] = set()
 
     def add(self, item: Item) -> None:
+        """Queue one message for the next flush."""
         self.items.append(item)
         self.identities.add(item.identity)
 
@@ -253,6 +254,7 @@ class Segment:
         return written
 
     def match_input(self, message_id: int, item: Item) -> MatchInput:
+        """What the linker needs to know of a stored message."""
         parsed = item.parsed
         return MatchInput(
             message_id=message_id,

@@ -29,7 +29,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from mailroom.crm.records import check_type
-from mailroom.crm.timeline import TimelineEntry, timeline
+from mailroom.crm.timeline import TimelineEntry, timeline_entries
 from mailroom.db.models import (
     Attachment,
     Mailbox,
@@ -63,6 +63,7 @@ class Viewer:
 
 
 def viewer_for(session: Session, user: User) -> Viewer:
+    """The viewer `user` is: company, role, and every address that is theirs."""
     boxes = list(session.scalars(select(Mailbox).where(Mailbox.user_id == user.id)))
     addresses = {user.email, *(b.address for b in boxes)}
     if boxes:
@@ -97,6 +98,7 @@ def privacy_of(session: Session, company_id: int) -> CompanyPrivacy:
 
 
 def sharing_levels(session: Session, mailbox_ids: Iterable[int]) -> dict[int, str]:
+    """Each mailbox's sharing level (`everything` when none was set)."""
     ids = list(set(mailbox_ids))
     levels = dict.fromkeys(ids, "everything")
     if ids:
@@ -128,6 +130,7 @@ def set_sharing(session: Session, *, viewer: Viewer, mailbox_id: int, level: str
 
 
 def visible_mailboxes(session: Session, *, viewer: Viewer) -> list[Mailbox]:
+    """The mailboxes `viewer` manages: an admin all of the company's, a member their own."""
     query = select(Mailbox).where(Mailbox.company_id == viewer.company_id).order_by(Mailbox.id)
     if not viewer.is_admin:
         query = query.where(Mailbox.user_id == viewer.user_id)
@@ -150,6 +153,7 @@ def get_mailbox(session: Session, *, viewer: Viewer, mailbox_id: int) -> Mailbox
 
 
 def get_record(session: Session, *, viewer: Viewer, record_type: str, record_id: int) -> Record:
+    """The record, if it is the viewer's company's and of `record_type`; else NotFound."""
     record = session.get(Record, record_id)
     if record is None or record.company_id != viewer.company_id or record.type != record_type:
         raise NotFound(
@@ -296,10 +300,12 @@ def redact(entry: TimelineEntry, level: str) -> TimelineEntry:
     return dataclasses.replace(entry, subject="")
 
 
-def record_timeline(
+def visible_timeline_page(
     session: Session, *, viewer: Viewer, record: Record, after: int | None = None, limit: int = 50
 ) -> TimelinePage:
-    """A page of the record's timeline (newest first), with each entry's access level."""
+    """The page of the record's timeline `viewer` may see (newest first): messages they may
+    not see left out, the rest redacted to their access level, which comes with each entry.
+    The whole, unredacted timeline (the CLI's) is crm.timeline.timeline_entries."""
     if record.company_id != viewer.company_id:
         raise NotFound(f"No record {record.ref}.")
     limit = max(1, min(limit, MAX_PAGE))
@@ -315,7 +321,7 @@ def record_timeline(
         .order_by(Message.date_utc.desc().nulls_last(), Message.id.desc())
         .limit(limit + 1)
     )
-    entries = timeline(
+    entries = timeline_entries(
         session, records=[record], limit=limit + 1, where=Message.id.in_(page_ids.scalar_subquery())
     )
     more = len(entries) > limit

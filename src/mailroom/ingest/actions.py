@@ -52,6 +52,7 @@ class ActionContext:
 
     @property
     def company(self) -> Company:
+        """The company whose policy applies."""
         company = self.session.get(Company, self.policy.company_id)
         assert company is not None
         return company
@@ -150,6 +151,8 @@ def _linked(ctx: ActionContext, types: Sequence[str] | None = None) -> list[Reco
 
 
 def create(ctx: ActionContext, rule: Rule) -> str:
+    """Actions `create-lead|contact|case`: the sender's record, linked (an existing one when
+    deduplicated, else a new one, within the sender's daily cap); what was done."""
     record_type = CREATE_TYPES[rule.action]
     person = person_of(ctx)
     if person is None:
@@ -199,6 +202,7 @@ def create(ctx: ActionContext, rule: Rule) -> str:
 
 
 def extract(ctx: ActionContext, rule: Rule) -> str:
+    """Action `extract`: create a record from fields the patterns find in the message."""
     record_type = str(rule.params.get("type", "lead"))
     text = f"{ctx.mail.parsed.subject}\n{ctx.mail.body}"
     found = extract_fields(list(rule.params.get("patterns", ())), text)
@@ -255,6 +259,7 @@ def _update_linked(ctx: ActionContext, change: Callable[[Record], bool]) -> list
 
 
 def assign_owner(ctx: ActionContext, rule: Rule) -> str:
+    """Action `assign_owner`: set the owner of linked records that have none."""
     owner = str(rule.params["owner"])
 
     def change(record: Record) -> bool:
@@ -270,6 +275,7 @@ def assign_owner(ctx: ActionContext, rule: Rule) -> str:
 
 
 def tag(ctx: ActionContext, rule: Rule) -> str:
+    """Action `tag`: add a tag to every linked record."""
     value = str(rule.params["tag"])
 
     def change(record: Record) -> bool:

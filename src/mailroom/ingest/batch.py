@@ -9,7 +9,7 @@ Per message, in the batch's order (so a reply follows a case made by its parent'
       skipped?             metadata only (ids, date, addresses) + `MessageSkip` saying why;
                            no body, attachments or raw bytes; never linked
     matching.linker        links with reasons (address, domain, thread, case-ref)
-    matching.actions       the matched rules' actions (create, extract, owner, tag)
+    ingest.actions         the matched rules' actions (create, extract, owner, tag)
 
 Idempotent by construction (invariants "exactly-once effect" and "one row per message",
 docs/architecture.md): a message is looked up by its identity
@@ -27,10 +27,10 @@ full and linked if that policy logs it.
 Fast path (`IngestTarget.defer_bodies`, what the sync engine uses): messages are parsed
 from their headers only (mail.parse.parse_headers, several times faster than the complete
 parse) and stored with their raw bytes and `bodies_parsed = False`; text, HTML and
-attachments are parsed on first read or in the background (sync.bodies). A rule whose
+attachments are parsed on first read or in the background (ingest.bodies). A rule whose
 conditions need the body, an attachment or a structured header makes the complete parse of
 that one message, whose bodies are then stored at once. Rows are written in bulk per
-segment (sync.store), never flushed one by one.
+segment (ingest.store), never flushed one by one.
 
 A message with no mailbox copy (`mailbox_id` None: drop-box mail, a send whose provider
 keeps its own Sent copy) is ingested under the no-mailbox policy and no copy row is kept.
@@ -41,7 +41,7 @@ The caller owns the transaction: the whole batch commits, then the cursor moves.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import cast
 
@@ -51,16 +51,16 @@ from sqlalchemy.orm import Session
 from mailroom.connectors.base import RawMessage
 from mailroom.db.matching_models import MessageSkip
 from mailroom.db.models import Attachment, Message, MessageAddress, MessageCopy
+from mailroom.ingest.store import Item, Segment, content_rows, store_raw
 from mailroom.mail.blobs import BlobStore
 from mailroom.mail.message import ParsedMessage
 from mailroom.mail.parse import parse_headers, parse_message
+from mailroom.matching.classify import automation_reason, classify_direction
 from mailroom.matching.directory import CompanyDirectory
 from mailroom.matching.filters import decide
 from mailroom.matching.linker import clean_text, identity_for
 from mailroom.matching.policy import Policy, load_policy
 from mailroom.matching.view import MailView
-from mailroom.sync.classify import automation_reason, classify_direction
-from mailroom.sync.store import Item, Segment, content_rows, store_raw
 
 __all__ = ["BatchResult", "IngestTarget", "clean_text", "identity_of", "ingest_batch"]
 
@@ -92,9 +92,14 @@ class BatchResult:
     links: int = 0
     parse_errors: int = 0
     bytes: int = 0
-    new_message_ids: list[int] = field(default_factory=list)
     skipped: int = 0
     records_created: int = 0
+
+    def count_new(self, message: ParsedMessage, *, skipped: bool) -> None:
+        """Count one new message (and whether it failed to parse, or was skipped)."""
+        self.messages += 1
+        self.parse_errors += bool(message.parse_error)
+        self.skipped += skipped
 
 
 def identity_of(parsed: ParsedMessage) -> str:
@@ -134,16 +139,8 @@ def _ingest(
     identities = list({identity_of(p) for _, p in parsed})
     ids_by_identity = _known_messages(session, target.company_id, identities)
     revisit = _mailbox_dependent_skips(session, target, list(ids_by_identity.values()))
-    segment = Segment(
-        session,
-        company_id=target.company_id,
-        mailbox_id=target.mailbox_id,
-        directory=target.directory,
-        blobs=target.blobs,
-        policy=policy,
-    )
+    segment = _segment(session, target, policy)
     threads_matter = policy.participation == "participated"
-    added: list[str] = []
 
     def flush() -> None:
         written = segment.flush()
@@ -173,18 +170,24 @@ def _ingest(
                 _revive(session, target, known, item, policy, result)
             continue
         segment.add(Item(raw, message, identity, direction, decision, mail, complete))
-        added.append(identity)
-        result.messages += 1
-        if message.parse_error:
-            result.parse_errors += 1
-        if decision.skipped_by is not None:
-            result.skipped += 1
-        elif decision.actions:
+        result.count_new(message, skipped=decision.skipped_by is not None)
+        if decision.skipped_by is None and decision.actions:
             flush()  # its actions may create records the next messages link to
     flush()
-    result.new_message_ids = [ids_by_identity[identity] for identity in added]
     result.copies = _store_copies(session, target, parsed, ids_by_identity)
     return result
+
+
+def _segment(session: Session, target: IngestTarget, policy: Policy) -> Segment:
+    """An empty segment writing into `target` under `policy`."""
+    return Segment(
+        session,
+        company_id=target.company_id,
+        mailbox_id=target.mailbox_id,
+        directory=target.directory,
+        blobs=target.blobs,
+        policy=policy,
+    )
 
 
 def _view(
@@ -264,14 +267,7 @@ def _revive(
         if values:
             session.execute(insert(cast(Table, model.__table__)), values)
     session.flush()
-    segment = Segment(
-        session,
-        company_id=target.company_id,
-        mailbox_id=target.mailbox_id,
-        directory=target.directory,
-        blobs=target.blobs,
-        policy=policy,
-    )
+    segment = _segment(session, target, policy)
     written = segment.match([(message_id, item)])
     result.links += written.links
     result.records_created += written.records_created

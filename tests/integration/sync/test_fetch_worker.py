@@ -277,7 +277,7 @@ def test_sigkill_during_worker_fetches_then_rerun_equals_the_server(
     sqlite_app: App, dovecot: DovecotServer, imap_user: tuple[str, str]
 ) -> None:
     login = imap_user[0]
-    seed(dovecot, login, "INBOX", 2000)
+    seed(dovecot, login, "INBOX", 300)
     box = connect_mailbox(sqlite_app, dovecot, imap_user, folders=("INBOX",))
     before = fetch_workers()
     env = dict(

@@ -10,6 +10,8 @@ It forwards bytes both ways and, when told, makes one fault happen for real:
   `{tag}` (a tagged `NO [THROTTLED]`), or an untagged `* BYE` followed by a close;
 - `stall()`: stop forwarding server→client (a server that hangs mid-answer); with
   `stall_after(pattern)` once the server→client stream has carried `pattern`;
+- `throttle(bytes_per_second)`: forward server→client bytes no faster than that (a slow
+  link, so that a test can act while a fetch is still under way); `throttle(None)` ends it;
 - `hide(capability)`: drop `capability` from every CAPABILITY list the server sends (the
   greeting's and LOGIN's response codes, and CAPABILITY answers; RFC 3501 §7.2.1), so the
   client sees a server without it (e.g. QRESYNC, to exercise the UID SEARCH fallback).
@@ -51,6 +53,7 @@ class FaultProxy:
         self.fired: list[str] = []
         self._conns: list[socket.socket] = []
         self._hidden: list[bytes] = []
+        self._rate: float | None = None
         threading.Thread(target=self._accept, daemon=True).start()
 
     # -- faults ------------------------------------------------------------------------------
@@ -77,6 +80,10 @@ class FaultProxy:
     def hide(self, capability: bytes) -> None:
         """Remove `capability` from the server's CAPABILITY answers."""
         self._hidden.append(capability)
+
+    def throttle(self, bytes_per_second: float | None) -> None:
+        """Forward each connection's server bytes at most this fast (None: at full speed)."""
+        self._rate = bytes_per_second
 
     def resume(self) -> None:
         """Forward server-to-client bytes again after a stall."""
@@ -158,6 +165,9 @@ class FaultProxy:
         try:
             while chunk := server.recv(65536):
                 chunk = self._without_hidden(chunk)
+                rate = self._rate
+                if rate is not None:
+                    time.sleep(len(chunk) / rate)
                 while self._stalled.is_set() and not self._closed.is_set():
                     time.sleep(0.05)
                 if self._take("stall", seen[-256:] + chunk) is not None:

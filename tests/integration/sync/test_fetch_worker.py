@@ -274,11 +274,15 @@ def fetch_workers() -> set[int]:
 
 
 def test_sigkill_during_worker_fetches_then_rerun_equals_the_server(
-    sqlite_app: App, dovecot: DovecotServer, imap_user: tuple[str, str]
+    sqlite_app: App, dovecot: DovecotServer, imap_user: tuple[str, str], proxy: FaultProxy
 ) -> None:
     login = imap_user[0]
     seed(dovecot, login, "INBOX", 300)
     box = connect_mailbox(sqlite_app, dovecot, imap_user, folders=("INBOX",))
+    # A slow link (~180 KB of mail at 20 KB/s per connection) keeps each killed sync
+    # fetching for seconds, so the kills land mid-fetch however fast the machine is.
+    through(sqlite_app, box, proxy.port)
+    proxy.throttle(20_000)
     before = fetch_workers()
     env = dict(
         os.environ,
@@ -307,6 +311,7 @@ def test_sigkill_during_worker_fetches_then_rerun_equals_the_server(
         while fetch_workers() - before:  # orphaned workers notice and exit
             assert time.monotonic() < deadline, "a fetch worker outlived its sync"
             time.sleep(0.1)
+    proxy.throttle(None)
     done = subprocess.run([*argv, "--batch-size", "20"], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert_db_matches_server(sqlite_app, dovecot, login, box, ("INBOX",))

@@ -41,7 +41,7 @@ MODULES = (
 
 # Every top-level command: the modules whose `register` adds it or adds to it, and its
 # one-line help (the first sentence of its docstring or group help), so that `mailroom
-# --help` lists them without importing any of them. tests/test_cli_startup.py checks this
+# --help` lists them without importing any of them. tests/interfaces/cli/test_startup.py checks this
 # table against the commands the modules really register.
 COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "init": (

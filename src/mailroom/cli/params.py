@@ -6,7 +6,7 @@ Typer itself. Nearly all of Mailroom's parameters are plain: a string, a whole n
 (perhaps with a minimum), a flag, a list of strings. For those, `PlainValues` gives the
 value Typer would (`int("42")` for "42", the string itself, the list of strings) and hands
 everything else (a bad number, a path, a choice, a value out of range) to Typer's own
-conversion, so results and error messages stay Typer's. tests/test_cli_startup.py checks
+conversion, so results and error messages stay Typer's. tests/interfaces/cli/test_startup.py checks
 both against Typer's conversion for every parameter of every command.
 """
 

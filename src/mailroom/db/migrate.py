@@ -5,7 +5,7 @@ without an alembic.ini, so `mailroom init` (and every start) can upgrade in-proc
 
 Every command opens the app, and importing Alembic costs more than most commands, so
 `upgrade` first reads the `alembic_version` table with SQLAlchemy core and compares it
-with `HEAD`, the newest revision, kept here as a constant (tests/test_cli_startup.py
+with `HEAD`, the newest revision, kept here as a constant (tests/interfaces/cli/test_startup.py
 checks it against Alembic's script directory): Alembic is imported only to upgrade.
 """
 

@@ -13,7 +13,7 @@ and threading use and must keep up with large mailboxes. It cuts the header bloc
 the bytes the way the stdlib feed parser does and decodes each header as the complete
 parse does, building no tree of parts; text, HTML and attachments are left for later
 (ingest.bodies). It agrees with `parse_message` on every field it fills for the test corpus
-(see tests/test_parse.py).
+(see tests/unit/mail/test_parse.py).
 
 Both paths use the same rules for the fields they share: addresses through
 mail.addresses.parse_address_list on the raw header value, ids through mail.threads, the

@@ -30,19 +30,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench._meta import write_result  # noqa: E402
 from bench.gen_mailbox import fill  # noqa: E402
 from mailroom_testing.dovecot import DovecotServer  # noqa: E402
 
@@ -186,18 +185,6 @@ def measure(commands: dict[str, list[str]], env: dict[str, str], runs: int) -> d
     }
 
 
-def git_commit() -> str:
-    head = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return head + ("-dirty" if dirty else "")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=10, help="rounds (median over them)")
@@ -206,10 +193,9 @@ def main() -> None:
         "--keep", type=Path, help="keep the synced data dir here (for profiling a command)"
     )
     parser.add_argument(
-        "--out",
-        type=Path,
-        default=REPO / "bench" / "results" / "startup.json",
-        help="where to write the results (default bench/results/startup.json)",
+        "--name",
+        default="startup",
+        help="result name: writes bench/results/NAME.json (default startup)",
     )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="mailroom-startup-"))
@@ -248,27 +234,17 @@ def main() -> None:
     from importlib.util import find_spec
 
     package = find_spec("mailroom")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "commit": git_commit(),
-                # PYTHONPATH can point the commands at another tree (a baseline's export)
-                "mailroom_from": str(Path(str(package.origin)).parent) if package else None,
-                "python": platform.python_version(),
-                "packages": {
-                    name: metadata.version(name)
-                    for name in ("typer", "rich", "SQLAlchemy", "alembic", "imapclient")
-                },
-                "runs": args.runs,
-                "messages": args.messages,
-                "timeline_entries": entries,
-                "targets": TARGETS,
-                "results": results,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_result(
+        args.name,
+        {
+            # PYTHONPATH can point the commands at another tree (a baseline's export)
+            "mailroom_from": str(Path(str(package.origin)).parent) if package else None,
+            "runs": args.runs,
+            "messages": args.messages,
+            "timeline_entries": entries,
+            "targets": TARGETS,
+            "results": results,
+        },
     )
 
 

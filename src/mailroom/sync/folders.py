@@ -30,7 +30,6 @@ from mailroom.connectors.base import (
 from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, Mailbox
 from mailroom.errors import ProtocolError
-from mailroom.ingest.batch import BatchResult, IngestTarget, ingest_batch
 from mailroom.mail.message import ParsedMessage
 from mailroom.sync import copies
 from mailroom.sync.context import FolderReport, FolderStage, ProgressEvent, SyncContext
@@ -85,7 +84,7 @@ def commit_batch(
 ) -> BatchResult:
     """Ingest `raws` and apply `update` to the folder's state in one transaction
     (`parses`: the fetch worker's header parses of `raws`, sync/fetch_worker.py)."""
-    from mailroom.ingest.batch import BatchResult
+    from mailroom.ingest.batch import BatchResult, IngestTarget, ingest_batch
     from mailroom.matching.directory import load_directory
 
     with transaction(ctx.app.sessions) as session:

@@ -194,6 +194,28 @@ def test_timeline_on_a_current_database_imports_no_alembic_or_matching(
     assert heavy_in(modules, unwanted) == []
 
 
+def test_a_sync_that_fetches_nothing_loads_no_ingest_matching_or_fetch_workers(
+    sqlite_app: App,
+) -> None:
+    data = str(sqlite_app.settings.data_dir)
+    code = (
+        "from mailroom.cli import main\nmain(['--data-dir', " + repr(data) + ", 'sync', '--once'])"
+    )
+    key = {"MAILROOM_SECRET_KEY": sqlite_app.settings.secret_key_b64 or ""}
+    modules, _ = loaded_after(code, env=key)
+    assert "mailroom.sync.folders" in modules  # the sync path itself is loaded
+    unwanted = (
+        "alembic",
+        "fastapi",
+        "mailroom.web",
+        "mailroom.ingest",
+        "mailroom.matching",
+        "mailroom.sync.fetch_worker",
+        "mailroom.sync.prefetch",
+    )
+    assert heavy_in(modules, unwanted) == []
+
+
 def test_a_fetch_worker_imports_only_the_fetch_path() -> None:
     modules, _ = loaded_after("import mailroom.sync.fetch_worker, mailroom.connectors.imap")
     unwanted = (

@@ -9,6 +9,7 @@ MailroomError                      anything Mailroom reports on purpose (has .hi
 └── SystemFault                    a server's or this system's fault: exit code 2
     ├── MailServerError            talking to a mailbox server failed
     │   ├── AuthenticationError    the server refused the credentials (user must fix)
+    │   │   └── TokenRejected      it refused an OAuth access token (refresh once, retry)
     │   ├── TLSError               the certificate or the TLS handshake was rejected
     │   ├── NetworkError           unreachable, refused, timed out, dropped
     │   ├── ProtocolError          the server said something unexpected, or NO/BAD
@@ -101,6 +102,18 @@ class AuthenticationError(MailServerError):
 
     kind = "auth"
     user_fixable = True
+
+
+class TokenRejected(AuthenticationError):
+    """The server refused an OAuth 2.0 access token (XOAUTH2/OAUTHBEARER).
+
+    Distinct from a wrong password: the token may just have expired, so the caller
+    refreshes it once and retries; only a refresh answered `invalid_grant` needs the user
+    (sign in again). Not the user's to fix until then, so not `user_fixable`.
+    """
+
+    kind = "token-rejected"
+    user_fixable = False
 
 
 class TLSError(MailServerError):

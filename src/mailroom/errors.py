@@ -9,7 +9,8 @@ MailroomError                      anything Mailroom reports on purpose (has .hi
 └── SystemFault                    a server's or this system's fault: exit code 2
     ├── MailServerError            talking to a mailbox server failed
     │   ├── AuthenticationError    the server refused the credentials (user must fix)
-    │   │   └── TokenRejected      it refused an OAuth access token (refresh once, retry)
+    │   ├── TokenRejected          it refused an OAuth access token (refresh once, retry)
+    │   ├── OAuthRevoked           the provider answered a refresh with invalid_grant
     │   ├── TLSError               the certificate or the TLS handshake was rejected
     │   ├── NetworkError           unreachable, refused, timed out, dropped
     │   ├── ProtocolError          the server said something unexpected, or NO/BAD
@@ -104,16 +105,24 @@ class AuthenticationError(MailServerError):
     user_fixable = True
 
 
-class TokenRejected(AuthenticationError):
+class TokenRejected(MailServerError):
     """The server refused an OAuth 2.0 access token (XOAUTH2/OAUTHBEARER).
 
-    Distinct from a wrong password: the token may just have expired, so the caller
-    refreshes it once and retries; only a refresh answered `invalid_grant` needs the user
-    (sign in again). Not the user's to fix until then, so not `user_fixable`.
+    Not an AuthenticationError on purpose: it is no wrong password and must never count
+    toward the auto-disable of repeated authentication failures (issue 12 §3). The token
+    may just have expired, so the caller refreshes it once and retries; only a refresh
+    answered `invalid_grant` (OAuthRevoked) needs the user.
     """
 
     kind = "token-rejected"
-    user_fixable = False
+
+
+class OAuthRevoked(MailServerError):
+    """The provider refused the refresh token (`invalid_grant`): revoked, expired, password
+    changed or an admin's policy. Only signing in again fixes it; never retried."""
+
+    kind = "oauth_revoked"
+    user_fixable = True
 
 
 class TLSError(MailServerError):

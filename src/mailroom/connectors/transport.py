@@ -83,7 +83,7 @@ def tls_context_for(
 
 def credentials_refused(
     server: str, whom: str, said: str, *, bearer: bool, hint: str
-) -> AuthenticationError:
+) -> AuthenticationError | TokenRejected:
     """The error for a refused login: TokenRejected for a bearer token, else an
     AuthenticationError with `hint`. `server` starts the message ("The IMAP server h")."""
     for_whom = f" for {whom}" if whom else ""

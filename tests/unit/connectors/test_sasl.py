@@ -63,6 +63,14 @@ def test_a_token_refusal_is_not_a_password_refusal() -> None:
     assert isinstance(box._translate("AUTH", poplib.error_proto(b"-ERR [AUTH] bad")), TokenRejected)
 
 
+def test_a_rejected_token_never_counts_as_a_wrong_password() -> None:
+    from mailroom.sync.health import diagnose
+
+    error = TokenRejected("The IMAP server h refused the access token for ann (no)")
+    assert not isinstance(error, AuthenticationError)
+    assert not diagnose(error).auth_failure
+
+
 def test_settings_never_show_the_token() -> None:
     settings = ServerSettings(host="h", port=993, username="ann", access_token=TOKEN)
     assert TOKEN not in repr(settings)

@@ -30,7 +30,12 @@ from mailroom.db.all_models import Base
 from mailroom.security.secrets import encode_key, new_key
 from tests.helpers.tiers import servers_of
 
-pytest_plugins = ["tests.conftest_web", "tests.conftest_dovecot", "tests.conftest_smtp"]
+pytest_plugins = [
+    "tests.conftest_web",
+    "tests.conftest_dovecot",
+    "tests.conftest_smtp",
+    "tests.conftest_oauth",
+]
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("MAILROOM_CORPUS", REPO.parent / "shared" / "corpus"))

@@ -9,6 +9,8 @@ MailroomError                      anything Mailroom reports on purpose (has .hi
 └── SystemFault                    a server's or this system's fault: exit code 2
     ├── MailServerError            talking to a mailbox server failed
     │   ├── AuthenticationError    the server refused the credentials (user must fix)
+    │   ├── TokenRejected          it refused an OAuth access token (refresh once, retry)
+    │   ├── OAuthRevoked           the provider answered a refresh with invalid_grant
     │   ├── TLSError               the certificate or the TLS handshake was rejected
     │   ├── NetworkError           unreachable, refused, timed out, dropped
     │   ├── ProtocolError          the server said something unexpected, or NO/BAD
@@ -100,6 +102,26 @@ class AuthenticationError(MailServerError):
     """The server refused the user name or password."""
 
     kind = "auth"
+    user_fixable = True
+
+
+class TokenRejected(MailServerError):
+    """The server refused an OAuth 2.0 access token (XOAUTH2/OAUTHBEARER).
+
+    Not an AuthenticationError on purpose: it is no wrong password and must never count
+    toward the auto-disable of repeated authentication failures (issue 12 §3). The token
+    may just have expired, so the caller refreshes it once and retries; only a refresh
+    answered `invalid_grant` (OAuthRevoked) needs the user.
+    """
+
+    kind = "token-rejected"
+
+
+class OAuthRevoked(MailServerError):
+    """The provider refused the refresh token (`invalid_grant`): revoked, expired, password
+    changed or an admin's policy. Only signing in again fixes it; never retried."""
+
+    kind = "oauth_revoked"
     user_fixable = True
 
 

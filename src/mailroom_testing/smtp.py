@@ -9,10 +9,20 @@ Recipients whose local part starts with `reject` get 550, with `defer` 451. Hook
 (`handler.on_mail`, `handler.on_data`) let a test act at MAIL or DATA time (kill the
 client, file a Sent copy like Gmail does). The pytest fixtures around it live in
 tests/conftest_smtp.py.
+
+OAuth (opt-in, `SmtpTestServer(root, introspection_url=URL)`): the handler is then an
+`OAuthRecordingHandler`, whose `auth_XOAUTH2` and `auth_OAUTHBEARER` hooks take the bearer
+token from the client's SASL response and check it at the local OAuth provider's RFC 7662
+endpoint (mailroom_testing/oauth_provider.py), as Google's and Microsoft's servers check
+theirs; a refused token gets the JSON error challenge those servers send, then 535.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import json
 import ssl
 import threading
 from collections.abc import Callable
@@ -24,6 +34,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from mailroom_testing.dovecot import free_ports, make_cert
+from mailroom_testing.oauth_provider import introspect_at
 
 HOST = "127.0.0.1"
 SIZE_LIMIT = 2 * 1024 * 1024
@@ -85,12 +96,72 @@ class RecordingHandler:
         return "250 2.0.0 Accepted"
 
 
+def bearer_of(response: bytes) -> tuple[str, str] | None:
+    """(user, token) from an XOAUTH2 or OAUTHBEARER client response; None if malformed."""
+    parts = response.decode("utf-8", "replace").split("\x01")
+    user = token = None
+    for part in parts:
+        if part.startswith("user="):
+            user = part[5:]
+        elif part.startswith("n,"):  # GS2 header: n,a=USER,  (RFC 5801 §4)
+            authzid = part[2:].rstrip(",")
+            if authzid.startswith("a="):
+                user = authzid[2:].replace("=2C", ",").replace("=3D", "=")
+        elif part.startswith("auth=Bearer "):
+            token = part[len("auth=Bearer ") :]
+    return (user, token) if user and token else None
+
+
+@dataclass
+class OAuthRecordingHandler(RecordingHandler):
+    """A RecordingHandler that also takes XOAUTH2 and OAUTHBEARER, checking each token at
+    `introspection_url`; `logins` lists the users who signed in with a token."""
+
+    introspection_url: str = ""
+    logins: list[str] = field(default_factory=list)
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        """AUTH XOAUTH2 [initial-response] (Google's and Microsoft's SMTP)."""
+        return await self._bearer(server, args)
+
+    async def auth_OAUTHBEARER(self, server: SMTP, args: list[str]) -> AuthResult:
+        """AUTH OAUTHBEARER [initial-response] (RFC 7628)."""
+        return await self._bearer(server, args)
+
+    async def _bearer(self, server: SMTP, args: list[str]) -> AuthResult:
+        if len(args) > 1:
+            try:
+                response = base64.b64decode(args[1], validate=True)
+            except binascii.Error:
+                return AuthResult(success=False, handled=False)
+        else:
+            got = await server.challenge_auth("")
+            if not isinstance(got, bytes):
+                return AuthResult(success=False, handled=True)  # aborted: 501 already sent
+            response = got
+        found = bearer_of(response)
+        if found is not None:
+            user, token = found
+            answer = await asyncio.to_thread(introspect_at, self.introspection_url, token)
+            if answer.get("active") is True and answer.get("username") == user:
+                with self.lock:
+                    self.logins.append(user)
+                return AuthResult(success=True, auth_data=user)
+        error = {"status": "401", "schemes": "bearer", "scope": "mail"}
+        await server.challenge_auth(json.dumps(error))  # the client answers with an empty line
+        return AuthResult(success=False, handled=False)
+
+
 class SmtpTestServer:
     """Three aiosmtpd listeners (STARTTLS, SMTPS, plain) around one RecordingHandler."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, introspection_url: str | None = None) -> None:
         self.root = root
-        self.handler = RecordingHandler()
+        self.handler: RecordingHandler = (
+            OAuthRecordingHandler(introspection_url=introspection_url)
+            if introspection_url
+            else RecordingHandler()
+        )
         self.username = "sender@acme.example"
         self.password = "smtp-secret-" + root.name[-6:]
         self.cert_path = root / "cert.pem"
@@ -152,6 +223,8 @@ class SmtpTestServer:
         """Forget the recorded messages and clear the hooks."""
         with self.handler.lock:
             self.handler.messages.clear()
+            if isinstance(self.handler, OAuthRecordingHandler):
+                self.handler.logins.clear()
         self.handler.on_mail = None
         self.handler.on_data = None
 

@@ -22,6 +22,10 @@ SERVER_FIXTURES = {
     "pg_app": "postgres",
     "smtp_server": "smtp",
     "smtp": "smtp",
+    "oauth_dovecot": "dovecot",
+    "oauth_user": "dovecot",
+    "oauth_smtp_server": "smtp",
+    "oauth_smtp": "smtp",
 }
 # Fixtures that start a browser or a live HTTP server (e2e only).
 BROWSER_FIXTURES = {"browser", "live_server"}

@@ -37,6 +37,7 @@ MODULES = (
     "blocklist",
     "why",
     "send",
+    "oauth",
 )
 
 # Every top-level command: the modules whose `register` adds it or adds to it, and its
@@ -87,6 +88,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     ),
     "blocklist": (("blocklist",), "Addresses and @domains whose mail is never logged."),
     "outbox": (("privacy", "send"), "Messages sent from Mailroom, and sending limits."),
+    "oauth": (("oauth",), "OAuth clients for signing in Google and Microsoft mailboxes."),
 }
 
 # Plain help (rich_markup_mode=None): Rich's help panels cost more to import than Typer

@@ -40,15 +40,29 @@ class FolderRole(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
-    """Where and how to reach a mailbox server. `password` is only ever held in memory."""
+    """Where and how to reach a mailbox server. Secrets are only ever held in memory.
+
+    With `access_token` set, the connectors log in with SASL XOAUTH2 or OAUTHBEARER
+    (connectors/sasl.py) as `username` instead of sending `password`; `oauth_mechanism`
+    forces one of the two (None: XOAUTH2 when offered, else OAUTHBEARER). A refused token
+    raises errors.TokenRejected, so the caller can refresh it once and retry with
+    `dataclasses.replace(settings, access_token=new)`.
+    """
 
     host: str
     port: int
     username: str
-    password: str = field(repr=False)
+    password: str = field(default="", repr=False)
     security: Security = Security.SSL
     allow_self_signed: bool = False
     timeout: float = 60.0
+    access_token: str | None = field(default=None, repr=False)
+    oauth_mechanism: str | None = None
+
+    @property
+    def uses_token(self) -> bool:
+        """Whether the login is by bearer token rather than password."""
+        return bool(self.access_token)
 
 
 @dataclass(frozen=True, slots=True)

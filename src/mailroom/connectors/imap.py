@@ -39,7 +39,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from imapclient import IMAPClient
 
-from mailroom.connectors import imap_fetch
+from mailroom.connectors import imap_fetch, sasl
 from mailroom.connectors.base import (
     FolderInfo,
     FolderStatus,
@@ -69,6 +69,7 @@ class _Client(Protocol):
     def capabilities(self) -> tuple[bytes, ...]: ...
     def starttls(self, ssl_context: ssl.SSLContext | None = None) -> bytes: ...
     def login(self, username: str, password: str) -> bytes: ...
+    def sasl_login(self, mech_name: str, mech_callable: Callable[[bytes], bytes]) -> bytes: ...
     def logout(self) -> bytes: ...
     def shutdown(self) -> None: ...
     def list_folders(self) -> list[tuple[tuple[bytes, ...], bytes | None, str | bytes]]: ...
@@ -112,7 +113,8 @@ class ImapSource(Connection):
         host, port = settings.host, settings.port
         ctx = tls_context_for(settings, ssl_context)
         source = cls(None, host=host, port=port, username=settings.username)
-        with source._logging_in(settings.password, on_failure=source.close):
+        source.bearer = settings.uses_token
+        with source._logging_in(*sasl.login_secrets(settings), on_failure=source.close):
             client: _Client = source._call(
                 "connect",
                 IMAPClient,
@@ -142,7 +144,7 @@ class ImapSource(Connection):
                     f"The IMAP server {host} refuses a password over an unencrypted connection",
                     hint="Use security ssl or starttls.",
                 )
-            source._call("LOGIN", client.login, settings.username, settings.password)
+            source._log_in(client, settings)
             client.normalise_times = False  # keep INTERNALDATE's own time zone
             if b"QRESYNC" in source._call("CAPABILITY", client.capabilities):
                 source._call("ENABLE", client.enable, "QRESYNC")  # RFC 7162 §3.2.3
@@ -151,6 +153,17 @@ class ImapSource(Connection):
         if ssl_context is None:
             source.reopen = functools.partial(cls.connect, settings)
         return source
+
+    def _log_in(self, client: _Client, settings: ServerSettings) -> None:
+        """LOGIN with the password, or AUTHENTICATE XOAUTH2/OAUTHBEARER with the token."""
+        if settings.access_token is None:
+            self._call("LOGIN", client.login, settings.username, settings.password)
+            return
+        caps = self._call("CAPABILITY", client.capabilities)
+        offered = [c.decode()[5:] for c in caps if c.upper().startswith(b"AUTH=")]
+        mechanism = sasl.choose_mechanism(offered, settings.oauth_mechanism)
+        exchange = sasl.BearerExchange(mechanism, settings.username, settings.access_token)
+        self._call(f"AUTHENTICATE {mechanism}", client.sasl_login, mechanism, exchange)
 
     # -- MailboxSource ---------------------------------------------------------------------
 
@@ -363,6 +376,7 @@ class ImapSource(Connection):
             port=self.port,
             username=self.username,
             scrub=self._scrub,
+            bearer=self.bearer,
         )
 
 

@@ -1,6 +1,7 @@
 """IMAP failures → mailroom errors, split by blame (errors.py), with the password scrubbed.
 
-A refused LOGIN is an AuthenticationError unless its response code (RFC 5530) says the
+A refused LOGIN (or AUTHENTICATE with a bearer token: TokenRejected) is an
+AuthenticationError unless its response code (RFC 5530) says the
 server, not the password, is the problem; certificate and handshake failures are
 TLSError; a dropped, refused or silent connection is NetworkError; any other NO/BAD is a
 ProtocolError carrying the server's words (the health module reads codes such as
@@ -16,9 +17,14 @@ from collections.abc import Callable
 
 from imapclient.exceptions import LoginError
 
-from mailroom.connectors.transport import AUTH_HINT, NETWORK_HINT, tls_hint, transport_error
+from mailroom.connectors.transport import (
+    AUTH_HINT,
+    NETWORK_HINT,
+    credentials_refused,
+    tls_hint,
+    transport_error,
+)
 from mailroom.errors import (
-    AuthenticationError,
     MailServerError,
     NetworkError,
     ProtocolError,
@@ -45,6 +51,7 @@ def translate_error(
     port: int,
     username: str,
     scrub: Callable[[str], str],
+    bearer: bool = False,
 ) -> MailServerError:
     """The MailServerError for what imaplib/IMAPClient/the socket raised during `action`."""
     where = f"{host}:{port}"
@@ -56,9 +63,8 @@ def translate_error(
             return TLSError(f"{server} requires TLS before login: {said}", hint=tls_hint("IMAP"))
         if code in ("UNAVAILABLE", "SERVERBUG", "LIMIT", "INUSE"):
             return ProtocolError(f"{server} could not log in {username}: {said}")
-        return AuthenticationError(
-            f"The IMAP server {host} refused the user name or password for {username} ({said})",
-            hint=AUTH_HINT,
+        return credentials_refused(
+            f"The IMAP server {host}", username, said, bearer=bearer, hint=AUTH_HINT
         )
     if isinstance(exc, imaplib.IMAP4.abort | EOFError):
         why = scrub(server_text(exc)) or "connection closed"

@@ -11,20 +11,38 @@ Errors become mailroom errors: `-ERR [AUTH]` (RFC 3206) or any refused PASS is a
 AuthenticationError; `[IN-USE]`/`[SYS/TEMP]` are the server's, retried later; TLS and
 socket failures read as for every protocol (connectors.transport), with POP3's ports in
 the hint (995 / 110). The password never appears in a message.
+
+OAuth: with an access token the login is `AUTH XOAUTH2` (or OAUTHBEARER), RFC 5034 SASL,
+as Google's and Microsoft's POP3 documentation shows it: the command alone, the server's
+empty `+ ` challenge, then the base64 response on a line of its own (an initial response
+on the command line could pass POP3's 255-octet limit, RFC 5034 §4, with a long token).
+poplib has no SASL helper, so `_sasl_auth` speaks it over poplib's own line functions.
+A refused token is a TokenRejected.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import poplib
 import socket
 import ssl
+from collections.abc import Callable
 from contextlib import suppress
+from typing import Protocol, cast
 
+from mailroom.connectors import sasl
 from mailroom.connectors.base import Security, ServerSettings
-from mailroom.connectors.transport import AUTH_HINT, NETWORK_HINT, Connection, tls_context_for
+from mailroom.connectors.transport import (
+    AUTH_HINT,
+    NETWORK_HINT,
+    Connection,
+    credentials_refused,
+    tls_context_for,
+)
 from mailroom.errors import (
-    AuthenticationError,
+    CapabilityError,
     MailroomError,
     MailServerError,
     NetworkError,
@@ -33,6 +51,35 @@ from mailroom.errors import (
 )
 
 log = logging.getLogger(__name__)
+_SASL_STEPS = 4  # XOAUTH2/OAUTHBEARER take two at most; a server asking more is broken
+
+
+class _Wire(Protocol):
+    """poplib.POP3's line functions (private, untyped in typeshed) that SASL needs."""
+
+    def _shortcmd(self, line: str) -> bytes: ...
+    def _putcmd(self, line: str) -> None: ...
+    def _getresp(self) -> bytes: ...
+
+
+def _sasl_auth(conn: poplib.POP3, mechanism: str, respond: Callable[[bytes], bytes]) -> bytes:
+    """`AUTH mechanism`, answering each `+ challenge` with `respond`; the final +OK line.
+
+    A `-ERR` at any step raises poplib.error_proto, as every poplib command does."""
+    wire = cast(_Wire, conn)
+    answer = wire._shortcmd(f"AUTH {mechanism}")
+    for _ in range(_SASL_STEPS):
+        if answer.startswith(b"+OK"):
+            return answer
+        try:
+            challenge = base64.b64decode(answer[1:].strip(), validate=True)
+        except binascii.Error as exc:
+            raise poplib.error_proto(
+                b"-ERR the server sent a challenge that is not base64"
+            ) from exc
+        wire._putcmd(base64.b64encode(respond(challenge)).decode("ascii"))
+        answer = wire._getresp()
+    raise poplib.error_proto(b"-ERR the server kept asking for more SASL steps")
 
 
 class Pop3Mailbox(Connection):
@@ -54,7 +101,8 @@ class Pop3Mailbox(Connection):
         host, port = settings.host, settings.port
         ctx = tls_context_for(settings, ssl_context)
         box = cls(None, host=host, port=port, username=settings.username)
-        with box._logging_in(settings.password, on_failure=box.abort):
+        box.bearer = settings.uses_token
+        with box._logging_in(*sasl.login_secrets(settings), on_failure=box.abort):
             if settings.security is Security.SSL:
                 box._conn = box._call(
                     "connect", poplib.POP3_SSL, host, port, context=ctx, timeout=settings.timeout
@@ -71,10 +119,28 @@ class Pop3Mailbox(Connection):
                         hint="Use security ssl (usually port 995) instead.",
                     )
                 box._call("STLS", conn.stls, ctx)
-            box._call("USER", conn.user, settings.username)
-            box._call("PASS", conn.pass_, settings.password)
+            box._log_in(conn, settings)
         log.info("POP3 %s:%s: logged in as %s", host, port, settings.username)
         return box
+
+    def _log_in(self, conn: poplib.POP3, settings: ServerSettings) -> None:
+        """USER/PASS with the password, or AUTH XOAUTH2/OAUTHBEARER with the token."""
+        if settings.access_token is None:
+            self._call("USER", conn.user, settings.username)
+            self._call("PASS", conn.pass_, settings.password)
+            return
+        offered = self._sasl_offered(conn) if settings.oauth_mechanism is None else []
+        mechanism = sasl.choose_mechanism(offered, settings.oauth_mechanism)
+        exchange = sasl.BearerExchange(mechanism, settings.username, settings.access_token)
+        self._call("AUTH", _sasl_auth, conn, mechanism, exchange)
+
+    def _sasl_offered(self, conn: poplib.POP3) -> list[str]:
+        """The mechanisms CAPA's SASL line lists (RFC 2449 §6.3); none when CAPA fails."""
+        try:
+            caps = self._call("CAPA", conn.capa)
+        except ProtocolError:
+            return []
+        return list(caps.get("SASL", []))
 
     def listing(self) -> list[tuple[int, str, int]]:
         """(number, UIDL, size) of every message, by number (UIDL and LIST, RFC 1939 §5, §7)."""
@@ -141,12 +207,16 @@ class Pop3Mailbox(Connection):
                 return NetworkError(
                     f"{server} dropped the connection during {action}", hint=NETWORK_HINT
                 )
-            if action == "PASS" or "[AUTH]" in said:
+            if action == "AUTH" and "unsupported" in said.lower():
+                return CapabilityError(f"{server} does not take this sign-in method: {said}")
+            if action in ("PASS", "AUTH") or "[AUTH]" in said:
                 if "[IN-USE]" in said or "[SYS/" in said:
                     return ProtocolError(f"{server} could not open the maildrop: {said}")
-                return AuthenticationError(
-                    f"The POP3 server {self.host} refused the user name or password for "
-                    f"{self.username} ({said})",
+                return credentials_refused(
+                    f"The POP3 server {self.host}",
+                    self.username,
+                    said,
+                    bearer=self.bearer,
                     hint=AUTH_HINT,
                 )
             return ProtocolError(f"The POP3 server {self.host} rejected {action}: {said}")

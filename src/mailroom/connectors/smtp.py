@@ -20,6 +20,11 @@ the mailbox allows a self-signed certificate.
 
 Errors: 4xx replies are transient, 5xx permanent (RFC 5321 §4.2.1); `SendRefused` says
 which and why (recipient, sender, size, content). No message contains the password.
+
+OAuth: with an access token, AUTH is XOAUTH2 (or OAUTHBEARER) through smtplib's `auth`,
+the response sent with the command (RFC 4954 §4 initial response, as Google and Microsoft
+document it); a refused token is a TokenRejected. Microsoft 365 takes it on
+smtp.office365.com:587 (STARTTLS), Gmail on smtp.gmail.com:465.
 """
 
 from __future__ import annotations
@@ -32,11 +37,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+from mailroom.connectors import sasl
 from mailroom.connectors.base import Security, ServerSettings
-from mailroom.connectors.transport import NETWORK_HINT, Connection, tls_context_for
+from mailroom.connectors.transport import (
+    NETWORK_HINT,
+    Connection,
+    credentials_refused,
+    tls_context_for,
+)
 from mailroom.digits import is_number
 from mailroom.errors import (
-    AuthenticationError,
     CapabilityError,
     MailServerError,
     NetworkError,
@@ -105,7 +115,8 @@ class SmtpSender(Connection):
         host, port = settings.host, settings.port
         ctx = tls_context_for(settings, ssl_context)
         sender = cls(None, host=host, port=port)
-        with sender._logging_in(settings.password, on_failure=sender.close):
+        sender.bearer = settings.uses_token
+        with sender._logging_in(*sasl.login_secrets(settings), on_failure=sender.close):
             if settings.security is Security.SSL:
                 conn: smtplib.SMTP = sender._call(
                     "connect",
@@ -142,9 +153,23 @@ class SmtpSender(Connection):
                         f"The SMTP server {host}:{port} offers no AUTH on this connection",
                         hint="Use the submission port (587 or 465) with TLS.",
                     )
-                sender._call("AUTH", conn.login, settings.username, settings.password)
+                sender._log_in(conn, settings)
         log.info("SMTP %s:%s: ready (%s)", host, port, settings.security)
         return sender
+
+    def _log_in(self, conn: smtplib.SMTP, settings: ServerSettings) -> None:
+        """AUTH with the password (smtplib picks the mechanism), or XOAUTH2/OAUTHBEARER."""
+        if settings.access_token is None:
+            self._call("AUTH", conn.login, settings.username, settings.password)
+            return
+        offered = conn.esmtp_features.get("auth", "").split()
+        mechanism = sasl.choose_mechanism(offered, settings.oauth_mechanism)
+        exchange = sasl.BearerExchange(mechanism, settings.username, settings.access_token)
+
+        def respond(challenge: bytes | None = None) -> str:  # smtplib wants str (ASCII)
+            return exchange(challenge).decode("ascii")
+
+        self._call("AUTH", conn.auth, mechanism, respond, initial_response_ok=True)
 
     @property
     def max_size(self) -> int | None:
@@ -243,9 +268,8 @@ class SmtpSender(Connection):
             said = self._scrub(_reply(exc.smtp_error))
             if exc.smtp_code < 500 and exc.smtp_code != 454:
                 return ProtocolError(f"{server} could not log in now: {exc.smtp_code} {said}")
-            return AuthenticationError(
-                f"{server} refused the user name or password ({exc.smtp_code} {said})",
-                hint=AUTH_HINT,
+            return credentials_refused(
+                server, "", f"{exc.smtp_code} {said}", bearer=self.bearer, hint=AUTH_HINT
             )
         if isinstance(exc, smtplib.SMTPNotSupportedError):
             return CapabilityError(f"{server} does not support {action}")

@@ -6,7 +6,10 @@ half of `_translate` (a refused LOGIN/PASS/AUTH, a NO or a 5xx), then hands ever
 else to `transport_error`, so a certificate, handshake, timeout or refused connection reads
 the same for every protocol, with that protocol's ports in the hint (implicit TLS /
 STARTTLS: IMAP 993/143, RFC 8314 §3.3; POP3 995/110; SMTP submission 465/587, RFC 8314
-§3.3 and RFC 6409). The password given while logging in is scrubbed from every message.
+§3.3 and RFC 6409). The password or OAuth access token given while logging in (and the
+base64 SASL responses carrying the token, connectors.sasl) is scrubbed from every message;
+a refused token is a TokenRejected, never a plain AuthenticationError, so the caller can
+refresh it once and retry.
 """
 
 from __future__ import annotations
@@ -20,12 +23,23 @@ from collections.abc import Callable, Iterator
 from typing import ClassVar, ParamSpec, Self, TypeVar
 
 from mailroom.connectors.base import Security, ServerSettings
-from mailroom.errors import MailroomError, MailServerError, NetworkError, TLSError
+from mailroom.errors import (
+    AuthenticationError,
+    MailroomError,
+    MailServerError,
+    NetworkError,
+    TLSError,
+    TokenRejected,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 AUTH_HINT = "Check the password; with two-factor sign-in, use an app password."
+TOKEN_HINT = (
+    "The OAuth access token was refused: refresh it and try once more; if the refresh is "
+    "refused too, sign in again."
+)
 NETWORK_HINT = "Check the host name, the port and the network; the server may be down."
 TLS_PORTS = {"IMAP": (993, 143), "POP3": (995, 110), "SMTP": (465, 587)}
 
@@ -65,6 +79,21 @@ def tls_context_for(
     if settings.security is Security.NONE:
         return None
     return given or make_ssl_context(settings)
+
+
+def credentials_refused(
+    server: str, whom: str, said: str, *, bearer: bool, hint: str
+) -> AuthenticationError | TokenRejected:
+    """The error for a refused login: TokenRejected for a bearer token, else an
+    AuthenticationError with `hint`. `server` starts the message ("The IMAP server h")."""
+    for_whom = f" for {whom}" if whom else ""
+    if bearer:
+        return TokenRejected(
+            f"{server} refused the access token{for_whom} ({said})", hint=TOKEN_HINT
+        )
+    return AuthenticationError(
+        f"{server} refused the user name or password{for_whom} ({said})", hint=hint
+    )
 
 
 def transport_error(
@@ -112,7 +141,8 @@ class Connection:
     def __init__(self, *, host: str, port: int) -> None:
         self.host = host
         self.port = port
-        self._secret: str | None = None  # only while logging in, to scrub messages
+        self._secrets: tuple[str, ...] = ()  # only while logging in, to scrub messages
+        self.bearer = False  # logging in with an OAuth access token (connectors.sasl)
 
     def _call(self, action: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run one protocol step, turning whatever it raises into a MailServerError."""
@@ -128,17 +158,17 @@ class Connection:
             raise error from exc
 
     @contextlib.contextmanager
-    def _logging_in(self, secret: str | None, *, on_failure: Callable[[], None]) -> Iterator[None]:
-        """While connecting and logging in: scrub `secret` from every error, and call
+    def _logging_in(self, *secrets: str | None, on_failure: Callable[[], None]) -> Iterator[None]:
+        """While connecting and logging in: scrub `secrets` from every error, and call
         `on_failure` (close or abort) if anything fails, so no half-open session is left."""
-        self._secret = secret or None
+        self._secrets = tuple(s for s in secrets if s)
         try:
             yield
         except BaseException:
             on_failure()
             raise
         finally:
-            self._secret = None
+            self._secrets = ()
 
     def close(self) -> None:
         """End the session politely (LOGOUT, QUIT) and drop the connection."""
@@ -168,4 +198,6 @@ class Connection:
         )
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._secret, "********") if self._secret else text
+        for secret in self._secrets:
+            text = text.replace(secret, "********")
+        return text

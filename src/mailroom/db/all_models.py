@@ -9,6 +9,7 @@ from __future__ import annotations
 from mailroom.db import (
     matching_models,  # noqa: F401
     models,
+    oauth_models,  # noqa: F401
     outbox_models,  # noqa: F401
     web_models,  # noqa: F401
 )

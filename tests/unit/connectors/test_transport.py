@@ -26,7 +26,7 @@ def test_tls_failures_give_each_protocols_ports() -> None:
 
 def test_socket_failures_name_the_protocol_and_scrub_the_password() -> None:
     box = Pop3Mailbox(None, host="mail.test", port=110, username="u")
-    box._secret = "hunter2"
+    box._secrets = ("hunter2",)
     refused = box._translate("connect", ConnectionRefusedError())
     assert isinstance(refused, NetworkError)
     assert refused.message == "The POP3 server mail.test:110 refused the connection"

@@ -5,6 +5,10 @@ associated data (security.secrets) before the transaction commits; the clear tex
 only in memory while connecting. Editing the credentials or the server re-enables a
 failed mailbox (status.reenable) and asks for a sync at once.
 
+The stored password is bound to the server it was entered for: `edit_mailbox` refuses a
+new host or port without a new password (`check_rebind`), so the old one is never sent to
+another server.
+
 These functions save what they are given; they do not log in. "Nothing is saved that did
 not just log in" is the rule of `mailroom.services.mailbox_setup`, which calls them.
 """
@@ -211,6 +215,26 @@ def incoming_settings(mailbox: Mailbox, secrets: SecretBox) -> ServerSettings:
     )
 
 
+def check_rebind(
+    mailbox: Mailbox, *, host: str | None, port: int | None, password: str | None
+) -> None:
+    """`BadInput` when the host or port changes without a new password.
+
+    The stored password was entered for the stored host and port; it is never sent to
+    another server.
+    """
+    moved_host = host is not None and host.strip().rstrip(".").lower() != (
+        mailbox.host.rstrip(".").lower()
+    )
+    moved_port = port is not None and port != mailbox.port
+    if (moved_host or moved_port) and not password:
+        raise BadInput(
+            "A new server needs the mailbox's password: the stored one is only ever sent "
+            f"to {mailbox.host}:{mailbox.port}, where it was entered.",
+            hint="Give the password with the new host or port (--password-stdin).",
+        )
+
+
 def edit_mailbox(
     session: Session,
     secrets: SecretBox,
@@ -224,6 +248,7 @@ def edit_mailbox(
     allow_self_signed: bool | None = None,
 ) -> Mailbox:
     """Save changed credentials or server; the mailbox is re-enabled and synced at once."""
+    check_rebind(mailbox, host=host, port=port, password=password)
     if password is not None:
         if not password:
             raise BadInput("The mailbox password is empty.")

@@ -1,4 +1,14 @@
-"""Companies (tenants) and their users: the service functions every interface calls."""
+"""Companies (tenants) and their users: the service functions every interface calls.
+
+A company adds users only in its own domains (issue 11): an address in another domain is
+refused unless the caller confirms the domain (`confirm_domain`, the operator's
+`mailroom user add --confirm-domain`), which adds it to the company's domains. The
+dashboard never confirms: a company admin cannot take a domain, so cannot squat another
+company's. A refusal never tells whether the address or the domain belongs to another
+company: an address taken in another company gets the same answer as one refused for any
+other reason the caller cannot fix (`not_addable`); only the company's own users are named
+as existing.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from mailroom.db.models import Company, CompanyDomain, User
 from mailroom.errors import BadInput, Conflict, NotFound
-from mailroom.mail.addresses import normalise
+from mailroom.mail.addresses import domain_of, normalise
 from mailroom.mail.domains import normalise_domain
 from mailroom.security.passwords import hash_password
 
@@ -57,15 +67,34 @@ def add_user(
     name: str = "",
     admin: bool = False,
     password: str | None = None,
+    confirm_domain: bool = False,
 ) -> User:
-    """Add a user to `company`, with an Argon2 hash of `password` when one is given."""
+    """Add a user to `company`, with an Argon2 hash of `password` when one is given.
+
+    The address must be in one of the company's domains, unless `confirm_domain` adds its
+    domain to them (see the module doc).
+    """
     address = normalise(email)
     if address is None:
         raise BadInput(f"{email!r} is not an email address.")
-    if session.scalar(select(User).where(User.email == address)):
-        raise Conflict(f"A user with the address {address} already exists.")
     if password is not None and len(password) < 8:
         raise BadInput("A password needs at least 8 characters.")
+    domain = domain_of(address)
+    own = {d.domain for d in company.domains}
+    if domain not in own and not confirm_domain:
+        domains = ", ".join(sorted(own)) or "none yet"
+        raise BadInput(
+            f"{address} is not in {company.name}'s domains ({domains}).",
+            hint="Add users in the company's own domains; to add this domain to the company, "
+            "the operator runs `mailroom user add EMAIL --company NAME --confirm-domain`.",
+        )
+    taken = session.scalar(select(User).where(User.email == address))
+    if taken is not None:
+        if taken.company_id == company.id:
+            raise Conflict(f"{address} is already a user of {company.name}.")
+        raise not_addable(address)
+    if domain not in own:
+        company.domains.append(CompanyDomain(domain=domain))
     user = User(
         company_id=company.id,
         email=address,
@@ -76,6 +105,14 @@ def add_user(
     session.add(user)
     session.flush()
     return user
+
+
+def not_addable(address: str) -> BadInput:
+    """The refusal of an address taken outside the company: it names no other company."""
+    return BadInput(
+        f"{address} cannot be added as a user.",
+        hint="Check the address; if it should be a user here, ask the operator who runs Mailroom.",
+    )
 
 
 def get_user(session: Session, email: str) -> User:

@@ -95,7 +95,7 @@ def user_add(
     confirm_domain: bool = typer.Option(
         False,
         "--confirm-domain",
-        help="The address's domain is not the company's yet: add it to the company's domains.",
+        help="Accept an address outside the company's domains (they stay as they are).",
     ),
 ) -> None:
     """Add a user to a company (in its own domains, unless --confirm-domain)."""

@@ -1,13 +1,13 @@
 """Companies (tenants) and their users: the service functions every interface calls.
 
 A company adds users only in its own domains (issue 11): an address in another domain is
-refused unless the caller confirms the domain (`confirm_domain`, the operator's
-`mailroom user add --confirm-domain`), which adds it to the company's domains. The
-dashboard never confirms: a company admin cannot take a domain, so cannot squat another
-company's. A refusal never tells whether the address or the domain belongs to another
-company: an address taken in another company gets the same answer as one refused for any
-other reason the caller cannot fix (`not_addable`); only the company's own users are named
-as existing.
+refused unless the operator confirms it (`confirm_domain`, `mailroom user add
+--confirm-domain`). Confirming leaves the company's domains as they are: a shared domain
+(gmail.com) or a client's must not become internal to the matching. The dashboard never
+confirms: a company admin cannot add users in another company's domain. A refusal never
+tells whether the address or the domain belongs to another company: an address taken in
+another company gets words that name no company and do not say it exists (`not_addable`);
+only the company's own users are named as existing.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ def add_user(
 ) -> User:
     """Add a user to `company`, with an Argon2 hash of `password` when one is given.
 
-    The address must be in one of the company's domains, unless `confirm_domain` adds its
-    domain to them (see the module doc).
+    The address must be in one of the company's domains, unless `confirm_domain` (the
+    operator's) accepts it outside them (see the module doc).
     """
     address = normalise(email)
     if address is None:
@@ -85,16 +85,14 @@ def add_user(
         domains = ", ".join(sorted(own)) or "none yet"
         raise BadInput(
             f"{address} is not in {company.name}'s domains ({domains}).",
-            hint="Add users in the company's own domains; to add this domain to the company, "
-            "the operator runs `mailroom user add EMAIL --company NAME --confirm-domain`.",
+            hint="Add users in the company's own domains; for an address outside them, the "
+            "operator runs `mailroom user add EMAIL --company NAME --confirm-domain`.",
         )
     taken = session.scalar(select(User).where(User.email == address))
     if taken is not None:
         if taken.company_id == company.id:
-            raise Conflict(f"{address} is already a user of {company.name}.")
+            raise Conflict(f"A user with the address {address} already exists in {company.name}.")
         raise not_addable(address)
-    if domain not in own:
-        company.domains.append(CompanyDomain(domain=domain))
     user = User(
         company_id=company.id,
         email=address,

@@ -118,6 +118,38 @@ def clean_aliases(aliases: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(clean))
 
 
+def check_aliases(session: Session, *, user: User, aliases: Sequence[str]) -> list[str]:
+    """The clean aliases, without the owner's own address; `BadInput` for one taken.
+
+    An alias must never be another user's address, another mailbox's address or another
+    user's alias (issue 11): access control would count it as the owner's. The refusal is
+    the same whoever holds the address, in whichever company.
+    """
+    clean = [a for a in clean_aliases(aliases) if a != user.email]
+    if not clean:
+        return clean
+    taken = set(session.scalars(select(User.email).where(User.email.in_(clean))))
+    taken.update(
+        session.scalars(
+            select(MailboxAlias.address)
+            .join(Mailbox, Mailbox.id == MailboxAlias.mailbox_id)
+            .where(MailboxAlias.address.in_(clean), Mailbox.user_id != user.id)
+        )
+    )
+    taken.update(
+        session.scalars(
+            select(Mailbox.address).where(Mailbox.address.in_(clean), Mailbox.user_id != user.id)
+        )
+    )
+    for alias in clean:
+        if alias in taken:
+            raise BadInput(
+                f"{alias} cannot be an alias of this mailbox.",
+                hint="An alias is an address only you send as; ask an admin if it should be.",
+            )
+    return clean
+
+
 def check_layout(*, protocol: str, folders: Sequence[str], delete_after_fetch: bool) -> None:
     """Folders and delete-after-fetch only where the protocol has them."""
     if delete_after_fetch and protocol != "pop3":
@@ -144,8 +176,13 @@ def add_mailbox(
     allow_self_signed: bool = False,
     since: date | None = None,
     delete_after_fetch: bool = False,
+    approve_aliases: bool = False,
 ) -> Mailbox:
-    """Save a new mailbox row of `user` (flushed; nothing is fetched until a sync)."""
+    """Save a new mailbox row of `user` (flushed; nothing is fetched until a sync).
+
+    Its aliases are checked (`check_aliases`) and pending unless `approve_aliases` (the
+    operator's CLI): only an admin's approval makes them count for access control.
+    """
     check_protocol(protocol)
     settings = settings_of(
         host=host,
@@ -168,7 +205,10 @@ def add_mailbox(
         secret=b"",
         allow_self_signed=allow_self_signed,
         folders=list(dict.fromkeys(f for f in folders if f)),
-        aliases=[MailboxAlias(address=a) for a in clean_aliases(aliases)],
+        aliases=[
+            MailboxAlias(address=a, approved=approve_aliases)
+            for a in check_aliases(session, user=user, aliases=aliases)
+        ],
         since_date=since,
         delete_after_fetch=delete_after_fetch,
     )

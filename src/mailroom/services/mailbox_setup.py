@@ -38,6 +38,7 @@ from mailroom.digits import is_number
 from mailroom.errors import BadInput
 from mailroom.mailboxes.store import (
     add_mailbox,
+    check_aliases,
     check_layout,
     check_protocol,
     check_rebind,
@@ -85,6 +86,7 @@ class NewMailbox:
     aliases: Sequence[str] = ()
     since: date | None = None
     delete_after_fetch: bool = False
+    approve_aliases: bool = False  # the operator's CLI; the web's wait for an admin
 
 
 def since_of(backfill: str) -> date | None:
@@ -136,6 +138,7 @@ def connect_mailbox(*, session: Session, app: App, user: User, new: NewMailbox) 
     user_id, company_id, email = user.id, user.company_id, user.email
     incoming = incoming_of(new, user_email=email)
     new = _smtp_password_for_other_host(new, incoming=incoming)
+    check_aliases(session, user=user, aliases=new.aliases)  # before logging in
     smtp = None if new.smtp is None else smtp_server_settings(incoming=incoming, smtp=new.smtp)
     check_limit(session, company_id=company_id)
     session.rollback()  # no transaction open while logging in
@@ -181,6 +184,7 @@ def _save_new(
         allow_self_signed=incoming.allow_self_signed,
         since=new.since,
         delete_after_fetch=new.delete_after_fetch,
+        approve_aliases=new.approve_aliases,
     )
     if new.smtp is not None:
         _save_smtp(session, app, mailbox_id=mailbox.id, smtp=new.smtp)

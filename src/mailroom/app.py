@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailroom.config import Settings
+from mailroom.config import Settings, make_private_dir, tighten
 from mailroom.db.engine import make_engine, make_session_factory
 from mailroom.db.migrate import upgrade
 from mailroom.errors import ConfigError
@@ -57,7 +57,8 @@ def open_app(settings: Settings, *, migrate: bool = True) -> App:
     require_safe_email_package()
     if settings.is_sqlite:
         try:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            make_private_dir(settings.data_dir)
+            tighten(settings.data_dir)
         except OSError as exc:
             raise ConfigError(
                 f"Cannot create the data dir {settings.data_dir}: {exc.strerror}.",

@@ -6,6 +6,11 @@ Resolution order, highest first: the `--data-dir` option, `$MAILROOM_DATA_DIR`, 
 credential key is `$MAILROOM_SECRET_KEY` if set, else the file `DATA_DIR/secret.key`.
 `$MAILROOM_PARSE_WORKER_MIN` is the number of messages from which one folder's fetch is
 parsed in a worker process (sync/prepare.py; default 1000, 0 always, `off` never).
+
+Everything Mailroom writes under the data dir is private to the user running it, whatever
+the process's umask (issue 11): directories 0700, files 0600. The umask is process-wide and
+is not touched; each directory and file is made with its mode (`make_private_dir`,
+`open_private`), and SQLite's files, which SQLite makes itself, are `tighten`ed after.
 """
 
 from __future__ import annotations
@@ -13,11 +18,60 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from mailroom.errors import ConfigError
 
 DEFAULT_DATA_DIR = "mailroom-data"
 DEFAULT_PARSE_WORKER_MIN = 1000
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def make_private_dir(path: str | os.PathLike[str]) -> None:
+    """Make `path` and each missing parent with mode 0700 (an existing one is left as is).
+
+    `os.makedirs(mode=…)` applies the mode to the last directory only; here each one made is
+    0700 (the umask can only take bits away), then set to exactly 0700.
+    """
+    target = os.fspath(path)
+    if os.path.isdir(target):
+        return
+    parent = os.path.dirname(os.path.normpath(target))
+    if parent and parent != target and not os.path.isdir(parent):
+        make_private_dir(parent)
+    try:
+        os.mkdir(target, PRIVATE_DIR)
+    except FileExistsError:
+        if not os.path.isdir(target):
+            raise
+        return
+    os.chmod(target, PRIVATE_DIR)
+
+
+def open_private(path: str | os.PathLike[str], *, exclusive: bool = False) -> BinaryIO:
+    """Open `path` for writing (truncated), made with mode 0600 and kept at 0600.
+
+    `exclusive`: `FileExistsError` if it exists already.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (os.O_EXCL if exclusive else 0)
+    fd = os.open(path, flags, PRIVATE_FILE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "wb")
+
+
+def tighten(path: str | os.PathLike[str]) -> None:
+    """Set an existing file to 0600 (a directory to 0700); nothing if it does not exist."""
+    try:
+        mode = PRIVATE_DIR if os.path.isdir(path) else PRIVATE_FILE
+        if os.stat(path).st_mode & 0o777 != mode:
+            os.chmod(path, mode)
+    except FileNotFoundError:
+        pass
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ MailroomError                      anything Mailroom reports on purpose (has .hi
 ├── UserError                      the caller's fault: shown with a fix, exit code 1
 │   ├── BadInput                   a bad argument, file, row or field value
 │   ├── NotFound                   an unknown company, user, record, mailbox or message
+│   ├── Forbidden                  visible to the caller, but not theirs to change
 │   └── Conflict                   it already exists
 └── SystemFault                    a server's or this system's fault: exit code 2
     ├── MailServerError            talking to a mailbox server failed
@@ -77,6 +78,12 @@ class NotFound(UserError):
     """Something named does not exist (or is not visible to the caller)."""
 
     kind = "not-found"
+
+
+class Forbidden(UserError):
+    """The caller may see this, but not change it (an admin re-pointing a member's login)."""
+
+    kind = "forbidden"
 
 
 class Conflict(UserError):

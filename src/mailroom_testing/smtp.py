@@ -5,6 +5,9 @@
 plain one that offers no STARTTLS and no AUTH. Its certificate is made like the test
 Dovecot's (CN/SAN 127.0.0.1, `mailroom_testing.dovecot.make_cert`), in `root`.
 
+Every AUTH attempt, accepted or not, is recorded as (login, password) in
+`auth_attempts`, so a test can prove a secret never reached this server.
+
 Recipients whose local part starts with `reject` get 550, with `defer` 451. Hooks
 (`handler.on_mail`, `handler.on_data`) let a test act at MAIL or DATA time (kill the
 client, file a Sent copy like Gmail does). The pytest fixtures around it live in
@@ -55,6 +58,7 @@ class RecordingHandler:
     """Records every accepted message; optional hooks run at MAIL and DATA."""
 
     messages: list[Received] = field(default_factory=list)
+    auth_attempts: list[tuple[str, str]] = field(default_factory=list)
     on_mail: Callable[[], None] | None = None
     on_data: Callable[[Received], None] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -171,6 +175,10 @@ class SmtpTestServer:
     def _auth(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
     ) -> AuthResult:
+        if isinstance(data, LoginPassword):
+            with self.handler.lock:
+                attempt = (data.login.decode(errors="replace"), data.password.decode("latin-1"))
+                self.handler.auth_attempts.append(attempt)
         ok = (
             isinstance(data, LoginPassword)
             and data.login.decode() == self.username
@@ -225,6 +233,7 @@ class SmtpTestServer:
             self.handler.messages.clear()
             if isinstance(self.handler, OAuthRecordingHandler):
                 self.handler.logins.clear()
+            self.handler.auth_attempts.clear()
         self.handler.on_mail = None
         self.handler.on_data = None
 
@@ -233,6 +242,12 @@ class SmtpTestServer:
         """A copy of what the server has accepted so far."""
         with self.handler.lock:
             return list(self.handler.messages)
+
+    @property
+    def auth_attempts(self) -> list[tuple[str, str]]:
+        """A copy of every (login, password) an AUTH command has sent so far."""
+        with self.handler.lock:
+            return list(self.handler.auth_attempts)
 
     def ssl_context(self) -> ssl.SSLContext:
         """A verifying client context that trusts only this server's certificate."""

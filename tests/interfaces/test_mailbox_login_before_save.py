@@ -45,7 +45,9 @@ def test_cli_add_edit_and_smtp_save_nothing_that_did_not_log_in(
     before = stored(sqlite_app)
     assert cli("mailbox", "edit", box, "--password-stdin", stdin="not-" + password) == 2
     assert "refused" in capsys.readouterr().err
-    assert cli("mailbox", "edit", box, "--port", str(dovecot.pop3s_port)) == 2  # not IMAP
+    assert cli("mailbox", "edit", box, "--port", str(dovecot.pop3s_port)) == 1  # no password
+    moved = ("mailbox", "edit", box, "--port", str(dovecot.pop3s_port), "--password-stdin")
+    assert cli(*moved, stdin=password) == 2  # not IMAP
     assert stored(sqlite_app) == before
 
     smtp_args = ("mailbox", "smtp", box, "--host", "127.0.0.1", "--port", str(smtp.smtps_port))

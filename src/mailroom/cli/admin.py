@@ -92,13 +92,24 @@ def user_add(
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="Read a sign-in password from standard input."
     ),
+    confirm_domain: bool = typer.Option(
+        False,
+        "--confirm-domain",
+        help="Accept an address outside the company's domains (they stay as they are).",
+    ),
 ) -> None:
-    """Add a user to a company."""
+    """Add a user to a company (in its own domains, unless --confirm-domain)."""
     password = read_secret_stdin("Password") if password_stdin else None
     with transaction(get_app().sessions) as session:
         owner = get_company(session, company)
         user = add_user(
-            session, company=owner, email=email, name=name, admin=admin, password=password
+            session,
+            company=owner,
+            email=email,
+            name=name,
+            admin=admin,
+            password=password,
+            confirm_domain=confirm_domain,
         )
         console.print(f"User {user.email} added to {owner.name} as {user.role} (id {user.id}).")
 

@@ -66,6 +66,7 @@ def mailbox_add(
         aliases=alias,
         since=since_day,
         delete_after_fetch=delete_after_fetch,
+        approve_aliases=True,  # the operator runs the CLI
     )
     app = get_app()
     with app.sessions() as session:
@@ -142,6 +143,19 @@ def mailbox_list(
         )
         if row["hint"]:
             console.print(f"\tFix: {row['hint']}")
+
+
+@mailbox_app.command("approve-alias")
+def mailbox_approve_alias(
+    mailbox_id: int = typer.Argument(..., metavar="ID"),
+    address: str = typer.Argument(..., help="The pending alias."),
+) -> None:
+    """Approve a pending alias: only then does it count as the owner's address."""
+    from mailroom.services.mailboxes import approve_alias
+
+    with get_app().sessions() as session:
+        approve_alias(session=session, mailbox_id=mailbox_id, address=address)
+    console.print(f"Alias {address} of mailbox {mailbox_id} approved.")
 
 
 @mailbox_app.command("errors")

@@ -70,7 +70,8 @@ def viewer_for(session: Session, user: User) -> Viewer:
         addresses.update(
             session.scalars(
                 select(MailboxAlias.address).where(
-                    MailboxAlias.mailbox_id.in_([b.id for b in boxes])
+                    MailboxAlias.mailbox_id.in_([b.id for b in boxes]),
+                    MailboxAlias.approved.is_(True),  # a pending alias is anyone's claim
                 )
             )
         )

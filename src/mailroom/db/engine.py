@@ -5,6 +5,10 @@ writer, foreign keys on (off by default in SQLite), a busy timeout, and every tr
 opened with BEGIN IMMEDIATE so two writers queue for the lock at the start instead of one
 failing with "database is locked" half-way through (the pysqlite transaction recipe in
 SQLAlchemy's SQLite dialect docs).
+
+The database file is made by Mailroom with mode 0600 before SQLite opens it (SQLite gives
+its -wal, -shm and -journal files the database file's mode), and each new connection sets
+the three to 0600 again (config.tighten), whatever the umask.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from mailroom.config import open_private, tighten
 
 # Page cache per connection (SQLite defaults to 2 MB): the sync inserts into indexes that
 # outgrow 2 MB after a few thousand messages, and every miss is a read and an eviction.
@@ -25,12 +32,32 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for `url`, with the SQLite pragmas and locking described above."""
     if url.startswith("sqlite"):
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
-        _tune_sqlite(engine)
+        _tune_sqlite(engine, _sqlite_file(url))
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True)
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def _sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL, made empty with mode 0600 if missing; None in memory."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    try:
+        open_private(path, exclusive=True).close()
+    except FileExistsError:
+        pass
+    except OSError:
+        return path  # let SQLite report why it cannot open it
+    return path
+
+
+def _tighten_sqlite(path: str | None) -> None:
+    if path is not None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            tighten(path + suffix)
+
+
+def _tune_sqlite(engine: Engine, path: str | None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy, not pysqlite, decide when transactions begin (see "begin" below).
@@ -42,6 +69,7 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute(f"PRAGMA cache_size={-SQLITE_CACHE_KIB}")
         cursor.close()
+        _tighten_sqlite(path)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

@@ -30,7 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.sql import true
+from sqlalchemy.sql import false, true
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -209,13 +209,18 @@ class Mailbox(Base):
 
 
 class MailboxAlias(Base):
-    """Another address the mailbox's owner sends as (counts as the owner's, internal)."""
+    """Another address the mailbox's owner sends as (internal to the matching).
+
+    It counts as the owner's own address for access control only once `approved` by an
+    admin of the company (issue 11): until then a member could claim a colleague's.
+    """
 
     __tablename__ = "mailbox_aliases"
     __table_args__ = (UniqueConstraint("mailbox_id", "address"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
     address: Mapped[str] = mapped_column(String(320))
+    approved: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     mailbox: Mapped[Mailbox] = relationship(back_populates="aliases")
 
 

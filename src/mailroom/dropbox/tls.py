@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from mailroom.config import make_private_dir, open_private
+
 
 def server_context(cert: Path, key: Path) -> ssl.SSLContext:
     """A server-side TLS context with this certificate chain and key (PEM files)."""
@@ -31,7 +33,7 @@ def ensure_self_signed(directory: Path, host: str) -> tuple[Path, Path]:
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path
-    directory.mkdir(parents=True, exist_ok=True)
+    make_private_dir(directory)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host[:64])])
     now = dt.datetime.now(dt.UTC)
@@ -46,8 +48,7 @@ def ensure_self_signed(directory: Path, host: str) -> tuple[Path, Path]:
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
         .sign(key, hashes.SHA256())
     )
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
+    with open_private(key_path) as fh:
         fh.write(
             key.private_bytes(
                 serialization.Encoding.PEM,
@@ -55,7 +56,8 @@ def ensure_self_signed(directory: Path, host: str) -> tuple[Path, Path]:
                 serialization.NoEncryption(),
             )
         )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    with open_private(cert_path) as fh:
+        fh.write(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
 
 

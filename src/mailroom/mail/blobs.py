@@ -21,6 +21,9 @@ a staged message costs no hashing or writing, and leaving the block moves each k
 into place with one rename and deletes the rest, so a skipped message (a confidential
 subject, a blocked sender) leaves no raw copy behind. An area left by a killed process is
 swept by the next worker (`sweep_staging`).
+
+Every folder is made 0700 and every file 0600, whatever the umask (config.make_private_dir,
+config.open_private): the store holds whole mailboxes.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
+from mailroom.config import make_private_dir, open_private
 from mailroom.digits import is_number
 
 WRITERS = 2
@@ -57,14 +61,14 @@ def stage_blobs(area: Path, prefix: str, datas: Sequence[bytes], store: BlobStor
     Runs in the fetch worker, which also makes the store folders the blobs will move to
     (`store.ensure_folder`), so the ingesting process only renames. Each file is complete
     once this returns (written under a temporary name, then renamed)."""
-    area.mkdir(parents=True, exist_ok=True)
+    make_private_dir(area)
     digests = []
     for data in datas:
         digest = hashlib.sha256(data).hexdigest()
         path = os.path.join(area, prefix + digest)
         if not os.path.exists(path):
             tmp = path + ".part"
-            with open(tmp, "wb") as fh:
+            with open_private(tmp) as fh:
                 fh.write(data)
             os.replace(tmp, path)
         store.ensure_folder(digest)
@@ -133,7 +137,7 @@ class BlobStore:
             folder, f".tmp-{os.getpid()}-{threading.get_ident()}-{next(self._counter)}"
         )
         try:
-            with open(tmp, "wb") as fh:
+            with open_private(tmp, exclusive=True) as fh:
                 fh.write(data)
             os.replace(tmp, path)
         except BaseException:
@@ -144,7 +148,7 @@ class BlobStore:
         """The blob's directory, made on first use."""
         folder = os.path.join(self.root, digest[:2])
         if folder not in self._dirs:
-            os.makedirs(folder, exist_ok=True)
+            make_private_dir(folder)
             self._dirs.add(folder)
         return folder
 

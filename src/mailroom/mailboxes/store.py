@@ -5,6 +5,10 @@ associated data (security.secrets) before the transaction commits; the clear tex
 only in memory while connecting. Editing the credentials or the server re-enables a
 failed mailbox (status.reenable) and asks for a sync at once.
 
+The stored password is bound to the server it was entered for: `edit_mailbox` refuses a
+new host or port without a new password (`check_rebind`), so the old one is never sent to
+another server.
+
 These functions save what they are given; they do not log in. "Nothing is saved that did
 not just log in" is the rule of `mailroom.services.mailbox_setup`, which calls them.
 """
@@ -114,6 +118,38 @@ def clean_aliases(aliases: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(clean))
 
 
+def check_aliases(session: Session, *, user: User, aliases: Sequence[str]) -> list[str]:
+    """The clean aliases, without the owner's own address; `BadInput` for one taken.
+
+    An alias must never be another user's address, another mailbox's address or another
+    user's alias (issue 11): access control would count it as the owner's. The refusal is
+    the same whoever holds the address, in whichever company.
+    """
+    clean = [a for a in clean_aliases(aliases) if a != user.email]
+    if not clean:
+        return clean
+    taken = set(session.scalars(select(User.email).where(User.email.in_(clean))))
+    taken.update(
+        session.scalars(
+            select(MailboxAlias.address)
+            .join(Mailbox, Mailbox.id == MailboxAlias.mailbox_id)
+            .where(MailboxAlias.address.in_(clean), Mailbox.user_id != user.id)
+        )
+    )
+    taken.update(
+        session.scalars(
+            select(Mailbox.address).where(Mailbox.address.in_(clean), Mailbox.user_id != user.id)
+        )
+    )
+    for alias in clean:
+        if alias in taken:
+            raise BadInput(
+                f"{alias} cannot be an alias of this mailbox.",
+                hint="An alias is an address only you send as; ask an admin if it should be.",
+            )
+    return clean
+
+
 def check_layout(*, protocol: str, folders: Sequence[str], delete_after_fetch: bool) -> None:
     """Folders and delete-after-fetch only where the protocol has them."""
     if delete_after_fetch and protocol != "pop3":
@@ -140,8 +176,13 @@ def add_mailbox(
     allow_self_signed: bool = False,
     since: date | None = None,
     delete_after_fetch: bool = False,
+    approve_aliases: bool = False,
 ) -> Mailbox:
-    """Save a new mailbox row of `user` (flushed; nothing is fetched until a sync)."""
+    """Save a new mailbox row of `user` (flushed; nothing is fetched until a sync).
+
+    Its aliases are checked (`check_aliases`) and pending unless `approve_aliases` (the
+    operator's CLI): only an admin's approval makes them count for access control.
+    """
     check_protocol(protocol)
     settings = settings_of(
         host=host,
@@ -164,7 +205,10 @@ def add_mailbox(
         secret=b"",
         allow_self_signed=allow_self_signed,
         folders=list(dict.fromkeys(f for f in folders if f)),
-        aliases=[MailboxAlias(address=a) for a in clean_aliases(aliases)],
+        aliases=[
+            MailboxAlias(address=a, approved=approve_aliases)
+            for a in check_aliases(session, user=user, aliases=aliases)
+        ],
         since_date=since,
         delete_after_fetch=delete_after_fetch,
     )
@@ -211,6 +255,26 @@ def incoming_settings(mailbox: Mailbox, secrets: SecretBox) -> ServerSettings:
     )
 
 
+def check_rebind(
+    mailbox: Mailbox, *, host: str | None, port: int | None, password: str | None
+) -> None:
+    """`BadInput` when the host or port changes without a new password.
+
+    The stored password was entered for the stored host and port; it is never sent to
+    another server.
+    """
+    moved_host = host is not None and host.strip().rstrip(".").lower() != (
+        mailbox.host.rstrip(".").lower()
+    )
+    moved_port = port is not None and port != mailbox.port
+    if (moved_host or moved_port) and not password:
+        raise BadInput(
+            "A new server needs the mailbox's password: the stored one is only ever sent "
+            f"to {mailbox.host}:{mailbox.port}, where it was entered.",
+            hint="Give the password with the new host or port (--password-stdin).",
+        )
+
+
 def edit_mailbox(
     session: Session,
     secrets: SecretBox,
@@ -224,6 +288,7 @@ def edit_mailbox(
     allow_self_signed: bool | None = None,
 ) -> Mailbox:
     """Save changed credentials or server; the mailbox is re-enabled and synced at once."""
+    check_rebind(mailbox, host=host, port=port, password=password)
     if password is not None:
         if not password:
             raise BadInput("The mailbox password is empty.")

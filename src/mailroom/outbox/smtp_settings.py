@@ -3,7 +3,15 @@
 The SMTP password, when the mailbox has one of its own, is encrypted at once with the
 context `mailbox:<id>:smtp` (security.secrets), so it does not decrypt as the IMAP password
 or in another row. Without a user name of its own, sending logs in with the mailbox's IMAP
-user name and password, which is what most providers expect.
+user name (and its own password when one was given, else the IMAP password).
+
+A stored secret is bound to the server it was entered for (issue 11):
+- the SMTP password is kept only while the SMTP host and port stay the same; moving them
+  drops it unless the same call gives a new one;
+- the IMAP password is only ever sent to the SMTP server when that server is on the IMAP
+  host itself (`same_host`): for another host, SMTP needs its own password. This is checked
+  when the settings are saved and again each time they are read (`smtp_settings`), so rows
+  saved before the rule cannot leak it either.
 """
 
 from __future__ import annotations
@@ -22,6 +30,31 @@ from mailroom.security.secrets import SecretBox, mailbox_context
 SMTP_PURPOSE = "smtp"
 
 
+def same_host(one: str, other: str) -> bool:
+    """Whether two host names name the same host (case and a final dot ignored)."""
+    return one.strip().rstrip(".").lower() == other.strip().rstrip(".").lower()
+
+
+def kept_secret(row: MailboxSmtp | None, *, host: str, port: int) -> bytes | None:
+    """The stored SMTP password (used with the IMAP user name) that new settings may keep.
+
+    Only a password entered without a user name of its own, and only while the SMTP server
+    stays at the host and port it was entered for.
+    """
+    if row is None or row.secret is None or row.username:
+        return None
+    return row.secret if same_host(row.host, host) and row.port == port else None
+
+
+def needs_own_password(mailbox: Mailbox, *, host: str) -> BadInput:
+    """The refusal to send the mailbox's IMAP password to another host's SMTP server."""
+    return BadInput(
+        f"The SMTP server {host} is not the mailbox's incoming server {mailbox.host}, so "
+        "Mailroom will not send the mailbox's password there.",
+        hint="Give the SMTP password (and user name, if not the mailbox's) with these settings.",
+    )
+
+
 def set_smtp(
     session: Session,
     secrets: SecretBox,
@@ -35,7 +68,12 @@ def set_smtp(
     allow_self_signed: bool = False,
     preset: str | None = None,
 ) -> MailboxSmtp:
-    """Create or replace the mailbox's SMTP settings."""
+    """Create or replace the mailbox's SMTP settings.
+
+    `password` without `username`: the SMTP server's own password for the IMAP user name.
+    Without either, the stored one is kept if the server did not move, else sending uses
+    the IMAP password, which is only allowed on the IMAP host (`BadInput` otherwise).
+    """
     host = host.strip()
     if not host or any(c.isspace() for c in host):
         raise BadInput(f"{host!r} is not a host name.")
@@ -55,6 +93,9 @@ def set_smtp(
         )
     chosen = get_preset(preset) if preset else detect_preset(host)
     row = session.scalar(select(MailboxSmtp).where(MailboxSmtp.mailbox_id == mailbox.id))
+    kept = None if username else kept_secret(row, host=host, port=port)
+    if password is None and kept is None and not same_host(host, mailbox.host):
+        raise needs_own_password(mailbox, host=host)
     if row is None:
         row = MailboxSmtp(mailbox_id=mailbox.id, host=host, port=port)
         session.add(row)
@@ -62,8 +103,8 @@ def set_smtp(
     row.username = username.strip() if username else None
     row.secret = (
         secrets.encrypt(password, context=mailbox_context(mailbox.id, SMTP_PURPOSE))
-        if username and password
-        else None
+        if password
+        else kept
     )
     row.allow_self_signed = allow_self_signed
     row.preset = chosen.name
@@ -86,11 +127,16 @@ def preset_of(row: MailboxSmtp) -> ProviderPreset:
 
 
 def smtp_settings(mailbox: Mailbox, row: MailboxSmtp, secrets: SecretBox) -> ServerSettings:
-    """Where and how to send, with the password decrypted (held in memory only)."""
-    if row.username and row.secret is not None:
-        username = row.username
+    """Where and how to send, with the password decrypted (held in memory only).
+
+    `BadInput` rather than the IMAP password when the SMTP server is on another host.
+    """
+    if row.secret is not None:
+        username = row.username or mailbox.username
         password = secrets.decrypt(row.secret, context=mailbox_context(mailbox.id, SMTP_PURPOSE))
     else:
+        if not same_host(row.host, mailbox.host):
+            raise needs_own_password(mailbox, host=row.host)
         imap = incoming_settings(mailbox, secrets)
         username, password = imap.username, imap.password
     return ServerSettings(

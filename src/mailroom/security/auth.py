@@ -9,7 +9,10 @@ Invariants:
   with the right password;
 - session cookies and API tokens are random 256-bit values; only their SHA-256 is stored,
   and neither is ever logged or shown again after it was created;
-- every session has its own CSRF token; `check_csrf` compares in constant time.
+- every session has its own CSRF token; `check_csrf` compares in constant time;
+- a password is changed only with the current one (wrong guesses count as failed
+  sign-ins), which ends every other session of the user and, if asked, revokes all their
+  API tokens.
 """
 
 from __future__ import annotations
@@ -201,9 +204,57 @@ def revoke_api_token(session: Session, *, user: User, token_id: int) -> None:
     session.delete(row)
 
 
-def change_password(session: Session, *, user: User, password: str) -> None:
-    """Set a new sign-in password and end every session of the user."""
+class WrongPassword(UserError):
+    """The current password given to change it was not the user's."""
+
+    kind = "wrong-password"
+
+
+def change_password(
+    session: Session,
+    *,
+    user: User,
+    current: str,
+    password: str,
+    keep: WebSession | None = None,
+    revoke_tokens: bool = False,
+    now: datetime | None = None,
+) -> int:
+    """Set a new sign-in password, proven by the current one; the API tokens revoked.
+
+    Ends every web session of the user but `keep` (the one asking), and with
+    `revoke_tokens` deletes all their API tokens. A wrong current password raises
+    `WrongPassword` and is counted like a failed sign-in (flushed: the caller commits it),
+    so a stolen session cannot guess the password; `TooManyAttempts` once rate limited.
+    """
     if len(password) < 8:
         raise BadInput("A password needs at least 8 characters.")
+    now = now or _now()
+    failures = session.scalar(
+        select(func.count())
+        .select_from(SignInAttempt)
+        .where(SignInAttempt.email == user.email, SignInAttempt.at > now - WINDOW)
+    )
+    if (failures or 0) >= MAX_FAILURES:
+        minutes = int(WINDOW.total_seconds() // 60)
+        raise TooManyAttempts(
+            "Too many wrong passwords.", hint=f"Wait {minutes} minutes and try again."
+        )
+    if not user.password_hash or not verify_password(user.password_hash, current):
+        session.add(SignInAttempt(email=user.email, client="password-change", at=now))
+        session.flush()
+        raise WrongPassword(
+            "The current password is not right.",
+            hint="Type the password you signed in with; an admin can reset a forgotten one.",
+        )
     user.password_hash = hash_password(password)
-    session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    others = delete(WebSession).where(WebSession.user_id == user.id)
+    if keep is not None:
+        others = others.where(WebSession.id != keep.id)
+    session.execute(others)
+    revoked = 0
+    if revoke_tokens:
+        revoked = len(list_api_tokens(session, user=user))
+        session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
+    session.flush()
+    return revoked

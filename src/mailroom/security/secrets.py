@@ -19,6 +19,7 @@ import os
 import secrets
 from pathlib import Path
 
+from mailroom.config import make_private_dir, open_private
 from mailroom.errors import ConfigError
 
 VERSION = b"v1"
@@ -94,13 +95,13 @@ def decode_key(text: str) -> bytes:
 
 def create_key_file(path: Path) -> bool:
     """Write a fresh key to `path` with mode 0600; False if a key file already exists."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fh = open_private(path, exclusive=True)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "w") as fh:
-        fh.write(encode_key(new_key()) + "\n")
+    with fh:
+        fh.write((encode_key(new_key()) + "\n").encode())
     return True
 
 

@@ -27,7 +27,10 @@ LOGIN_TIMEOUT = 20.0
 
 @dataclass(frozen=True, slots=True)
 class SmtpInput:
-    """SMTP settings as typed or sent; without a user name, sending uses the incoming login.
+    """SMTP settings as typed or sent; without a user name, sending uses the incoming one.
+
+    A password without a user name is the SMTP server's own password for the incoming
+    user name; without either, the incoming password (only on the incoming host).
 
     `allow_self_signed` None means: as the mailbox's incoming server.
     """
@@ -106,20 +109,23 @@ def probe_smtp(*, settings: ServerSettings) -> str:
 
 
 def smtp_server_settings(*, incoming: ServerSettings, smtp: SmtpInput) -> ServerSettings:
-    """The SMTP server's checked settings; without a user name of its own, the incoming login."""
+    """The SMTP server's checked settings: its own login where given, else the incoming one.
+
+    `incoming` holds a password typed in the same request (a new mailbox, a test of
+    unsaved settings); stored secrets are bound by services.mailbox_setup.set_outgoing.
+    """
     if smtp.username and not smtp.password:
         raise BadInput(
             "An SMTP user name needs its password.",
             hint="Give the SMTP password (--password-stdin), or leave the SMTP user name "
             "empty to use the mailbox's login.",
         )
-    own = bool(smtp.username)
     return settings_of(
         host=smtp.host,
         port=smtp.port,
         security=smtp.security,
-        username=(smtp.username or "") if own else incoming.username,
-        password=(smtp.password or "") if own else incoming.password,
+        username=smtp.username or incoming.username,
+        password=smtp.password or incoming.password,
         allow_self_signed=(
             incoming.allow_self_signed if smtp.allow_self_signed is None else smtp.allow_self_signed
         ),

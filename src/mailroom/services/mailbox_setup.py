@@ -11,13 +11,19 @@ Invariants (tests: test_mailbox_login_before_save.py, test_company_mailbox_limit
   in the saving transaction, with the company row locked (PostgreSQL; SQLite serialises
   writers), so two connects at once cannot both take the last slot;
 - a password is only ever passed on to the connectors and the encrypting store; it is
-  never put into an error, a page or an answer.
+  never put into an error, a page or an answer;
+- a stored password is only ever sent to the host and port it was entered for
+  (test_secret_bound_to_its_server.py): a new incoming host or port needs the password in
+  the same request (mailboxes.store.check_rebind); SMTP uses the incoming password only on
+  the incoming host, else its own, entered with it (outbox.smtp_settings);
+- only a mailbox's owner changes its servers or login (lookup.require_owner): an admin
+  may disable, enable, test, sync or disconnect a member's mailbox, never re-point it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
@@ -32,8 +38,10 @@ from mailroom.digits import is_number
 from mailroom.errors import BadInput
 from mailroom.mailboxes.store import (
     add_mailbox,
+    check_aliases,
     check_layout,
     check_protocol,
+    check_rebind,
     check_security,
     clean_aliases,
     count_mailboxes,
@@ -41,8 +49,16 @@ from mailroom.mailboxes.store import (
     incoming_settings,
     settings_of,
 )
-from mailroom.outbox.smtp_settings import set_smtp, smtp_summary
-from mailroom.services.lookup import load_mailbox
+from mailroom.outbox.smtp_settings import (
+    SMTP_PURPOSE,
+    kept_secret,
+    needs_own_password,
+    same_host,
+    set_smtp,
+    smtp_summary,
+)
+from mailroom.security.secrets import mailbox_context
+from mailroom.services.lookup import load_mailbox, require_owner
 from mailroom.services.mailbox_checks import (
     LOGIN_TIMEOUT,
     SmtpInput,
@@ -70,6 +86,7 @@ class NewMailbox:
     aliases: Sequence[str] = ()
     since: date | None = None
     delete_after_fetch: bool = False
+    approve_aliases: bool = False  # the operator's CLI; the web's wait for an admin
 
 
 def since_of(backfill: str) -> date | None:
@@ -120,6 +137,8 @@ def connect_mailbox(*, session: Session, app: App, user: User, new: NewMailbox) 
     """
     user_id, company_id, email = user.id, user.company_id, user.email
     incoming = incoming_of(new, user_email=email)
+    new = _smtp_password_for_other_host(new, incoming=incoming)
+    check_aliases(session, user=user, aliases=new.aliases)  # before logging in
     smtp = None if new.smtp is None else smtp_server_settings(incoming=incoming, smtp=new.smtp)
     check_limit(session, company_id=company_id)
     session.rollback()  # no transaction open while logging in
@@ -134,6 +153,15 @@ def connect_mailbox(*, session: Session, app: App, user: User, new: NewMailbox) 
         session.rollback()
         raise
     return mailbox_id
+
+
+def _smtp_password_for_other_host(new: NewMailbox, *, incoming: ServerSettings) -> NewMailbox:
+    """The typed password, stored for an SMTP server on another host that has no login of
+    its own: the stored IMAP password is never sent to another host later."""
+    smtp = new.smtp
+    if smtp is None or smtp.username or smtp.password or same_host(smtp.host, incoming.host):
+        return new
+    return replace(new, smtp=replace(smtp, password=new.password))
 
 
 def _save_new(
@@ -156,6 +184,7 @@ def _save_new(
         allow_self_signed=incoming.allow_self_signed,
         since=new.since,
         delete_after_fetch=new.delete_after_fetch,
+        approve_aliases=new.approve_aliases,
     )
     if new.smtp is not None:
         _save_smtp(session, app, mailbox_id=mailbox.id, smtp=new.smtp)
@@ -186,9 +215,12 @@ def edit_incoming(
     Saving re-enables a failed or disabled mailbox and asks for a sync at once; a login
     that fails raises its error and leaves the stored settings as they were.
     """
-    mailbox = load_mailbox(session, mailbox_id=mailbox_id, viewer=viewer)
+    mailbox = require_owner(
+        load_mailbox(session, mailbox_id=mailbox_id, viewer=viewer), viewer=viewer
+    )
     if change.password is not None and not change.password:
         raise BadInput("The new password is empty.", hint="Give the mailbox's new password.")
+    check_rebind(mailbox, host=change.host, port=change.port, password=change.password)
     protocol = mailbox.protocol
     current = _current_incoming(mailbox, app, change)
     settings = settings_of(
@@ -245,8 +277,12 @@ def set_outgoing(
 
     Committed here; a login that fails leaves the stored SMTP settings as they were.
     """
-    mailbox = load_mailbox(session, mailbox_id=mailbox_id, viewer=viewer)
-    settings = smtp_server_settings(incoming=_incoming_for_smtp(mailbox, app, smtp), smtp=smtp)
+    mailbox = require_owner(
+        load_mailbox(session, mailbox_id=mailbox_id, viewer=viewer), viewer=viewer
+    )
+    settings = smtp_server_settings(
+        incoming=_incoming_for_smtp(session, mailbox, app, smtp), smtp=smtp
+    )
     session.rollback()  # no transaction open while logging in
     probe_smtp(settings=settings)
     try:
@@ -259,16 +295,31 @@ def set_outgoing(
     return summary
 
 
-def _incoming_for_smtp(mailbox: Mailbox, app: App, smtp: SmtpInput) -> ServerSettings:
-    """The incoming login SMTP falls back on; not decrypted when SMTP has its own login."""
-    if smtp.username:
-        return ServerSettings(
-            host=mailbox.host,
-            port=mailbox.port,
-            username=mailbox.username,
-            password="",
-            allow_self_signed=mailbox.allow_self_signed,
-        )
+def _incoming_for_smtp(
+    session: Session, mailbox: Mailbox, app: App, smtp: SmtpInput
+) -> ServerSettings:
+    """The login SMTP falls back on, bound to where each secret was entered.
+
+    Nothing is decrypted when the request gives the SMTP password; else the stored SMTP
+    password if the server did not move, else the incoming password on the incoming host
+    only (`BadInput` for another host).
+    """
+    blank = ServerSettings(
+        host=mailbox.host,
+        port=mailbox.port,
+        username=mailbox.username,
+        password="",
+        allow_self_signed=mailbox.allow_self_signed,
+    )
+    if smtp.password or smtp.username:
+        return blank
+    row = session.scalar(select(MailboxSmtp).where(MailboxSmtp.mailbox_id == mailbox.id))
+    kept = kept_secret(row, host=smtp.host, port=smtp.port)
+    if kept is not None:
+        context = mailbox_context(mailbox.id, SMTP_PURPOSE)
+        return replace(blank, password=app.secrets.decrypt(kept, context=context))
+    if not same_host(smtp.host, mailbox.host):
+        raise needs_own_password(mailbox, host=smtp.host)
     return incoming_settings(mailbox, app.secrets)
 
 
@@ -293,7 +344,7 @@ def _save_smtp(
         port=smtp.port,
         security=smtp.security,
         username=smtp.username or None,
-        password=smtp.password if smtp.username else None,
+        password=smtp.password or None,
         allow_self_signed=self_signed,
         preset=smtp.preset,
     )

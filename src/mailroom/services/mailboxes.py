@@ -15,12 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
-from mailroom.crm.access import Viewer, sharing_levels, visible_mailboxes
+from mailroom.crm.access import Viewer, require_admin, sharing_levels, visible_mailboxes
 from mailroom.crm.retention import disconnect_mailbox as remove_mailbox
 from mailroom.db.engine import transaction
-from mailroom.db.models import Company, Mailbox, MailboxError
+from mailroom.db.models import Company, Mailbox, MailboxError, User
+from mailroom.errors import NotFound
+from mailroom.mail.addresses import normalise
 from mailroom.mailboxes.status import MailboxStatus, mark_syncing
-from mailroom.mailboxes.store import list_mailboxes, request_sync, set_enabled
+from mailroom.mailboxes.store import check_aliases, list_mailboxes, request_sync, set_enabled
 from mailroom.services import background
 from mailroom.services.lookup import load_mailbox
 
@@ -68,6 +70,7 @@ def _one(mailbox: Mailbox, *, hint: str | None, sharing: str) -> dict[str, Any]:
         "security": mailbox.security,
         "username": mailbox.username,
         "aliases": [a.address for a in mailbox.aliases],
+        "pending_aliases": [a.address for a in mailbox.aliases if not a.approved],
         "folders": list(mailbox.folders),
         "status": status,
         "status_words": STATUS_WORDS.get(status, status),
@@ -186,3 +189,25 @@ def disconnect(
     removed = remove_mailbox(session, mailbox=mailbox, remove_mail=remove_mail)
     session.commit()
     return removed
+
+
+def approve_alias(
+    *, session: Session, mailbox_id: int, address: str, viewer: Viewer | None = None
+) -> None:
+    """Approve a pending alias (an admin of the company, or the CLI); committed.
+
+    Only then does it count as the owner's address for access control. Checked again: an
+    address that became another user's since cannot be approved.
+    """
+    if viewer is not None:
+        require_admin(viewer)
+    mailbox = load_mailbox(session, mailbox_id=mailbox_id, viewer=viewer)
+    wanted = normalise(address)
+    alias = next((a for a in mailbox.aliases if a.address == wanted), None)
+    if alias is None:
+        raise NotFound(f"Mailbox {mailbox_id} has no alias {address!r}.")
+    owner = session.get(User, mailbox.user_id)
+    assert owner is not None
+    check_aliases(session, user=owner, aliases=[alias.address])
+    alias.approved = True
+    session.commit()

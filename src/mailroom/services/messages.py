@@ -3,6 +3,10 @@
 The Message-ID lookup is `matching.why.find_message` (normalised, angle brackets
 optional, by stored identity); the API adds Mailroom's numeric ids and the viewer's
 access level. `mailroom why`/`link`/`unlink` and `GET /api/v1/messages/{ref}` agree.
+
+For a viewer, a message they may not see is answered exactly like one that does not exist
+(`unknown`): the same error, the same words, echoing only what they asked for, never
+Mailroom's internal id (issue 11).
 """
 
 from __future__ import annotations
@@ -37,5 +41,17 @@ def find_message(
         except NotFound:
             pass
     owner = session.get(Company, viewer.company_id)
-    found = find_by_message_id(session, ref, owner)
-    return access.get_message(session, viewer=viewer, message_id=found.id)
+    try:
+        found = find_by_message_id(session, ref, owner)
+        return access.get_message(session, viewer=viewer, message_id=found.id)
+    except NotFound:
+        raise unknown(ref) from None
+
+
+def unknown(ref: str) -> NotFound:
+    """The one answer for a message that is not there or not the viewer's to see."""
+    shown = ref.strip()[:200]
+    return NotFound(
+        f"No message {shown!r} that you can see.",
+        hint="Use an `id` or `message_id` from a timeline.",
+    )

@@ -50,6 +50,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
 
+from mailroom.config import make_private_dir
 from mailroom.connectors.base import RawMessage, StagedCopy
 from mailroom.errors import MailroomError, NetworkError, ProtocolError
 from mailroom.mail.blobs import STAGING, BlobStore, stage_blobs, sweep_staging
@@ -89,7 +90,7 @@ class FetchWorker:
 
     def __enter__(self) -> FetchWorker:
         sweep_staging(self._blob_root, keep=self.area)
-        self.area.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.area)
         try:
             for _ in range(self._processes):
                 self._workers.append(self._start())

@@ -4,8 +4,8 @@
 share the service layer (crm.access, crm, sync); this module only wires them and
 turns errors into answers:
 
-- `MailroomError` → JSON `{"error", "message", "hint"}` under /api (404 NotFound, 422
-  BadInput, 409 Conflict, 502 mail server), or an error page with the same words;
+- `MailroomError` → JSON `{"error", "message", "hint"}` under /api (404 NotFound, 403
+  Forbidden, 422 BadInput, 409 Conflict, 502 mail server), or an error page with the same words;
 - a missing/invalid token → 401 JSON with `WWW-Authenticate: Bearer`; no session → a
   redirect to the sign-in page; a CSRF failure → 403.
 Every HTML answer carries a strict Content-Security-Policy (scripts only from /static),
@@ -30,7 +30,14 @@ from sqlalchemy import select
 from mailroom import __version__
 from mailroom.app import App
 from mailroom.db.models import Mailbox
-from mailroom.errors import BadInput, Conflict, MailroomError, MailServerError, NotFound
+from mailroom.errors import (
+    BadInput,
+    Conflict,
+    Forbidden,
+    MailroomError,
+    MailServerError,
+    NotFound,
+)
 from mailroom.web import api, pages
 from mailroom.web.deps import ApiUnauthorized, CsrfRejected, SignInRequired
 from mailroom.web.templating import is_htmx, render
@@ -47,6 +54,8 @@ def _status(exc: MailroomError) -> int:
         return 404
     if isinstance(exc, Conflict):
         return 409
+    if isinstance(exc, Forbidden):
+        return 403
     if isinstance(exc, BadInput):
         return 422
     if isinstance(exc, MailServerError):

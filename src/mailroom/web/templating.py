@@ -30,6 +30,8 @@ NOTICES = {
     "token-revoked": "Token revoked.",
     "signed-out": "You are signed out.",
     "password-saved": "Password changed. Other sessions were signed out.",
+    "password-saved-tokens-revoked": "Password changed. Other sessions were signed out and "
+    "your API tokens revoked.",
     "mailbox-password-saved": "New password saved; the mailbox is enabled and syncing again.",
     "smtp-saved": "SMTP settings saved; this mailbox can send.",
     "sent": "Sent. It is on the timeline.",

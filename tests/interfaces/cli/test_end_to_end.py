@@ -137,6 +137,7 @@ def test_a_mailbox_synced_into_timelines_end_to_end(
         "Rod",
         "--admin",
         "--password-stdin",
+        "--confirm-domain",  # the corpus owner's domain is not the company's
         stdin="a-sign-in-password\n",
     )
     sheet = tmp_path / "contacts.csv"

@@ -34,6 +34,7 @@ JSONS = {
     "/api/v1/messages/{message_id}/links": {"record": "contact:{alpha_contact}"},
     "/api/v1/mailboxes/{id}": {"password": "a-new-password"},
     "/api/v1/mailboxes/{id}/smtp": {"host": "127.0.0.1", "port": 25},
+    "/api/v1/mailboxes/{id}/aliases/approve": {"address": "sales@beta.example"},
     "/api/v1/rules/{name}": {"description": "edited by another company"},
 }
 BETA_RULE = "beta-only-rule"

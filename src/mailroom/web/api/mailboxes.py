@@ -6,8 +6,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from mailroom.services.mailboxes import error_log, get_mailbox_json, list_mailbox_json, sync_now
+from mailroom.services.mailboxes import (
+    approve_alias,
+    error_log,
+    get_mailbox_json,
+    list_mailbox_json,
+    sync_now,
+)
 from mailroom.web.api.schemas import ERRORS, MailboxErrorOut, MailboxOut, Page, SyncQueued
+from mailroom.web.api.schemas_in import AliasIn
 from mailroom.web.deps import ApiCtx, Db, MailroomApp
 
 router = APIRouter(tags=["mailboxes"], responses=ERRORS)
@@ -36,3 +43,10 @@ def sync(ctx: ApiCtx, db: Db, app: MailroomApp, id: MailboxId) -> dict[str, Any]
     """Start syncing the mailbox now; poll `GET /mailboxes/{id}` for its status."""
     sync_now(session=db, app=app, mailbox_id=id, viewer=ctx.viewer, here=True)
     return {"mailbox_id": id, "status": "syncing"}
+
+
+@router.post("/mailboxes/{id}/aliases/approve", response_model=MailboxOut)
+def approve(ctx: ApiCtx, db: Db, id: MailboxId, body: AliasIn) -> dict[str, Any]:
+    """Approve a pending alias (admins): only then does it count as the owner's address."""
+    approve_alias(session=db, mailbox_id=id, address=body.address, viewer=ctx.viewer)
+    return get_mailbox_json(session=db, mailbox_id=id, viewer=ctx.viewer)

@@ -6,14 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
-from sqlalchemy import select
 
 from mailroom.crm import access
 from mailroom.db.models import Message
-from mailroom.digits import is_number
-from mailroom.errors import NotFound
 from mailroom.ingest.bodies import ensure_bodies
-from mailroom.mail.threads import normalise_message_id
+from mailroom.services.messages import find_message as find_visible_message
 from mailroom.web.api.schemas import ERRORS, MessageOut
 from mailroom.web.deps import ApiCtx, Db, MailroomApp
 from mailroom.web.present import message_view
@@ -23,21 +20,7 @@ router = APIRouter(tags=["messages"], responses=ERRORS)
 
 def find_message(ctx: ApiCtx, db: Db, ref: str) -> tuple[Message, str]:
     """A message by its Mailroom id (digits) or its Message-ID (with or without <>)."""
-    if is_number(ref) and len(ref) < 19:
-        try:
-            return access.get_message(db, viewer=ctx.viewer, message_id=int(ref))
-        except NotFound:
-            pass
-    wanted = normalise_message_id(ref) or ref
-    found = db.scalar(
-        select(Message.id)
-        .where(Message.company_id == ctx.viewer.company_id, Message.message_id == wanted)
-        .order_by(Message.id)
-        .limit(1)
-    )
-    if found is None:
-        raise NotFound(f"No message {ref}.", hint="Use an `id` or `message_id` from a timeline.")
-    return access.get_message(db, viewer=ctx.viewer, message_id=found)
+    return find_visible_message(session=db, ref=ref, viewer=ctx.viewer)
 
 
 @router.get("/messages/{message_id}", response_model=MessageOut)

@@ -112,6 +112,9 @@ class MailboxOut(BaseModel):
     security: str | None = None
     username: str | None = None
     aliases: list[str] = Field(default_factory=list)
+    pending_aliases: list[str] = Field(
+        default_factory=list, description="Aliases waiting for an admin's approval."
+    )
     folders: list[str] = Field(default_factory=list)
     status_words: str | None = None
     error_kind: str | None = None

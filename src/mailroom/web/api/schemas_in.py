@@ -59,6 +59,10 @@ class LinksOut(BaseModel):
     records: dict[str, str] = Field(description="TYPE:ID → the reason of the link.")
 
 
+class AliasIn(Strict):
+    address: str = Field(min_length=3, max_length=320)
+
+
 class SmtpIn(Strict):
     host: str = Field(min_length=1, max_length=255)
     port: int = Field(587, ge=1, le=65535)

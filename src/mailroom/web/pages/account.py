@@ -1,4 +1,9 @@
-"""The signed-in user's own page: API tokens (shown once when created) and password."""
+"""The signed-in user's own page: API tokens (shown once when created) and password.
+
+Changing the password asks for the current one, keeps this session, signs every other
+session out and, with the box ticked, revokes all the user's API tokens
+(security.auth.change_password). The API has no password route: tokens cannot change it.
+"""
 
 from __future__ import annotations
 
@@ -59,13 +64,26 @@ def revoke(ctx: Csrf, db: Db, token_id: int) -> Response:
 
 @router.post("/password")
 def new_password(
-    request: Request, ctx: Csrf, db: Db, password: Annotated[str, Form(max_length=1000)]
+    request: Request,
+    ctx: Csrf,
+    db: Db,
+    current_password: Annotated[str, Form(max_length=1000)],
+    password: Annotated[str, Form(max_length=1000)],
+    revoke_tokens: Annotated[bool, Form()] = False,
 ) -> Response:
+    """Change the password (the current one first): other sessions end, tokens if asked."""
     try:
-        change_password(db, user=ctx.user, password=password)
+        revoked = change_password(
+            db,
+            user=ctx.user,
+            current=current_password,
+            password=password,
+            keep=ctx.web_session,
+            revoke_tokens=revoke_tokens,
+        )
         db.commit()
     except MailroomError as exc:
-        db.rollback()
+        db.commit()  # only a wrong guess is pending: it counts towards the rate limit
         return render(
             request,
             "account.html",
@@ -76,4 +94,5 @@ def new_password(
             new_token=None,
             error=exc,
         )
-    return RedirectResponse("/signin?notice=password-saved", status_code=303)
+    notice = "password-saved-tokens-revoked" if revoked else "password-saved"
+    return RedirectResponse(f"/account?notice={notice}", status_code=303)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -20,17 +20,21 @@ from mailroom.web.templating import render
 router = APIRouter(prefix="/account")
 
 
-@router.get("")
-def account_page(request: Request, ctx: PageCtx, db: Db) -> Response:
+def _account(request: Request, ctx: PageCtx, db: Db, **values: Any) -> Response:
+    """The account page with the user's tokens; `values` set new_token, error, status_code."""
     return render(
         request,
         "account.html",
         ctx,
         nav="account",
         tokens=list_api_tokens(db, user=ctx.user),
-        new_token=None,
-        error=None,
+        **({"new_token": None, "error": None} | values),
     )
+
+
+@router.get("")
+def account_page(request: Request, ctx: PageCtx, db: Db) -> Response:
+    return _account(request, ctx, db)
 
 
 @router.post("/tokens")
@@ -39,15 +43,7 @@ def new_token(
 ) -> Response:
     token, _row = create_api_token(db, user=ctx.user, name=name)
     db.commit()
-    return render(
-        request,
-        "account.html",
-        ctx,
-        nav="account",
-        tokens=list_api_tokens(db, user=ctx.user),
-        new_token=token,
-        error=None,
-    )
+    return _account(request, ctx, db, new_token=token)
 
 
 @router.post("/tokens/{token_id}/revoke")
@@ -66,14 +62,5 @@ def new_password(
         db.commit()
     except MailroomError as exc:
         db.rollback()
-        return render(
-            request,
-            "account.html",
-            ctx,
-            nav="account",
-            status_code=422,
-            tokens=list_api_tokens(db, user=ctx.user),
-            new_token=None,
-            error=exc,
-        )
+        return _account(request, ctx, db, status_code=422, error=exc)
     return RedirectResponse("/signin?notice=password-saved", status_code=303)

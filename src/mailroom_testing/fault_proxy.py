@@ -139,10 +139,7 @@ class FaultProxy:
         except OSError:
             pass
         finally:
-            for sock in (client, server):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                    sock.close()
+            _close_both(client, server)
 
     def _without_hidden(self, chunk: bytes) -> bytes:
         if not self._hidden or b"CAPABILITY" not in chunk:
@@ -187,7 +184,12 @@ class FaultProxy:
         except OSError:
             pass
         finally:
-            for sock in (client, server):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                    sock.close()
+            _close_both(client, server)
+
+
+def _close_both(client: socket.socket, server: socket.socket) -> None:
+    """End a relayed connection: either direction's end closes both sockets."""
+    for sock in (client, server):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+            sock.close()

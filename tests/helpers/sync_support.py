@@ -1,4 +1,4 @@
-"""Shared set-up for the sync tests: a company, a mailbox, checks, the CLI.
+"""Shared set-up for the sync tests: a company, a mailbox, checks (the CLI: mailbox_state).
 
 `connect_mailbox` makes a company with one user and one mailbox pointing at the test
 Dovecot over IMAPS (or POP3S); `db_places` and `server_places` read what the database and
@@ -8,16 +8,12 @@ loss" in one line.
 
 from __future__ import annotations
 
-import io
 import re
-import sys
 from datetime import date
 
-import pytest
 from sqlalchemy import func, select
 
 from mailroom.app import App
-from mailroom.cli import main
 from mailroom.crm.companies import add_company, add_user
 from mailroom.crm.records import EmailField, add_record
 from mailroom.db.engine import transaction
@@ -152,12 +148,6 @@ def health(app: App, mailbox_id: int) -> Mailbox:
         mailbox = session.get(Mailbox, mailbox_id)
         assert mailbox is not None
         return mailbox
-
-
-def run_cli(app: App, monkeypatch: pytest.MonkeyPatch, *args: str, stdin: str = "") -> int:
-    monkeypatch.setenv("MAILROOM_SECRET_KEY", app.settings.secret_key_b64 or "")
-    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    return main(["--data-dir", str(app.settings.data_dir), *args])
 
 
 def expunge(dovecot: DovecotServer, login: str, folder: str, uids: list[int]) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from mailroom.cli.common import console, get_app, print_json, read_secret_stdin
+from mailroom.cli.common import console, get_app, print_rows, read_secret_stdin
 from mailroom.crm.companies import add_company, add_user, get_company, list_companies
 from mailroom.db.engine import transaction
 from mailroom.security.secrets import create_key_file
@@ -50,11 +50,9 @@ def company_list(as_json: bool = typer.Option(False, "--json")) -> None:
             {"id": c.id, "name": c.name, "domains": [d.domain for d in c.domains]}
             for c in list_companies(session)
         ]
-    if as_json:
-        print_json(rows)
-        return
-    for row in rows:
-        console.print(f"{row['id']}\t{row['name']}\t{', '.join(row['domains'])}")
+    print_rows(
+        rows, as_json=as_json, line=lambda r: f"{r['id']}\t{r['name']}\t{', '.join(r['domains'])}"
+    )
 
 
 @company_app.command("limit")

@@ -9,6 +9,7 @@ printed, so `mailroom --help` and `--json` output never import Rich.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -82,6 +83,17 @@ def print_json(value: Any) -> None:
     import json
 
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def print_rows(
+    rows: list[dict[str, Any]], *, as_json: bool, line: Callable[[dict[str, Any]], str]
+) -> None:
+    """A list command's output: the rows as JSON, or one console line per row."""
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        console.print(line(row))
 
 
 def read_secret_stdin(what: str) -> str:

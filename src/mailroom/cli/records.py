@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailroom.cli.common import console, err_console, get_app, print_json
+from mailroom.cli.common import console, err_console, get_app, print_json, print_rows
 from mailroom.crm.companies import get_company
 from mailroom.crm.records import (
     EmailField,
@@ -98,11 +99,11 @@ def records_list(
             record_summary(r)
             for r in list_records(session, company_id=owner.id, record_type=record_type)
         ]
-    if as_json:
-        print_json(rows)
-        return
-    for row in rows:
-        console.print(f"{row['type']}:{row['id']}\t{row['name']}\t{', '.join(row['emails'])}")
+    print_rows(rows, as_json=as_json, line=_record_line)
+
+
+def _record_line(row: dict[str, Any]) -> str:
+    return f"{row['type']}:{row['id']}\t{row['name']}\t{', '.join(row['emails'])}"
 
 
 def resolve_records(session: Session, spec: str, company: str | None) -> list[Record]:

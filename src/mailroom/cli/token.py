@@ -6,9 +6,11 @@ script can capture it; it is stored only as a hash and cannot be shown again.
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
-from mailroom.cli.common import console, get_app, print_json
+from mailroom.cli.common import console, get_app, print_rows
 from mailroom.crm.companies import get_user
 from mailroom.db.engine import transaction
 from mailroom.security.auth import create_api_token, list_api_tokens, revoke_api_token
@@ -44,11 +46,11 @@ def token_list(
             }
             for t in list_api_tokens(session, user=get_user(session, user))
         ]
-    if as_json:
-        print_json(rows)
-        return
-    for row in rows:
-        console.print(f"{row['id']}\t{row['prefix']}…\t{row['name']}\t{row['last_used_at'] or ''}")
+    print_rows(rows, as_json=as_json, line=_token_line)
+
+
+def _token_line(row: dict[str, Any]) -> str:
+    return f"{row['id']}\t{row['prefix']}…\t{row['name']}\t{row['last_used_at'] or ''}"
 
 
 @token_app.command("revoke")

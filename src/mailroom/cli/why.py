@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import typer
 from sqlalchemy.orm import Session
 
@@ -52,11 +54,7 @@ def link(
     company: str = typer.Option(None, "--company"),
 ) -> None:
     """Link a message to a record by hand (reason `manual`; survives every re-sync)."""
-    with transaction(get_app().sessions) as session:
-        message, owner = _message_and_company(session, message_id, company)
-        target = get_record(session, company_id=owner.id, ref=record)
-        link_by_hand(session, message=message, record=target)
-        ref = target.ref
+    ref = _by_hand(link_by_hand, message_id, record, company)
     console.print(f"Linked to {ref} (manual).")
 
 
@@ -66,12 +64,20 @@ def unlink(
     company: str = typer.Option(None, "--company"),
 ) -> None:
     """Remove a link by hand; automation never adds it again."""
+    ref = _by_hand(unlink_by_hand, message_id, record, company)
+    console.print(f"Unlinked from {ref}; automation will not link it again.")
+
+
+def _by_hand(
+    change: Callable[..., object], message_id: str, record: str, company: str | None
+) -> str:
+    """Link or unlink (`change`) the message and the record, committed; the record's ref."""
     with transaction(get_app().sessions) as session:
         message, owner = _message_and_company(session, message_id, company)
         target = get_record(session, company_id=owner.id, ref=record)
-        unlink_by_hand(session, message=message, record=target)
+        change(session, message=message, record=target)
         ref = target.ref
-    console.print(f"Unlinked from {ref}; automation will not link it again.")
+    return ref
 
 
 def register(app: typer.Typer) -> None:

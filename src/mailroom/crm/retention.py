@@ -13,7 +13,6 @@ Invariants:
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, exists, select
@@ -25,6 +24,7 @@ from mailroom.db.engine import transaction
 from mailroom.db.models import Company, Mailbox, Message, MessageCopy, MessageLink
 from mailroom.db.web_models import VISIBILITY_MODES, CompanyPrivacy
 from mailroom.errors import BadInput
+from mailroom.periodic import Periodic
 
 log = logging.getLogger(__name__)
 CHUNK = 500
@@ -125,34 +125,20 @@ def purge_all(app: App, *, now: datetime | None = None) -> dict[int, int]:
     return done
 
 
-class RetentionSweeper:
+class RetentionSweeper(Periodic):
     """Runs `purge_all` every `interval` seconds in a daemon thread of `mailroom serve`."""
+
+    thread_name = "mailroom-retention"
+    failure = "retention sweep failed"
+    stop_timeout = 10.0
+    log = log
 
     def __init__(self, app: App, *, interval: float = 3600.0) -> None:
         self.app = app
-        self.interval = interval
-        self.stop_event = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="mailroom-retention", daemon=True)
+        super().__init__(interval=interval)
 
-    def start(self) -> None:
-        """Start the sweeper's daemon thread."""
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Ask the sweeper to stop and wait up to `timeout` seconds for it."""
-        self.stop_event.set()
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self.stop_event.is_set():
-            try:
-                for company_id, count in purge_all(self.app).items():
-                    if count:
-                        log.info(
-                            "retention: deleted %d unlinked messages of company %d",
-                            count,
-                            company_id,
-                        )
-            except Exception:  # logged and retried at the next sweep
-                log.exception("retention sweep failed")
-            self.stop_event.wait(self.interval)
+    def tick(self) -> None:
+        """Purge every company's unlinked mail past its retention."""
+        for company_id, count in purge_all(self.app).items():
+            if count:
+                log.info("retention: deleted %d unlinked messages of company %d", count, company_id)

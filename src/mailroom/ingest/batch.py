@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session
 from mailroom.connectors.base import RawMessage
 from mailroom.db.matching_models import MessageSkip
 from mailroom.db.models import Attachment, Message, MessageAddress, MessageCopy
+from mailroom.ingest.counts import IngestCounts
 from mailroom.ingest.store import Item, Segment, content_rows, store_raw
 from mailroom.mail.blobs import BlobStore
 from mailroom.mail.message import ParsedMessage
@@ -83,14 +84,10 @@ class IngestTarget:
     defer_bodies: bool = False
 
 
-@dataclass(slots=True)
-class BatchResult:
+@dataclass(slots=True, kw_only=True)
+class BatchResult(IngestCounts):
     """What one batch added."""
 
-    messages: int = 0
-    copies: int = 0
-    links: int = 0
-    parse_errors: int = 0
     bytes: int = 0
     skipped: int = 0
     records_created: int = 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -64,17 +64,11 @@ class MailView:
     @cached_property
     def header_map(self) -> dict[str, list[str]]:
         """Every header by lower-cased name, each with all its values in order."""
-        found: dict[str, list[str]] = {}
-        for name, value in self.parsed.headers:
-            found.setdefault(name.strip().lower(), []).append(value.strip())
-        return found
+        return _by_name(self.parsed.headers)
 
     @cached_property
     def _full_header_map(self) -> dict[str, list[str]]:
-        found: dict[str, list[str]] = {}
-        for name, value in self.content.headers:
-            found.setdefault(name.strip().lower(), []).append(value.strip())
-        return found
+        return _by_name(self.content.headers)
 
     def header_values(self, name: str) -> list[str]:
         """Every value of header `name` (lower-case), decoded, in message order."""
@@ -85,3 +79,11 @@ class MailView:
     def addresses(self, role: str) -> tuple[str, ...]:
         """Addresses in one role: from, to, cc, bcc, reply-to, sender."""
         return tuple(a.address for r, a in self.parsed.participants() if r == role)
+
+
+def _by_name(headers: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Headers by lower-cased name, each with all its values in order (both stripped)."""
+    found: dict[str, list[str]] = {}
+    for name, value in headers:
+        found.setdefault(name.strip().lower(), []).append(value.strip())
+    return found

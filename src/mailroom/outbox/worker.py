@@ -9,38 +9,29 @@ is logged and the next tick tries again.
 from __future__ import annotations
 
 import logging
-import threading
 
 from mailroom.app import App
 from mailroom.outbox.delivery import process_due
+from mailroom.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
 
-class OutboxWorker:
+class OutboxWorker(Periodic):
     """A daemon thread that calls `process_due(app)` every `interval` seconds."""
+
+    thread_name = "outbox"
+    failure = "outbox: processing due entries failed"
+    stop_timeout = 30.0
+    log = log
 
     def __init__(self, app: App, *, interval: float = 60.0) -> None:
         self.app = app
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
+        super().__init__(interval=interval)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                process_due(self.app)
-            except Exception:
-                log.exception("outbox: processing due entries failed")
-            self._stop.wait(self.interval)
+    def tick(self) -> None:
+        """Attempt every due entry."""
+        process_due(self.app)
 
 
 def start_outbox_worker(app: App, *, interval: float = 60.0) -> OutboxWorker:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from mailroom.db.models import Company, Mailbox
 from mailroom.digits import is_number
 from mailroom.mailboxes.status import MailboxStatus, mark_syncing
+from mailroom.sync.health import aware
 
 STAGE_TIMEOUT = timedelta(minutes=10)
 HOST = socket.gethostname()
@@ -68,19 +69,13 @@ def owner_alive(owner: str) -> bool:
     return True
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 def is_stale(mailbox: Mailbox, *, now: datetime, timeout: timedelta = STAGE_TIMEOUT) -> bool:
     """Whether a `syncing` mailbox's claim may be taken over (see the module docstring)."""
     if mailbox.status != MailboxStatus.SYNCING or not mailbox.sync_owner:
         return True
     if not owner_alive(mailbox.sync_owner):
         return True
-    beat = _aware(mailbox.heartbeat_at)
+    beat = aware(mailbox.heartbeat_at)
     return beat is None or now - beat > timeout
 
 

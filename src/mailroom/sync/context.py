@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from mailroom.app import App
+from mailroom.ingest.counts import IngestCounts
 
 if TYPE_CHECKING:  # ingest (and matching under it) is imported when there is mail to store
     from mailroom.ingest.batch import BatchResult
@@ -42,27 +43,21 @@ class ProgressEvent:
     total_bytes: int
 
 
-@dataclass(slots=True)
-class FolderReport:
+@dataclass(slots=True, kw_only=True)
+class FolderReport(IngestCounts):
     """What one folder's sync did."""
 
     name: str
     skipped: bool = False
     fetched: int = 0
-    messages: int = 0
-    copies: int = 0
-    links: int = 0
-    parse_errors: int = 0
     gone: int = 0
     flags_changed: int = 0
     uidvalidity_changed: bool = False
 
     def add(self, result: BatchResult, fetched: int) -> None:
+        """Count a stored batch and the messages fetched for it."""
         self.fetched += fetched
-        self.messages += result.messages
-        self.copies += result.copies
-        self.links += result.links
-        self.parse_errors += result.parse_errors
+        self.add_counts(result)
 
 
 @dataclass(slots=True)

@@ -19,7 +19,8 @@ from mailroom.errors import (
 )
 from mailroom.sync.engine import sync_mailbox
 from mailroom_testing.dovecot import DovecotServer
-from tests.helpers.sync_support import connect_mailbox, run_cli, seed
+from tests.helpers.mailbox_state import run_cli
+from tests.helpers.sync_support import connect_mailbox, seed
 
 
 def test_ten_auth_failures_fail_the_mailbox_and_editing_the_password_revives_it(

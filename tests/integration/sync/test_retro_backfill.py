@@ -16,7 +16,8 @@ from mailroom.db.models import Company, Message, Record
 from mailroom.sync.engine import sync_mailbox
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer
-from tests.helpers.sync_support import connect_mailbox, message_count, run_cli
+from tests.helpers.mailbox_state import run_cli
+from tests.helpers.sync_support import connect_mailbox, message_count
 
 
 def test_records_backfill_fetches_older_mail_of_the_record_from_the_server(

@@ -22,12 +22,12 @@ from mailroom.sync.scheduler import PollScheduler
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer
 from mailroom_testing.fault_proxy import FaultProxy
+from tests.helpers.mailbox_state import run_cli
 from tests.helpers.sync_support import (
     assert_db_matches_server,
     connect_mailbox,
     health,
     message_count,
-    run_cli,
     seed,
     through,
 )

@@ -13,7 +13,8 @@ from mailroom.app import App
 from mailroom.cli.sync import _Bars
 from mailroom.sync.engine import ProgressEvent, sync_mailbox
 from mailroom_testing.dovecot import DovecotServer
-from tests.helpers.sync_support import connect_mailbox, run_cli, seed
+from tests.helpers.mailbox_state import run_cli
+from tests.helpers.sync_support import connect_mailbox, seed
 
 
 def test_progress_bar_shows_done_of_total_messages_and_bytes() -> None:

@@ -7,7 +7,7 @@ session out and, with the box ticked, revokes all the user's API tokens
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -25,17 +25,21 @@ from mailroom.web.templating import render
 router = APIRouter(prefix="/account")
 
 
-@router.get("")
-def account_page(request: Request, ctx: PageCtx, db: Db) -> Response:
+def _account(request: Request, ctx: PageCtx, db: Db, **values: Any) -> Response:
+    """The account page with the user's tokens; `values` set new_token, error, status_code."""
     return render(
         request,
         "account.html",
         ctx,
         nav="account",
         tokens=list_api_tokens(db, user=ctx.user),
-        new_token=None,
-        error=None,
+        **({"new_token": None, "error": None} | values),
     )
+
+
+@router.get("")
+def account_page(request: Request, ctx: PageCtx, db: Db) -> Response:
+    return _account(request, ctx, db)
 
 
 @router.post("/tokens")
@@ -44,15 +48,7 @@ def new_token(
 ) -> Response:
     token, _row = create_api_token(db, user=ctx.user, name=name)
     db.commit()
-    return render(
-        request,
-        "account.html",
-        ctx,
-        nav="account",
-        tokens=list_api_tokens(db, user=ctx.user),
-        new_token=token,
-        error=None,
-    )
+    return _account(request, ctx, db, new_token=token)
 
 
 @router.post("/tokens/{token_id}/revoke")
@@ -84,15 +80,6 @@ def new_password(
         db.commit()
     except MailroomError as exc:
         db.commit()  # only a wrong guess is pending: it counts towards the rate limit
-        return render(
-            request,
-            "account.html",
-            ctx,
-            nav="account",
-            status_code=422,
-            tokens=list_api_tokens(db, user=ctx.user),
-            new_token=None,
-            error=exc,
-        )
+        return _account(request, ctx, db, status_code=422, error=exc)
     notice = "password-saved-tokens-revoked" if revoked else "password-saved"
     return RedirectResponse(f"/account?notice={notice}", status_code=303)

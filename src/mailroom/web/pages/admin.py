@@ -6,7 +6,7 @@ only on the admin's own company (`ctx.company`).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -42,6 +42,11 @@ def admin_home(ctx: PageCtx) -> Response:
 @router.get("/users")
 def users_page(request: Request, ctx: PageCtx, db: Db) -> Response:
     access.require_admin(ctx.viewer)
+    return _users_page(request, ctx, db)
+
+
+def _users_page(request: Request, ctx: PageCtx, db: Db, **values: Any) -> Response:
+    """The users page; `values` set error and status_code."""
     return render(
         request,
         "admin_users.html",
@@ -49,7 +54,7 @@ def users_page(request: Request, ctx: PageCtx, db: Db) -> Response:
         nav="admin",
         users=_users(db, ctx),
         roles=ROLES,
-        error=None,
+        **({"error": None} | values),
     )
 
 
@@ -78,16 +83,7 @@ def add_user_route(
         db.commit()
     except MailroomError as exc:
         db.rollback()
-        return render(
-            request,
-            "admin_users.html",
-            ctx,
-            nav="admin",
-            users=_users(db, ctx),
-            roles=ROLES,
-            error=exc,
-            status_code=422,
-        )
+        return _users_page(request, ctx, db, error=exc, status_code=422)
     return RedirectResponse("/admin/users?notice=user-added", status_code=303)
 
 
@@ -129,6 +125,11 @@ def all_mailboxes(request: Request, ctx: PageCtx, db: Db) -> Response:
 @router.get("/settings")
 def settings_page(request: Request, ctx: PageCtx, db: Db) -> Response:
     access.require_admin(ctx.viewer)
+    return _settings_page(request, ctx, db)
+
+
+def _settings_page(request: Request, ctx: PageCtx, db: Db, **values: Any) -> Response:
+    """The settings page; `values` set error and status_code."""
     return render(
         request,
         "admin_settings.html",
@@ -136,7 +137,7 @@ def settings_page(request: Request, ctx: PageCtx, db: Db) -> Response:
         nav="admin",
         privacy=access.privacy_of(db, ctx.company.id),
         modes=VISIBILITY_MODES,
-        error=None,
+        **({"error": None} | values),
     )
 
 
@@ -170,14 +171,5 @@ def save_settings(
         db.commit()
     except MailroomError as exc:
         db.rollback()
-        return render(
-            request,
-            "admin_settings.html",
-            ctx,
-            nav="admin",
-            status_code=422,
-            privacy=access.privacy_of(db, ctx.company.id),
-            modes=VISIBILITY_MODES,
-            error=exc,
-        )
+        return _settings_page(request, ctx, db, error=exc, status_code=422)
     return RedirectResponse("/admin/settings?notice=settings-saved", status_code=303)

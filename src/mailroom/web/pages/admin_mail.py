@@ -11,6 +11,7 @@ Both are admin-only (404 for members) and work on the admin's own company only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -55,27 +56,38 @@ def blocklist_page(request: Request, ctx: PageCtx, db: Db) -> Response:
 
 @router.post("/blocklist")
 def block(request: Request, ctx: Csrf, db: Db, entry: Entry, user: Entry = "") -> Response:
-    access.require_admin(ctx.viewer)
-    try:
-        add_entry(db, company=ctx.company, entry=entry, user_email=user.strip() or None)
-        db.commit()
-    except MailroomError as exc:
-        db.rollback()
-        form = {"entry": entry, "user": user}
-        return _blocklist(request, ctx, db, status_code=422, error=exc, form=form)
-    return RedirectResponse("/admin/blocklist?notice=blocked", status_code=303)
+    form = {"entry": entry, "user": user}
+    return _change_blocklist(request, ctx, db, add_entry, form, notice="blocked", keep_form=True)
 
 
 @router.post("/blocklist/remove")
 def unblock(request: Request, ctx: Csrf, db: Db, entry: Entry, user: Entry = "") -> Response:
+    form = {"entry": entry, "user": user}
+    return _change_blocklist(request, ctx, db, remove_entry, form, notice="unblocked")
+
+
+def _change_blocklist(
+    request: Request,
+    ctx: PageCtx,
+    db: Db,
+    change: Callable[..., object],
+    form: dict[str, str],
+    *,
+    notice: str,
+    keep_form: bool = False,
+) -> Response:
+    """Add or remove one entry (committed), or show the page again with the error (422);
+    `keep_form` refills the form with what was typed."""
     access.require_admin(ctx.viewer)
     try:
-        remove_entry(db, company=ctx.company, entry=entry, user_email=user.strip() or None)
+        user_email = form["user"].strip() or None
+        change(db, company=ctx.company, entry=form["entry"], user_email=user_email)
         db.commit()
     except MailroomError as exc:
         db.rollback()
-        return _blocklist(request, ctx, db, status_code=422, error=exc)
-    return RedirectResponse("/admin/blocklist?notice=unblocked", status_code=303)
+        kept = form if keep_form else {}
+        return _blocklist(request, ctx, db, status_code=422, error=exc, form=kept)
+    return RedirectResponse(f"/admin/blocklist?notice={notice}", status_code=303)
 
 
 @router.get("/dropbox")

@@ -29,6 +29,14 @@ from mailroom.web.templating import render
 router = APIRouter()
 
 
+def _readable(ctx: PageCtx, db: Db, app: MailroomApp, message_id: int) -> tuple[Message, str]:
+    """The message the viewer may see and the viewer's access level; synced mail has its
+    bodies parsed here, on first read."""
+    message, level = access.get_message(db, viewer=ctx.viewer, message_id=message_id)
+    ensure_bodies(db, message, app.blobs, commit=True)
+    return message, level
+
+
 @router.get("/messages/{message_id}")
 def message_page(
     request: Request,
@@ -38,8 +46,7 @@ def message_page(
     message_id: int,
     images: Annotated[bool, Query()] = False,
 ) -> Response:
-    message, level = access.get_message(db, viewer=ctx.viewer, message_id=message_id)
-    ensure_bodies(db, message, app.blobs, commit=True)  # synced mail: bodies parsed on read
+    message, level = _readable(ctx, db, app, message_id)
     view = message_view(db, message, level=level, images=images, base="")
     return render(
         request,
@@ -60,8 +67,7 @@ def message_body(
     message_id: int,
     images: Annotated[bool, Query()] = False,
 ) -> Response:
-    message, level = access.get_message(db, viewer=ctx.viewer, message_id=message_id)
-    ensure_bodies(db, message, app.blobs, commit=True)  # synced mail: bodies parsed on read
+    message, level = _readable(ctx, db, app, message_id)
     view = message_view(db, message, level=level, images=images)
     title = view["subject"] or "Message"
     if level != "everything":

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from imapclient.exceptions import LoginError
 
+from mailroom.connectors.limits import TOO_LARGE_HINT, AnswerTooLarge
 from mailroom.connectors.transport import AUTH_HINT, NETWORK_HINT, tls_hint, transport_error
 from mailroom.errors import (
     AuthenticationError,
@@ -59,6 +60,11 @@ def translate_error(
         return AuthenticationError(
             f"The IMAP server {host} refused the user name or password for {username} ({said})",
             hint=AUTH_HINT,
+        )
+    if isinstance(exc, AnswerTooLarge):
+        return ProtocolError(
+            f"{server} sent {exc.what} in answer to {action}: Mailroom stopped reading it",
+            hint=TOO_LARGE_HINT,
         )
     if isinstance(exc, imaplib.IMAP4.abort | EOFError):
         why = scrub(server_text(exc)) or "connection closed"

@@ -233,3 +233,26 @@ def test_hostile_pop3_line_over_2048_bytes_in_retr_is_read_whole(sqlite_app: App
         assert report.messages == 1
     finally:
         server.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 11 item 8 (not done): a listed UID whose FETCH cannot be parsed is taken "
+    "for expunged; the cursor passes it and the sync is 'ok'",
+)
+def test_an_unparseable_fetch_does_not_advance_the_cursor_past_the_message(
+    sqlite_app: App, hostile: HostileServer
+) -> None:
+    one_message_inbox(hostile)
+
+    def unparseable(tag: bytes, args: bytes) -> Iterator[bytes]:
+        if b"BODY.PEEK[]" in args:  # the body comes as NIL: nothing to store
+            yield b"* 1 FETCH (UID 1 RFC822.SIZE 100 FLAGS () BODY[] NIL)\r\n"
+        else:
+            yield b"* 1 FETCH (UID 1 RFC822.SIZE 100)\r\n"
+        yield b"{tag} OK FETCH done\r\n"
+
+    hostile.on("UID FETCH", unparseable)
+    box = hostile_mailbox(sqlite_app, hostile)
+    report = sync_mailbox(sqlite_app, box)
+    assert report.error is not None or report.messages == 1, "message 1 was silently skipped"

@@ -5,14 +5,17 @@ No server: the sources here are in memory (mailroom_testing.memory_source)."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 
 import pytest
 
 from mailroom.app import App
 from mailroom.connectors.base import FolderInfo
+from mailroom.connectors.imap import ImapSource
 from mailroom.db.models import Mailbox
 from mailroom.sync import engine
+from mailroom.sync.idle import IdleWatcher
 from mailroom.sync.scheduler import PollScheduler
 from mailroom_testing.memory_source import MemorySource
 from tests.helpers.sync_support import setup_company
@@ -85,3 +88,21 @@ def test_the_scheduler_logs_a_sync_that_raised(
         report = scheduler._sync(box, False)
     assert report.error is not None and "RuntimeError: boom" in report.error.message
     assert any("boom" in r.getMessage() or r.exc_info for r in caplog.records)
+
+
+def test_an_idle_watcher_backs_off_instead_of_dying() -> None:
+    attempts = threading.Event()
+
+    def opener() -> ImapSource:
+        attempts.set()
+        raise ValueError("invalid literal for int() with base 10: b'abc'")
+
+    watcher = IdleWatcher(mailbox_id=1, folder="INBOX", opener=opener, on_change=lambda _: None)
+    watcher.start()
+    try:
+        assert attempts.wait(5)
+        watcher.join(0.5)  # the first backoff is 2 s: the thread waits, alive
+        assert watcher.is_alive()
+    finally:
+        watcher.stop()
+        watcher.join(5)

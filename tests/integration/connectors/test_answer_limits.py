@@ -14,7 +14,7 @@ from mailroom.connectors.imap import ImapSource
 from mailroom.connectors.limits import AnswerLimits
 from mailroom.connectors.pop3 import Pop3Mailbox
 from mailroom.errors import ProtocolError
-from mailroom_testing.hostile_server import Answer, HostileServer, PopMessage, answer_lines
+from mailroom_testing.hostile_server import Answer, HostileServer, PopMessage, answer_lines, drip
 
 SMALL = AnswerLimits(line=4096, message=64 << 10, folders=50, untagged=200, command=256 << 10)
 
@@ -105,3 +105,13 @@ def test_pop3_garbage_listing_numbers_are_protocol_errors() -> None:
         with pytest.raises(ProtocolError, match="99999999999"):
             box.listing()
         box.close()
+
+
+def test_a_drip_fed_answer_is_read_whole(server: HostileServer) -> None:
+    """The fixture's drip feed (for the slow-server tests): one byte at a time still parses."""
+    server.on("LOGIN", drip(b"{tag} OK LOGIN done\r\n", every=0.005))
+    source = ImapSource.connect(settings(server))
+    try:
+        assert [f.name for f in source.list_folders()] == ["INBOX"]
+    finally:
+        source.close()

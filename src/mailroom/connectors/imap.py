@@ -37,8 +37,6 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-from imapclient import IMAPClient
-
 from mailroom.connectors import imap_fetch, sasl
 from mailroom.connectors.base import (
     FolderInfo,
@@ -48,8 +46,10 @@ from mailroom.connectors.base import (
     ServerSettings,
     size_batches,
 )
+from mailroom.connectors.imap_bounded import BoundedIMAPClient
 from mailroom.connectors.imap_errors import translate_error
 from mailroom.connectors.imap_roles import assign_roles, default_sync_folders
+from mailroom.connectors.limits import AnswerTooLarge, modseq, number, nz_number
 from mailroom.connectors.transport import Connection, tls_context_for
 from mailroom.errors import MailServerError, ProtocolError, TLSError
 
@@ -85,7 +85,7 @@ class ImapSource(Connection):
     """A logged-in, read-only IMAP connection implementing `MailboxSource`."""
 
     protocol = "IMAP"
-    failures = (imaplib.IMAP4.error, OSError, EOFError)
+    failures = (imaplib.IMAP4.error, OSError, EOFError, AnswerTooLarge)
 
     def __init__(self, client: _Client | None, *, host: str, port: int, username: str) -> None:
         super().__init__(host=host, port=port)
@@ -117,7 +117,7 @@ class ImapSource(Connection):
         with source._logging_in(*sasl.login_secrets(settings), on_failure=source.close):
             client: _Client = source._call(
                 "connect",
-                IMAPClient,
+                BoundedIMAPClient,
                 host,
                 port=port,
                 ssl=settings.security is Security.SSL,
@@ -189,19 +189,20 @@ class ImapSource(Connection):
         if b"CONDSTORE" in self._call("CAPABILITY", client.capabilities):
             what.append(b"HIGHESTMODSEQ")  # RFC 7162 §3.1.6
         status = self._call("STATUS", client.folder_status, folder, what)
-        try:
-            modseq = status.get(b"HIGHESTMODSEQ")
-            return FolderStatus(
-                name=folder,
-                uidvalidity=int(status[b"UIDVALIDITY"]),
-                uidnext=int(status[b"UIDNEXT"]),
-                messages=int(status[b"MESSAGES"]),
-                highestmodseq=int(modseq) if modseq is not None else None,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
+        missing = [key.decode() for key in what if key not in status]
+        if missing:
             raise ProtocolError(
-                f"The IMAP server {self.host} sent an incomplete STATUS for {folder}: {status!r}"
-            ) from exc
+                f"The IMAP server {self.host} sent a STATUS for {folder} without "
+                f"{', '.join(missing)}"
+            )
+        return _folder_status(
+            f"The IMAP server {self.host}",
+            folder,
+            uidvalidity=status[b"UIDVALIDITY"],
+            uidnext=status[b"UIDNEXT"],
+            messages=status[b"MESSAGES"],
+            highestmodseq=status.get(b"HIGHESTMODSEQ"),
+        )
 
     def fetch_since(
         self, folder: str, *, after_uid: int, batch_size: int = 200
@@ -229,19 +230,16 @@ class ImapSource(Connection):
     def open_folder(self, folder: str) -> FolderStatus:
         """EXAMINE the folder (read-only, RFC 3501 §6.3.2); its state as EXAMINE reported."""
         selected = self._call("EXAMINE", self._require().select_folder, folder, readonly=True)
-        try:
-            modseq = selected.get(b"HIGHESTMODSEQ")
-            status = FolderStatus(
-                name=folder,
-                uidvalidity=int(selected[b"UIDVALIDITY"]),
-                uidnext=int(selected.get(b"UIDNEXT", 0)),
-                messages=int(selected.get(b"EXISTS", 0)),
-                highestmodseq=int(modseq) if modseq is not None else None,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ProtocolError(
-                f"The IMAP server {self.host} sent no UIDVALIDITY for {folder}"
-            ) from exc
+        if b"UIDVALIDITY" not in selected:
+            raise ProtocolError(f"The IMAP server {self.host} sent no UIDVALIDITY for {folder}")
+        status = _folder_status(
+            f"The IMAP server {self.host}",
+            folder,
+            uidvalidity=selected[b"UIDVALIDITY"],
+            uidnext=selected.get(b"UIDNEXT"),
+            messages=selected.get(b"EXISTS", 0),
+            highestmodseq=selected.get(b"HIGHESTMODSEQ"),
+        )
         self._selected = status
         return status
 
@@ -378,6 +376,28 @@ class ImapSource(Connection):
             scrub=self._scrub,
             bearer=self.bearer,
         )
+
+
+def _folder_status(
+    server: str,
+    folder: str,
+    *,
+    uidvalidity: object,
+    uidnext: object,
+    messages: object,
+    highestmodseq: object,
+) -> FolderStatus:
+    """A FolderStatus from a STATUS or EXAMINE answer, every number in its RFC range."""
+    return FolderStatus(
+        name=folder,
+        uidvalidity=nz_number(uidvalidity, f"UIDVALIDITY of {folder}", server=server),
+        # EXAMINE may omit UIDNEXT (RFC 3501 §6.3.1): 0, unknown
+        uidnext=0 if uidnext is None else nz_number(uidnext, f"UIDNEXT of {folder}", server=server),
+        messages=number(messages, f"a message count of {folder}", server=server),
+        highestmodseq=None
+        if highestmodseq is None
+        else modseq(highestmodseq, f"HIGHESTMODSEQ of {folder}", server=server),
+    )
 
 
 def _text(value: object) -> str:

@@ -32,6 +32,7 @@ from typing import Any, Protocol, cast
 
 from mailroom.connectors.base import FolderRole, RawMessage, ServerSettings
 from mailroom.connectors.imap import ImapSource
+from mailroom.connectors.limits import nz_number
 from mailroom.errors import ProtocolError
 
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
@@ -106,7 +107,8 @@ class SentFolder:
         selected = call("EXAMINE", client.select_folder, folder, readonly=True)
         uidvalidity = _uidvalidity(selected, self.host, folder)
         uids = call("UID SEARCH", client.search, ["HEADER", "Message-ID", f"<{wanted}>"])
-        for uid in sorted(int(u) for u in uids):
+        server = f"The IMAP server {self.host}"
+        for uid in sorted(nz_number(u, "a UID in a SEARCH answer", server=server) for u in uids):
             items = call("UID FETCH", client.fetch, [uid], [b"BODY.PEEK[]", b"FLAGS"])
             item = items.get(uid) or {}
             data = item.get(b"BODY[]")
@@ -135,10 +137,11 @@ class SentFolder:
         answer = self._source._call("APPEND", client.append, folder, data, (b"\\Seen",), when)
         match = _APPENDUID.search(answer if isinstance(answer, bytes) else str(answer).encode())
         if match:
+            server = f"The IMAP server {self.host}"
             return RawMessage(
                 folder=folder,
-                uidvalidity=int(match.group(1)),
-                uid=int(match.group(2)),
+                uidvalidity=nz_number(match.group(1), "an APPENDUID UIDVALIDITY", server=server),
+                uid=nz_number(match.group(2), "an APPENDUID UID", server=server),
                 data=data,
                 flags=("\\Seen",),
             )
@@ -162,7 +165,7 @@ class SentFolder:
 
 
 def _uidvalidity(selected: dict[bytes, Any], host: str, folder: str) -> int:
-    try:
-        return int(selected[b"UIDVALIDITY"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ProtocolError(f"The IMAP server {host} sent no UIDVALIDITY for {folder}") from exc
+    server = f"The IMAP server {host}"
+    if b"UIDVALIDITY" not in selected:
+        raise ProtocolError(f"{server} sent no UIDVALIDITY for {folder}")
+    return nz_number(selected[b"UIDVALIDITY"], f"UIDVALIDITY of {folder}", server=server)

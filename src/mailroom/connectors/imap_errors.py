@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from imapclient.exceptions import LoginError
 
+from mailroom.connectors.limits import TOO_LARGE_HINT, AnswerTooLarge
 from mailroom.connectors.transport import (
     AUTH_HINT,
     NETWORK_HINT,
@@ -65,6 +66,11 @@ def translate_error(
             return ProtocolError(f"{server} could not log in {username}: {said}")
         return credentials_refused(
             f"The IMAP server {host}", username, said, bearer=bearer, hint=AUTH_HINT
+        )
+    if isinstance(exc, AnswerTooLarge):
+        return ProtocolError(
+            f"{server} sent {exc.what} in answer to {action}: Mailroom stopped reading it",
+            hint=TOO_LARGE_HINT,
         )
     if isinstance(exc, imaplib.IMAP4.abort | EOFError):
         why = scrub(server_text(exc)) or "connection closed"

@@ -13,7 +13,8 @@ Invariants:
 - only BODY.PEEK[] (§6.4.5), on a folder opened with EXAMINE: nothing sets \\Seen;
 - "UID a:b" answers are filtered to a..b, because "*" (and a range past the end) always
   matches the highest UID in use (§6.4.8), so `n:*` returns that message even below n;
-- a UID missing from a FETCH answer was expunged meanwhile and is simply not returned.
+- a UID missing from a FETCH answer was expunged meanwhile and is simply not returned;
+- every UID and size read is a 32-bit number (limits.py), or the answer is a ProtocolError.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
 from mailroom.connectors.base import RawMessage
+from mailroom.connectors.limits import U32_MAX, number, nz_number
 from mailroom.errors import ProtocolError
 
 _UID = re.compile(rb"\bUID (\d+)")
@@ -52,15 +54,19 @@ def uid_set(uids: Iterable[int]) -> str:
     return ",".join(parts)
 
 
-def parse_uid_set(text: bytes) -> set[int]:
-    """The UIDs of a sequence-set such as b"41,43:116" (as VANISHED sends it)."""
+def parse_uid_set(text: bytes, *, high: int = U32_MAX, server: str = "The server") -> set[int]:
+    """The UIDs <= `high` of a sequence-set such as b"41,43:116" (as VANISHED sends it).
+
+    Ranges are cut at `high` before they are expanded: `1:4294967295` costs no more than
+    the UIDs the caller knows."""
     result: set[int] = set()
     for part in text.split(b","):
         if not part:
             continue
-        low, _, high = part.partition(b":")
-        a, b = int(low), int(high or low)
-        result.update(range(min(a, b), max(a, b) + 1))
+        first, _, last = part.partition(b":")
+        a = nz_number(first, "a UID in a VANISHED answer", server=server)
+        b = nz_number(last or first, "a UID in a VANISHED answer", server=server)
+        result.update(range(min(a, b), min(max(a, b), high) + 1))
     return result
 
 
@@ -75,6 +81,14 @@ def _check(typ: str, data: Sequence[object], what: str) -> None:
         raise ProtocolError(f"The IMAP server rejected {what}: {said}")
 
 
+def _server(imap: imaplib.IMAP4) -> str:
+    return f"The IMAP server {imap.host}"
+
+
+def _uid(imap: imaplib.IMAP4, value: bytes, where: str) -> int:
+    return nz_number(value, f"a UID in a {where} answer", server=_server(imap))
+
+
 def search(imap: imaplib.IMAP4, criteria: str) -> list[int]:
     """UID SEARCH with ASCII criteria; the UIDs found, ascending."""
     typ, data = imap.uid("SEARCH", criteria)
@@ -82,7 +96,7 @@ def search(imap: imaplib.IMAP4, criteria: str) -> list[int]:
     found: set[int] = set()
     for line in data:
         if isinstance(line, bytes):
-            found.update(int(tok) for tok in line.split() if tok.isdigit())
+            found.update(_uid(imap, tok, "SEARCH") for tok in line.split() if tok.isdigit())
     return sorted(found)
 
 
@@ -123,9 +137,9 @@ def uid_sizes(
             continue
         uid, size = _UID.search(head), _SIZE.search(head)
         if uid and size:
-            value = int(uid.group(1))
+            value = _uid(imap, uid.group(1), "FETCH")
             if value >= low and (high is None or value <= high):
-                sizes[value] = int(size.group(1))
+                sizes[value] = number(size.group(1), "an RFC822.SIZE", server=_server(imap))
     return sorted(sizes.items())
 
 
@@ -148,7 +162,7 @@ def fetch_raw(
         if uid is None or not isinstance(body, bytes):
             continue
         when = _DATE.search(meta)
-        value = int(uid.group(1))
+        value = _uid(imap, uid.group(1), "FETCH")
         found[value] = RawMessage(
             folder=folder,
             uidvalidity=uidvalidity,
@@ -177,7 +191,7 @@ def _flags_of(meta: bytes) -> tuple[str, ...]:
     return tuple(f for f in words if f != "\\Recent")
 
 
-def _fetched_flags(data: Sequence[object], high: int) -> Flags:
+def _fetched_flags(imap: imaplib.IMAP4, data: Sequence[object], high: int) -> Flags:
     """UID → flags from FETCH answers such as `* 3 FETCH (UID 7 FLAGS (\\Seen) MODSEQ (9))`."""
     flags: Flags = {}
     for line in data:
@@ -185,8 +199,10 @@ def _fetched_flags(data: Sequence[object], high: int) -> Flags:
         if not isinstance(head, bytes):
             continue
         uid = _UID.search(head)
-        if uid and _FLAGS.search(head) and int(uid.group(1)) <= high:
-            flags[int(uid.group(1))] = _flags_of(head)
+        if uid and _FLAGS.search(head):
+            value = _uid(imap, uid.group(1), "FETCH")
+            if value <= high:
+                flags[value] = _flags_of(head)
     return flags
 
 
@@ -210,8 +226,8 @@ def changed_since(
     for line in imap.untagged_responses.pop("VANISHED", []):
         match = _VANISHED.match(line.strip()) if isinstance(line, bytes) else None
         if match:
-            gone.update(u for u in parse_uid_set(match.group(1)) if u <= high)
-    return (gone if vanished else None), _fetched_flags(data, high)
+            gone.update(parse_uid_set(match.group(1), high=high, server=_server(imap)))
+    return (gone if vanished else None), _fetched_flags(imap, data, high)
 
 
 def all_flags(imap: imaplib.IMAP4, *, high: int) -> Flags:
@@ -224,4 +240,4 @@ def all_flags(imap: imaplib.IMAP4, *, high: int) -> Flags:
         return {}
     typ, data = imap.uid("FETCH", f"1:{high}", "(UID FLAGS)")
     _check(typ, data, "UID FETCH FLAGS")
-    return _fetched_flags(data, high)
+    return _fetched_flags(imap, data, high)

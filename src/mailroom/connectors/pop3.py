@@ -18,6 +18,14 @@ empty `+ ` challenge, then the base64 response on a line of its own (an initial 
 on the command line could pass POP3's 255-octet limit, RFC 5034 §4, with a long token).
 poplib has no SASL helper, so `_sasl_auth` speaks it over poplib's own line functions.
 A refused token is a TokenRejected.
+
+Bounded reads: poplib refuses any line over 2,048 bytes ("line too long"), so one HTML
+message with a long line used to stop a maildrop's sync at that message forever. The
+connection classes here (`_BoundedPop3`, per connection, poplib's module-wide `_MAXLINE`
+untouched) keep 2,048 bytes for status lines and LIST/UIDL rows, and read a RETR answer
+line by line up to the message size limit (limits.AnswerLimits.message) for the whole
+message; every multi-line answer is capped in bytes and lines. Past a cap: AnswerTooLarge,
+a ProtocolError for that mailbox. Message numbers and sizes are 32-bit numbers (limits.py).
 """
 
 from __future__ import annotations
@@ -30,10 +38,17 @@ import socket
 import ssl
 from collections.abc import Callable
 from contextlib import suppress
-from typing import Protocol, cast
+from typing import IO, Protocol, cast
 
 from mailroom.connectors import sasl
 from mailroom.connectors.base import Security, ServerSettings
+from mailroom.connectors.limits import (
+    DEFAULT_LIMITS,
+    TOO_LARGE_HINT,
+    AnswerLimits,
+    AnswerTooLarge,
+    number,
+)
 from mailroom.connectors.transport import (
     AUTH_HINT,
     NETWORK_HINT,
@@ -82,11 +97,66 @@ def _sasl_auth(conn: poplib.POP3, mechanism: str, respond: Callable[[bytes], byt
     raise poplib.error_proto(b"-ERR the server kept asking for more SASL steps")
 
 
+STATUS_LINE = 2048  # poplib's own limit for a line outside a message (RFC 1939 says 512)
+MAX_UIDL = 255  # RFC 1939 §7: 1 to 70 characters; stored as the copy's server id
+
+
+class _BoundedPop3(poplib.POP3):
+    """poplib's POP3 with its reads capped per connection (see the module docstring)."""
+
+    limits: AnswerLimits = DEFAULT_LIMITS
+    _line_limit = STATUS_LINE
+
+    def _getline(self) -> tuple[bytes, int]:
+        limit = self._line_limit
+        line = cast(IO[bytes], self.file).readline(limit + 1)
+        if len(line) > limit:
+            raise AnswerTooLarge(f"a line longer than {limit:,} bytes")
+        if not line:
+            raise poplib.error_proto("-ERR EOF")
+        octets = len(line)
+        if line[-2:] == b"\r\n":
+            return line[:-2], octets
+        if line[:1] == b"\r":
+            return line[1:-1], octets
+        return line[:-1], octets
+
+    def _getlongresp(self) -> tuple[bytes, list[bytes], int]:
+        resp: bytes = self._getresp()  # type: ignore[attr-defined]
+        lines: list[bytes] = []
+        octets = 0
+        line, size = self._getline()
+        while line != b".":
+            if line.startswith(b".."):  # dot-stuffing undone (RFC 1939 §3)
+                size -= 1
+                line = line[1:]
+            octets += size
+            if octets > self.limits.message:
+                raise AnswerTooLarge(f"more than {self.limits.message:,} bytes")
+            if len(lines) >= self.limits.untagged:
+                raise AnswerTooLarge(f"more than {self.limits.untagged:,} lines")
+            lines.append(line)
+            line, size = self._getline()
+        return resp, lines, octets
+
+    def retr(self, which: int | str) -> tuple[bytes, list[bytes], int]:
+        """RETR with lines as long as the message size limit."""
+        self._line_limit = self.limits.message
+        try:
+            return super().retr(which)
+        finally:
+            self._line_limit = STATUS_LINE
+
+
+class _BoundedPop3SSL(_BoundedPop3, poplib.POP3_SSL):
+    """POP3 over implicit TLS (995), bounded."""
+
+
 class Pop3Mailbox(Connection):
     """A logged-in POP3 session implementing sync.source.Pop3Source."""
 
     protocol = "POP3"
-    failures = (poplib.error_proto, OSError, EOFError)
+    failures = (poplib.error_proto, OSError, EOFError, AnswerTooLarge)
 
     def __init__(self, conn: poplib.POP3 | None, *, host: str, port: int, username: str) -> None:
         super().__init__(host=host, port=port)
@@ -105,10 +175,10 @@ class Pop3Mailbox(Connection):
         with box._logging_in(*sasl.login_secrets(settings), on_failure=box.abort):
             if settings.security is Security.SSL:
                 box._conn = box._call(
-                    "connect", poplib.POP3_SSL, host, port, context=ctx, timeout=settings.timeout
+                    "connect", _BoundedPop3SSL, host, port, context=ctx, timeout=settings.timeout
                 )
             else:
-                box._conn = box._call("connect", poplib.POP3, host, port, timeout=settings.timeout)
+                box._conn = box._call("connect", _BoundedPop3, host, port, timeout=settings.timeout)
             conn = box._conn
             if settings.security is Security.STARTTLS:
                 caps = box._call("CAPA", conn.capa)
@@ -147,15 +217,24 @@ class Pop3Mailbox(Connection):
         conn = self._require()
         _, uidl_lines, _ = self._call("UIDL", conn.uidl)
         _, list_lines, _ = self._call("LIST", conn.list)
+        server = f"The POP3 server {self.host}"
         sizes: dict[int, int] = {}
         for line in list_lines:
             num, _, size = line.partition(b" ")
-            sizes[int(num)] = int(size.split()[0]) if size else 0
+            which = number(num, "a message number in LIST", low=1, server=server)
+            words = size.split()
+            sizes[which] = number(words[0], "a message size", server=server) if words else 0
         result = []
         for line in uidl_lines:
             num, _, uidl = line.partition(b" ")
-            number = int(num)
-            result.append((number, uidl.strip().decode("ascii", "replace"), sizes.get(number, 0)))
+            which = number(num, "a message number in UIDL", low=1, server=server)
+            name = uidl.strip().decode("ascii", "replace")
+            if not 0 < len(name) <= MAX_UIDL:
+                raise ProtocolError(
+                    f"{server} sent a UIDL of {len(name)} characters for message {which} "
+                    f"(RFC 1939 §7: 1 to 70)"
+                )
+            result.append((which, name, sizes.get(which, 0)))
         return sorted(result)
 
     def retrieve(self, number: int) -> bytes:
@@ -198,6 +277,12 @@ class Pop3Mailbox(Connection):
     def _translate(self, action: str, exc: BaseException) -> MailServerError:
         where = f"{self.host}:{self.port}"
         server = f"The POP3 server {where}"
+        if isinstance(exc, AnswerTooLarge):
+            self.abort()  # the rest of the answer is never read: the session is unusable
+            return ProtocolError(
+                f"{server} sent {exc.what} in answer to {action}: Mailroom stopped reading it",
+                hint=TOO_LARGE_HINT,
+            )
         if isinstance(exc, poplib.error_proto):
             arg = exc.args[0] if exc.args else b""
             said = self._scrub(

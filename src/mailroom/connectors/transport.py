@@ -28,6 +28,7 @@ from mailroom.errors import (
     MailroomError,
     MailServerError,
     NetworkError,
+    ProtocolError,
     TLSError,
     TokenRejected,
 )
@@ -156,6 +157,29 @@ class Connection:
                 "%s %s:%s %s failed: %s", self.protocol, self.host, self.port, action, error
             )
             raise error from exc
+        except Exception as exc:  # the library choked on the answer: the server's fault
+            error = self._unreadable(action, exc)
+            logging.getLogger(type(self).__module__).warning(
+                "%s %s:%s %s failed: %s",
+                self.protocol,
+                self.host,
+                self.port,
+                action,
+                error,
+                exc_info=True,
+            )
+            raise error from exc
+
+    def _unreadable(self, action: str, exc: Exception) -> ProtocolError:
+        """A ProtocolError for an answer the library could not parse (a ValueError in
+        IMAPClient's `int(…)`, an IndexError in poplib …): never a traceback."""
+        why = self._scrub(f"{type(exc).__name__}: {exc}")
+        return ProtocolError(
+            f"The {self.protocol} server {self.host}:{self.port} sent an answer to {action} "
+            f"that Mailroom could not read ({why[:200]})",
+            hint="The server's answer is malformed; Mailroom retries later. If it persists, "
+            "the server's administrator should check its log.",
+        )
 
     @contextlib.contextmanager
     def _logging_in(self, *secrets: str | None, on_failure: Callable[[], None]) -> Iterator[None]:

@@ -53,7 +53,7 @@ from mailroom.app import App
 from mailroom.connectors.base import FolderInfo, FolderRole, FolderStatus, MailboxSource
 from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, Mailbox
-from mailroom.errors import MailroomError, NetworkError, NotFound
+from mailroom.errors import MailroomError, NetworkError, NotFound, SystemFault
 from mailroom.mail.blobs import sweep_staging
 from mailroom.mailboxes.status import MailboxStatus, disable, mark_idle, mark_waiting
 from mailroom.sync import claims, health
@@ -81,6 +81,19 @@ class StageTimeout(NetworkError):
     """A sync step ran past the stage timeout and its connection was cut."""
 
     kind = "stalled"
+
+
+class SyncCrashed(SystemFault):
+    """A sync stopped on an exception nothing foresaw: recorded like any server error
+    (status `error`, a backoff), and logged with its traceback."""
+
+    kind = "internal"
+
+
+def crashed(mailbox_id: int, exc: BaseException) -> SyncCrashed:
+    """The SyncCrashed that stands for `exc` on the mailbox (message cut to 500 chars)."""
+    why = f"{type(exc).__name__}: {exc}"
+    return SyncCrashed(f"Syncing mailbox {mailbox_id} stopped on an unexpected error ({why})"[:500])
 
 
 @dataclass(slots=True)
@@ -195,6 +208,9 @@ def sync_mailbox(
     )
     try:
         _run(app, mailbox, ctx, opener, active, report)
+    except Exception as exc:  # recording the outcome failed: the claim goes stale, retried
+        log.exception("mailbox %s: sync failed and could not be recorded", mailbox_id)
+        report.error = report.error or crashed(mailbox_id, exc)
     finally:
         with _active_lock:
             ACTIVE.pop(mailbox_id, None)
@@ -233,12 +249,12 @@ def _run(
                 f"({exc.message})"
             )
         report.error = exc
+    except Exception as exc:  # never a traceback for the caller: a mailbox error, backoff
+        log.exception("mailbox %s: sync stopped on an unexpected error", mailbox.id)
+        report.error = crashed(mailbox.id, exc)
     finally:
         if source is not None:
-            try:
-                source.close()
-            except MailroomError as exc:  # a failed QUIT: POP3 deletions were not applied
-                report.error = report.error or exc
+            _close(mailbox.id, source, report)
     with transaction(app.sessions) as session:
         row = session.get(Mailbox, mailbox.id)
         if row is None or row.sync_owner != ctx.owner:
@@ -253,6 +269,17 @@ def _run(
             row.sync_owner = None
         else:
             health.record_success(row)
+
+
+def _close(mailbox_id: int, source: AnySource, report: SyncReport) -> None:
+    """Log out; a failed QUIT is an error (POP3 deletions were not applied)."""
+    try:
+        source.close()
+    except MailroomError as exc:
+        report.error = report.error or exc
+    except Exception as exc:
+        log.exception("mailbox %s: logging out failed", mailbox_id)
+        report.error = report.error or crashed(mailbox_id, exc)
 
 
 def _status_before_list(
@@ -315,10 +342,18 @@ def sync_all(
     progress: Progress | None = None,
     stop: threading.Event | None = None,
 ) -> list[SyncReport]:
-    """Sync every enabled, not failed mailbox once, one after the other."""
+    """Sync every enabled, not failed mailbox once, one after the other; one mailbox's
+    failure, whatever it is, is its report's error and never stops the others."""
     reports = []
     for mid in due_mailboxes(app):
         if stop is not None and stop.is_set():
             break
-        reports.append(sync_mailbox(app, mid, batch_size=batch_size, progress=progress, stop=stop))
+        try:
+            report = sync_mailbox(app, mid, batch_size=batch_size, progress=progress, stop=stop)
+        except MailroomError as exc:
+            report = SyncReport(mailbox_id=mid, error=exc)
+        except Exception as exc:
+            log.exception("mailbox %s: sync failed", mid)
+            report = SyncReport(mailbox_id=mid, error=crashed(mid, exc))
+        reports.append(report)
     return reports

@@ -72,6 +72,8 @@ HINTS = {
     "server_error": "The server answered with an error. Mailroom retries by itself; if it "
     "persists, check the server's log.",
     "stalled": "A sync step ran past its time limit and was restarted.",
+    "internal": "The sync stopped on an unexpected error (the log has the details). Mailroom "
+    "retries by itself; if it persists, report it with that log.",
     "folder_missing": "A chosen folder no longer exists on the server: check the folder list "
     "with `mailroom mailbox test ID`.",
     "config": "The stored credentials cannot be used with this data dir's key: restore the key "
@@ -126,8 +128,8 @@ def diagnose(exc: MailroomError) -> Diagnosis:
         return Diagnosis("auth_failed", HINTS["auth_failed"], True, auth_failure=True)
     if isinstance(exc, TLSError):
         return Diagnosis("tls_rejected", HINTS["tls_rejected"], True)
-    if exc.kind == "stalled":
-        return Diagnosis("stalled", HINTS["stalled"], False)
+    if exc.kind in ("stalled", "internal"):
+        return Diagnosis(exc.kind, HINTS[exc.kind], False)
     if isinstance(exc, NetworkError):
         dropped = "dropped the connection" in text or "did not answer" in text
         kind = "connection_lost" if dropped else "host_unreachable"

@@ -74,10 +74,17 @@ class IdleWatcher(threading.Thread):
                     self._on_change(self.mailbox_id)  # we may have missed a push
                 first, failures = False, 0
                 self._watch(self._source)
-            except MailroomError as exc:
+            except Exception as exc:  # a MailroomError, or a bug: backed off, never a crash
                 failures += 1
                 wait = min(MAX_BACKOFF, 2.0**failures)
-                log.info("IDLE %s/%s: %s; again in %.0f s", self.mailbox_id, self.folder, exc, wait)
+                log.info(
+                    "IDLE %s/%s: %s; again in %.0f s",
+                    self.mailbox_id,
+                    self.folder,
+                    exc,
+                    wait,
+                    exc_info=not isinstance(exc, MailroomError),
+                )
                 first = False
                 self.stop_event.wait(wait)
             finally:

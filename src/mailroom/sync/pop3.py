@@ -67,10 +67,12 @@ def sync_pop3(
         total, nbytes = len(fresh), sum(size for _, _, size in fresh)
 
         def add_totals(state: FolderState) -> None:
+            # what is done plus what is left: a retry after a failed RETR counts the
+            # messages still to fetch once, not once more per attempt
             state.stage = FolderStage.BACKFILL
             state.uidvalidity = copies.POP3_UIDVALIDITY
-            state.total_messages += total
-            state.total_bytes += nbytes
+            state.total_messages = state.done_messages + total
+            state.total_bytes = state.done_bytes + nbytes
 
         commit_batch(ctx, INBOX, [], add_totals)
     for start in range(0, len(fresh), ctx.batch_size):

@@ -31,6 +31,7 @@ from sqlalchemy import select
 
 from mailroom.app import App
 from mailroom.db.models import FolderState, Mailbox
+from mailroom.errors import MailroomError
 from mailroom.ingest import bodies
 from mailroom.sync import claims, engine
 from mailroom.sync.health import aware
@@ -161,17 +162,30 @@ class PollScheduler:
 
     def _submit(self, mailbox_id: int, forced: bool) -> None:
         with self._lock:
-            self._running[mailbox_id] = self._pool.submit(self._sync, mailbox_id, forced)
+            future = self._pool.submit(self._sync, mailbox_id, forced)
+            self._running[mailbox_id] = future
+        future.add_done_callback(lambda done: self._failed(mailbox_id, done))
+
+    def _failed(self, mailbox_id: int, future: Future[engine.SyncReport]) -> None:
+        """Log a sync whose future raised (`_sync` already catches what it can)."""
+        if not future.cancelled() and (exc := future.exception()) is not None:
+            log.error("mailbox %s: sync failed", mailbox_id, exc_info=exc)
 
     def _sync(self, mailbox_id: int, forced: bool) -> engine.SyncReport:
-        report = engine.sync_mailbox(
-            self.app,
-            mailbox_id,
-            batch_size=self.batch_size,
-            stop=self.stop_event,
-            force=forced,
-            stage_timeout=self.stage_timeout,
-        )
+        try:
+            report = engine.sync_mailbox(
+                self.app,
+                mailbox_id,
+                batch_size=self.batch_size,
+                stop=self.stop_event,
+                force=forced,
+                stage_timeout=self.stage_timeout,
+            )
+        except MailroomError as exc:  # e.g. the mailbox was deleted meanwhile
+            report = engine.SyncReport(mailbox_id=mailbox_id, error=exc)
+        except Exception as exc:
+            log.exception("mailbox %s: sync failed", mailbox_id)
+            report = engine.SyncReport(mailbox_id=mailbox_id, error=engine.crashed(mailbox_id, exc))
         if report.error:
             log.warning("mailbox %s: %s", mailbox_id, report.error.message)
         bodies.fill_in_background(self.app, stop=self.stop_event)  # headers-only mail

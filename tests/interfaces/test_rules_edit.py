@@ -257,4 +257,3 @@ def test_a_backreference_is_refused_on_save_with_the_reason_through_each_interfa
     )
     assert page.status_code == 422 and "are not supported: rules run in RE2" in page.text
     assert saved(sqlite_app) == before  # nothing was saved or changed
-

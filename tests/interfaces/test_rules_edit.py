@@ -208,3 +208,52 @@ def test_api_patch_edits_in_place_and_refuses_bad_input_with_a_fix(
         assert answer.status_code == 404
     assert web.patch("/api/v1/rules/nope", json={}, headers=admin).status_code == 404
     assert saved(sqlite_app)[0][4] == "contracts"
+
+
+BACKREFERENCE = r"(quote)\1"
+RE2_REASON = "backreferences (\\1, (?P=name)) are not supported: rules run in RE2"
+
+
+def test_a_backreference_is_refused_on_save_with_the_reason_through_each_interface(
+    cli: Cli, web: TestClient, sqlite_app: App, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    """RE2 runs rules in linear time (issue 11 item 13); what it cannot run is refused when
+    the rule is saved, by the one check every interface calls, never during sync."""
+    alpha, _ = two_tenants
+    code, out = cli(
+        "rules", "add", "quotes", "--company", "Alpha", "--action", "ignore",
+        "--subject-matches", BACKREFERENCE,
+    )  # fmt: skip
+    assert code == 1 and RE2_REASON in out and "RE2 syntax" in out
+    cli("rules", "add", "quotes", "--company", "Alpha", "--action", "ignore", "--to", "@x.example")
+    code, out = cli(
+        "rules", "edit", "quotes", "--company", "Alpha", "--subject-matches", BACKREFERENCE
+    )
+    assert code == 1 and RE2_REASON in out
+    before = saved(sqlite_app)
+
+    admin = {"Authorization": f"Bearer {alpha.admin_token}"}
+    body = {"name": "api", "action": "ignore", "conditions": {"subject_matches": BACKREFERENCE}}
+    answer = web.post("/api/v1/rules", json=body, headers=admin)
+    assert answer.status_code == 422 and RE2_REASON in answer.json()["message"]
+    assert "RE2 syntax" in answer.json()["hint"]
+    answer = web.patch(
+        "/api/v1/rules/quotes", json={"conditions": {"body_matches": "(?=x)y"}}, headers=admin
+    )
+    assert answer.status_code == 422 and "lookahead and lookbehind" in answer.json()["message"]
+
+    csrf = sign_in(web, alpha.admin)
+    page = web.post(
+        "/admin/rules",
+        data={"csrf_token": csrf, "name": "page", "action": "ignore"}
+        | {"subject_matches": BACKREFERENCE},
+        headers=ORIGIN,
+    )
+    assert page.status_code == 422 and "are not supported: rules run in RE2" in page.text
+    page = web.post(
+        "/admin/rules/quotes/edit",
+        data={"csrf_token": csrf, "action": "ignore", "subject_matches": BACKREFERENCE},
+        headers=ORIGIN,
+    )
+    assert page.status_code == 422 and "are not supported: rules run in RE2" in page.text
+    assert saved(sqlite_app) == before  # nothing was saved or changed

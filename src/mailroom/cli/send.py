@@ -18,7 +18,7 @@ from mailroom.cli.common import console, err_console, get_app, print_json, read_
 from mailroom.cli.mailbox import mailbox_app
 from mailroom.crm.companies import get_company
 from mailroom.db.engine import transaction
-from mailroom.dropbox.tokens import drop_address, ensure_token
+from mailroom.dropbox.tokens import DOMAIN_HINT, domain_problem, drop_address, ensure_token
 from mailroom.errors import BadInput, MailroomError
 from mailroom.outbox.compose import FileAttachment
 from mailroom.outbox.delivery import deliver, process_due
@@ -216,6 +216,9 @@ def company_dropbox(
         address, policy = drop_address(token.token), token.unknown_senders
     print(address)
     err_console.print(f"Mail from senders who are not users of {name}: {policy}.", highlight=False)
+    problem = domain_problem()
+    if problem is not None:
+        err_console.print(f"Note: {problem}. {DOMAIN_HINT}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -117,8 +117,54 @@ def _decode(data: bytes) -> tuple[str, str]:
     return data.decode("latin-1"), "latin-1"  # pragma: no cover
 
 
-def read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], str]:
-    """The header and (line number, values) rows; tolerates BOMs and Excel's cp1252."""
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One CSV row: the line it starts on, its values, or why it could not be read."""
+
+    line: int
+    values: list[str]
+    error: str | None = None
+
+
+def _reason(exc: csv.Error) -> str:
+    text = str(exc)
+    if "unexpected end of data" in text:
+        return "a quote opened on this line is never closed"
+    return f"the CSV syntax is broken ({text})"
+
+
+def parse_rows(text: str, dialect: Any) -> list[Row]:
+    """Every row of `text` with the line it starts on; a broken row never swallows others.
+
+    The reader is strict, so a quote that is never closed or stray text after a closing
+    quote is an error rather than a field holding the rest of the file. Such a row is
+    reported on the line it starts on and reading starts again on the next line.
+    """
+    lines = list(io.StringIO(text, newline=""))
+    rows: list[Row] = []
+    start = 0  # index in `lines` where the current reader begins
+    while start < len(lines):
+        reader = csv.reader(iter(lines[start:]), dialect, strict=True)
+        line, restart = start + 1, None
+        while restart is None:
+            try:
+                values = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                rows.append(Row(line, [], _reason(exc)))
+                restart = line  # index of the line after the one the broken row starts on
+                continue
+            rows.append(Row(line, values))
+            line = start + reader.line_num + 1
+        if restart is None:
+            break
+        start = restart
+    return rows
+
+
+def read_rows(path: Path) -> tuple[list[str], list[Row], str]:
+    """The header and the rows after it; tolerates BOMs and Excel's cp1252."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -130,27 +176,28 @@ def read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], str]:
         dialect: Any = csv.Sniffer().sniff(text[:8192], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise BadInput(f"{path} is empty.", hint="The first line must name the columns.") from None
-    except csv.Error as exc:
-        raise BadInput(f"{path}: line 1: {exc}.") from exc
-    rows: list[tuple[int, list[str]]] = []
-    line = reader.line_num + 1
-    while True:
-        try:
-            values = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            rows.append((line, [f"\0{exc}"]))
-            line = reader.line_num + 1
-            continue
-        rows.append((line, values))
-        line = reader.line_num + 1
-    return header, rows, encoding.replace("-sig", "")
+    rows = parse_rows(text, dialect)
+    if not rows:
+        raise BadInput(f"{path} is empty.", hint="The first line must name the columns.")
+    header = rows[0]
+    if header.error is not None:
+        raise BadInput(f"{path}: line 1: {header.error}.")
+    if any("\0" in cell for cell in header.values):
+        raise BadInput(f"{path}: line 1: a column name holds a NUL byte.")
+    return header.values, rows[1:], encoding.replace("-sig", "")
+
+
+def _check_row(row: Row, header: list[str]) -> list[str]:
+    """The row's values, one per column; BadInput saying why the row cannot be imported."""
+    if row.error is not None:
+        raise BadInput(row.error)
+    values = row.values
+    if len(values) != len(header):
+        raise BadInput(f"it has {len(values)} values but the header has {len(header)} columns")
+    for column, value in zip(header, values, strict=True):
+        if "\0" in value:  # PostgreSQL refuses NUL in text; no database should store it
+            raise BadInput(f"{column.strip() or 'a cell'!r} holds a NUL byte")
+    return values
 
 
 def import_csv(session: Session, *, company: Company, path: Path, record_type: str) -> ImportReport:
@@ -164,21 +211,15 @@ def import_csv(session: Session, *, company: Company, path: Path, record_type: s
     if email_cols and all(name != "main" for _, name in email_cols):
         email_cols[0] = (email_cols[0][0], "main")
     report = ImportReport(encoding=encoding)
-    for line, values in rows:
-        if not any(v.strip() for v in values):
+    for row in rows:
+        if row.error is None and not any(v.strip() for v in row.values):
             continue
         try:
-            if values and values[0].startswith("\0"):
-                raise BadInput(f"the CSV syntax is broken ({values[0][1:]})")
-            if len(values) > len(header):
-                raise BadInput(
-                    f"it has {len(values)} values but the header has {len(header)} columns"
-                )
-            values = values + [""] * (len(header) - len(values))
+            values = _check_row(row, header)
             with session.begin_nested():
                 outcome = _import_row(session, company, kind, header, columns, email_cols, values)
         except BadInput as exc:
-            report.errors.append((line, exc.message))
+            report.errors.append((row.line, exc.message))
             continue
         if outcome == "created":
             report.created += 1

@@ -30,7 +30,7 @@ from mailroom.connectors.smtp_receiver import (
 )
 from mailroom.dropbox import service
 from mailroom.dropbox.tls import dropbox_context
-from mailroom.dropbox.tokens import drop_domain
+from mailroom.dropbox.tokens import DOMAIN_HINT, domain_problem, drop_domain
 
 log = logging.getLogger(__name__)
 
@@ -77,4 +77,7 @@ def start_dropbox_server(
         data_size_limit=data_size_limit,
     )
     log.info("dropbox: receiving on %s:%s for *@%s", host, port, name)
+    problem = domain_problem(name)
+    if problem is not None:
+        log.warning("dropbox: %s. %s", problem, DOMAIN_HINT)
     return receiver

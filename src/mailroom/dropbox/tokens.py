@@ -3,7 +3,10 @@
 The token is the only secret of the address (80 random bits, lower-case hex so it
 survives the lower-casing of addresses); mail to a token no company holds is refused at
 RCPT time. `<host>` is `$MAILROOM_DROPBOX_DOMAIN`, else this machine's name: point an MX
-or a forwarding rule at `mailroom serve --smtp-port`.
+or a forwarding rule at `mailroom serve --smtp-port`. The receiver matches the token
+whatever the domain part says, so the address Mailroom prints always reaches it, even
+when this machine's name is a bare `localhost`; `domain_problem` says when the domain
+will not work for other mail servers, and `DOMAIN_HINT` how to set it.
 """
 
 from __future__ import annotations
@@ -19,16 +22,45 @@ from sqlalchemy.orm import Session
 from mailroom.db.models import Company
 from mailroom.db.outbox_models import DropToken
 from mailroom.errors import BadInput
-from mailroom.mail.addresses import normalise
 
 LOCAL_PART = "log"
 POLICIES = ("refuse", "quarantine")
 _LOCAL = re.compile(rf"{LOCAL_PART}\+([0-9a-f]{{20}})")
 
 
+DOMAIN_HINT = (
+    "Set MAILROOM_DROPBOX_DOMAIN to a domain whose MX (or address) record points at this "
+    "server, e.g. MAILROOM_DROPBOX_DOMAIN=drop.example.com, and restart `mailroom serve`; "
+    "mail for it must reach the receiver on `--smtp-port` (2525 by default)."
+)
+
+
 def drop_domain() -> str:
     """The domain of drop addresses: MAILROOM_DROPBOX_DOMAIN, else this host's FQDN."""
-    return os.environ.get("MAILROOM_DROPBOX_DOMAIN", "").strip().lower() or socket.getfqdn()
+    configured = os.environ.get("MAILROOM_DROPBOX_DOMAIN", "").strip().lower()
+    return configured or socket.getfqdn().lower()
+
+
+def domain_problem(domain: str | None = None, *, resolve: bool = True) -> str | None:
+    """Why other mail servers cannot deliver to the drop domain, or None if they may.
+
+    A name without a dot (`localhost`, a bare host name) is never deliverable; with
+    `resolve`, a name that does not resolve from here is reported too (one DNS look-up).
+    """
+    name = (domain or drop_domain()).strip(".")
+    source = (
+        "MAILROOM_DROPBOX_DOMAIN"
+        if os.environ.get("MAILROOM_DROPBOX_DOMAIN")
+        else ("this machine's name")
+    )
+    if "." not in name:
+        return f"the drop domain {name!r} ({source}) has no dot: no other server can send to it"
+    if resolve:
+        try:
+            socket.getaddrinfo(name, None)
+        except (OSError, UnicodeError):
+            return f"the drop domain {name!r} ({source}) does not resolve from this machine"
+    return None
 
 
 def drop_address(token: str, domain: str | None = None) -> str:
@@ -37,11 +69,15 @@ def drop_address(token: str, domain: str | None = None) -> str:
 
 
 def token_of(address: str) -> str | None:
-    """The token in a drop address (`log+TOKEN@any.host`), or None."""
-    normalised = normalise(address)
-    if normalised is None:
+    """The token in a drop address (`log+TOKEN@whatever`), or None.
+
+    Only the local part counts: the domain is whatever the sender was told (this machine's
+    name may be `localhost`, which no address validation accepts).
+    """
+    local, at, _domain = address.strip().strip("<>").strip().rpartition("@")
+    if not at:
         return None
-    match = _LOCAL.fullmatch(normalised.rpartition("@")[0])
+    match = _LOCAL.fullmatch(local.lower())
     return match.group(1) if match else None
 
 

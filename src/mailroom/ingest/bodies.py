@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from mailroom.db.engine import transaction
 from mailroom.db.models import Attachment, Message
 from mailroom.mail.blobs import BlobStore
+from mailroom.mail.html import inline_sources
 from mailroom.mail.message import ParsedMessage
 from mailroom.mail.parse import parse_message
 from mailroom.matching.linker import clean_text
@@ -66,6 +67,19 @@ def store_bodies(
             ],
         )
     message.bodies_parsed = True
+
+
+def inline_images(message: Message, blobs: BlobStore) -> dict[str, str]:
+    """The message's inline images (`cid:` parts) as `data:` URIs, read from its raw bytes.
+
+    Only when its HTML refers to one: the raw message is parsed again for them (their bytes
+    are not kept apart from it). Empty when the raw message is gone (retention)."""
+    html = message.html_body or ""
+    if "cid:" not in html.lower() or message.raw_sha256 is None:
+        return {}
+    if not blobs.exists(message.raw_sha256):
+        return {}
+    return inline_sources(parse_message(blobs.get(message.raw_sha256)).attachments)
 
 
 def ensure_bodies(

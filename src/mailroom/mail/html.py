@@ -7,23 +7,36 @@ requests too:
    attributes, no `<script>`, `<style>`, `<svg>`, `<iframe>`, `<form>` or event handlers,
    links only to http(s)/mailto/tel (no `javascript:` or `data:`), inline `style` kept
    only for plain declarations (anything with `url(`, `expression(`, `@import` or a CSS
-   escape is dropped), and every image pointing elsewhere (`http:`, `https:`, `cid:`,
-   `data:`) replaced by a local placeholder until the reader asks for remote images;
+   escape is dropped), and every image pointing elsewhere (`http:`, `https:`, `data:`)
+   replaced by a local placeholder until the reader asks for remote images; a `cid:`
+   image (an inline part of the message itself, RFC 2392) is never remote: it is shown
+   from the message's own bytes as a `data:` URI made here (`inline_sources`: raster
+   image types only, size-capped), always, and never counted as blocked;
 2. the dashboard shows the result in `<iframe sandbox>` without `allow-scripts` or
    `allow-same-origin`, so even a missed script has no origin and cannot run;
 3. the frame's own response carries `frame_csp()`: `default-src 'none'` and, only when
-   asked, `img-src` for remote images — nothing else may load.
+   asked, `img-src` for remote images — nothing else may load. `data:` images are
+   allowed by the frame's CSP: they make no request, and only the sanitiser's own
+   `data:` URIs (the message's inline parts) survive the sanitiser.
 """
 
 from __future__ import annotations
 
+import base64
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from html import escape
+from urllib.parse import unquote
 
 import nh3
 
+from mailroom.mail.message import AttachmentInfo
+
 BLOCKED_IMAGE = "/static/blocked-image.svg"
+MISSING_INLINE = "/static/blocked-image.svg"  # a cid: the message does not hold (or too big)
+INLINE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+MAX_INLINE_BYTES = 10 * 1024 * 1024  # all inline images of one message, before base64
 
 _TAGS = set(nh3.ALLOWED_TAGS) | {"font", "span", "center"}
 _GENERIC = {"style", "title", "lang", "dir", "align", "valign", "width", "height", "bgcolor"}
@@ -55,8 +68,33 @@ def _clean_style(value: str) -> str | None:
     return "; ".join(kept) or None
 
 
-def sanitise_html(html: str, *, allow_remote_images: bool = False) -> SafeHtml:
-    """Clean `html` as the module docstring says; remote images count as `blocked_images`."""
+def inline_sources(attachments: Iterable[AttachmentInfo]) -> dict[str, str]:
+    """The message's inline images as `data:` URIs by Content-ID (lower case)."""
+    sources: dict[str, str] = {}
+    budget = MAX_INLINE_BYTES
+    for part in attachments:
+        kind = part.content_type.lower()
+        if not part.content_id or kind not in INLINE_TYPES or len(part.data) > budget:
+            continue
+        budget -= len(part.data)
+        encoded = base64.b64encode(part.data).decode("ascii")
+        sources.setdefault(part.content_id.lower(), f"data:{kind};base64,{encoded}")
+    return sources
+
+
+def _inline(value: str, inline: Mapping[str, str]) -> str:
+    content_id = unquote(value.strip()[4:]).strip().strip("<>").lower()
+    return inline.get(content_id, MISSING_INLINE)
+
+
+def sanitise_html(
+    html: str, *, allow_remote_images: bool = False, inline: Mapping[str, str] | None = None
+) -> SafeHtml:
+    """Clean `html` as the module docstring says; remote images count as `blocked_images`.
+
+    `inline` maps Content-IDs to the `data:` URIs of `inline_sources`: `cid:` images show
+    them; a `cid:` the message does not hold shows the placeholder, uncounted.
+    """
     blocked = 0
 
     def keep(element: str, attribute: str, value: str) -> str | None:
@@ -64,6 +102,8 @@ def sanitise_html(html: str, *, allow_remote_images: bool = False) -> SafeHtml:
         if attribute == "style":
             return _clean_style(value)
         if element == "img" and attribute == "src":
+            if value.strip().lower().startswith("cid:"):
+                return _inline(value, inline or {})
             if allow_remote_images and _REMOTE.match(value) and not value.strip().startswith("//"):
                 return value
             blocked += 1
@@ -86,7 +126,7 @@ def sanitise_html(html: str, *, allow_remote_images: bool = False) -> SafeHtml:
 
 def frame_csp(*, allow_remote_images: bool) -> str:
     """The Content-Security-Policy of the sandboxed frame that shows a message's HTML."""
-    images = "'self' https: http:" if allow_remote_images else "'self'"
+    images = "'self' data: https: http:" if allow_remote_images else "'self' data:"
     return (
         "sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; "
         f"img-src {images}; style-src 'unsafe-inline'; font-src 'none'; "

@@ -14,21 +14,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from mailroom.mail.addresses import normalise
+from mailroom.matching.patterns import PatternError, compile_pattern
 
 STANDARD = ("name", "email", "phone", "company", "address", "notes")
 RECORD_FIELDS = ("phone", "company", "address", "notes")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _BLANKS = re.compile(r"[ \t]+")
 MAX_VALUE = {"notes": 5000, "address": 1000}
-
-
-@lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.IGNORECASE | re.MULTILINE)
 
 
 def _clean(name: str, value: str) -> str:
@@ -75,10 +70,13 @@ def extract_fields(patterns: Sequence[str], text: str) -> Extracted:
     values: dict[str, str] = {}
     problems: list[str] = []
     for pattern in patterns:
-        match = _compiled(pattern).search(text)
+        try:
+            match = compile_pattern(pattern).search(text)
+        except PatternError:  # refused when the rule was saved; an older rule may hold one
+            continue
         if match is None:
             continue
-        for key, raw in match.groupdict().items():
+        for key, raw in match.groups.items():
             if not raw or key in values:
                 continue
             value = _clean(key, raw)

@@ -16,7 +16,9 @@ Conditions (the JSON object stored with the rule):
 - `has_attachment`: true | false.
 
 Every pattern is compiled when the rule is saved, so a bad one is refused with a hint
-instead of failing during sync.
+instead of failing during sync. Patterns run in RE2, in time linear in the text
+(matching/patterns.py): one a backtracking engine would need (backreferences, lookaround)
+is refused there, with the reason.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from mailroom.db.matching_models import MatchRule
 from mailroom.errors import BadInput
 from mailroom.mail.addresses import normalise
 from mailroom.mail.domains import normalise_domain
+from mailroom.matching.patterns import Pattern, PatternError, compile_pattern
 from mailroom.matching.view import MailView
 
 log = logging.getLogger(__name__)
@@ -61,15 +64,17 @@ class Condition(Protocol):
     def check(self, mail: MailView) -> bool: ...
 
 
-def _regex(value: Any, what: str) -> re.Pattern[str]:
+def _regex(value: Any, what: str) -> Pattern:
+    """The one check of every user-written pattern, when a rule is saved (CLI, page, API)."""
     if not isinstance(value, str) or not value:
         raise BadInput(f"{what} needs a regular expression.")
     try:
-        return re.compile(value, re.IGNORECASE | re.MULTILINE)
-    except re.error as exc:
+        return compile_pattern(value)
+    except PatternError as exc:
         raise BadInput(
             f"{what}: {value!r} is not a valid regular expression ({exc}).",
-            hint="Python `re` syntax; escape literal dots and brackets with a backslash.",
+            hint="RE2 syntax: Python's `re` without backreferences or lookaround; "
+            "escape literal dots and brackets with a backslash.",
         ) from None
 
 
@@ -84,7 +89,7 @@ class AddressPattern:
     """An address, an `@domain`, a glob or `re:regex`, compared to normalised addresses."""
 
     text: str
-    regex: re.Pattern[str] | None = None
+    regex: Pattern | None = None
 
     @classmethod
     def parse(cls, value: Any, what: str) -> AddressPattern:
@@ -171,7 +176,7 @@ class TextTest:
 
     part: str  # "subject" or "body"
     contains: str | None = None
-    regex: re.Pattern[str] | None = None
+    regex: Pattern | None = None
     name: str = "text"
 
     def check(self, mail: MailView) -> bool:
@@ -197,7 +202,7 @@ class HeaderTest:
 
     header: str
     equals: str | None = None
-    regex: re.Pattern[str] | None = None
+    regex: Pattern | None = None
     name: str = "header"
 
     @classmethod
@@ -287,7 +292,7 @@ def check_params(action: str, params: Mapping[str, Any]) -> dict[str, Any]:
                 hint=r"e.g. --pattern 'Name: (?P<name>.+)' --pattern 'Email: (?P<email>\S+)'",
             )
         for pattern in patterns:
-            if not _regex(pattern, "extract pattern").groupindex:
+            if not _regex(pattern, "extract pattern").group_names:
                 raise BadInput(
                     f"extract pattern {pattern!r} has no named group.",
                     hint="Name what it captures: (?P<email>\\S+@\\S+).",

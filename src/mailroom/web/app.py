@@ -10,7 +10,8 @@ turns errors into answers:
   redirect to the sign-in page; a CSRF failure → 403.
 Every HTML answer carries a strict Content-Security-Policy (scripts only from /static),
 `X-Frame-Options`, `nosniff` and `Referrer-Policy`, unless the route set its own CSP, and
-every answer a `Server-Timing` header with the server time spent on it.
+every answer a `Server-Timing` header with the server time spent on it. Request bodies
+are capped, and page forms screened, before anything reads them (web/limits.py).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from mailroom.errors import (
 )
 from mailroom.web import api, pages
 from mailroom.web.deps import ApiUnauthorized, CsrfRejected, SignInRequired
+from mailroom.web.limits import BodyLimit
 from mailroom.web.templating import is_htmx, render
 
 PAGE_CSP = (
@@ -129,6 +131,8 @@ def create_web_app(app: App) -> FastAPI:
     async def csrf_rejected(request: Request, exc: CsrfRejected) -> Response:
         error = BadInput(exc.reason, hint="Reload the page and submit the form again.")
         return render(request, "error.html", None, status_code=403, error=error)
+
+    web.add_middleware(BodyLimit)  # caps bodies before any route reads them (web/limits.py)
 
     @web.middleware("http")
     async def security_headers(

@@ -9,6 +9,9 @@ Invariants:
 - a state-changing page request needs the session's CSRF token (form field `csrf_token`
   or header `X-CSRF-Token`) AND, when the browser sends an Origin (or only a Referer), it
   must be this server's own — either failing answers 403 and changes nothing;
+- what can be checked without the body (origin, session, the sign-in form's cookie) is
+  checked before the form is parsed, and bodies are capped before they are read
+  (web/limits.py);
 - a session is one short database session per request; writes commit explicitly.
 """
 
@@ -134,9 +137,12 @@ async def pre_session_csrf(request: Request) -> None:
     """The sign-in form's CSRF check: the double-submitted `mr_pre` cookie and same origin."""
     if not same_origin(request):
         raise CsrfRejected("The request came from another site.")
+    expected = request.cookies.get(PRE_COOKIE, "")
+    if not expected:  # refused before the body is read
+        raise CsrfRejected("The form's security token is missing or out of date.")
     form = await request.form()
     value = form.get("csrf_token")
-    if not isinstance(value, str) or not check_csrf(request.cookies.get(PRE_COOKIE, ""), value):
+    if not isinstance(value, str) or not check_csrf(expected, value):
         raise CsrfRejected("The form's security token is missing or out of date.")
 
 

@@ -9,6 +9,7 @@ access level `security.access` granted: `subject` hides the body and attachments
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -29,11 +30,22 @@ def timeline_item(entry: TimelineEntry, *, level: str, thread: str) -> dict[str,
 
 
 def message_view(
-    session: Session, message: Message, *, level: str, images: bool, base: str = "/api/v1"
+    session: Session,
+    message: Message,
+    *,
+    level: str,
+    images: bool,
+    base: str = "/api/v1",
+    inline: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The message as `level` allows; `images` lets remote images through the sanitiser."""
+    """The message as `level` allows; `images` lets remote images through the sanitiser,
+    `inline` (ingest.bodies.inline_images) shows its `cid:` images."""
     full = level == "everything"
-    safe = sanitise_html(message.html_body or "", allow_remote_images=images) if full else None
+    safe = (
+        sanitise_html(message.html_body or "", allow_remote_images=images, inline=inline)
+        if full
+        else None
+    )
     attachments = (
         list(
             session.scalars(

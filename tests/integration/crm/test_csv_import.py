@@ -122,3 +122,71 @@ def test_import_runs_in_one_savepoint_per_row(any_app: App, tmp_path: Path) -> N
     run_import(any_app, path)
     with any_app.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Record)) == 2
+
+
+def test_an_unterminated_quote_is_one_rejected_row_and_the_lines_after_it_are_imported(
+    any_app: App, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        "name,email,notes\n"
+        "Good One,one@client.example,ok\n"
+        'Broken,broken@client.example,"never closed\n'
+        "Good Two,two@client.example,ok\n"
+        "Good Three,three@client.example,ok\n",
+    )
+    report = run_import(any_app, path)
+    assert report.errors == [(3, "a quote opened on this line is never closed")]
+    assert report.created == 3
+    assert {r.name for r in records(any_app, "contact")} == {"Good One", "Good Two", "Good Three"}
+
+
+def test_a_row_with_fewer_cells_than_the_header_is_rejected(any_app: App, tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "name,email,phone\nJo,jo@client.example,1\nsue@client.example,2\nAl,al@client.example,3\n",
+    )
+    report = run_import(any_app, path)
+    assert report.errors == [(3, "it has 2 values but the header has 3 columns")]
+    assert {r.name for r in records(any_app, "contact")} == {"Jo", "Al"}
+
+
+def test_a_nul_byte_in_a_cell_is_a_rejected_row_on_both_databases(
+    any_app: App, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        "name,email,notes\n"
+        "Jo,jo@client.example,ok\n"
+        "Sue,sue@client.example,bad\0note\n"
+        "\0Al,al@client.example,ok\n"
+        "Bo,bo@client.example,ok\n",
+    )
+    report = run_import(any_app, path)
+    assert report.errors == [(3, "'notes' holds a NUL byte"), (4, "'name' holds a NUL byte")]
+    assert {r.name for r in records(any_app, "contact")} == {"Jo", "Bo"}
+
+
+def test_cli_reports_each_rejected_row_as_file_line_reason(
+    sqlite_app: App,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mailroom.cli import main
+
+    monkeypatch.setenv("MAILROOM_SECRET_KEY", sqlite_app.settings.secret_key_b64 or "")
+    with transaction(sqlite_app.sessions) as session:
+        add_company(session, name="Acme", domains=["acme.example"])
+    path = write(
+        tmp_path,
+        'name,email\nJo,jo@client.example\nSue,"sue@\nBo\nAl,al@client.example\0\n',
+    )
+    args = ["--data-dir", str(sqlite_app.settings.data_dir), "records", "import", str(path)]
+    code = main([*args, "--company", "Acme", "--type", "contact"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "1 created, 0 updated, 0 unchanged, 3 rejected" in out
+    assert "people.csv: line 3: a quote opened on this line is never closed" in err
+    assert "people.csv: line 4: it has 1 values but the header has 2 columns" in err
+    assert "people.csv: line 5: 'email' holds a NUL byte" in err

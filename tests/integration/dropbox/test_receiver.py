@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from mailroom.app import App
@@ -25,6 +26,7 @@ from mailroom.dropbox.server import DropboxServer, start_dropbox_server
 from mailroom.dropbox.tokens import drop_address, ensure_token
 from mailroom.mailboxes.store import add_mailbox
 from mailroom_testing.builders import build_message
+from tests.conftest_web import Tenant, sign_in
 
 
 def free_port() -> int:
@@ -171,3 +173,71 @@ def test_serve_starts_and_stops_the_receiver_and_the_outbox(sqlite_app: App) -> 
         services.stop()
     with pytest.raises(OSError):
         smtplib.SMTP("127.0.0.1", port, timeout=2)
+
+
+def test_the_printed_address_reaches_the_receiver_when_the_machine_is_named_localhost(
+    sqlite_app: App,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """socket.getfqdn() is often `localhost`: the printed `log+TOKEN@localhost` used to be
+    refused with 550 by Mailroom's own receiver (issue 11 item 15)."""
+    monkeypatch.delenv("MAILROOM_DROPBOX_DOMAIN", raising=False)
+    monkeypatch.setattr(socket, "getfqdn", lambda name="": "localhost")  # the machine's name
+    monkeypatch.setenv("MAILROOM_SECRET_KEY", sqlite_app.settings.secret_key_b64 or "")
+    with transaction(sqlite_app.sessions) as session:
+        company = add_company(session, name="Acme", domains=["acme.example"])
+        add_user(session, company=company, email="ann@acme.example", name="Ann")
+    assert (
+        main(["--data-dir", str(sqlite_app.settings.data_dir), "company", "dropbox", "Acme"]) == 0
+    )
+    out, err = capsys.readouterr()
+    address = out.strip()
+    assert address.startswith("log+") and address.endswith("@localhost")
+    assert "'localhost' (this machine's name) has no dot" in err
+    assert "Set MAILROOM_DROPBOX_DOMAIN to a domain" in " ".join(err.split())
+
+    with caplog.at_level("WARNING", logger="mailroom.dropbox.server"):
+        server = start_dropbox_server(sqlite_app, "127.0.0.1", free_port())
+    try:
+        assert any(
+            "has no dot" in r.getMessage() and "MAILROOM_DROPBOX_DOMAIN" in r.getMessage()
+            for r in caplog.records
+        ), caplog.text  # `serve` warns at start
+        token = address.split("+")[1].split("@")[0]
+        for n, rcpt in enumerate((address, f"LOG+{token}@Other.Example", f"log+{token}@mx")):
+            data = build_message(
+                sender="ann@acme.example", to="jo@client.example", message_id=f"d{n}@acme.example"
+            )
+            deliver(server.port, "ann@acme.example", rcpt, data)
+    finally:
+        server.stop()
+    with sqlite_app.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Message)) == 3
+
+
+def test_domain_problem_names_a_bare_or_unresolvable_drop_domain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mailroom.dropbox.tokens import domain_problem
+
+    monkeypatch.setenv("MAILROOM_DROPBOX_DOMAIN", "drop.acme.example")
+    assert domain_problem(resolve=False) is None
+    problem = domain_problem()  # .example never resolves
+    assert problem is not None and "does not resolve" in problem
+    assert "MAILROOM_DROPBOX_DOMAIN" in problem
+    monkeypatch.setenv("MAILROOM_DROPBOX_DOMAIN", "localhost")
+    assert "has no dot" in (domain_problem(resolve=False) or "")
+
+
+def test_the_admin_page_says_how_to_set_the_drop_domain(
+    web: TestClient, two_tenants: tuple[Tenant, Tenant], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alpha, _ = two_tenants
+    monkeypatch.setenv("MAILROOM_DROPBOX_DOMAIN", "localhost")
+    sign_in(web, alpha.admin)
+    page = web.get("/admin/dropbox").text
+    assert "@localhost</code>" in page
+    assert 'id="drop-domain-problem"' in page and "has no dot" in page
+    assert "Set MAILROOM_DROPBOX_DOMAIN to a domain" in page

@@ -20,7 +20,13 @@ from sqlalchemy import select
 
 from mailroom.crm import access
 from mailroom.db.models import User
-from mailroom.dropbox.tokens import POLICIES, drop_address, ensure_token
+from mailroom.dropbox.tokens import (
+    DOMAIN_HINT,
+    POLICIES,
+    domain_problem,
+    drop_address,
+    ensure_token,
+)
 from mailroom.errors import MailroomError
 from mailroom.matching.blocklist import add_entry, list_entries, remove_entry
 from mailroom.web.deps import Csrf, Db, PageCtx
@@ -101,6 +107,8 @@ def dropbox_page(request: Request, ctx: PageCtx, db: Db) -> Response:
         ctx,
         nav="admin",
         address=drop_address(token.token),
+        domain_problem=domain_problem(resolve=False),
+        domain_hint=DOMAIN_HINT,
         policy=token.unknown_senders,
         policies=POLICIES,
     )

@@ -1,7 +1,8 @@
 """The message view: headers, links (add/remove by hand), attachments, and the body frame.
 
 The body is served by its own route with `frame_csp()` (sandbox, `default-src 'none'`,
-remote images only after "Show remote images") and shown in
+remote images only after "Show remote images"; inline `cid:` images always, from the
+message's own bytes as `data:` URIs) and shown in
 `<iframe sandbox="allow-popups allow-popups-to-escape-sandbox">` — never `allow-scripts`,
 never `allow-same-origin` — so a script that got past nh3 still cannot run or reach the
 dashboard. Attachments download with `Content-Disposition: attachment` and `nosniff`.
@@ -18,7 +19,7 @@ from mailroom.crm import access
 from mailroom.db.models import Message, Record
 from mailroom.digits import is_number
 from mailroom.errors import BadInput, NotFound
-from mailroom.ingest.bodies import ensure_bodies
+from mailroom.ingest.bodies import ensure_bodies, inline_images
 from mailroom.mail.html import SafeHtml, frame_csp, frame_document, text_document
 from mailroom.matching.manual import link_by_hand, unlink_by_hand
 from mailroom.web.api.messages import attachment_response
@@ -68,7 +69,8 @@ def message_body(
     images: Annotated[bool, Query()] = False,
 ) -> Response:
     message, level = _readable(ctx, db, app, message_id)
-    view = message_view(db, message, level=level, images=images)
+    inline = inline_images(message, app.blobs) if level == "everything" else {}
+    view = message_view(db, message, level=level, images=images, inline=inline)
     title = view["subject"] or "Message"
     if level != "everything":
         document = text_document("The owner of this mailbox shares only its subject.", title=title)

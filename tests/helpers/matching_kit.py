@@ -18,10 +18,11 @@ from sqlalchemy import func, select
 
 from mailroom.app import App
 from mailroom.connectors.base import RawMessage
-from mailroom.crm.companies import add_company, add_user
+from mailroom.crm.companies import add_company, add_user, get_company
+from mailroom.crm.records import EmailField, add_record
 from mailroom.db.engine import transaction
 from mailroom.db.matching_models import MessageSkip
-from mailroom.db.models import Message, MessageLink, Record
+from mailroom.db.models import Attachment, Mailbox, Message, MessageLink, Record
 from mailroom.ingest.batch import BatchResult, IngestTarget, ingest_batch
 from mailroom.mailboxes.store import add_mailbox
 from mailroom.matching.directory import load_directory
@@ -92,8 +93,6 @@ def mail(
 def ingest(app: App, mailbox_id: int, *messages: bytes, folder: str = "INBOX") -> BatchResult:
     """Ingest `messages` as one batch from `mailbox_id`, in one transaction."""
     with transaction(app.sessions) as session:
-        from mailroom.db.models import Mailbox
-
         box = session.get(Mailbox, mailbox_id)
         assert box is not None
         target = IngestTarget(
@@ -132,3 +131,50 @@ def skip_of(app: App, message_id: str) -> str | None:
 def count(app: App, model: type) -> int:
     with app.sessions() as session:
         return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def fast_ingest(app: App, mailbox_id: int, *messages: bytes) -> BatchResult:
+    """Ingest `messages` as the sync does (headers now, bodies on first read), UIDs from 1."""
+    with transaction(app.sessions) as session:
+        box = session.get(Mailbox, mailbox_id)
+        assert box is not None
+        target = IngestTarget(
+            company_id=box.company_id,
+            mailbox_id=mailbox_id,
+            directory=load_directory(session, box.company_id),
+            blobs=app.blobs,
+            defer_bodies=True,
+        )
+        raws = [
+            RawMessage(folder="INBOX", uidvalidity=1, uid=n, data=data)
+            for n, data in enumerate(messages, start=1)
+        ]
+        return ingest_batch(session, target, raws)
+
+
+def stored(app: App, message_id: str) -> tuple[bool, str, int]:
+    """(bodies_parsed, text_body, attachment rows) of a stored message."""
+    with app.sessions() as session:
+        row = session.scalars(select(Message).where(Message.message_id == message_id)).one()
+        files = session.scalar(
+            select(func.count()).select_from(Attachment).where(Attachment.message_id == row.id)
+        )
+        return row.bodies_parsed, row.text_body, files or 0
+
+
+def record(app: App, kind: str, name: str, *emails: str, **kw: object) -> int:
+    """Add a record of Acme holding `emails` (the first is its main address); its id."""
+    with transaction(app.sessions) as session:
+        company = get_company(session, "Acme")
+        fields = [
+            EmailField("main" if i == 0 else f"email_{i + 1}", e) for i, e in enumerate(emails)
+        ]
+        row = add_record(
+            session,
+            company=company,
+            record_type=kind,
+            name=name,
+            emails=fields,
+            **kw,  # type: ignore[arg-type]
+        )
+        return row.id

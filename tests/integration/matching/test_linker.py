@@ -13,24 +13,7 @@ from mailroom.db.engine import transaction
 from mailroom.db.matching_models import LinkTombstone
 from mailroom.db.models import Message, MessageLink, Record
 from mailroom.matching.manual import link_by_hand, unlink_by_hand
-from tests.helpers.matching_kit import count, ingest, links_of, mail, setup
-
-
-def record(app: App, kind: str, name: str, *emails: str, **kw: object) -> int:
-    with transaction(app.sessions) as session:
-        company = get_company(session, "Acme")
-        fields = [
-            EmailField("main" if i == 0 else f"email_{i + 1}", e) for i, e in enumerate(emails)
-        ]
-        row = add_record(
-            session,
-            company=company,
-            record_type=kind,
-            name=name,
-            emails=fields,
-            **kw,  # type: ignore[arg-type]
-        )
-        return row.id
+from tests.helpers.matching_kit import count, ingest, links_of, mail, record, setup
 
 
 def test_a_contacts_address_also_links_its_account(any_app: App) -> None:

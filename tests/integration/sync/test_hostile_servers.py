@@ -25,7 +25,8 @@ from mailroom_testing.hostile_server import (
     endless_list,
     giant_literal,
 )
-from tests.helpers.sync_support import connect_mailbox, health, message_count, run_cli, seed
+from tests.helpers.mailbox_state import run_cli
+from tests.helpers.sync_support import connect_mailbox, health, message_count, seed
 
 MESSAGE = build_message(sender="jo@client.example", to="ann@acme.example", subject="Hostile")
 

@@ -3,46 +3,15 @@ bodies on first read. The rest of the fast path: tests/unit/sync/test_ingest_fas
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from mailroom.app import App
-from mailroom.connectors.base import RawMessage
 from mailroom.crm.companies import get_company
 from mailroom.crm.records import EmailField, add_record
 from mailroom.db.engine import transaction
-from mailroom.db.models import Attachment, Mailbox, Message
-from mailroom.ingest.batch import BatchResult, IngestTarget, ingest_batch
+from mailroom.db.models import Message
 from mailroom.ingest.bodies import ensure_bodies, fill_in_background
-from mailroom.matching.directory import load_directory
-from tests.helpers.matching_kit import links_of, mail, setup
-
-
-def fast_ingest(app: App, mailbox_id: int, *messages: bytes) -> BatchResult:
-    with transaction(app.sessions) as session:
-        box = session.get(Mailbox, mailbox_id)
-        assert box is not None
-        target = IngestTarget(
-            company_id=box.company_id,
-            mailbox_id=mailbox_id,
-            directory=load_directory(session, box.company_id),
-            blobs=app.blobs,
-            defer_bodies=True,
-        )
-        raws = [
-            RawMessage(folder="INBOX", uidvalidity=1, uid=n, data=data)
-            for n, data in enumerate(messages, start=1)
-        ]
-        return ingest_batch(session, target, raws)
-
-
-def stored(app: App, message_id: str) -> tuple[bool, str, int]:
-    """(bodies_parsed, text_body, attachment rows) of a stored message."""
-    with app.sessions() as session:
-        row = session.scalars(select(Message).where(Message.message_id == message_id)).one()
-        files = session.scalar(
-            select(func.count()).select_from(Attachment).where(Attachment.message_id == row.id)
-        )
-        return row.bodies_parsed, row.text_body, files or 0
+from tests.helpers.matching_kit import fast_ingest, links_of, mail, setup, stored
 
 
 def test_synced_mail_is_linked_at_once_and_gets_its_bodies_on_first_read(

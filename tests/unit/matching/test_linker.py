@@ -17,24 +17,7 @@ from mailroom.errors import BadInput
 from mailroom.matching.index import domain_candidates, is_free_mail, registrable_domain
 from mailroom.matching.linker import case_ref
 from mailroom.matching.policy import update_settings
-from tests.helpers.matching_kit import ingest, links_of, mail, setup
-
-
-def record(app: App, kind: str, name: str, *emails: str, **kw: object) -> int:
-    with transaction(app.sessions) as session:
-        company = get_company(session, "Acme")
-        fields = [
-            EmailField("main" if i == 0 else f"email_{i + 1}", e) for i, e in enumerate(emails)
-        ]
-        row = add_record(
-            session,
-            company=company,
-            record_type=kind,
-            name=name,
-            emails=fields,
-            **kw,  # type: ignore[arg-type]
-        )
-        return row.id
+from tests.helpers.matching_kit import ingest, links_of, mail, record, setup
 
 
 @pytest.mark.parametrize(

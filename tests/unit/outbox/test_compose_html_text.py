@@ -6,28 +6,8 @@ page's label in tests/interfaces/web/test_compose.py.
 
 from __future__ import annotations
 
-from email import message_from_bytes, policy
-from email.message import EmailMessage
-
 from mailroom.outbox.compose import Draft, compose, html_to_text
-
-HTML = (
-    "<html><head><title>Offer</title><style>p { color: red }</style></head><body>"
-    "<h1>Your   quote</h1><p>Hello <b>Jo</b> &amp; team,<br>the price is &lt; 100&nbsp;EUR.</p>"
-    "<script>alert('x')</script><!-- internal note --><ul><li>one</li><li>two</li></ul>"
-    "<p>&lt;script&gt;alert(1)&lt;/script&gt; is text here</p></body></html>"
-)
-
-
-def parts(data: bytes) -> dict[str, str]:
-    msg = message_from_bytes(data, policy=policy.default)
-    assert isinstance(msg, EmailMessage)
-    assert msg.get_content_type() == "multipart/alternative"
-    found = {}
-    for part in msg.iter_parts():
-        assert isinstance(part, EmailMessage)
-        found[part.get_content_type()] = str(part.get_content())
-    return found
+from tests.helpers.html_mail import HTML, parts
 
 
 def test_html_to_text_keeps_what_a_reader_sees_one_block_per_line() -> None:

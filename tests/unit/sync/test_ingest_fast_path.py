@@ -13,46 +13,15 @@ import pytest
 from sqlalchemy import func, select
 
 from mailroom.app import App
-from mailroom.connectors.base import RawMessage
 from mailroom.crm.companies import add_company, add_user, get_company
 from mailroom.crm.records import EmailField, add_record
 from mailroom.db.engine import transaction
-from mailroom.db.models import Attachment, Mailbox, Message, MessageCopy
+from mailroom.db.models import Message, MessageCopy
 from mailroom.dropbox.service import receive
 from mailroom.dropbox.tokens import ensure_token
-from mailroom.ingest.batch import BatchResult, IngestTarget, ingest_batch
 from mailroom.mail.parse import parse_headers, parse_message
-from mailroom.matching.directory import load_directory
 from mailroom.matching.rulebook import add_rule
-from tests.helpers.matching_kit import links_of, mail, setup, skip_of
-
-
-def fast_ingest(app: App, mailbox_id: int, *messages: bytes) -> BatchResult:
-    with transaction(app.sessions) as session:
-        box = session.get(Mailbox, mailbox_id)
-        assert box is not None
-        target = IngestTarget(
-            company_id=box.company_id,
-            mailbox_id=mailbox_id,
-            directory=load_directory(session, box.company_id),
-            blobs=app.blobs,
-            defer_bodies=True,
-        )
-        raws = [
-            RawMessage(folder="INBOX", uidvalidity=1, uid=n, data=data)
-            for n, data in enumerate(messages, start=1)
-        ]
-        return ingest_batch(session, target, raws)
-
-
-def stored(app: App, message_id: str) -> tuple[bool, str, int]:
-    """(bodies_parsed, text_body, attachment rows) of a stored message."""
-    with app.sessions() as session:
-        row = session.scalars(select(Message).where(Message.message_id == message_id)).one()
-        files = session.scalar(
-            select(func.count()).select_from(Attachment).where(Attachment.message_id == row.id)
-        )
-        return row.bodies_parsed, row.text_body, files or 0
+from tests.helpers.matching_kit import fast_ingest, links_of, mail, setup, skip_of, stored
 
 
 def test_the_header_parse_decodes_headers_as_the_complete_parse_does() -> None:

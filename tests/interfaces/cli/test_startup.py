@@ -208,7 +208,9 @@ def test_a_sync_that_fetches_nothing_loads_no_ingest_matching_or_fetch_workers(
         "alembic",
         "fastapi",
         "mailroom.web",
-        "mailroom.ingest",
+        "mailroom.ingest.batch",  # the pipeline (ingest.counts, plain counters, may load)
+        "mailroom.ingest.store",
+        "mailroom.ingest.actions",
         "mailroom.matching",
         "mailroom.sync.fetch_worker",
         "mailroom.sync.prefetch",

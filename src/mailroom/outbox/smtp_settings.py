@@ -126,12 +126,18 @@ def preset_of(row: MailboxSmtp) -> ProviderPreset:
     return get_preset(row.preset)
 
 
-def smtp_settings(mailbox: Mailbox, row: MailboxSmtp, secrets: SecretBox) -> ServerSettings:
+def smtp_settings(
+    mailbox: Mailbox, row: MailboxSmtp, secrets: SecretBox, *, bearer: bool = False
+) -> ServerSettings:
     """Where and how to send, with the password decrypted (held in memory only).
 
     `BadInput` rather than the IMAP password when the SMTP server is on another host.
+    `bearer` (an OAuth mailbox): no password at all; the caller adds the access token
+    (mailboxes/tokens.py), which the provider accepts on its SMTP host too.
     """
-    if row.secret is not None:
+    if bearer:
+        username, password = row.username or mailbox.username, ""
+    elif row.secret is not None:
         username = row.username or mailbox.username
         password = secrets.decrypt(row.secret, context=mailbox_context(mailbox.id, SMTP_PURPOSE))
     else:

@@ -19,6 +19,7 @@ from mailroom.crm.access import Viewer
 from mailroom.db.outbox_models import MailboxSmtp
 from mailroom.errors import BadInput
 from mailroom.mailboxes.store import check_protocol, incoming_settings, settings_of
+from mailroom.mailboxes.tokens import is_oauth, with_token
 from mailroom.outbox.smtp_settings import check_smtp_settings, smtp_settings
 from mailroom.services.lookup import load_mailbox
 
@@ -160,7 +161,8 @@ def test_mailbox(
     mailbox = load_mailbox(session, mailbox_id=mailbox_id, viewer=viewer)
     incoming = replace(incoming_settings(mailbox, app.secrets), timeout=LOGIN_TIMEOUT)
     row = smtp_row(session, mailbox_id=mailbox.id)
-    smtp = smtp_settings(mailbox, row, app.secrets) if row is not None else None
+    bearer = is_oauth(app, mailbox.id)
+    smtp = smtp_settings(mailbox, row, app.secrets, bearer=bearer) if row is not None else None
     found = MailboxTest(
         mailbox_id=mailbox.id,
         protocol=mailbox.protocol,
@@ -170,7 +172,10 @@ def test_mailbox(
         probe=IncomingProbe(mailbox.protocol),
         smtp_line=None,
     )
-    session.rollback()  # no transaction open while logging in
+    session.rollback()  # no transaction open while logging in (or refreshing a token)
+    if bearer:
+        incoming = with_token(app, mailbox_id, incoming)
+        smtp = None if smtp is None else replace(smtp, access_token=incoming.access_token)
     probe = probe_incoming(protocol=found.protocol, settings=incoming)
     smtp_line = (
         check_smtp_settings(replace(smtp, timeout=LOGIN_TIMEOUT)) if smtp is not None else None

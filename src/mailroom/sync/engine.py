@@ -134,7 +134,7 @@ _active_lock = threading.Lock()
 
 
 def _default_opener(mailbox: Mailbox, app: App) -> AnySource:
-    return open_source(mailbox, app.secrets)
+    return open_source(mailbox, app)
 
 
 def sync_mailbox(

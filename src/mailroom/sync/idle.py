@@ -108,7 +108,7 @@ def watcher_opener(app: App, mailbox: Mailbox) -> Opener:
     from mailroom.sync.connect import open_source
 
     def open_() -> ImapSource:
-        source = open_source(mailbox, app.secrets)
+        source = open_source(mailbox, app)
         if not isinstance(source, ImapSource):
             source.close()
             raise TypeError("IDLE needs an IMAP mailbox")

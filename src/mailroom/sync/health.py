@@ -25,7 +25,8 @@ authentication failure counts towards `failed`; the counter resets on success an
 credentials edit. A dead OAuth grant (`oauth_revoked`: the provider answered invalid_grant)
 is no wrong password: it never counts, and is retried only after a day (a sign-in fixes
 it, `mailroom mailbox reconnect ID`), never in a loop. The 48-hour clock (`failing_since`)
-starts at the first failure after a success or an edit. No message here ever contains a password (connectors scrub them).
+starts at the first failure after a success or an edit. No message here ever contains a
+password (connectors scrub them).
 """
 
 from __future__ import annotations

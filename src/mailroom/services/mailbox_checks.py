@@ -127,6 +127,7 @@ def smtp_server_settings(*, incoming: ServerSettings, smtp: SmtpInput) -> Server
         security=smtp.security,
         username=smtp.username or incoming.username,
         password=smtp.password or incoming.password,
+        access_token=None if smtp.username else incoming.access_token,
         allow_self_signed=(
             incoming.allow_self_signed if smtp.allow_self_signed is None else smtp.allow_self_signed
         ),

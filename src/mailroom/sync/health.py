@@ -54,6 +54,7 @@ from mailroom.mailboxes.status import mark_failing, mark_ok
 AUTH_FAILURES_TO_FAIL = 10
 NO_SUCCESS_TO_FAIL = timedelta(hours=48)
 EDIT_HINT = "`mailroom mailbox edit ID --password-stdin`"
+REVOKED = "oauth_revoked"
 REVOKED_HINT = "Sign in again: mailroom mailbox reconnect ID (or Reconnect on My mailboxes)"
 REVOKED_RETRY = 24 * 3600.0  # a dead grant is not retried in a loop: it needs the user
 

@@ -33,7 +33,7 @@ from mailroom.connectors.base import ServerSettings
 from mailroom.db.engine import transaction
 from mailroom.db.models import Mailbox
 from mailroom.errors import NotFound, OAuthRevoked, TokenRejected
-from mailroom.mailboxes.oauth import Grant, client_config, load_grant, save_grant
+from mailroom.mailboxes.oauth import Grant, client_config, has_grant, load_grant, save_grant
 
 REFRESH_MARGIN = 60.0
 T = TypeVar("T")
@@ -139,14 +139,10 @@ def connect_with_token(
 
 
 def is_oauth(app: App, mailbox_id: int) -> bool:
-    """Whether the mailbox signs in with OAuth (has a grant)."""
-    from sqlalchemy import select
-
-    from mailroom.db.oauth_models import MailboxOAuth
-
+    """Whether the mailbox signs in with OAuth (its own short read: call it with no
+    transaction open in this thread, or use `mailboxes.oauth.has_grant` in that session)."""
     with app.sessions() as session:
-        found = session.scalar(select(MailboxOAuth.id).where(MailboxOAuth.mailbox_id == mailbox_id))
-    return found is not None
+        return has_grant(session, mailbox_id)
 
 
 def fresh_reopen(app: App, mailbox_id: int, reopen: Callable[[], T]) -> Callable[[], T]:

@@ -18,8 +18,9 @@ from mailroom.connectors.base import FolderInfo, FolderRole, ServerSettings
 from mailroom.crm.access import Viewer
 from mailroom.db.outbox_models import MailboxSmtp
 from mailroom.errors import BadInput
+from mailroom.mailboxes.oauth import has_grant
 from mailroom.mailboxes.store import check_protocol, incoming_settings, settings_of
-from mailroom.mailboxes.tokens import is_oauth, with_token
+from mailroom.mailboxes.tokens import with_token
 from mailroom.outbox.smtp_settings import check_smtp_settings, smtp_settings
 from mailroom.services.lookup import load_mailbox
 
@@ -162,7 +163,7 @@ def test_mailbox(
     mailbox = load_mailbox(session, mailbox_id=mailbox_id, viewer=viewer)
     incoming = replace(incoming_settings(mailbox, app.secrets), timeout=LOGIN_TIMEOUT)
     row = smtp_row(session, mailbox_id=mailbox.id)
-    bearer = is_oauth(app, mailbox.id)
+    bearer = has_grant(session, mailbox.id)
     smtp = smtp_settings(mailbox, row, app.secrets, bearer=bearer) if row is not None else None
     found = MailboxTest(
         mailbox_id=mailbox.id,

@@ -79,6 +79,26 @@ def live_tokens(provider: OAuthProvider) -> set[str]:
     return set(authority._access) | set(authority._refresh)
 
 
+def company_with_client(cli: Cli, provider: OAuthProvider, user: str) -> None:
+    """A data dir with Acme, its user `user`, and the provider registered as Google."""
+    cli("init")
+    cli("company", "add", "Acme", "--domain", "acme.example")
+    cli("user", "add", user, "--company", "Acme", "--password-stdin", stdin="pw-1234567\n")
+    cli(
+        "oauth",
+        "set",
+        "google",
+        "--client-id",
+        provider.client_id,
+        "--client-secret-stdin",
+        "--authorize-url",
+        provider.authorize_url,
+        "--token-url",
+        provider.token_url,
+        stdin=provider.client_secret + "\n",
+    )
+
+
 def test_oauth_mailbox_signs_in_syncs_refreshes_sends_and_reconnects_after_revocation(
     oauth_provider: OAuthProvider,
     oauth_dovecot: DovecotServer,
@@ -87,22 +107,7 @@ def test_oauth_mailbox_signs_in_syncs_refreshes_sends_and_reconnects_after_revoc
     tmp_path: Path,
 ) -> None:
     cli = Cli(tmp_path / "data")
-    cli("init")
-    cli("company", "add", "Acme", "--domain", "acme.example")
-    cli("user", "add", oauth_user, "--company", "Acme", "--password-stdin", stdin="pw-1234567\n")
-    cli(
-        "oauth",
-        "set",
-        "google",
-        "--client-id",
-        oauth_provider.client_id,
-        "--client-secret-stdin",
-        "--authorize-url",
-        oauth_provider.authorize_url,
-        "--token-url",
-        oauth_provider.token_url,
-        stdin=oauth_provider.client_secret + "\n",
-    )
+    company_with_client(cli, oauth_provider, oauth_user)
     for n in range(3):
         oauth_dovecot.append(oauth_user, "INBOX", build_message(subject=f"Hello {n}"))
     tokens: set[str] = set()
@@ -130,6 +135,8 @@ def test_oauth_mailbox_signs_in_syncs_refreshes_sends_and_reconnects_after_revoc
         "--no-browser",
     ).strip()
     assert box.isdigit()
+    tested = cli("mailbox", "test", box)
+    assert "INBOX" in tested and "SMTP: logged in" in tested
     tokens |= live_tokens(oauth_provider)
     assert "3 fetched" in cli("sync", "--once")
 
@@ -179,3 +186,40 @@ def test_oauth_mailbox_signs_in_syncs_refreshes_sends_and_reconnects_after_revoc
     for token in tokens:
         assert token.encode() not in stored
         assert all(token not in text for text in cli.outputs)
+
+
+def test_a_sign_in_whose_login_fails_saves_nothing_and_says_why(
+    oauth_provider: OAuthProvider,
+    oauth_dovecot: DovecotServer,
+    oauth_user: str,
+    tmp_path: Path,
+) -> None:
+    cli = Cli(tmp_path / "data")
+    company_with_client(cli, oauth_provider, oauth_user)
+    args = ("mailbox", "add", "--user", oauth_user, "--host", oauth_dovecot.host)
+    port = ("--port", str(oauth_dovecot.pop3s_port), "--allow-self-signed", "--no-browser")
+    failed = subprocess.run(
+        [MAILROOM, "--data-dir", str(cli.data_dir), *args, "--oauth", "yahoo", *port],
+        capture_output=True,
+        text=True,
+        env=cli.env,
+        timeout=60,
+    )
+    assert failed.returncode == 1 and "Unknown OAuth provider" in failed.stderr
+    proc = subprocess.Popen(
+        [MAILROOM, "--data-dir", str(cli.data_dir), *args, "--oauth", "google", *port],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli.env,
+    )
+    assert proc.stderr is not None
+    url = proc.stderr.readline()[len(PROMPT) :].strip()
+    with urllib.request.urlopen(url, timeout=30) as page:
+        page.read()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, (out, err)  # an IMAP login at a POP3 port: a server error
+    assert out == "" and err.strip()
+    assert json.loads(cli("mailbox", "list", "--json")) == []
+    for token in live_tokens(oauth_provider):
+        assert token not in out + err

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from mailroom.app import App
 from mailroom.connectors.imap import ImapSource
 from mailroom.db.models import Mailbox
-from mailroom.errors import MailroomError
+from mailroom.errors import MailroomError, OAuthRevoked
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,10 @@ class IdleWatcher(threading.Thread):
                     self._on_change(self.mailbox_id)  # we may have missed a push
                 first, failures = False, 0
                 self._watch(self._source)
+            except OAuthRevoked:  # the grant is dead: a sync records it, only a sign-in helps
+                log.info("IDLE %s/%s: OAuth sign-in revoked; stopped", self.mailbox_id, self.folder)
+                self._on_change(self.mailbox_id)
+                return
             except MailroomError as exc:
                 failures += 1
                 wait = min(MAX_BACKOFF, 2.0**failures)

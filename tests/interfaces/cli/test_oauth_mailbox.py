@@ -223,3 +223,13 @@ def test_a_sign_in_whose_login_fails_saves_nothing_and_says_why(
     assert json.loads(cli("mailbox", "list", "--json")) == []
     for token in live_tokens(oauth_provider):
         assert token not in out + err
+
+
+def test_nobody_signing_in_in_time_is_a_user_error_exit_1() -> None:
+    import pytest
+
+    from mailroom.cli.oauth_flow import SignInTimedOut, _Handler, _Listener, _wait
+
+    with _Listener(("127.0.0.1", 0), _Handler) as listener, pytest.raises(SignInTimedOut) as err:
+        _wait(listener, 0.5)
+    assert err.value.exit_code == 1 and "Run the command again" in (err.value.hint or "")

@@ -14,6 +14,9 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
+
+from mailroom.cli.oauth_flow import SignInTimedOut, _Handler, _Listener, _wait
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer
 from mailroom_testing.oauth_provider import OAuthProvider
@@ -226,10 +229,6 @@ def test_a_sign_in_whose_login_fails_saves_nothing_and_says_why(
 
 
 def test_nobody_signing_in_in_time_is_a_user_error_exit_1() -> None:
-    import pytest
-
-    from mailroom.cli.oauth_flow import SignInTimedOut, _Handler, _Listener, _wait
-
     with _Listener(("127.0.0.1", 0), _Handler) as listener, pytest.raises(SignInTimedOut) as err:
         _wait(listener, 0.5)
     assert err.value.exit_code == 1 and "Run the command again" in (err.value.hint or "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import typer
@@ -25,13 +26,22 @@ def _parse_date(value: str | None) -> date | None:
 @mailbox_app.command("add")
 def mailbox_add(
     user: str = typer.Option(..., "--user", help="The owner's email address."),
-    host: str = typer.Option(..., "--host"),
-    port: int = typer.Option(..., "--port"),
+    host: str = typer.Option(None, "--host", help="Required unless --oauth (its preset)."),
+    port: int = typer.Option(None, "--port", help="Required unless --oauth (its preset)."),
     protocol: str = typer.Option("imap", "--protocol", help="imap|pop3"),
     security: str = typer.Option("ssl", "--security", help="ssl|starttls|none"),
     username: str = typer.Option(None, "--username", help="Login name (default: the address)."),
     password_stdin: bool = typer.Option(
-        False, "--password-stdin", help="Read the password from standard input (required)."
+        False, "--password-stdin", help="Read the password from standard input."
+    ),
+    oauth: str = typer.Option(
+        None, "--oauth", metavar="google|microsoft", help="Sign in with OAuth, no password."
+    ),
+    smtp_host: str = typer.Option(None, "--smtp-host", help="SMTP server (--oauth)."),
+    smtp_port: int = typer.Option(None, "--smtp-port", help="SMTP port (--oauth)."),
+    smtp_security: str = typer.Option(None, "--smtp-security", help="ssl|starttls (--oauth)."),
+    no_browser: bool = typer.Option(
+        False, "--no-browser", help="--oauth: only print the sign-in address."
     ),
     alias: list[str] = typer.Option([], "--alias", help="Another address of the owner."),
     folder: list[str] = typer.Option(
@@ -47,20 +57,42 @@ def mailbox_add(
         False, "--delete-after-fetch", help="POP3 only: delete mail once it is stored."
     ),
 ) -> None:
-    """Connect a mailbox; prints the new mailbox id."""
-    if not password_stdin:
-        raise typer.BadParameter("pass the password on standard input with --password-stdin")
-    since_day = _parse_date(since)
-    password = read_secret_stdin("Mailbox password")
+    """Connect a mailbox (password on stdin, or --oauth sign-in); prints the new mailbox id."""
     from mailroom.services.mailbox_setup import NewMailbox, connect_mailbox
 
-    new = NewMailbox(
-        host=host,
-        port=port,
-        password=password,
+    since_day = _parse_date(since)
+    app = get_app()
+    if oauth:
+        from mailroom.cli.oauth_flow import sign_in
+        from mailroom.services.oauth_signin import oauth_servers
+
+        servers = oauth_servers(
+            oauth,
+            protocol=protocol,
+            host=host,
+            port=port,
+            security=security if host else None,
+            smtp_host=smtp_host,
+            smtp_port=smtp_port,
+            smtp_security=smtp_security,
+        )
+        grant = sign_in(app, provider=oauth, login_hint=user, open_browser=not no_browser)
+        new = NewMailbox(password="", oauth=grant, **servers)  # type: ignore[arg-type]
+    else:
+        if host is None or port is None:
+            raise typer.BadParameter("give --host and --port (or --oauth google|microsoft)")
+        if not password_stdin:
+            raise typer.BadParameter("pass the password on standard input with --password-stdin")
+        new = NewMailbox(
+            host=host,
+            port=port,
+            password=read_secret_stdin("Mailbox password"),
+            protocol=protocol,
+            security=security,
+        )
+    new = replace(
+        new,
         username=username,
-        protocol=protocol,
-        security=security,
         allow_self_signed=allow_self_signed,
         folders=folder,
         aliases=alias,
@@ -68,10 +100,31 @@ def mailbox_add(
         delete_after_fetch=delete_after_fetch,
         approve_aliases=True,  # the operator runs the CLI
     )
-    app = get_app()
     with app.sessions() as session:
         owner = get_user(session, user)
         mailbox_id = connect_mailbox(session=session, app=app, user=owner, new=new)
+    print(mailbox_id)
+
+
+@mailbox_app.command("reconnect")
+def mailbox_reconnect(
+    mailbox_id: int = typer.Argument(..., metavar="ID"),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Only print the address."),
+) -> None:
+    """Sign in to an OAuth mailbox again (a revoked or expired grant); re-enables it."""
+    from mailroom.cli.oauth_flow import sign_in
+    from mailroom.services.oauth_signin import address_of, provider_of, reconnect_mailbox
+
+    app = get_app()
+    provider = provider_of(app, mailbox_id)
+    grant = sign_in(
+        app,
+        provider=provider,
+        login_hint=address_of(app, mailbox_id),
+        open_browser=not no_browser,
+    )
+    with app.sessions() as session:
+        reconnect_mailbox(session=session, app=app, mailbox_id=mailbox_id, sign_in=grant)
     print(mailbox_id)
 
 

@@ -28,6 +28,8 @@ def _print_report(report: SyncReport) -> None:
             "waiting": "waiting for a free slot under the company's mailbox limit",
             "failed": "failed; edit its credentials (`mailroom mailbox edit`) to retry",
             "disabled": "disabled",
+            "sign-in": "its OAuth sign-in was revoked; sign in again with "
+            f"`mailroom mailbox reconnect {report.mailbox_id}`",
         }[report.skipped]
         console.print(f"Mailbox {report.mailbox_id}: skipped, {why}.")
         return

@@ -204,6 +204,12 @@ def save_grant(session: Session, secrets: SecretBox, *, mailbox: Mailbox, grant:
     session.flush()
 
 
+def has_grant(session: Session, mailbox_id: int) -> bool:
+    """Whether the mailbox signs in with OAuth (has a stored grant)."""
+    found = session.scalar(select(MailboxOAuth.id).where(MailboxOAuth.mailbox_id == mailbox_id))
+    return found is not None
+
+
 def load_grant(session: Session, secrets: SecretBox, *, mailbox: Mailbox) -> Grant | None:
     """The mailbox's tokens decrypted, or None for a password mailbox."""
     row = session.scalar(select(MailboxOAuth).where(MailboxOAuth.mailbox_id == mailbox.id))

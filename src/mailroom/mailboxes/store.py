@@ -86,12 +86,15 @@ def settings_of(
     allow_self_signed: bool = False,
     what: str = "IMAP",
     timeout: float = 20.0,
+    access_token: str | None = None,
 ) -> ServerSettings:
-    """Checked server settings (incoming or SMTP); `BadInput` naming the field to fix."""
+    """Checked server settings (incoming or SMTP); `BadInput` naming the field to fix.
+
+    With `access_token` (an OAuth sign-in) the password is empty: the token logs in."""
     sec = check_security(security)
     clean_host = check_host(host, what=what)
     check_port(port, what=what)
-    if not password:
+    if not password and not access_token:
         raise BadInput(
             "The password is empty.",
             hint="Type the mailbox's password, or pipe it in with --password-stdin.",
@@ -104,6 +107,7 @@ def settings_of(
         security=sec,
         allow_self_signed=allow_self_signed,
         timeout=timeout,
+        access_token=access_token,
     )
 
 
@@ -177,8 +181,11 @@ def add_mailbox(
     since: date | None = None,
     delete_after_fetch: bool = False,
     approve_aliases: bool = False,
+    bearer: bool = False,
 ) -> Mailbox:
     """Save a new mailbox row of `user` (flushed; nothing is fetched until a sync).
+
+    `bearer`: an OAuth mailbox, no password (its grant is saved by mailboxes.oauth).
 
     Its aliases are checked (`check_aliases`) and pending unless `approve_aliases` (the
     operator's CLI): only an admin's approval makes them count for access control.
@@ -191,6 +198,7 @@ def add_mailbox(
         username=username or user.email,
         password=password,
         allow_self_signed=allow_self_signed,
+        access_token="bearer" if bearer else None,
     )
     check_layout(protocol=protocol, folders=folders, delete_after_fetch=delete_after_fetch)
     mailbox = Mailbox(

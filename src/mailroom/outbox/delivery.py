@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, Result, and_, or_, select, update
@@ -51,6 +52,7 @@ from mailroom.errors import (
 from mailroom.ingest.logbook import store_message
 from mailroom.mail.threads import normalise_message_id
 from mailroom.mailboxes.store import incoming_settings
+from mailroom.mailboxes.tokens import connect_with_token, is_oauth
 from mailroom.matching.manual import link_by_hand
 from mailroom.outbox.compose import wire_bytes
 from mailroom.outbox.service import get_entry
@@ -196,8 +198,8 @@ def deliver(app: App, entry_id: int, *, now: datetime | None = None) -> Delivery
         reached_data = True
 
     try:
-        settings = smtp_settings(mailbox, smtp, app.secrets)
-        with SmtpSender.connect(settings) as sender:
+        settings = smtp_settings(mailbox, smtp, app.secrets, bearer=is_oauth(app, mailbox.id))
+        with connect_with_token(app, mailbox.id, settings, SmtpSender.connect) as sender:
             accepted = sender.send(
                 claim.envelope_from,
                 claim.recipients,
@@ -212,12 +214,16 @@ def deliver(app: App, entry_id: int, *, now: datetime | None = None) -> Delivery
     return log_sent(app, entry_id)
 
 
+def _sent_folder(app: App, mailbox: Mailbox) -> SentFolder:
+    """The mailbox's Sent folder over IMAP, logged in (with a fresh token if OAuth)."""
+    connect = partial(SentFolder.connect, message_id_of=normalise_message_id)
+    return connect_with_token(app, mailbox.id, incoming_settings(mailbox, app.secrets), connect)
+
+
 def _find_in_sent(app: App, mailbox: Mailbox, message_id: str) -> RawMessage | None:
     if mailbox.protocol != "imap":
         return None
-    with SentFolder.connect(
-        incoming_settings(mailbox, app.secrets), message_id_of=normalise_message_id
-    ) as sent:
+    with _sent_folder(app, mailbox) as sent:
         folder = sent.folder()
         return sent.find(folder, message_id) if folder else None
 
@@ -300,9 +306,7 @@ def log_sent(app: App, entry_id: int, *, copy: RawMessage | None = None) -> Deli
     note: str | None = None
     if copy is None and mailbox.protocol == "imap":
         try:
-            with SentFolder.connect(
-                incoming_settings(mailbox, app.secrets), message_id_of=normalise_message_id
-            ) as sent:
+            with _sent_folder(app, mailbox) as sent:
                 folder = sent.folder()
                 if folder is None:
                     note = "The mailbox has no Sent folder; no copy was saved."

@@ -67,12 +67,15 @@ def set_smtp(
     password: str | None = None,
     allow_self_signed: bool = False,
     preset: str | None = None,
+    bearer: bool = False,
 ) -> MailboxSmtp:
     """Create or replace the mailbox's SMTP settings.
 
     `password` without `username`: the SMTP server's own password for the IMAP user name.
     Without either, the stored one is kept if the server did not move, else sending uses
     the IMAP password, which is only allowed on the IMAP host (`BadInput` otherwise).
+    `bearer` (an OAuth mailbox): no password is ever sent, the access token goes to any of
+    the provider's hosts.
     """
     host = host.strip()
     if not host or any(c.isspace() for c in host):
@@ -94,7 +97,7 @@ def set_smtp(
     chosen = get_preset(preset) if preset else detect_preset(host)
     row = session.scalar(select(MailboxSmtp).where(MailboxSmtp.mailbox_id == mailbox.id))
     kept = None if username else kept_secret(row, host=host, port=port)
-    if password is None and kept is None and not same_host(host, mailbox.host):
+    if not bearer and password is None and kept is None and not same_host(host, mailbox.host):
         raise needs_own_password(mailbox, host=host)
     if row is None:
         row = MailboxSmtp(mailbox_id=mailbox.id, host=host, port=port)
@@ -126,12 +129,18 @@ def preset_of(row: MailboxSmtp) -> ProviderPreset:
     return get_preset(row.preset)
 
 
-def smtp_settings(mailbox: Mailbox, row: MailboxSmtp, secrets: SecretBox) -> ServerSettings:
+def smtp_settings(
+    mailbox: Mailbox, row: MailboxSmtp, secrets: SecretBox, *, bearer: bool = False
+) -> ServerSettings:
     """Where and how to send, with the password decrypted (held in memory only).
 
     `BadInput` rather than the IMAP password when the SMTP server is on another host.
+    `bearer` (an OAuth mailbox): no password at all; the caller adds the access token
+    (mailboxes/tokens.py), which the provider accepts on its SMTP host too.
     """
-    if row.secret is not None:
+    if bearer:
+        username, password = row.username or mailbox.username, ""
+    elif row.secret is not None:
         username = row.username or mailbox.username
         password = secrets.decrypt(row.secret, context=mailbox_context(mailbox.id, SMTP_PURPOSE))
     else:

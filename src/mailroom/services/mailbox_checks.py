@@ -18,7 +18,9 @@ from mailroom.connectors.base import FolderInfo, FolderRole, ServerSettings
 from mailroom.crm.access import Viewer
 from mailroom.db.outbox_models import MailboxSmtp
 from mailroom.errors import BadInput
+from mailroom.mailboxes.oauth import has_grant
 from mailroom.mailboxes.store import check_protocol, incoming_settings, settings_of
+from mailroom.mailboxes.tokens import with_token
 from mailroom.outbox.smtp_settings import check_smtp_settings, smtp_settings
 from mailroom.services.lookup import load_mailbox
 
@@ -126,6 +128,7 @@ def smtp_server_settings(*, incoming: ServerSettings, smtp: SmtpInput) -> Server
         security=smtp.security,
         username=smtp.username or incoming.username,
         password=smtp.password or incoming.password,
+        access_token=None if smtp.username else incoming.access_token,
         allow_self_signed=(
             incoming.allow_self_signed if smtp.allow_self_signed is None else smtp.allow_self_signed
         ),
@@ -160,7 +163,8 @@ def test_mailbox(
     mailbox = load_mailbox(session, mailbox_id=mailbox_id, viewer=viewer)
     incoming = replace(incoming_settings(mailbox, app.secrets), timeout=LOGIN_TIMEOUT)
     row = smtp_row(session, mailbox_id=mailbox.id)
-    smtp = smtp_settings(mailbox, row, app.secrets) if row is not None else None
+    bearer = has_grant(session, mailbox.id)
+    smtp = smtp_settings(mailbox, row, app.secrets, bearer=bearer) if row is not None else None
     found = MailboxTest(
         mailbox_id=mailbox.id,
         protocol=mailbox.protocol,
@@ -170,7 +174,10 @@ def test_mailbox(
         probe=IncomingProbe(mailbox.protocol),
         smtp_line=None,
     )
-    session.rollback()  # no transaction open while logging in
+    session.rollback()  # no transaction open while logging in (or refreshing a token)
+    if bearer:
+        incoming = with_token(app, mailbox_id, incoming)
+        smtp = None if smtp is None else replace(smtp, access_token=incoming.access_token)
     probe = probe_incoming(protocol=found.protocol, settings=incoming)
     smtp_line = (
         check_smtp_settings(replace(smtp, timeout=LOGIN_TIMEOUT)) if smtp is not None else None

@@ -23,7 +23,7 @@ Invariants (tests: test_mailbox_login_before_save.py, test_company_mailbox_limit
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
@@ -31,11 +31,13 @@ from sqlalchemy.orm import Session
 
 from mailroom.app import App
 from mailroom.connectors.base import ServerSettings
+from mailroom.connectors.oauth2 import TokenSet
 from mailroom.crm.access import Viewer
 from mailroom.db.models import Company, Mailbox, User
 from mailroom.db.outbox_models import MailboxSmtp
 from mailroom.digits import is_number
 from mailroom.errors import BadInput
+from mailroom.mailboxes.oauth import Grant, save_grant
 from mailroom.mailboxes.store import (
     add_mailbox,
     check_aliases,
@@ -71,6 +73,24 @@ BACKFILL_CHOICES = {"30": "Last 30 days", "90": "Last 90 days", "365": "Last yea
 
 
 @dataclass(frozen=True, slots=True)
+class OAuthSignIn:
+    """A finished OAuth sign-in: the provider and the tokens it issued (memory only)."""
+
+    provider: str
+    tokens: TokenSet = field(repr=False)
+
+    def grant(self) -> Grant:
+        """The tokens as a grant to store (mailboxes.oauth)."""
+        return Grant(
+            provider=self.provider,
+            refresh_token=self.tokens.refresh_token,
+            access_token=self.tokens.access_token,
+            access_expires_at=datetime.fromtimestamp(self.tokens.expires_at, UTC),
+            scope=self.tokens.scope,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class NewMailbox:
     """A mailbox to connect, as typed or sent; checked by `connect_mailbox`."""
 
@@ -87,6 +107,7 @@ class NewMailbox:
     since: date | None = None
     delete_after_fetch: bool = False
     approve_aliases: bool = False  # the operator's CLI; the web's wait for an admin
+    oauth: OAuthSignIn | None = None  # signs in with the token (XOAUTH2), password empty
 
 
 def since_of(backfill: str) -> date | None:
@@ -127,6 +148,7 @@ def incoming_of(new: NewMailbox, *, user_email: str) -> ServerSettings:
         password=new.password,
         allow_self_signed=new.allow_self_signed,
         timeout=LOGIN_TIMEOUT,
+        access_token=new.oauth.tokens.access_token if new.oauth else None,
     )
 
 
@@ -161,6 +183,8 @@ def _smtp_password_for_other_host(new: NewMailbox, *, incoming: ServerSettings) 
     smtp = new.smtp
     if smtp is None or smtp.username or smtp.password or same_host(smtp.host, incoming.host):
         return new
+    if new.oauth is not None:  # the token goes to the provider's SMTP host; no password
+        return new
     return replace(new, smtp=replace(smtp, password=new.password))
 
 
@@ -185,9 +209,12 @@ def _save_new(
         since=new.since,
         delete_after_fetch=new.delete_after_fetch,
         approve_aliases=new.approve_aliases,
+        bearer=new.oauth is not None,
     )
+    if new.oauth is not None:
+        save_grant(session, app.secrets, mailbox=mailbox, grant=new.oauth.grant())
     if new.smtp is not None:
-        _save_smtp(session, app, mailbox_id=mailbox.id, smtp=new.smtp)
+        _save_smtp(session, app, mailbox_id=mailbox.id, smtp=new.smtp, bearer=bool(new.oauth))
     return mailbox.id
 
 
@@ -329,6 +356,7 @@ def _save_smtp(
     *,
     mailbox_id: int,
     smtp: SmtpInput,
+    bearer: bool = False,
 ) -> MailboxSmtp:
     """Store SMTP settings that just logged in (the caller commits)."""
     mailbox = session.get(Mailbox, mailbox_id)
@@ -347,6 +375,7 @@ def _save_smtp(
         password=smtp.password or None,
         allow_self_signed=self_signed,
         preset=smtp.preset,
+        bearer=bearer,
     )
 
 

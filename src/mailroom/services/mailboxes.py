@@ -78,6 +78,7 @@ def _one(mailbox: Mailbox, *, hint: str | None, sharing: str) -> dict[str, Any]:
         "last_success_at": _iso(mailbox.last_success_at),
         "enabled": mailbox.enabled,
         "error_kind": mailbox.error_kind,
+        "auth_failures": mailbox.auth_failure_count,
         "hint": hint,
         "next_attempt_at": _iso(mailbox.next_attempt_at),
         "since": _iso(mailbox.since_date),

@@ -103,7 +103,7 @@ class SyncReport:
     mailbox_id: int
     folders: list[FolderReport] = field(default_factory=list)
     error: MailroomError | None = None
-    skipped: str | None = None  # "busy", "waiting", "failed", "disabled"
+    skipped: str | None = None  # "busy", "waiting", "failed", "disabled", "sign-in"
 
     @property
     def messages(self) -> int:
@@ -147,7 +147,7 @@ _active_lock = threading.Lock()
 
 
 def _default_opener(mailbox: Mailbox, app: App) -> AnySource:
-    return open_source(mailbox, app.secrets)
+    return open_source(mailbox, app)
 
 
 def sync_mailbox(
@@ -176,6 +176,8 @@ def sync_mailbox(
             report.skipped = "disabled"
         elif mailbox.status == MailboxStatus.FAILED and not force:
             report.skipped = "failed"
+        elif mailbox.error_kind == health.REVOKED and not force:
+            report.skipped = "sign-in"  # a dead OAuth grant: never retried, only a sign-in helps
         elif not claims.within_limit(session, mailbox):
             mark_waiting(mailbox)
             mailbox.error_kind = "limit"

@@ -317,6 +317,7 @@ def _fetch_and_commit(
     """Fetch `sizes`' UIDs in bounded batches (new mail oldest first, the backfill newest
     first), each committed with its cursor; the next batches are fetched meanwhile
     (sync/prefetch.py). False when a stop request ended it early."""
+    from mailroom.mailboxes.tokens import fresh_reopen
     from mailroom.sync.fetch_worker import FetchWorker
     from mailroom.sync.prefetch import Prefetcher
 
@@ -328,6 +329,7 @@ def _fetch_and_commit(
         reopen = getattr(source, "reopen", None)
         worker_min = ctx.app.settings.parse_worker_min
         if reopen is not None and worker_min is not None and len(sizes) >= worker_min:
+            reopen = fresh_reopen(ctx.app, ctx.mailbox_id, reopen)
             worker = FetchWorker(
                 reopen,
                 info.name,

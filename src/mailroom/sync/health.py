@@ -22,8 +22,11 @@ throttling answer — Gmail's `[THROTTLED]` (a Gmail IMAP extension response cod
 Office 365's "Suggested Backoff Time: N milliseconds" — is never counted against the
 credentials and the next attempt waits at least as long as the server asked. Only an
 authentication failure counts towards `failed`; the counter resets on success and on a
-credentials edit. The 48-hour clock (`failing_since`) starts at the first failure after a
-success or an edit. No message here ever contains a password (connectors scrub them).
+credentials edit. A dead OAuth grant (`oauth_revoked`: the provider answered invalid_grant)
+is no wrong password: it never counts, and is retried only after a day (a sign-in fixes
+it, `mailroom mailbox reconnect ID`), never in a loop. The 48-hour clock (`failing_since`)
+starts at the first failure after a success or an edit. No message here ever contains a
+password (connectors scrub them).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from mailroom.errors import (
     MailroomError,
     NetworkError,
     NotFound,
+    OAuthRevoked,
     TLSError,
     UserError,
 )
@@ -50,6 +54,9 @@ from mailroom.mailboxes.status import mark_failing, mark_ok
 AUTH_FAILURES_TO_FAIL = 10
 NO_SUCCESS_TO_FAIL = timedelta(hours=48)
 EDIT_HINT = "`mailroom mailbox edit ID --password-stdin`"
+REVOKED = "oauth_revoked"
+REVOKED_HINT = "Sign in again: mailroom mailbox reconnect ID (or Reconnect on My mailboxes)"
+REVOKED_RETRY = 24 * 3600.0  # a dead grant is not retried in a loop: it needs the user
 
 HINTS = {
     "auth_failed": "The server refused the user name or password: enter the current password "
@@ -78,6 +85,7 @@ HINTS = {
     "with `mailroom mailbox test ID`.",
     "config": "The stored credentials cannot be used with this data dir's key: restore the key "
     f"or enter the password again with {EDIT_HINT}.",
+    "oauth_revoked": REVOKED_HINT,
     "limit": "The company's mailbox limit is reached: this mailbox waits until a slot frees "
     "(disable another mailbox or raise the limit).",
 }
@@ -114,6 +122,8 @@ def diagnose(exc: MailroomError) -> Diagnosis:
     that a throttled login never counts against the credentials.
     """
     text = exc.message
+    if isinstance(exc, OAuthRevoked):  # the provider's words may say anything
+        return Diagnosis("oauth_revoked", REVOKED_HINT, True, retry_after=REVOKED_RETRY)
     if _THROTTLE.search(text):
         match = _BACKOFF_MS.search(text)
         wait = int(match.group(1)) / 1000 if match else None

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from mailroom.app import App
 from mailroom.connectors.imap import ImapSource
 from mailroom.db.models import Mailbox
-from mailroom.errors import MailroomError
+from mailroom.errors import MailroomError, OAuthRevoked
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,10 @@ class IdleWatcher(threading.Thread):
                     self._on_change(self.mailbox_id)  # we may have missed a push
                 first, failures = False, 0
                 self._watch(self._source)
+            except OAuthRevoked:  # the grant is dead: a sync records it, only a sign-in helps
+                log.info("IDLE %s/%s: OAuth sign-in revoked; stopped", self.mailbox_id, self.folder)
+                self._on_change(self.mailbox_id)
+                return
             except Exception as exc:  # a MailroomError, or a bug: backed off, never a crash
                 failures += 1
                 wait = min(MAX_BACKOFF, 2.0**failures)
@@ -115,7 +119,7 @@ def watcher_opener(app: App, mailbox: Mailbox) -> Opener:
     from mailroom.sync.connect import open_source
 
     def open_() -> ImapSource:
-        source = open_source(mailbox, app.secrets)
+        source = open_source(mailbox, app)
         if not isinstance(source, ImapSource):
             source.close()
             raise TypeError("IDLE needs an IMAP mailbox")

@@ -50,7 +50,7 @@ class RetroReport:
 
 
 def _default_opener(mailbox: Mailbox, app: App) -> MailboxSource | Pop3Source:
-    return open_source(mailbox, app.secrets)
+    return open_source(mailbox, app)
 
 
 def backfill_record(

@@ -58,7 +58,7 @@ def test_flags_set_by_another_client_show_on_the_copy_after_the_next_sync(
         through(sqlite_app, box, proxy.port)
 
     def opener(mailbox: Mailbox, app: App) -> MailboxSource:
-        source = open_source(mailbox, app.secrets)
+        source = open_source(mailbox, app)
         assert isinstance(source, ImapSource)
         assert source.supports("QRESYNC") is (path == "qresync")
         return source

@@ -86,7 +86,7 @@ def test_new_mail_and_expunges_are_picked_up_with_qresync_and_without(
     for use_qresync in (True, False):
 
         def opener(mailbox: Mailbox, app: App, flag: bool = use_qresync) -> MailboxSource:
-            source = open_source(mailbox, app.secrets)
+            source = open_source(mailbox, app)
             assert isinstance(source, ImapSource)
             assert source.supports("QRESYNC") is flag
             return source

@@ -92,3 +92,12 @@ def test_a_stale_claim_is_restarted_and_a_live_one_is_respected(sqlite_app: App)
 def test_owner_liveness_is_read_from_the_owner_string() -> None:
     assert claims.owner_alive("elsewhere:1:x")
     assert not claims.owner_alive(f"{claims.HOST}:{2**22 + 9}:x")
+
+
+def test_a_revoked_oauth_grant_is_oauth_revoked_not_an_auth_failure_and_waits_a_day() -> None:
+    from mailroom.errors import OAuthRevoked
+
+    found = diagnose(OAuthRevoked("The provider refused the sign-in (invalid_grant: password)"))
+    assert found.kind == "oauth_revoked" and not found.auth_failure and found.user_fixable
+    assert found.hint.startswith("Sign in again: mailroom mailbox reconnect ID")
+    assert found.retry_after is not None and found.retry_after >= 12 * 3600

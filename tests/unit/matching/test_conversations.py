@@ -20,7 +20,8 @@ from mailroom.db.models import Message, Record
 from mailroom.ingest.batch import IngestTarget, ingest_batch
 from mailroom.matching.conversations import conversation_keys
 from mailroom.matching.directory import load_directory
-from tests.helpers.matching_kit import ingest, mail, setup
+from mailroom.matching.manual import link_by_hand
+from tests.helpers.matching_kit import ingest, links_of, mail, setup
 
 _companies = itertools.count(1)
 
@@ -223,3 +224,20 @@ def _ingest_company(app: App, company_id: int, raws: list[bytes]) -> None:
             RawMessage(folder="INBOX", uidvalidity=1, uid=i + 1, data=d) for i, d in enumerate(raws)
         ]
         ingest_batch(session, target, batch)
+
+
+def test_a_reply_without_references_follows_its_conversations_case(sqlite_app: App) -> None:
+    ids = setup(sqlite_app)
+    ingest(sqlite_app, ids.ann_box, mail(message_id="a@x", subject="Broken pump"))
+    with transaction(sqlite_app.sessions) as session:
+        case = add_record(
+            session, company=get_company(session, "Acme"), record_type="case", name="Pump"
+        )
+        message = session.scalars(select(Message).where(Message.message_id == "a@x")).one()
+        link_by_hand(session, message=message, record=case)
+        case_ref = f"case:{case.id}"
+    # Outlook-style: no References, no In-Reply-To, only the subject says it is a reply.
+    ingest(sqlite_app, ids.ann_box, mail(message_id="b@x", subject="RE: Broken pump", minutes=60))
+    ingest(sqlite_app, ids.ann_box, mail(message_id="c@x", subject="Other pump", minutes=61))
+    assert links_of(sqlite_app, "b@x").get(case_ref) == "thread"
+    assert case_ref not in links_of(sqlite_app, "c@x")

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Table, and_, delete, insert, select, update
+from sqlalchemy import Table, and_, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from mailroom.db.models import Conversation, ConversationNode, Message
@@ -31,6 +31,7 @@ __all__ = ["WINDOW", "ThreadInput", "assign_conversations", "conversation_keys"]
 
 WINDOW = timedelta(days=30)
 _CHUNK = 500
+_LOCK_SPACE = 0x4D52  # pg_advisory_xact_lock's first key: Mailroom's conversations
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +170,7 @@ def assign_conversations(
     company's own addresses (matching.directory). Idempotent."""
     if not inputs:
         return
+    _lock(session, company_id)
     uf = _UnionFind()
     for item in inputs:
         uf.find(item.identity)
@@ -195,6 +197,17 @@ def assign_conversations(
         ]
     if new_nodes:
         session.execute(insert(_table(ConversationNode)), new_nodes)
+
+
+def _lock(session: Session, company_id: int) -> None:
+    """Serialise conversation writes of one company until the transaction ends (PostgreSQL;
+    SQLite has one writer anyway): two batches naming the same parent, or one merging a
+    conversation another is adding to, would otherwise collide or lose nodes."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :company)"),
+            {"space": _LOCK_SPACE, "company": company_id},
+        )
 
 
 def _table(model: type) -> Table:

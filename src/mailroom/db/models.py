@@ -307,6 +307,12 @@ class Message(Base):
     # The subject without Re:/Fwd:… (mail.threads.subject_key), for the conversation
     # fallback of mail without References; None on rows stored before it existed.
     subject_key: Mapped[str | None] = mapped_column(String(300), default=None)
+    # False on rows stored before conversations existed, until matching.conversations'
+    # backfill has put them in one (a node for the id alone does not say that: a reply
+    # naming this message makes one).
+    threaded: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=false(), index=True
+    )
 
 
 class Conversation(Base):

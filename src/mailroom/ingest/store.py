@@ -99,6 +99,7 @@ def message_row(
         "bodies_parsed": bodies_parsed,
     }
     row["subject_key"] = subject_key(row["subject"]) or None
+    row["threaded"] = True  # by the segment's flush, in the same transaction
     return row
 
 

@@ -14,10 +14,15 @@ Ingesting a batch reads the nodes of the batch's ids only, unions in memory, and
 when a message joins conversations that were apart (the smaller labels move to the
 smallest), so the work is proportional to the batch and to what it merges, never to the
 history. Readers turn a message into its conversation with `conversation_keys`.
+
+Mail stored before conversations existed (migration 0010) has no node: `backfill`, run by
+`ConversationBackfill` in `mailroom serve` until nothing is left, threads it a chunk at a
+time (the result does not depend on the order, so chunks may come in any order).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,12 +30,27 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Table, and_, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from mailroom.app import App
+from mailroom.db.engine import transaction
 from mailroom.db.models import Conversation, ConversationNode, Message
+from mailroom.mail.threads import subject_key
+from mailroom.matching.directory import load_directory
+from mailroom.matching.linker import identity_for
+from mailroom.periodic import Periodic
 
-__all__ = ["WINDOW", "ThreadInput", "assign_conversations", "conversation_keys"]
+__all__ = [
+    "WINDOW",
+    "ConversationBackfill",
+    "ThreadInput",
+    "assign_conversations",
+    "backfill",
+    "conversation_keys",
+]
 
+log = logging.getLogger(__name__)
 WINDOW = timedelta(days=30)
 _CHUNK = 500
+_LABEL = "\x00conversation:"
 _LOCK_SPACE = 0x4D52  # pg_advisory_xact_lock's first key: Mailroom's conversations
 
 
@@ -187,12 +207,17 @@ def assign_conversations(
             )
         )
         existing.update((identity, label) for identity, label in rows)
+    # Ids already in one stored conversation are one group here too, even when nothing in
+    # this batch connects them (a label node per conversation; ids have no control chars).
+    for identity, label in existing.items():
+        uf.union(identity, f"{_LABEL}{label}")
     new_nodes: list[dict[str, object]] = []
     for members in uf.groups():
-        label = _label(session, company_id, {existing[m] for m in members if m in existing})
+        ids_here = [m for m in members if not m.startswith(_LABEL)]
+        label = _label(session, company_id, {existing[m] for m in ids_here if m in existing})
         new_nodes += [
             {"company_id": company_id, "identity": m, "conversation_id": label}
-            for m in members
+            for m in ids_here
             if m not in existing
         ]
     if new_nodes:
@@ -255,3 +280,73 @@ def conversation_keys(session: Session, message_ids: Sequence[int]) -> dict[int,
         for mid, label in rows:
             keys[mid] = f"c{label}" if label is not None else f"m{mid}"
     return keys
+
+
+def backfill(session: Session, *, limit: int = 1000) -> int:
+    """Thread up to `limit` stored messages not threaded yet (mail stored before
+    conversations existed), filling their subject key; returns how many."""
+    rows = session.execute(
+        select(
+            Message.id,
+            Message.company_id,
+            Message.identity,
+            Message.subject,
+            Message.in_reply_to,
+            Message.references,
+            Message.date_utc,
+            Message.from_address,
+            Message.to_addresses,
+            Message.cc_addresses,
+        )
+        .where(Message.threaded.is_(False))
+        .order_by(Message.id)
+        .limit(limit)
+    ).all()
+    if not rows:
+        return 0
+    keys = [
+        {"id": row.id, "subject_key": subject_key(row.subject) or None, "threaded": True}
+        for row in rows
+    ]
+    session.execute(update(Message), keys)
+    by_company: dict[int, list[ThreadInput]] = {}
+    for row, key in zip(rows, keys, strict=True):
+        refs = [*(row.references or ()), *([row.in_reply_to] if row.in_reply_to else [])]
+        people = [row.from_address, *(row.to_addresses or ()), *(row.cc_addresses or ())]
+        by_company.setdefault(row.company_id, []).append(
+            ThreadInput(
+                identity=row.identity,
+                refs=tuple(dict.fromkeys(identity_for(r) for r in refs)),
+                subject_key=key["subject_key"] or "",
+                date=row.date_utc,
+                participants=frozenset(a.lower() for a in people if a),
+            )
+        )
+    for company_id, inputs in by_company.items():
+        directory = load_directory(session, company_id)
+        assign_conversations(
+            session, company_id=company_id, inputs=inputs, internal=directory.is_internal
+        )
+    return len(rows)
+
+
+class ConversationBackfill(Periodic):
+    """Threads mail stored before conversations existed, a chunk per tick, then stops."""
+
+    thread_name = "mailroom-conversations"
+    failure = "conversation backfill failed"
+    stop_timeout = 10.0
+    log = log
+
+    def __init__(self, app: App, *, interval: float = 1.0) -> None:
+        self.app = app
+        super().__init__(interval=interval)
+
+    def tick(self) -> None:
+        """Thread one chunk; stop when nothing is left."""
+        with transaction(self.app.sessions) as session:
+            done = backfill(session)
+        if done:
+            log.info("conversations: threaded %d stored messages", done)
+        else:
+            self.stop_event.set()

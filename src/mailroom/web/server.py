@@ -1,8 +1,9 @@
 """`mailroom serve`: the web dashboard and API, the poll scheduler and the retention sweep.
 
 One process (the embedded default): uvicorn serves `create_web_app(app)` (web/app.py)
-while daemon threads poll mailboxes (`PollScheduler`) and delete unlinked mail past its
-retention (`RetentionSweeper`). Each background service is started before uvicorn and
+while daemon threads poll mailboxes (`PollScheduler`), delete unlinked mail past its
+retention (`RetentionSweeper`) and thread mail stored before conversations existed
+(`ConversationBackfill`, until none is left). Each background service is started before uvicorn and
 stopped after it, in reverse order. `proxy_headers` lets a TLS proxy on 127.0.0.1 mark
 requests https, which makes the session cookie `Secure`.
 """
@@ -18,6 +19,7 @@ import uvicorn
 
 from mailroom.app import App
 from mailroom.crm.retention import RetentionSweeper
+from mailroom.matching.conversations import ConversationBackfill
 from mailroom.security.secrets import create_key_file
 from mailroom.services.mail_services import start_mail_services
 from mailroom.services.setup import FirstRun, setup_open, setup_url
@@ -68,8 +70,10 @@ def run_server(app: App, *, host: str, port: int, interval: int, smtp_port: int 
         log.warning("created the secret key %s (mode 0600): back it up", app.settings.key_path)
     scheduler = PollScheduler(app, interval=interval)
     retention = RetentionSweeper(app)
+    backfill = ConversationBackfill(app)
     scheduler.start()
     retention.start()
+    backfill.start()
     mail = start_mail_services(app, host=host, smtp_port=smtp_port)
     config = uvicorn.Config(
         create_web_app(app, first_run=_first_run(app, host, port)),
@@ -82,5 +86,6 @@ def run_server(app: App, *, host: str, port: int, interval: int, smtp_port: int 
         _Server(config).run()
     finally:
         mail.stop()
+        backfill.stop()
         retention.stop()
         scheduler.stop()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from mailroom.app import App
 from mailroom.connectors.base import RawMessage
@@ -16,9 +16,9 @@ from mailroom.crm.companies import add_company, get_company
 from mailroom.crm.records import EmailField, add_record
 from mailroom.crm.timeline import timeline_entries
 from mailroom.db.engine import transaction
-from mailroom.db.models import Message, Record
+from mailroom.db.models import Conversation, ConversationNode, Message, Record
 from mailroom.ingest.batch import IngestTarget, ingest_batch
-from mailroom.matching.conversations import conversation_keys
+from mailroom.matching.conversations import backfill, conversation_keys
 from mailroom.matching.directory import load_directory
 from mailroom.matching.manual import link_by_hand
 from tests.helpers.matching_kit import ingest, links_of, mail, setup
@@ -170,7 +170,7 @@ def chain(tree: Tree, i: int) -> list[int]:
 
 
 @settings(
-    max_examples=40,
+    max_examples=150,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -241,3 +241,55 @@ def test_a_reply_without_references_follows_its_conversations_case(sqlite_app: A
     ingest(sqlite_app, ids.ann_box, mail(message_id="c@x", subject="Other pump", minutes=61))
     assert links_of(sqlite_app, "b@x").get(case_ref) == "thread"
     assert case_ref not in links_of(sqlite_app, "c@x")
+
+
+def test_mail_stored_before_conversations_is_threaded_by_the_backfill(sqlite_app: App) -> None:
+    ids = setup(sqlite_app)
+    ingest(
+        sqlite_app,
+        ids.ann_box,
+        reply("c@x", parent="b@x", references="<b@x>", minutes=2),
+        mail(message_id="a@x", subject="Quote"),
+        reply("b@x", parent="a@x", references="<a@x>", minutes=1),
+        mail(message_id="r@x", subject="RE: Quote", minutes=3),
+        mail(message_id="z@x", sender="max@other.example", subject="Other", minutes=4),
+    )
+    expected = conversations(sqlite_app, ids.company_id)
+    with transaction(sqlite_app.sessions) as session:  # as before migration 0010
+        session.execute(delete(ConversationNode))
+        session.execute(delete(Conversation))
+        session.execute(update(Message).values(subject_key=None, threaded=False))
+    assert len(set(conversations(sqlite_app, ids.company_id).values())) == 5
+    done = []
+    while True:  # one message per chunk: the result must not depend on the chunking
+        with transaction(sqlite_app.sessions) as session:
+            count = backfill(session, limit=1)
+        if not count:
+            break
+        done.append(count)
+    assert len(done) == 5
+    after = conversations(sqlite_app, ids.company_id)
+    assert after["a@x"] == after["b@x"] == after["c@x"] == after["r@x"] != after["z@x"]
+    assert len(set(after.values())) == len(set(expected.values()))
+
+
+def test_one_batch_merging_a_conversation_while_another_message_joins_it(
+    sqlite_app: App,
+) -> None:
+    ids = setup(sqlite_app)
+    ingest(sqlite_app, ids.ann_box, mail(message_id="z@x", subject="Two", minutes=2))
+    ingest(
+        sqlite_app,
+        ids.ann_box,
+        mail(message_id="a@x", subject="One"),
+        reply("b@x", parent="a@x", references="<a@x>", minutes=1),
+    )
+    # m1 joins a's and z's conversations; m2, in the same batch, joins a's through b.
+    ingest(
+        sqlite_app,
+        ids.ann_box,
+        reply("m1@x", parent="z@x", references="<a@x> <z@x>", minutes=3),
+        reply("m2@x", parent="b@x", references="<b@x>", minutes=4),
+    )
+    keys = conversations(sqlite_app, ids.company_id)
+    assert len({keys[m] for m in ("a@x", "b@x", "z@x", "m1@x", "m2@x")}) == 1

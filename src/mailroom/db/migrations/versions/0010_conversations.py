@@ -6,8 +6,8 @@ Revises: 0009
 Issue 13, item 5. `conversations` labels a company's conversations; `conversation_nodes`
 maps every message id (a stored message's, or one its References/In-Reply-To name) to its
 conversation; `messages.subject_key` is the subject without Re:/Fwd:… prefixes, for mail
-without References. Messages stored before this revision have no node and no key: each
-reads as a conversation of its own until a later reply names it.
+without References; `messages.threaded` is false on the rows stored before this revision
+until `mailroom serve`'s backfill (matching.conversations) has threaded them.
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("messages") as batch:
         batch.add_column(sa.Column("subject_key", sa.String(length=300), nullable=True))
+        batch.add_column(
+            sa.Column("threaded", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+        batch.create_index("ix_messages_threaded", ["threaded"], unique=False)
         batch.create_index(
             "ix_messages_company_subject_key", ["company_id", "subject_key"], unique=False
         )
@@ -80,4 +84,6 @@ def downgrade() -> None:
     op.drop_table("conversations")
     with op.batch_alter_table("messages") as batch:
         batch.drop_index("ix_messages_company_subject_key")
+        batch.drop_index("ix_messages_threaded")
+        batch.drop_column("threaded")
         batch.drop_column("subject_key")

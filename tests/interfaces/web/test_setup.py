@@ -69,6 +69,15 @@ def test_setup_creates_company_domains_and_admin_signs_in_and_works_once(
     assert fresh.get(f"/setup?token={first_run.issue()}").status_code == 404
 
 
+def test_the_sign_in_page_points_to_the_setup_address_only_while_no_user_exists(
+    fresh: TestClient, first_run: FirstRun
+) -> None:
+    assert "no user yet" in fresh.get("/signin").text
+    submit(fresh, first_run.issue())
+    fresh.cookies.clear()
+    assert "no user yet" not in fresh.get("/signin").text
+
+
 def test_a_wrong_token_is_404_and_a_refused_form_keeps_the_token(
     fresh: TestClient, first_run: FirstRun, sqlite_app: App
 ) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from mailroom.db.models import Message, MessageCopy, MessageLink, Record
+from mailroom.matching.conversations import conversation_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,9 @@ class TimelineEntry:
     mailboxes: list[int]
     reasons: dict[str, str]
     parse_error: str | None
+    # Opaque, equal for every message of one conversation and only for them
+    # (matching.conversations: References/In-Reply-To chains, else the subject fallback).
+    conversation: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The entry as `mailroom timeline --json` and the API print it."""
@@ -52,6 +56,7 @@ class TimelineEntry:
             "mailboxes": self.mailboxes,
             "reasons": self.reasons,
             "parse_error": self.parse_error,
+            "conversation": self.conversation,
         }
 
 
@@ -114,6 +119,7 @@ def timeline_entries(
         )
     ):
         boxes.setdefault(message_id, set()).add(mailbox_id)
+    conversations = conversation_keys(session, ids)
     return [
         TimelineEntry(
             id=m.id,
@@ -129,6 +135,7 @@ def timeline_entries(
             mailboxes=sorted(boxes.get(m.id, ())),
             reasons=links.get(m.id, {}),
             parse_error=m.parse_error,
+            conversation=conversations[m.id],
         )
         for m in messages
     ]

@@ -276,6 +276,7 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("company_id", "identity"),
         Index("ix_messages_company_date", "company_id", "date_utc"),
+        Index("ix_messages_company_subject_key", "company_id", "subject_key"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
@@ -303,6 +304,40 @@ class Message(Base):
     # False while only the headers are stored: text, HTML and attachments are still in the
     # raw blob and ingest.bodies.ensure_bodies fills them (on first read or in the background).
     bodies_parsed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # The subject without Re:/Fwd:… (mail.threads.subject_key), for the conversation
+    # fallback of mail without References; None on rows stored before it existed.
+    subject_key: Mapped[str | None] = mapped_column(String(300), default=None)
+    # False on rows stored before conversations existed, until matching.conversations'
+    # backfill has put them in one (a node for the id alone does not say that: a reply
+    # naming this message makes one).
+    threaded: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=false(), index=True
+    )
+
+
+class Conversation(Base):
+    """One conversation of a company: the label the union-find below gives its messages."""
+
+    __tablename__ = "conversations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), index=True
+    )
+
+
+class ConversationNode(Base):
+    """A message id (a stored message's identity, or one named by References/In-Reply-To,
+    stored or not) and the conversation it belongs to. A message joining two conversations
+    relabels the nodes of one to the other (matching.conversations)."""
+
+    __tablename__ = "conversation_nodes"
+    __table_args__ = (UniqueConstraint("company_id", "identity"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    identity: Mapped[str] = mapped_column(String(500))
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
 
 
 class MessageAddress(Base):

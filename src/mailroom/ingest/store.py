@@ -28,7 +28,9 @@ from mailroom.db.models import Attachment, Message, MessageAddress
 from mailroom.ingest.actions import apply_actions
 from mailroom.mail.blobs import BlobStore
 from mailroom.mail.message import ParsedMessage
+from mailroom.mail.threads import subject_key
 from mailroom.matching.classify import external_participants
+from mailroom.matching.conversations import ThreadInput, assign_conversations
 from mailroom.matching.directory import CompanyDirectory
 from mailroom.matching.filters import Decision
 from mailroom.matching.linker import MatchInput, apply_links, clean_text, identity_for, plan_links
@@ -69,7 +71,7 @@ def message_row(
 ) -> dict[str, Any]:
     """The column values of a new message row (bodies and raw blob are filled later)."""
     date_utc = parsed.date.astimezone(UTC) if parsed.date else None
-    return {
+    row: dict[str, Any] = {
         "company_id": company_id,
         "identity": identity_for(parsed.message_id),
         "message_id": clean_text(parsed.message_id)[:500],
@@ -96,6 +98,22 @@ def message_row(
         "parse_error": clean_text(parsed.parse_error) if parsed.parse_error else None,
         "bodies_parsed": bodies_parsed,
     }
+    row["subject_key"] = subject_key(row["subject"]) or None
+    row["threaded"] = True  # by the segment's flush, in the same transaction
+    return row
+
+
+def thread_input(row: dict[str, Any]) -> ThreadInput:
+    """What threading needs of a new message row (built by `message_row`)."""
+    refs = [*row["references"], *([row["in_reply_to"]] if row["in_reply_to"] else [])]
+    people = [row["from_address"], *row["to_addresses"], *row["cc_addresses"]]
+    return ThreadInput(
+        identity=row["identity"],
+        refs=tuple(dict.fromkeys(identity_for(r) for r in refs)),
+        subject_key=row["subject_key"] or "",
+        date=row["date_utc"],
+        participants=frozenset(a.lower() for a in people if a),
+    )
 
 
 def store_raw(blobs: BlobStore, raw: RawMessage) -> str:
@@ -195,6 +213,12 @@ class Segment:
         inserted = self.session.execute(insert(table).returning(table.c.identity, table.c.id), rows)
         returned = {identity: message_id for identity, message_id in inserted}
         ids = [returned[row["identity"]] for row in rows]
+        assign_conversations(
+            self.session,
+            company_id=self.company_id,
+            inputs=[thread_input(r) for r in rows],
+            internal=self.directory.is_internal,
+        )
         skips, people, files = [], [], []
         for item, message_id in zip(items, ids, strict=True):
             written.ids[item.identity] = message_id

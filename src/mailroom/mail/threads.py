@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 from mailroom.mail.headers import to_text, unfold
 
-__all__ = ["fingerprint_id", "normalise_message_id", "parse_references"]
+__all__ = ["fingerprint_id", "normalise_message_id", "parse_references", "subject_key"]
 
 FINGERPRINT_DOMAIN = "mailroom.invalid"
 _FINGERPRINT_VERSION = b"mailroom-fingerprint-v1"
@@ -29,6 +29,15 @@ _WS = re.compile(r"\s+")
 _BAD_ID_CHAR = re.compile(r"[\x00-\x1f\x7f<>]")
 _BODY_NEWLINE = re.compile(rb"\r\n|\r")
 _MAX_ID = 998
+# Reply and forward prefixes in the languages mail clients write them: Re, Fwd, Fw, AW/WG
+# (German), TR (French), SV/VS (Nordic), Antw (Dutch), RIF/R (Italian), Odp/PD (Polish),
+# with an optional counter (`RE[2]:`, `Re(3):`, `Re^2:`) and full-width colons.
+_PREFIX = re.compile(
+    r"^\s*(?:(?:re|fwd?|fw|aw|wg|tr|sv|vs|antw|rif|r|odp|pd)\s*(?:\[\d+\]|\(\d+\)|\^\d+)?"
+    r"\s*[:\uff1a]\s*)+",
+    re.IGNORECASE,
+)
+_MAX_SUBJECT_KEY = 300
 
 
 def _clean_id(token: str) -> str | None:
@@ -135,3 +144,16 @@ def fingerprint_id(date: str, from_: str, to: str, subject: str, body: bytes) ->
         digest.update(len(part).to_bytes(8, "big"))  # length-prefixed: no field can bleed
         digest.update(part)
     return f"fp-{digest.hexdigest()[:32]}@{FINGERPRINT_DOMAIN}"
+
+
+def subject_key(subject: str | None) -> str:
+    """The subject as conversations compare it: reply and forward prefixes (`Re:`, `Fwd:`,
+    `FW:`, `AW:`, `WG:`, `TR:`, `SV:`, `RE[2]:`…, repeated) stripped, whitespace collapsed,
+    case folded; "" when nothing is left (an empty subject groups nothing)."""
+    text = _WS.sub(" ", to_text(subject or "")).strip()
+    while True:
+        stripped = _PREFIX.sub("", text, count=1).strip()
+        if stripped == text:
+            break
+        text = stripped
+    return text.casefold()[:_MAX_SUBJECT_KEY]

@@ -21,9 +21,16 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BindParameter, Executable, bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from mailroom.db.models import Message, MessageLink, Record, RecordDomain, RecordEmail
+from mailroom.db.models import (
+    ConversationNode,
+    Message,
+    MessageLink,
+    Record,
+    RecordDomain,
+    RecordEmail,
+)
 from mailroom.digits import is_number
 
 if TYPE_CHECKING:
@@ -156,6 +163,23 @@ THREADS = (
     )
     .order_by(MessageLink.id)
 )
+_ME = aliased(ConversationNode)
+_PEER = aliased(ConversationNode)
+# The cases and opportunities linked to the other messages of each id's conversation.
+CONVERSATIONS = (
+    select(_ME.identity, MessageLink.record_id, Record.type)
+    .join(_PEER, _PEER.conversation_id == _ME.conversation_id)
+    .join(Message, (Message.company_id == _PEER.company_id) & (Message.identity == _PEER.identity))
+    .join(MessageLink, MessageLink.message_id == Message.id)
+    .join(Record, Record.id == MessageLink.record_id)
+    .where(
+        _ME.company_id == _COMPANY,
+        _ME.identity.in_(_VALUES),
+        _PEER.identity != _ME.identity,
+        Record.type.in_(THREAD_TYPES),
+    )
+    .order_by(MessageLink.id)
+)
 CASES = select(Record.id).where(
     Record.company_id == _COMPANY, Record.type == "case", Record.id.in_(_VALUES)
 )
@@ -217,6 +241,17 @@ def thread_records(
     """Message identity → the (case or opportunity id, type) that message is linked to."""
     found: dict[str, list[tuple[int, str]]] = {}
     for identity, record_id, rtype in _rows(session, THREADS, company_id, identities):
+        found.setdefault(identity, []).append((record_id, rtype))
+    return found
+
+
+def conversation_records(
+    session: Session, *, company_id: int, identities: Iterable[str]
+) -> dict[str, list[tuple[int, str]]]:
+    """Message identity → the (case or opportunity id, type) that another message of its
+    conversation is linked to (matching.conversations)."""
+    found: dict[str, list[tuple[int, str]]] = {}
+    for identity, record_id, rtype in _rows(session, CONVERSATIONS, company_id, identities):
         found.setdefault(identity, []).append((record_id, rtype))
     return found
 

@@ -107,6 +107,9 @@ def plan_links(
         opportunities = index.open_opportunities(session, company_id=company_id, parents=parents)
     refs = {r for item in inputs for r in _thread_ids(item)}
     threads = index.thread_records(session, company_id=company_id, identities=refs)
+    conversations = index.conversation_records(
+        session, company_id=company_id, identities={item.identity for item in inputs}
+    )
     case_ids = {int(m) for item in inputs for m in CASE_REF.findall(item.subject)}
     cases = index.existing_cases(session, company_id=company_id, ids=case_ids)
     plans: dict[int, list[PlannedLink]] = {}
@@ -129,6 +132,8 @@ def plan_links(
         for ref in _thread_ids(item):
             for record_id, rtype in threads.get(ref, ()):
                 plan.add(record_id, "thread", rtype)
+        for record_id, rtype in conversations.get(item.identity, ()):
+            plan.add(record_id, "thread", rtype)
         for ref in CASE_REF.findall(item.subject):
             if int(ref) in cases:
                 plan.add(int(ref), "case-ref", "case")

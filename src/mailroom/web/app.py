@@ -39,6 +39,7 @@ from mailroom.errors import (
     MailServerError,
     NotFound,
 )
+from mailroom.services.setup import FirstRun
 from mailroom.web import api, pages
 from mailroom.web.deps import ApiUnauthorized, CsrfRejected, SignInRequired
 from mailroom.web.limits import BodyLimit
@@ -73,7 +74,9 @@ def _error_json(status: int, kind: str, message: str, hint: str | None) -> JSONR
     return JSONResponse({"error": kind, "message": message, "hint": hint}, status_code=status)
 
 
-def create_web_app(app: App) -> FastAPI:
+def create_web_app(app: App, *, first_run: FirstRun | None = None) -> FastAPI:
+    """The dashboard and API around `app`; `first_run` holds `serve`'s one-time setup token
+    (services.setup) while the install has no user."""
     web = FastAPI(
         title="Mailroom",
         version=__version__,
@@ -84,6 +87,7 @@ def create_web_app(app: App) -> FastAPI:
         redoc_url=None,
     )
     web.state.mailroom = app
+    web.state.first_run = first_run
     web.mount(
         "/static", StaticFiles(directory=str(Path(__file__).with_name("static"))), name="static"
     )

@@ -1,8 +1,9 @@
 """`mailroom serve`: the web dashboard and API, the poll scheduler and the retention sweep.
 
 One process (the embedded default): uvicorn serves `create_web_app(app)` (web/app.py)
-while daemon threads poll mailboxes (`PollScheduler`) and delete unlinked mail past its
-retention (`RetentionSweeper`). Each background service is started before uvicorn and
+while daemon threads poll mailboxes (`PollScheduler`), delete unlinked mail past its
+retention (`RetentionSweeper`) and thread mail stored before conversations existed
+(`ConversationBackfill`, until none is left). Each background service is started before uvicorn and
 stopped after it, in reverse order. `proxy_headers` lets a TLS proxy on 127.0.0.1 mark
 requests https, which makes the session cookie `Secure`.
 """
@@ -18,8 +19,10 @@ import uvicorn
 
 from mailroom.app import App
 from mailroom.crm.retention import RetentionSweeper
+from mailroom.matching.conversations import ConversationBackfill
 from mailroom.security.secrets import create_key_file
 from mailroom.services.mail_services import start_mail_services
+from mailroom.services.setup import FirstRun, setup_open, setup_url
 from mailroom.sync.scheduler import PollScheduler
 from mailroom.web.app import create_web_app
 
@@ -47,20 +50,42 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def _first_run(app: App, host: str, port: int) -> FirstRun | None:
+    """While no user exists: a one-time setup token, its address printed (never logged to
+    a file: it is printed on the terminal that started `serve`)."""
+    with app.sessions() as session:
+        if not setup_open(session):
+            return None
+    first_run = FirstRun()
+    url = setup_url(host, port, first_run.issue())
+    print(
+        f"No user yet. Open {url} to create the first company and admin (the address works once).",
+        flush=True,
+    )
+    return first_run
+
+
 def run_server(app: App, *, host: str, port: int, interval: int, smtp_port: int = 2525) -> None:
     if not app.settings.secret_key_b64 and create_key_file(app.settings.key_path):
         log.warning("created the secret key %s (mode 0600): back it up", app.settings.key_path)
     scheduler = PollScheduler(app, interval=interval)
     retention = RetentionSweeper(app)
+    backfill = ConversationBackfill(app)
     scheduler.start()
     retention.start()
+    backfill.start()
     mail = start_mail_services(app, host=host, smtp_port=smtp_port)
     config = uvicorn.Config(
-        create_web_app(app), host=host, port=port, log_level="info", proxy_headers=True
+        create_web_app(app, first_run=_first_run(app, host, port)),
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=True,
     )
     try:
         _Server(config).run()
     finally:
         mail.stop()
+        backfill.stop()
         retention.stop()
         scheduler.stop()

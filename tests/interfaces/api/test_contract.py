@@ -85,6 +85,7 @@ def test_timeline_items_have_the_fields_of_the_cli_json(
         assert api_item["access"] == "everything"
     # the reply is threaded with the message it answers
     assert items[0]["thread"] == items[2]["thread"] != items[1]["thread"]
+    assert items[0]["conversation"] == items[2]["conversation"] != items[1]["conversation"]
     one = web.get(f"/api/v1/records/contact/{alpha.contact_id}", headers=auth(alpha.admin_token))
     assert one.json()["emails"] == ["jo@client-alpha.example"]
 

@@ -193,6 +193,7 @@ def test_a_mailbox_synced_into_timelines_end_to_end(
         assert all(re.search(r"[+-]\d\d:\d\d$", d) for d in dates)
         for entry in entries:
             assert set(entry) >= {
+                "conversation",
                 "message_id",
                 "date",
                 "direction",

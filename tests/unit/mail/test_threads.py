@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailroom.mail.threads import fingerprint_id, normalise_message_id, parse_references
+from mailroom.mail.threads import (
+    fingerprint_id,
+    normalise_message_id,
+    parse_references,
+    subject_key,
+)
 
 FINGERPRINT = re.compile(r"fp-[0-9a-f]{32}@mailroom\.invalid")
 
@@ -113,3 +118,23 @@ def test_fingerprint_fields_cannot_bleed_into_each_other() -> None:
 @given(st.text(), st.text(), st.text(), st.text(), st.binary())
 def test_fingerprint_never_raises(d: str, f: str, t: str, s: str, body: bytes) -> None:
     assert FINGERPRINT.fullmatch(fingerprint_id(d, f, t, s, body))
+
+
+@pytest.mark.parametrize(
+    ("subject", "key"),
+    [
+        ("Re: Quote", "quote"),
+        ("RE: FW: Fwd: quote", "quote"),
+        ("AW: WG: Angebot", "angebot"),
+        ("TR: SV: Offre", "offre"),
+        ("RE[2]: Re(3): Re^2: Quote", "quote"),
+        ("Re : Re:Quote  for   May", "quote for may"),
+        ("Fwd\uff1aQuote", "quote"),
+        ("Re:", ""),
+        ("", ""),
+        ("Return of goods", "return of goods"),
+        ("Area: north", "area: north"),
+    ],
+)
+def test_subject_key_strips_reply_and_forward_prefixes_only(subject: str, key: str) -> None:
+    assert subject_key(subject) == key

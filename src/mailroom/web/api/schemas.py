@@ -62,6 +62,11 @@ class TimelineItem(BaseModel):
     parse_error: str | None
     access: str = Field(description="everything, subject or metadata (what you may see).")
     thread: str = Field(description="The conversation's key; equal keys are one thread.")
+    conversation: str = Field(
+        description="Opaque; equal for every message of one conversation (the whole "
+        "References/In-Reply-To chain, or the same subject without Re:/Fwd: between the same "
+        "people within 30 days) and only for them."
+    )
 
 
 class AttachmentOut(BaseModel):

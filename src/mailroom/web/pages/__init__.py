@@ -15,6 +15,7 @@ from mailroom.web.pages import (
     mailboxes,
     messages,
     records,
+    setup,
 )
 
 SECTIONS = (
@@ -28,6 +29,7 @@ SECTIONS = (
     admin_rules,
     admin_mail,
     account,
+    setup,
 )
 router = APIRouter(include_in_schema=False)
 for section in SECTIONS:

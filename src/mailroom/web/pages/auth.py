@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from mailroom.errors import UserError
 from mailroom.security.auth import authenticate, end_session, sign_in_failed, start_session
+from mailroom.services.setup import setup_open
 from mailroom.web.deps import PRE_COOKIE, SESSION_COOKIE, Csrf, Db, pre_session_csrf
 from mailroom.web.templating import render
 
@@ -26,7 +27,13 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def _sign_in_page(request: Request, *, error: UserError | None = None, email: str = "") -> Response:
+def _sign_in_page(
+    request: Request,
+    *,
+    error: UserError | None = None,
+    email: str = "",
+    setup_pending: bool = False,
+) -> Response:
     token = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(32)
     response = render(
         request,
@@ -36,6 +43,7 @@ def _sign_in_page(request: Request, *, error: UserError | None = None, email: st
         csrf_token=token,
         error=error,
         email=email,
+        setup_pending=setup_pending,
     )
     response.set_cookie(
         PRE_COOKIE, token, httponly=True, samesite="lax", secure=_secure(request), max_age=3600
@@ -44,8 +52,8 @@ def _sign_in_page(request: Request, *, error: UserError | None = None, email: st
 
 
 @router.get("/signin")
-def sign_in_form(request: Request) -> Response:
-    return _sign_in_page(request)
+def sign_in_form(request: Request, db: Db) -> Response:
+    return _sign_in_page(request, setup_pending=setup_open(db))
 
 
 @router.post("/signin", dependencies=[Depends(pre_session_csrf)])

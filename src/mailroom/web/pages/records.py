@@ -112,7 +112,7 @@ def _timeline_values(db: Db, ctx: PageCtx, record: Record, after: int | None) ->
             attachments[message_id] = count
     threads: dict[str, list[Any]] = {}
     for entry in page.entries:
-        threads.setdefault(page.threads.get(entry.id, entry.message_id), []).append(entry)
+        threads.setdefault(entry.conversation, []).append(entry)
     return {
         "threads": list(threads.values()),
         "levels": page.levels,

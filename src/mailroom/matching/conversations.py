@@ -1,0 +1,352 @@
+"""Conversations: which stored messages belong together.
+
+A conversation is a connected set of message ids. Two ids are connected when one message
+names the other in References or In-Reply-To (the whole chain, in any order of arrival,
+parents missing or not), and — for mail that has no References/In-Reply-To, such as
+Enron's — when two messages have the same subject once `Re:`/`Fwd:`… are stripped
+(mail.threads.subject_key), share a participant and are at most `WINDOW` apart (at least
+one of the two without references, so the rule does not depend on which came first). The
+shared participant must be an outside one unless both messages are among the company's own
+people: two clients who each sent "Quote request" to one salesperson are two conversations.
+
+The union-find is persisted: `conversation_nodes` maps every id to its conversation's label.
+Ingesting a batch reads the nodes of the batch's ids only, unions in memory, and relabels
+when a message joins conversations that were apart (the smaller labels move to the
+smallest), so the work is proportional to the batch and to what it merges, never to the
+history. Readers turn a message into its conversation with `conversation_keys`.
+
+Mail stored before conversations existed (migration 0010) has no node: `backfill`, run by
+`ConversationBackfill` in `mailroom serve` until nothing is left, threads it a chunk at a
+time (the result does not depend on the order, so chunks may come in any order).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Table, and_, delete, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from mailroom.app import App
+from mailroom.db.engine import transaction
+from mailroom.db.models import Conversation, ConversationNode, Message
+from mailroom.mail.threads import subject_key
+from mailroom.matching.directory import load_directory
+from mailroom.matching.linker import identity_for
+from mailroom.periodic import Periodic
+
+__all__ = [
+    "WINDOW",
+    "ConversationBackfill",
+    "ThreadInput",
+    "assign_conversations",
+    "backfill",
+    "conversation_keys",
+]
+
+log = logging.getLogger(__name__)
+WINDOW = timedelta(days=30)
+_CHUNK = 500
+_LABEL = "\x00conversation:"
+_LOCK_SPACE = 0x4D52  # pg_advisory_xact_lock's first key: Mailroom's conversations
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadInput:
+    """What threading needs of one newly stored message."""
+
+    identity: str
+    refs: tuple[str, ...]  # identities named by References and In-Reply-To
+    subject_key: str
+    date: datetime | None
+    participants: frozenset[str]
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, item: str) -> str:
+        parent = self.parent.setdefault(item, item)
+        while parent != self.parent[parent]:
+            self.parent[parent] = self.parent[self.parent[parent]]
+            parent = self.parent[parent]
+        self.parent[item] = parent
+        return parent
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+    def groups(self) -> list[list[str]]:
+        out: dict[str, list[str]] = {}
+        for item in list(self.parent):
+            out.setdefault(self.find(item), []).append(item)
+        return list(out.values())
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    identity: str
+    has_refs: bool
+    date: datetime
+    participants: frozenset[str]
+
+
+def _subject_candidates(
+    session: Session, company_id: int, inputs: Sequence[ThreadInput]
+) -> dict[str, list[_Stored]]:
+    """subject key → stored messages with it, dated within the batch's window."""
+    dated = [(i.subject_key, _utc(i.date)) for i in inputs if i.subject_key and i.date]
+    if not dated:
+        return {}
+    keys = sorted({k for k, _ in dated})
+    first = min(d for _, d in dated if d) - WINDOW
+    last = max(d for _, d in dated if d) + WINDOW
+    found: dict[str, list[_Stored]] = {}
+    for chunk in _chunks(keys):
+        rows = session.execute(
+            select(
+                Message.subject_key,
+                Message.identity,
+                Message.in_reply_to,
+                Message.references,
+                Message.date_utc,
+                Message.from_address,
+                Message.to_addresses,
+                Message.cc_addresses,
+            ).where(
+                Message.company_id == company_id,
+                Message.subject_key.in_(list(chunk)),
+                Message.date_utc >= first,
+                Message.date_utc <= last,
+            )
+        )
+        for key, identity, parent, refs, date, sender, to, cc in rows:
+            people = frozenset(a.lower() for a in (sender, *(to or ()), *(cc or ())) if a)
+            stored = _Stored(identity, bool(parent or refs), _utc(date) or first, people)
+            found.setdefault(key or "", []).append(stored)
+    return found
+
+
+def _shared(a: frozenset[str], b: frozenset[str], internal: Callable[[str], bool]) -> bool:
+    """Whether two messages' people overlap: on an outside person, or, between two messages
+    among the company's own people only, on anyone. A message with outside people never
+    joins an inside-only one by subject: an internal "Fwd: Quote request" would otherwise
+    bridge every client's "Quote request" to the same salesperson."""
+    outside_a = {x for x in a if not internal(x)}
+    outside_b = {x for x in b if not internal(x)}
+    if outside_a or outside_b:
+        return bool(outside_a & outside_b)
+    return bool(a & b)
+
+
+def _subject_unions(
+    session: Session,
+    company_id: int,
+    inputs: Sequence[ThreadInput],
+    uf: _UnionFind,
+    internal: Callable[[str], bool],
+) -> None:
+    candidates = _subject_candidates(session, company_id, inputs)
+    for item in inputs:
+        date = _utc(item.date)
+        if not item.subject_key or date is None:
+            continue
+        for other in candidates.get(item.subject_key, ()):
+            if (
+                other.identity != item.identity
+                and (not item.refs or not other.has_refs)
+                and abs(other.date - date) <= WINDOW
+                and _shared(item.participants, other.participants, internal)
+            ):
+                uf.union(item.identity, other.identity)
+
+
+def assign_conversations(
+    session: Session,
+    *,
+    company_id: int,
+    inputs: Sequence[ThreadInput],
+    internal: Callable[[str], bool] = lambda _address: False,
+) -> None:
+    """Put newly stored messages (already in `messages`, so the subject fallback sees the
+    batch too) into conversations: join, create or merge them. `internal` tells the
+    company's own addresses (matching.directory). Idempotent."""
+    if not inputs:
+        return
+    _lock(session, company_id)
+    uf = _UnionFind()
+    for item in inputs:
+        uf.find(item.identity)
+        for ref in item.refs:
+            uf.union(item.identity, ref)
+    _subject_unions(session, company_id, inputs, uf, internal)
+    ids = sorted(uf.parent)
+    existing: dict[str, int] = {}
+    for chunk in _chunks(ids):
+        rows = session.execute(
+            select(ConversationNode.identity, ConversationNode.conversation_id).where(
+                ConversationNode.company_id == company_id,
+                ConversationNode.identity.in_(list(chunk)),
+            )
+        )
+        existing.update((identity, label) for identity, label in rows)
+    # Ids already in one stored conversation are one group here too, even when nothing in
+    # this batch connects them (a label node per conversation; ids have no control chars).
+    for identity, label in existing.items():
+        uf.union(identity, f"{_LABEL}{label}")
+    new_nodes: list[dict[str, object]] = []
+    for members in uf.groups():
+        ids_here = [m for m in members if not m.startswith(_LABEL)]
+        label = _label(session, company_id, {existing[m] for m in ids_here if m in existing})
+        new_nodes += [
+            {"company_id": company_id, "identity": m, "conversation_id": label}
+            for m in ids_here
+            if m not in existing
+        ]
+    if new_nodes:
+        session.execute(insert(_table(ConversationNode)), new_nodes)
+
+
+def _lock(session: Session, company_id: int) -> None:
+    """Serialise conversation writes of one company until the transaction ends (PostgreSQL;
+    SQLite has one writer anyway): two batches naming the same parent, or one merging a
+    conversation another is adding to, would otherwise collide or lose nodes."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :company)"),
+            {"space": _LOCK_SPACE, "company": company_id},
+        )
+
+
+def _table(model: type) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+def _label(session: Session, company_id: int, labels: set[int]) -> int:
+    """The conversation a group of ids ends up in: a new one, the one it already has, or,
+    when it joins several, the smallest, with the others' nodes moved onto it."""
+    if not labels:
+        created = session.execute(
+            insert(_table(Conversation)).returning(_table(Conversation).c.id),
+            [{"company_id": company_id}],
+        )
+        return int(created.scalar_one())
+    keep, *others = sorted(labels)
+    if others:
+        session.execute(
+            update(ConversationNode)
+            .where(ConversationNode.conversation_id.in_(others))
+            .values(conversation_id=keep)
+        )
+        session.execute(delete(Conversation).where(Conversation.id.in_(others)))
+    return keep
+
+
+def conversation_keys(session: Session, message_ids: Sequence[int]) -> dict[int, str]:
+    """message row id → its conversation, an opaque string equal for every message of one
+    conversation and only for them (a message with no node is a conversation of its own)."""
+    keys: dict[int, str] = {}
+    ids = list(message_ids)
+    for start in range(0, len(ids), _CHUNK):
+        rows = session.execute(
+            select(Message.id, ConversationNode.conversation_id)
+            .outerjoin(
+                ConversationNode,
+                and_(
+                    ConversationNode.company_id == Message.company_id,
+                    ConversationNode.identity == Message.identity,
+                ),
+            )
+            .where(Message.id.in_(ids[start : start + _CHUNK]))
+        )
+        for mid, label in rows:
+            keys[mid] = f"c{label}" if label is not None else f"m{mid}"
+    return keys
+
+
+def backfill(session: Session, *, limit: int = 1000) -> int:
+    """Thread up to `limit` stored messages not threaded yet (mail stored before
+    conversations existed), filling their subject key; returns how many."""
+    rows = session.execute(
+        select(
+            Message.id,
+            Message.company_id,
+            Message.identity,
+            Message.subject,
+            Message.in_reply_to,
+            Message.references,
+            Message.date_utc,
+            Message.from_address,
+            Message.to_addresses,
+            Message.cc_addresses,
+        )
+        .where(Message.threaded.is_(False))
+        .order_by(Message.id)
+        .limit(limit)
+    ).all()
+    if not rows:
+        return 0
+    keys = [
+        {"id": row.id, "subject_key": subject_key(row.subject) or None, "threaded": True}
+        for row in rows
+    ]
+    session.execute(update(Message), keys)
+    by_company: dict[int, list[ThreadInput]] = {}
+    for row, key in zip(rows, keys, strict=True):
+        refs = [*(row.references or ()), *([row.in_reply_to] if row.in_reply_to else [])]
+        people = [row.from_address, *(row.to_addresses or ()), *(row.cc_addresses or ())]
+        by_company.setdefault(row.company_id, []).append(
+            ThreadInput(
+                identity=row.identity,
+                refs=tuple(dict.fromkeys(identity_for(r) for r in refs)),
+                subject_key=key["subject_key"] or "",
+                date=row.date_utc,
+                participants=frozenset(a.lower() for a in people if a),
+            )
+        )
+    for company_id, inputs in by_company.items():
+        directory = load_directory(session, company_id)
+        assign_conversations(
+            session, company_id=company_id, inputs=inputs, internal=directory.is_internal
+        )
+    return len(rows)
+
+
+class ConversationBackfill(Periodic):
+    """Threads mail stored before conversations existed, a chunk per tick, then stops."""
+
+    thread_name = "mailroom-conversations"
+    failure = "conversation backfill failed"
+    stop_timeout = 10.0
+    log = log
+
+    def __init__(self, app: App, *, interval: float = 1.0) -> None:
+        self.app = app
+        super().__init__(interval=interval)
+
+    def tick(self) -> None:
+        """Thread one chunk; stop when nothing is left."""
+        with transaction(self.app.sessions) as session:
+            done = backfill(session)
+        if done:
+            log.info("conversations: threaded %d stored messages", done)
+        else:
+            self.stop_event.set()

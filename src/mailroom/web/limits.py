@@ -11,8 +11,9 @@ ASGI middleware that runs before any route:
 - a `Content-Length` over the cap is answered 413 at once, without reading the body;
   a chunked body is counted as it streams and cut off with a 413 at the cap;
 - a form posted to a page is screened first with what needs no body: from another site
-  → 403, without a session cookie → the sign-in page (303), `/signin` without its
-  pre-session cookie → 403. The token itself (a form field) is then checked by the
+  → 403, without a session cookie → the sign-in page (303), a form posted before any
+  session exists (`PRE_SESSION_FORMS`: sign-in, first-run setup) without its pre-session
+  cookie → 403. The token itself (a form field) is then checked by the
   `Csrf` dependency on a body that is already bounded.
 """
 
@@ -28,6 +29,9 @@ from mailroom.connectors.presets import PRESETS
 from mailroom.web.deps import PRE_COOKIE, SESSION_COOKIE, same_origin
 
 MB = 1024 * 1024
+
+# Pages whose forms are posted before a session exists: they carry the pre-session token.
+PRE_SESSION_FORMS = frozenset({"/signin", "/setup"})
 JSON_LIMIT = 1 * MB
 FORM_LIMIT = 64 * 1024
 SEND_PATHS = ("/compose", "/api/v1/messages")
@@ -92,7 +96,7 @@ def screen_form(request: Request) -> Response | None:
         return None
     if not same_origin(request):
         return PlainTextResponse("The request came from another site.\n", status_code=403)
-    if request.url.path == "/signin":
+    if request.url.path in PRE_SESSION_FORMS:
         if not request.cookies.get(PRE_COOKIE):
             return PlainTextResponse(
                 "The form's security token is missing or out of date.\n"

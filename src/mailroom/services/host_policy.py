@@ -117,9 +117,10 @@ OPERATOR = HostPolicy(allow_private=True)
 
 
 def quiet_error(exc: MailServerError) -> MailServerError:
-    """The same kind of error, saying only which server failed to greet."""
+    """A ProtocolError or NetworkError (as `exc`) saying only which server failed to greet."""
     server = exc.server or "mail server"
-    quiet = type(exc)(
+    kind = ProtocolError if isinstance(exc, ProtocolError) else NetworkError
+    quiet = kind(
         f"The {server} could not be reached, or did not answer as that kind of mail "
         "server (what it sent is not shown).",
         hint="Check the host name, the port and the security (SSL/TLS or STARTTLS).",

@@ -10,6 +10,11 @@ PostgreSQL (127.0.0.1:5432, trust auth) gets one database per test run, made her
 dropped at the end; each test then starts from empty tables. Dovecot fixtures live in
 tests/conftest_dovecot.py, SMTP ones in tests/conftest_smtp.py, the web's in
 tests/conftest_web.py; the servers themselves in the `mailroom_testing` package.
+
+The test servers all listen on 127.0.0.1, which the web and the API refuse by default
+(services.host_policy), so the whole suite runs with MAILROOM_ALLOW_PRIVATE_HOSTS=1, set
+at import (before any app is opened; subprocesses inherit it). Tests of the refusal
+unset it (tests/interfaces/test_private_hosts.py).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import pytest
 from sqlalchemy import text
 
 from mailroom.app import App, open_app
-from mailroom.config import Settings
+from mailroom.config import ALLOW_PRIVATE_HOSTS_ENV, Settings, private_hosts_allowed
 from mailroom.db.all_models import Base
 from mailroom.security.secrets import encode_key, new_key
 from tests.helpers.tiers import servers_of
@@ -36,6 +41,8 @@ pytest_plugins = [
     "tests.conftest_smtp",
     "tests.conftest_oauth",
 ]
+
+os.environ[ALLOW_PRIVATE_HOSTS_ENV] = "1"
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("MAILROOM_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -72,6 +79,7 @@ def make_settings(data_dir: Path, url: str | None = None) -> Settings:
         data_dir=data_dir,
         database_url=url or f"sqlite:///{data_dir / 'mailroom.sqlite3'}",
         secret_key_b64=encode_key(new_key()),
+        allow_private_hosts=private_hosts_allowed(),
     )
 
 

@@ -6,6 +6,9 @@ Resolution order, highest first: the `--data-dir` option, `$MAILROOM_DATA_DIR`, 
 credential key is `$MAILROOM_SECRET_KEY` if set, else the file `DATA_DIR/secret.key`.
 `$MAILROOM_PARSE_WORKER_MIN` is the number of messages from which one folder's fetch is
 parsed in a worker process (sync/prepare.py; default 1000, 0 always, `off` never).
+`$MAILROOM_ALLOW_PRIVATE_HOSTS=1` lets dashboard and API users connect mailboxes on
+loopback, private, link-local and other non-public addresses (services.host_policy;
+off by default: the CLI, run by the operator, may always use any host).
 
 Everything Mailroom writes under the data dir is private to the user running it, whatever
 the process's umask (issue 11): directories 0700, files 0600. The umask is process-wide and
@@ -26,6 +29,7 @@ DEFAULT_DATA_DIR = "mailroom-data"
 DEFAULT_PARSE_WORKER_MIN = 1000
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
+ALLOW_PRIVATE_HOSTS_ENV = "MAILROOM_ALLOW_PRIVATE_HOSTS"
 
 
 def make_private_dir(path: str | os.PathLike[str]) -> None:
@@ -82,6 +86,7 @@ class Settings:
     database_url: str
     secret_key_b64: str | None = None
     parse_worker_min: int | None = DEFAULT_PARSE_WORKER_MIN  # None: never
+    allow_private_hosts: bool = False  # web/API mailboxes on non-public addresses
 
     @property
     def key_path(self) -> Path:
@@ -109,7 +114,14 @@ def load_settings(data_dir: str | os.PathLike[str] | None = None) -> Settings:
         database_url=url,
         secret_key_b64=os.environ.get("MAILROOM_SECRET_KEY") or None,
         parse_worker_min=_worker_min(os.environ.get("MAILROOM_PARSE_WORKER_MIN")),
+        allow_private_hosts=private_hosts_allowed(),
     )
+
+
+def private_hosts_allowed() -> bool:
+    """Whether `$MAILROOM_ALLOW_PRIVATE_HOSTS` is set to 1 (or true/yes)."""
+    value = os.environ.get(ALLOW_PRIVATE_HOSTS_ENV, "").strip().lower()
+    return value in ("1", "true", "yes")
 
 
 def _worker_min(value: str | None) -> int | None:

@@ -5,8 +5,10 @@ MailroomError                      anything Mailroom reports on purpose (has .hi
 ├── UserError                      the caller's fault: shown with a fix, exit code 1
 │   ├── BadInput                   a bad argument, file, row or field value
 │   ├── NotFound                   an unknown company, user, record, mailbox or message
+│   │   └── HostNotAllowed         a private/local mail server address from the web or API
 │   ├── Forbidden                  visible to the caller, but not theirs to change
-│   └── Conflict                   it already exists
+│   ├── Conflict                   it already exists
+│   └── RateLimited                too many connection tests in a minute (HTTP 429)
 └── SystemFault                    a server's or this system's fault: exit code 2
     ├── MailServerError            talking to a mailbox server failed
     │   ├── AuthenticationError    the server refused the credentials (user must fix)
@@ -74,6 +76,24 @@ class BadInput(UserError):
     kind = "bad-input"
 
 
+class HostNotAllowed(BadInput):
+    """A mail server host that resolves to a loopback, private, link-local, multicast,
+    unspecified or reserved address, given through the web or the API
+    (services.host_policy)."""
+
+    kind = "host-not-allowed"
+
+
+class RateLimited(UserError):
+    """Too many of one kind of request in a short time; `retry_after` is in seconds."""
+
+    kind = "rate-limited"
+
+    def __init__(self, message: str, *, hint: str | None = None, retry_after: int = 60) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
 class NotFound(UserError):
     """Something named does not exist (or is not visible to the caller)."""
 
@@ -100,9 +120,15 @@ class SystemFault(MailroomError):
 
 
 class MailServerError(SystemFault):
-    """Talking to a mailbox server failed."""
+    """Talking to a mailbox server failed.
+
+    `step` is the protocol step that failed ("connect": the connection and the server's
+    greeting) and `server` says which ("IMAP server HOST:PORT"), when a connector knows.
+    """
 
     kind = "server"
+    step: str | None = None
+    server: str | None = None
 
 
 class AuthenticationError(MailServerError):

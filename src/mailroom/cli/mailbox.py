@@ -58,6 +58,7 @@ def mailbox_add(
     ),
 ) -> None:
     """Connect a mailbox (password on stdin, or --oauth sign-in); prints the new mailbox id."""
+    from mailroom.services.host_policy import OPERATOR
     from mailroom.services.mailbox_setup import NewMailbox, connect_mailbox
 
     since_day = _parse_date(since)
@@ -102,7 +103,9 @@ def mailbox_add(
     )
     with app.sessions() as session:
         owner = get_user(session, user)
-        mailbox_id = connect_mailbox(session=session, app=app, user=owner, new=new)
+        mailbox_id = connect_mailbox(
+            session=session, app=app, user=owner, new=new, network=OPERATOR
+        )
     print(mailbox_id)
 
 
@@ -141,6 +144,7 @@ def mailbox_edit(
 ) -> None:
     """Change credentials or server settings; re-enables a failed mailbox and syncs it."""
     password = read_secret_stdin("Mailbox password") if password_stdin else None
+    from mailroom.services.host_policy import OPERATOR
     from mailroom.services.mailbox_setup import IncomingChange, edit_incoming
 
     change = IncomingChange(
@@ -148,7 +152,9 @@ def mailbox_edit(
     )
     app = get_app()
     with app.sessions() as session:
-        edit_incoming(session=session, app=app, mailbox_id=mailbox_id, change=change)
+        edit_incoming(
+            session=session, app=app, mailbox_id=mailbox_id, change=change, network=OPERATOR
+        )
     console.print(f"Mailbox {mailbox_id} updated and re-enabled; it syncs at the next chance.")
 
 
@@ -237,11 +243,12 @@ def mailbox_errors(
 def mailbox_test(mailbox_id: int = typer.Argument(..., metavar="ID")) -> None:
     """Log in to the mailbox (folders, or the POP3 message count) and, when the mailbox
     has SMTP settings, to its SMTP server; sends nothing and changes nothing."""
+    from mailroom.services.host_policy import OPERATOR
     from mailroom.services.mailbox_checks import test_mailbox
 
     app = get_app()
     with app.sessions() as session:
-        found = test_mailbox(session=session, app=app, mailbox_id=mailbox_id)
+        found = test_mailbox(session=session, app=app, mailbox_id=mailbox_id, network=OPERATOR)
     console.print(f"Logged in to {found.host}:{found.port} as {found.username}.")
     if found.probe.messages is not None:
         console.print(f"  {found.probe.messages} messages in the POP3 maildrop")

@@ -176,6 +176,7 @@ def mailbox_smtp(
     if username and not password_stdin:
         raise BadInput("--username needs --password-stdin.", hint="Pipe the SMTP password in.")
     password = read_secret_stdin("SMTP password") if password_stdin else None
+    from mailroom.services.host_policy import OPERATOR
     from mailroom.services.mailbox_checks import SmtpInput
     from mailroom.services.mailbox_setup import set_outgoing
 
@@ -190,7 +191,9 @@ def mailbox_smtp(
     )
     app = get_app()
     with app.sessions() as session:
-        summary = set_outgoing(session=session, app=app, mailbox_id=mailbox_id, smtp=smtp)
+        summary = set_outgoing(
+            session=session, app=app, mailbox_id=mailbox_id, smtp=smtp, network=OPERATOR
+        )
     limits = summary["limits"]
     assert isinstance(limits, dict)
     console.print(

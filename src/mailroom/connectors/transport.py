@@ -153,12 +153,14 @@ class Connection:
             raise
         except self.failures as exc:
             error = self._translate(action, exc)
+            self._locate(error, action)
             logging.getLogger(type(self).__module__).warning(
                 "%s %s:%s %s failed: %s", self.protocol, self.host, self.port, action, error
             )
             raise error from exc
         except Exception as exc:  # the library choked on the answer: the server's fault
             error = self._unreadable(action, exc)
+            self._locate(error, action)
             logging.getLogger(type(self).__module__).warning(
                 "%s %s:%s %s failed: %s",
                 self.protocol,
@@ -169,6 +171,12 @@ class Connection:
                 exc_info=True,
             )
             raise error from exc
+
+    def _locate(self, error: MailServerError, action: str) -> None:
+        """Say on the error which step of which server failed (services.host_policy
+        keeps a failed greeting's words out of web and API answers by it)."""
+        error.step = action
+        error.server = f"{self.protocol} server {self.host}:{self.port}"
 
     def _unreadable(self, action: str, exc: Exception) -> ProtocolError:
         """A ProtocolError for an answer the library could not parse (a ValueError in

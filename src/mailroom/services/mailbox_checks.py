@@ -22,6 +22,7 @@ from mailroom.mailboxes.oauth import has_grant
 from mailroom.mailboxes.store import check_protocol, incoming_settings, settings_of
 from mailroom.mailboxes.tokens import with_token
 from mailroom.outbox.smtp_settings import check_smtp_settings, smtp_settings
+from mailroom.services.host_policy import HostPolicy
 from mailroom.services.lookup import load_mailbox
 
 LOGIN_TIMEOUT = 20.0
@@ -137,14 +138,28 @@ def smtp_server_settings(*, incoming: ServerSettings, smtp: SmtpInput) -> Server
 
 
 def test_settings(
-    *, protocol: str, incoming: ServerSettings, smtp: SmtpInput | None = None
+    *,
+    protocol: str,
+    incoming: ServerSettings,
+    network: HostPolicy,
+    smtp: SmtpInput | None = None,
 ) -> tuple[IncomingProbe, list[str]]:
-    """Log in with settings not saved yet: incoming, and SMTP when given; saves nothing."""
-    probe = probe_incoming(protocol=protocol, settings=incoming)
+    """Log in with settings not saved yet: incoming, and SMTP when given; saves nothing.
+
+    `network` admits the test and both hosts before anything connects."""
+    outgoing = None if smtp is None else smtp_server_settings(incoming=incoming, smtp=smtp)
+    network.admit(*servers_of(incoming, outgoing))
     lines = []
-    if smtp is not None:
-        lines.append(probe_smtp(settings=smtp_server_settings(incoming=incoming, smtp=smtp)))
+    with network.screening():
+        probe = probe_incoming(protocol=protocol, settings=incoming)
+        if outgoing is not None:
+            lines.append(probe_smtp(settings=outgoing))
     return probe, lines
+
+
+def servers_of(*settings: ServerSettings | None) -> list[tuple[str, int]]:
+    """The (host, port) of each server given, for `HostPolicy.admit`."""
+    return [(s.host, s.port) for s in settings if s is not None]
 
 
 def smtp_row(session: Session, *, mailbox_id: int) -> MailboxSmtp | None:
@@ -153,12 +168,18 @@ def smtp_row(session: Session, *, mailbox_id: int) -> MailboxSmtp | None:
 
 
 def test_mailbox(
-    *, session: Session, app: App, mailbox_id: int, viewer: Viewer | None = None
+    *,
+    session: Session,
+    app: App,
+    mailbox_id: int,
+    network: HostPolicy,
+    viewer: Viewer | None = None,
 ) -> MailboxTest:
     """Log in with the stored settings, incoming and (if set) SMTP; sends nothing.
 
-    `viewer` (web callers) must be allowed to manage the mailbox. The session's transaction
-    is ended before the first login (it only read).
+    `viewer` (web callers) must be allowed to manage the mailbox. `network` admits the
+    test and the stored hosts again (a name may resolve elsewhere now). The session's
+    transaction is ended before the first login (it only read).
     """
     mailbox = load_mailbox(session, mailbox_id=mailbox_id, viewer=viewer)
     incoming = replace(incoming_settings(mailbox, app.secrets), timeout=LOGIN_TIMEOUT)
@@ -175,11 +196,13 @@ def test_mailbox(
         smtp_line=None,
     )
     session.rollback()  # no transaction open while logging in (or refreshing a token)
+    network.admit(*servers_of(incoming, smtp))
     if bearer:
         incoming = with_token(app, mailbox_id, incoming)
         smtp = None if smtp is None else replace(smtp, access_token=incoming.access_token)
-    probe = probe_incoming(protocol=found.protocol, settings=incoming)
-    smtp_line = (
-        check_smtp_settings(replace(smtp, timeout=LOGIN_TIMEOUT)) if smtp is not None else None
-    )
+    with network.screening():
+        probe = probe_incoming(protocol=found.protocol, settings=incoming)
+        smtp_line = (
+            check_smtp_settings(replace(smtp, timeout=LOGIN_TIMEOUT)) if smtp is not None else None
+        )
     return replace(found, probe=probe, smtp_line=smtp_line)

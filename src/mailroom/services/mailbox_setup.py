@@ -16,6 +16,9 @@ Invariants (tests: test_mailbox_login_before_save.py, test_company_mailbox_limit
   (test_secret_bound_to_its_server.py): a new incoming host or port needs the password in
   the same request (mailboxes.store.check_rebind); SMTP uses the incoming password only on
   the incoming host, else its own, entered with it (outbox.smtp_settings);
+- through the web and the API (`network`, services.host_policy), no server on a private
+  or local address is connected to unless the operator allows it, connection tests are
+  rate-limited per user, and a failed greeting's text is not echoed;
 - only a mailbox's owner changes its servers or login (lookup.require_owner): an admin
   may disable, enable, test, sync or disconnect a member's mailbox, never re-point it.
 """
@@ -60,12 +63,14 @@ from mailroom.outbox.smtp_settings import (
     smtp_summary,
 )
 from mailroom.security.secrets import mailbox_context
+from mailroom.services.host_policy import HostPolicy
 from mailroom.services.lookup import load_mailbox, require_owner
 from mailroom.services.mailbox_checks import (
     LOGIN_TIMEOUT,
     SmtpInput,
     probe_incoming,
     probe_smtp,
+    servers_of,
     smtp_server_settings,
 )
 
@@ -152,10 +157,13 @@ def incoming_of(new: NewMailbox, *, user_email: str) -> ServerSettings:
     )
 
 
-def connect_mailbox(*, session: Session, app: App, user: User, new: NewMailbox) -> int:
+def connect_mailbox(
+    *, session: Session, app: App, user: User, new: NewMailbox, network: HostPolicy
+) -> int:
     """Check, log in (incoming, then SMTP if given), then save; the new mailbox's id.
 
-    The session's transaction is ended before logging in; the save is committed here.
+    `network` admits the attempt and both hosts before either is connected to. The
+    session's transaction is ended before logging in; the save is committed here.
     """
     user_id, company_id, email = user.id, user.company_id, user.email
     incoming = incoming_of(new, user_email=email)
@@ -164,9 +172,11 @@ def connect_mailbox(*, session: Session, app: App, user: User, new: NewMailbox) 
     smtp = None if new.smtp is None else smtp_server_settings(incoming=incoming, smtp=new.smtp)
     check_limit(session, company_id=company_id)
     session.rollback()  # no transaction open while logging in
-    probe_incoming(protocol=new.protocol, settings=incoming)
-    if smtp is not None:
-        probe_smtp(settings=smtp)
+    network.admit(*servers_of(incoming, smtp))
+    with network.screening():
+        probe_incoming(protocol=new.protocol, settings=incoming)
+        if smtp is not None:
+            probe_smtp(settings=smtp)
     try:
         check_limit(session, company_id=company_id, lock=True)
         mailbox_id = _save_new(session, app, user_id=user_id, new=new, incoming=incoming)
@@ -235,6 +245,7 @@ def edit_incoming(
     app: App,
     mailbox_id: int,
     change: IncomingChange,
+    network: HostPolicy,
     viewer: Viewer | None = None,
 ) -> None:
     """Log in with the changed incoming settings, then save them (committed here).
@@ -260,7 +271,9 @@ def edit_incoming(
         timeout=LOGIN_TIMEOUT,
     )
     session.rollback()  # no transaction open while logging in
-    probe_incoming(protocol=protocol, settings=settings)
+    network.admit(*servers_of(settings))
+    with network.screening():
+        probe_incoming(protocol=protocol, settings=settings)
     try:
         edit_mailbox(
             session,
@@ -298,6 +311,7 @@ def set_outgoing(
     app: App,
     mailbox_id: int,
     smtp: SmtpInput,
+    network: HostPolicy,
     viewer: Viewer | None = None,
 ) -> dict[str, object]:
     """Log in to the SMTP server with the new settings, then save them; their summary.
@@ -311,7 +325,9 @@ def set_outgoing(
         incoming=_incoming_for_smtp(session, mailbox, app, smtp), smtp=smtp
     )
     session.rollback()  # no transaction open while logging in
-    probe_smtp(settings=settings)
+    network.admit(*servers_of(settings))
+    with network.screening():
+        probe_smtp(settings=settings)
     try:
         load_mailbox(session, mailbox_id=mailbox_id, viewer=viewer)
         summary = smtp_summary(_save_smtp(session, app, mailbox_id=mailbox_id, smtp=smtp))

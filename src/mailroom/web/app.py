@@ -5,7 +5,8 @@ share the service layer (crm.access, crm, sync); this module only wires them and
 turns errors into answers:
 
 - `MailroomError` → JSON `{"error", "message", "hint"}` under /api (404 NotFound, 403
-  Forbidden, 422 BadInput, 409 Conflict, 502 mail server), or an error page with the same words;
+  Forbidden, 422 BadInput, 409 Conflict, 429 RateLimited with Retry-After, 502 mail
+  server), or an error page with the same words;
 - a missing/invalid token → 401 JSON with `WWW-Authenticate: Bearer`; no session → a
   redirect to the sign-in page; a CSRF failure → 403.
 Every HTML answer carries a strict Content-Security-Policy (scripts only from /static),
@@ -38,7 +39,9 @@ from mailroom.errors import (
     MailroomError,
     MailServerError,
     NotFound,
+    RateLimited,
 )
+from mailroom.services.host_policy import ConnectLimiter
 from mailroom.services.setup import FirstRun
 from mailroom.web import api, pages
 from mailroom.web.deps import ApiUnauthorized, CsrfRejected, SignInRequired
@@ -59,6 +62,8 @@ def _status(exc: MailroomError) -> int:
         return 409
     if isinstance(exc, Forbidden):
         return 403
+    if isinstance(exc, RateLimited):
+        return 429
     if isinstance(exc, BadInput):
         return 422
     if isinstance(exc, MailServerError):
@@ -88,6 +93,7 @@ def create_web_app(app: App, *, first_run: FirstRun | None = None) -> FastAPI:
     )
     web.state.mailroom = app
     web.state.first_run = first_run
+    web.state.connect_limiter = ConnectLimiter()  # per serve process (services.host_policy)
     web.mount(
         "/static", StaticFiles(directory=str(Path(__file__).with_name("static"))), name="static"
     )
@@ -97,9 +103,14 @@ def create_web_app(app: App, *, first_run: FirstRun | None = None) -> FastAPI:
     @web.exception_handler(MailroomError)
     async def mailroom_error(request: Request, exc: MailroomError) -> Response:
         status = _status(exc)
+        response: Response
         if _is_api(request):
-            return _error_json(status, exc.kind, exc.message, exc.hint)
-        return render(request, "error.html", None, status_code=status, error=exc)
+            response = _error_json(status, exc.kind, exc.message, exc.hint)
+        else:
+            response = render(request, "error.html", None, status_code=status, error=exc)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @web.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:

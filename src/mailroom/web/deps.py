@@ -30,6 +30,7 @@ from mailroom.crm.access import Viewer, viewer_for
 from mailroom.db.models import Company, User
 from mailroom.db.web_models import WebSession
 from mailroom.security.auth import check_csrf, session_for_cookie, user_for_token
+from mailroom.services.host_policy import ConnectLimiter, HostPolicy
 
 SESSION_COOKIE = "mr_session"
 PRE_COOKIE = "mr_pre"
@@ -104,6 +105,19 @@ def api_ctx(request: Request, db: Db) -> Ctx:
 
 PageCtx = Annotated[Ctx, Depends(page_ctx)]
 ApiCtx = Annotated[Ctx, Depends(api_ctx)]
+
+
+def host_policy(request: Request, ctx: Ctx) -> HostPolicy:
+    """Where this dashboard or API user may make Mailroom connect, and how often: public
+    hosts only unless the operator set MAILROOM_ALLOW_PRIVATE_HOSTS=1, the serve process's
+    per-user rate limit, no server text from a failed greeting (services.host_policy)."""
+    limiter: ConnectLimiter = request.app.state.connect_limiter
+    return HostPolicy(
+        allow_private=get_app(request).settings.allow_private_hosts,
+        quiet_greetings=True,
+        user_id=ctx.user.id,
+        limiter=limiter,
+    )
 
 
 def same_origin(request: Request) -> bool:

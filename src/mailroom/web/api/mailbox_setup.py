@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
-from mailroom.errors import MailroomError, NotFound
+from mailroom.errors import HostNotAllowed, MailroomError, NotFound, RateLimited
 from mailroom.services.mailbox_checks import SmtpInput, test_mailbox
 from mailroom.services.mailbox_setup import (
     IncomingChange,
@@ -23,7 +23,7 @@ from mailroom.services.mailbox_setup import (
 from mailroom.services.mailboxes import get_mailbox_json, sync_now
 from mailroom.web.api.schemas import ERRORS, MailboxOut
 from mailroom.web.api.schemas_in import MailboxEditIn, MailboxIn, SmtpIn, TestOut
-from mailroom.web.deps import ApiCtx, Db, MailroomApp
+from mailroom.web.deps import ApiCtx, Db, MailroomApp, host_policy
 
 router = APIRouter(tags=["mailboxes"], responses=ERRORS)
 MailboxId = Annotated[int, Path(ge=1, le=2**62)]
@@ -42,7 +42,9 @@ def _smtp(given: SmtpIn | None) -> SmtpInput | None:
 
 
 @router.post("/mailboxes", response_model=MailboxOut, status_code=201)
-def create(ctx: ApiCtx, db: Db, app: MailroomApp, body: MailboxIn) -> dict[str, Any]:
+def create(
+    request: Request, ctx: ApiCtx, db: Db, app: MailroomApp, body: MailboxIn
+) -> dict[str, Any]:
     """Connect one of your mailboxes (tested first; 502 with the fix if it cannot log in)."""
     new = NewMailbox(
         host=body.host,
@@ -57,19 +59,21 @@ def create(ctx: ApiCtx, db: Db, app: MailroomApp, body: MailboxIn) -> dict[str, 
         aliases=body.aliases or (),
         since=since_of(body.backfill),
     )
-    mailbox_id = connect_mailbox(session=db, app=app, user=ctx.user, new=new)
+    network = host_policy(request, ctx)
+    mailbox_id = connect_mailbox(session=db, app=app, user=ctx.user, new=new, network=network)
     view = get_mailbox_json(session=db, mailbox_id=mailbox_id, viewer=ctx.viewer)
     sync_now(session=db, app=app, mailbox_id=mailbox_id, viewer=ctx.viewer, here=True)
     return view
 
 
 @router.post("/mailboxes/{id}/test", response_model=TestOut)
-def test(ctx: ApiCtx, db: Db, app: MailroomApp, id: MailboxId) -> dict[str, Any]:
+def test(request: Request, ctx: ApiCtx, db: Db, app: MailroomApp, id: MailboxId) -> dict[str, Any]:
     """Log in with the stored settings, IMAP/POP3 and SMTP; `ok` false with the fix."""
+    network = host_policy(request, ctx)
     try:
-        found = test_mailbox(session=db, app=app, mailbox_id=id, viewer=ctx.viewer)
-    except NotFound:
-        raise  # not the caller's mailbox: 404, as every other route
+        found = test_mailbox(session=db, app=app, mailbox_id=id, viewer=ctx.viewer, network=network)
+    except (NotFound, HostNotAllowed, RateLimited):
+        raise  # not the caller's mailbox: 404, as every other route; 422 and 429 as well
     except MailroomError as exc:
         return {"ok": False, "lines": [], "error": exc.message, "hint": exc.hint}
     return {"ok": True, "lines": found.lines()}
@@ -77,19 +81,27 @@ def test(ctx: ApiCtx, db: Db, app: MailroomApp, id: MailboxId) -> dict[str, Any]
 
 @router.patch("/mailboxes/{id}", response_model=MailboxOut)
 def edit(
-    ctx: ApiCtx, db: Db, app: MailroomApp, id: MailboxId, body: MailboxEditIn
+    request: Request, ctx: ApiCtx, db: Db, app: MailroomApp, id: MailboxId, body: MailboxEditIn
 ) -> dict[str, Any]:
     """Change the password (tested first); a failed mailbox is enabled and synced again."""
     change = IncomingChange(password=body.password)
-    edit_incoming(session=db, app=app, mailbox_id=id, change=change, viewer=ctx.viewer)
+    network = host_policy(request, ctx)
+    edit_incoming(
+        session=db, app=app, mailbox_id=id, change=change, viewer=ctx.viewer, network=network
+    )
     view = get_mailbox_json(session=db, mailbox_id=id, viewer=ctx.viewer)
     sync_now(session=db, app=app, mailbox_id=id, viewer=ctx.viewer, here=True)
     return view
 
 
 @router.put("/mailboxes/{id}/smtp")
-def set_smtp(ctx: ApiCtx, db: Db, app: MailroomApp, id: MailboxId, body: SmtpIn) -> dict[str, Any]:
+def set_smtp(
+    request: Request, ctx: ApiCtx, db: Db, app: MailroomApp, id: MailboxId, body: SmtpIn
+) -> dict[str, Any]:
     """Set how the mailbox sends (tested first); the provider's limits come back."""
     smtp = _smtp(body)
     assert smtp is not None
-    return set_outgoing(session=db, app=app, mailbox_id=id, smtp=smtp, viewer=ctx.viewer)
+    network = host_policy(request, ctx)
+    return set_outgoing(
+        session=db, app=app, mailbox_id=id, smtp=smtp, viewer=ctx.viewer, network=network
+    )

@@ -12,12 +12,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from mailroom.errors import BadInput, MailroomError, NotFound
+from mailroom.errors import BadInput, MailroomError, NotFound, RateLimited
 from mailroom.outbox.smtp_settings import smtp_summary
 from mailroom.services.mailbox_checks import smtp_row, test_mailbox
 from mailroom.services.mailbox_setup import IncomingChange, edit_incoming, set_outgoing
 from mailroom.services.mailboxes import get_mailbox_json, sync_now
-from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx
+from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx, host_policy
 from mailroom.web.pages.mailboxes import Field, Secret, Short, form_values, smtp_input
 from mailroom.web.templating import render
 
@@ -50,6 +50,10 @@ def _page(
     )
 
 
+def _failed(exc: MailroomError) -> int:
+    return 429 if isinstance(exc, RateLimited) else 422
+
+
 @router.get("/mailboxes/{mailbox_id}/settings")
 def settings_page(request: Request, ctx: PageCtx, db: Db, mailbox_id: int) -> Response:
     return _page(request, ctx, db, mailbox_id)
@@ -71,10 +75,12 @@ def password_route(
             mailbox_id=mailbox_id,
             change=IncomingChange(password=password),
             viewer=ctx.viewer,
+            network=host_policy(request, ctx),
         )
     except MailroomError as exc:
         db.rollback()
-        return _page(request, ctx, db, mailbox_id, status_code=422, error=exc, where="password")
+        status = _failed(exc)
+        return _page(request, ctx, db, mailbox_id, status_code=status, error=exc, where="password")
     sync_now(session=db, app=app, mailbox_id=mailbox_id, viewer=ctx.viewer, here=True)
     return RedirectResponse(f"/mailboxes/{mailbox_id}/settings?notice=mailbox-password-saved", 303)
 
@@ -96,13 +102,22 @@ def smtp_route(
         given = smtp_input(smtp_host, smtp_port, smtp_security, smtp_username, smtp_password)
         if given is None:
             raise BadInput("The SMTP server name is empty.", hint="Pick a provider or type it.")
-        set_outgoing(session=db, app=app, mailbox_id=mailbox_id, smtp=given, viewer=ctx.viewer)
+        network = host_policy(request, ctx)
+        set_outgoing(
+            session=db,
+            app=app,
+            mailbox_id=mailbox_id,
+            smtp=given,
+            viewer=ctx.viewer,
+            network=network,
+        )
     except MailroomError as exc:
         db.rollback()
         typed = {"smtp_host": smtp_host, "smtp_port": smtp_port, "smtp_security": smtp_security}
         typed["smtp_username"] = smtp_username
+        status = _failed(exc)
         return _page(
-            request, ctx, db, mailbox_id, status_code=422, error=exc, where="smtp", typed=typed
+            request, ctx, db, mailbox_id, status_code=status, error=exc, where="smtp", typed=typed
         )
     return RedirectResponse(f"/mailboxes/{mailbox_id}/settings?notice=smtp-saved", 303)
 
@@ -110,11 +125,16 @@ def smtp_route(
 @router.post("/mailboxes/{mailbox_id}/test")
 def test_route(request: Request, ctx: Csrf, db: Db, app: MailroomApp, mailbox_id: int) -> Response:
     """Log in with the stored settings, IMAP/POP3 and SMTP; shows each outcome."""
+    network = host_policy(request, ctx)
     try:
-        lines = test_mailbox(session=db, app=app, mailbox_id=mailbox_id, viewer=ctx.viewer).lines()
+        found = test_mailbox(
+            session=db, app=app, mailbox_id=mailbox_id, viewer=ctx.viewer, network=network
+        )
     except NotFound:
         raise  # not the caller's mailbox: 404
     except MailroomError as exc:
         db.rollback()
-        return _page(request, ctx, db, mailbox_id, status_code=422, error=exc, where="test")
+        status = _failed(exc)
+        return _page(request, ctx, db, mailbox_id, status_code=status, error=exc, where="test")
+    lines = found.lines()
     return _page(request, ctx, db, mailbox_id, lines=lines, where="test")

@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from mailroom.connectors.presets import PRESETS
 from mailroom.crm import access
 from mailroom.db.web_models import SHARING_LEVELS
-from mailroom.errors import BadInput, MailroomError
+from mailroom.errors import BadInput, HostNotAllowed, MailroomError, RateLimited
 from mailroom.mailboxes.store import PROTOCOLS, settings_of
 from mailroom.services.mailbox_checks import SmtpInput, test_settings
 from mailroom.services.mailbox_setup import (
@@ -32,7 +32,7 @@ from mailroom.services.mailbox_setup import (
 from mailroom.services.mailboxes import disconnect as disconnect_service
 from mailroom.services.mailboxes import error_log, get_mailbox_json, mailbox_json
 from mailroom.services.mailboxes import sync_now as sync_now_service
-from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx
+from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx, host_policy
 from mailroom.web.templating import is_htmx, render
 
 router = APIRouter()
@@ -125,6 +125,14 @@ def smtp_input(
     )
 
 
+def refused_status(exc: MailroomError) -> int:
+    """429 for too many tests, 422 for a host that is not allowed; else 200 (the test ran,
+    its outcome is the answer)."""
+    if isinstance(exc, RateLimited):
+        return 429
+    return 422 if isinstance(exc, HostNotAllowed) else 200
+
+
 @router.post("/mailboxes/test")
 def test_connection(
     request: Request,
@@ -153,9 +161,15 @@ def test_connection(
             allow_self_signed=allow_self_signed,
         )
         smtp = smtp_input(smtp_host, smtp_port, smtp_security, smtp_username, smtp_password)
-        probe, lines = test_settings(protocol=protocol, incoming=incoming, smtp=smtp)
+        network = host_policy(request, ctx)
+        probe, lines = test_settings(
+            protocol=protocol, incoming=incoming, smtp=smtp, network=network
+        )
     except MailroomError as exc:
-        return render(request, "mailbox_test.html", ctx, error=exc, folders=[], lines=[])
+        status = refused_status(exc)
+        return render(
+            request, "mailbox_test.html", ctx, status_code=status, error=exc, folders=[], lines=[]
+        )
     return render(
         request,
         "mailbox_test.html",
@@ -218,7 +232,10 @@ def connect_mailbox(
             aliases=[a for a in aliases.replace(",", " ").split() if a],
             since=since_of(backfill),
         )
-        new_id = connect_mailbox_service(session=db, app=app, user=ctx.user, new=new)
+        network = host_policy(request, ctx)
+        new_id = connect_mailbox_service(
+            session=db, app=app, user=ctx.user, new=new, network=network
+        )
     except MailroomError as exc:
         db.rollback()
         return render(
@@ -226,7 +243,7 @@ def connect_mailbox(
             "mailboxes.html",
             ctx,
             nav="mailboxes",
-            status_code=422,
+            status_code=429 if isinstance(exc, RateLimited) else 422,
             mailboxes=_own_mailboxes(db, ctx),
             form=form,
             error=exc,

@@ -7,6 +7,7 @@ so a crafted link cannot put words on the page).
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from mailroom.web.deps import Ctx
+from mailroom.web.deps import PRE_COOKIE, Ctx
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
@@ -67,3 +68,22 @@ def render(
         {"ctx": ctx, "nav": nav, "notice": notice, **values},
         status_code=status_code,
     )
+
+
+def render_pre_session(
+    request: Request, template: str, *, status_code: int = 200, **values: Any
+) -> HTMLResponse:
+    """A page whose form is posted before any session exists (sign-in, first-run setup):
+    rendered with the double-submitted pre-session token, which is set (or renewed) as
+    the `PRE_COOKIE` cookie for an hour."""
+    token = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(32)
+    response = render(request, template, None, status_code=status_code, csrf_token=token, **values)
+    response.set_cookie(
+        PRE_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        max_age=3600,
+    )
+    return response

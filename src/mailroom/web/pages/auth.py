@@ -8,7 +8,6 @@ the same thing whether the address exists or not (security.auth).
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -18,7 +17,7 @@ from mailroom.errors import UserError
 from mailroom.security.auth import authenticate, end_session, sign_in_failed, start_session
 from mailroom.services.setup import setup_open
 from mailroom.web.deps import PRE_COOKIE, SESSION_COOKIE, Csrf, Db, pre_session_csrf
-from mailroom.web.templating import render
+from mailroom.web.templating import render_pre_session
 
 router = APIRouter()
 
@@ -34,21 +33,14 @@ def _sign_in_page(
     email: str = "",
     setup_pending: bool = False,
 ) -> Response:
-    token = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(32)
-    response = render(
+    return render_pre_session(
         request,
         "signin.html",
-        None,
         status_code=401 if error else 200,
-        csrf_token=token,
         error=error,
         email=email,
         setup_pending=setup_pending,
     )
-    response.set_cookie(
-        PRE_COOKIE, token, httponly=True, samesite="lax", secure=_secure(request), max_age=3600
-    )
-    return response
 
 
 @router.get("/signin")

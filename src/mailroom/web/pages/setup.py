@@ -9,7 +9,6 @@ signs the new admin in and lands on the dashboard.
 from __future__ import annotations
 
 import re
-import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -19,7 +18,7 @@ from mailroom.errors import NotFound, UserError
 from mailroom.security.auth import start_session
 from mailroom.services.setup import FirstRun, SetupForm, check_setup, complete_setup
 from mailroom.web.deps import PRE_COOKIE, SESSION_COOKIE, Db, pre_session_csrf
-from mailroom.web.templating import render
+from mailroom.web.templating import render_pre_session
 
 router = APIRouter()
 _SPLIT = re.compile(r"[\s,;]+")
@@ -33,22 +32,14 @@ def _first_run(request: Request) -> FirstRun | None:
 def _page(
     request: Request, token: str, *, form: SetupForm | None = None, error: UserError | None = None
 ) -> Response:
-    csrf = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(32)
-    response = render(
+    return render_pre_session(
         request,
         "setup.html",
-        None,
         status_code=422 if error else 200,
-        csrf_token=csrf,
         token=token,
         form=form,
         error=error,
     )
-    secure = request.url.scheme == "https"
-    response.set_cookie(
-        PRE_COOKIE, csrf, httponly=True, samesite="lax", secure=secure, max_age=3600
-    )
-    return response
 
 
 @router.get("/setup")

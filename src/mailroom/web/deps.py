@@ -91,7 +91,9 @@ def page_ctx(request: Request, db: Db) -> Ctx:
     if found is None:
         raise SignInRequired()
     user, web_session = found
-    return _ctx(db, user, web_session)
+    ctx = _ctx(db, user, web_session)
+    db.commit()  # end the read (SQLite: BEGIN IMMEDIATE) before a route talks to a server
+    return ctx
 
 
 def api_ctx(request: Request, db: Db) -> Ctx:

@@ -11,8 +11,10 @@ and asserts that none was recorded.
 from __future__ import annotations
 
 import json
+import smtplib
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -21,13 +23,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from mailroom.app import App
+from mailroom.crm.companies import add_company, add_user
 from mailroom.crm.records import EmailField, add_record
 from mailroom.db.engine import transaction
-from mailroom.db.models import Company, Mailbox
+from mailroom.db.models import Company, Mailbox, Message
+from mailroom.dropbox.server import start_dropbox_server
+from mailroom.dropbox.tokens import drop_address, ensure_token
+from mailroom.mailboxes.store import add_mailbox
 from mailroom.mailboxes.tokens import connect_with_token
 from mailroom.outbox.delivery import process_due
 from mailroom.outbox.service import SendRequest, queue_message
 from mailroom.sync.engine import sync_mailbox
+from mailroom.sync.scheduler import PollScheduler
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer
 from mailroom_testing.oauth_provider import OAuthProvider
@@ -258,4 +265,63 @@ def test_oauth_token_refresh_and_sync_hold_no_transaction_while_talking(
         assert source.list_folders()  # refreshed first: the token call is HTTP
     oauth_provider.advance(60)  # the provider says it expired: refused, refreshed, retried
     sync_mailbox(sqlite_app, box)
+    tx_guard.assert_clean()
+
+
+def _stored(app: App, subject: str) -> bool:
+    with app.sessions() as session:
+        return session.scalar(select(Message.id).where(Message.subject == subject)) is not None
+
+
+def _wait_until_stored(app: App, subject: str) -> bool:
+    deadline = time.monotonic() + 60  # bounds a hang only; nothing timed is asserted
+    while time.monotonic() < deadline:
+        if _stored(app, subject):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_the_serve_scheduler_polling_and_idle_hold_no_transaction_while_talking(
+    sqlite_app: App, dovecot: DovecotServer, imap_user: tuple[str, str], tx_guard: TxGuard
+) -> None:
+    login = imap_user[0]
+    seed(dovecot, login, "INBOX", 2)
+    connect_mailbox(sqlite_app, dovecot, imap_user, folders=("INBOX",))
+    scheduler = PollScheduler(sqlite_app, interval=3600, tick=0.2)
+    scheduler.start()
+    try:
+        assert _wait_until_stored(sqlite_app, "Message 1")  # the first poll
+        deadline = time.monotonic() + 30
+        while not (scheduler._idle and scheduler._idle.watchers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # let the watcher enter IDLE
+        pushed = build_message(to=f"{login}@acme.example", subject="Pushed")
+        dovecot.append(login, "INBOX", pushed)
+        assert _wait_until_stored(sqlite_app, "Pushed")  # IDLE (the next poll is an hour away)
+    finally:
+        scheduler.stop()
+    tx_guard.assert_clean()
+
+
+def test_the_drop_address_receiver_holds_no_transaction_while_talking(
+    sqlite_app: App, monkeypatch: pytest.MonkeyPatch, tx_guard: TxGuard
+) -> None:
+    monkeypatch.setenv("MAILROOM_DROPBOX_DOMAIN", "drop.acme.example")
+    with transaction(sqlite_app.sessions) as session:
+        company = add_company(session, name="Acme", domains=["acme.example"])
+        ann = add_user(session, company=company, email="ann@acme.example", name="Ann")
+        add_mailbox(session, sqlite_app.secrets, user=ann, host="imap.test", port=993, password="x")
+        address = drop_address(ensure_token(session, company=company).token)
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = int(probe.getsockname()[1])
+    server = start_dropbox_server(sqlite_app, "127.0.0.1", port)
+    try:
+        data = build_message(sender="Ann <ann@acme.example>", to="jo@client.example")
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+            client.sendmail("ann@acme.example", [address], data)
+    finally:
+        server.stop()
+    with sqlite_app.sessions() as session:
+        assert session.scalar(select(Message.id)) is not None
     tx_guard.assert_clean()

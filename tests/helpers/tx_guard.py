@@ -11,6 +11,11 @@ that talk to a peer (connect, send, sendall, recv, recv_into, SSL handshake, DNS
 look-ups); such a call made by a thread that holds an open transaction is recorded as a
 violation with its stack. Other threads (the aiosmtpd server, Dovecot helpers) never count.
 
+Per thread, as the lock is: a transaction left open in one thread while another talks is
+not seen. For web routes that is still exact in tests: FastAPI runs a request's sync
+dependencies and its route one after another on anyio's worker pool, which hands the
+same idle worker back each time when requests come one at a time (the TestClient).
+
 Not counted: AF_UNIX sockets (asyncio's self-pipe, no network) and the database's own
 traffic. SQLite has no socket; PostgreSQL's psycopg talks through libpq's C socket, which
 never passes through Python's `socket` module, so it cannot show up here.

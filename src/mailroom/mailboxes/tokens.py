@@ -32,6 +32,7 @@ from mailroom.connectors import oauth2
 from mailroom.connectors.base import ServerSettings
 from mailroom.db.engine import transaction
 from mailroom.db.models import Mailbox
+from mailroom.db.times import as_utc
 from mailroom.errors import NotFound, OAuthRevoked, TokenRejected
 from mailroom.mailboxes.oauth import Grant, client_config, has_grant, load_grant, save_grant
 
@@ -85,11 +86,9 @@ def store_tokens(app: App, mailbox_id: int, provider: str, tokens: oauth2.TokenS
 
 
 def _fresh_enough(grant: Grant, now: datetime) -> bool:
-    expires = grant.access_expires_at
+    expires = as_utc(grant.access_expires_at)
     if not grant.access_token or expires is None:
         return False
-    if expires.tzinfo is None:  # SQLite hands back naive UTC
-        expires = expires.replace(tzinfo=UTC)
     return expires - now > timedelta(seconds=REFRESH_MARGIN)
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Table, and_, delete, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from mailroom.app import App
 from mailroom.db.engine import transaction
 from mailroom.db.models import Conversation, ConversationNode, Message
+from mailroom.db.times import as_utc
 from mailroom.mail.threads import subject_key
 from mailroom.matching.directory import load_directory
 from mailroom.matching.linker import identity_for
@@ -89,12 +90,6 @@ class _UnionFind:
         return list(out.values())
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
     for start in range(0, len(values), _CHUNK):
         yield values[start : start + _CHUNK]
@@ -112,7 +107,7 @@ def _subject_candidates(
     session: Session, company_id: int, inputs: Sequence[ThreadInput]
 ) -> dict[str, list[_Stored]]:
     """subject key → stored messages with it, dated within the batch's window."""
-    dated = [(i.subject_key, _utc(i.date)) for i in inputs if i.subject_key and i.date]
+    dated = [(i.subject_key, as_utc(i.date)) for i in inputs if i.subject_key and i.date]
     if not dated:
         return {}
     keys = sorted({k for k, _ in dated})
@@ -139,7 +134,7 @@ def _subject_candidates(
         )
         for key, identity, parent, refs, date, sender, to, cc in rows:
             people = frozenset(a.lower() for a in (sender, *(to or ()), *(cc or ())) if a)
-            stored = _Stored(identity, bool(parent or refs), _utc(date) or first, people)
+            stored = _Stored(identity, bool(parent or refs), as_utc(date) or first, people)
             found.setdefault(key or "", []).append(stored)
     return found
 
@@ -165,7 +160,7 @@ def _subject_unions(
 ) -> None:
     candidates = _subject_candidates(session, company_id, inputs)
     for item in inputs:
-        date = _utc(item.date)
+        date = as_utc(item.date)
         if not item.subject_key or date is None:
             continue
         for other in candidates.get(item.subject_key, ()):

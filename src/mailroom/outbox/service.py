@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from mailroom.crm.records import get_record
 from mailroom.db.models import Mailbox, Message, Record, User
 from mailroom.db.outbox_models import MailboxSmtp, OutboxAttempt, OutboxEntry
+from mailroom.db.times import as_utc
 from mailroom.errors import BadInput, NotFound
 from mailroom.mail.threads import normalise_message_id
 from mailroom.mailboxes.store import get_mailbox
@@ -33,15 +34,8 @@ from mailroom.outbox.limits import Usage, check_limits, usage
 from mailroom.outbox.smtp_settings import get_smtp, preset_of
 
 
-def utc(value: datetime | None) -> datetime | None:
-    """SQLite gives naive datetimes back: they are UTC, as everything stored here."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def iso(value: datetime | None) -> str | None:
-    when = utc(value)
+    when = as_utc(value)
     return when.isoformat() if when else None
 
 

@@ -155,9 +155,9 @@ def test_a_refused_recipient_fails_with_the_reason_and_a_busy_one_is_retried(
         assert later is not None and later.next_attempt_at is not None
         retry_at = later.next_attempt_at
     assert process_due(env.app) == []  # not due yet
-    from mailroom.outbox.service import utc
+    from mailroom.db.times import as_utc
 
-    results = process_due(env.app, now=utc(retry_at))
+    results = process_due(env.app, now=as_utc(retry_at))
     assert [(r.entry_id, r.status) for r in results] == [(later_id, "queued")]
     assert env.smtp.messages == []
 

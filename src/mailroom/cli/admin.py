@@ -81,6 +81,36 @@ def company_limit(
         console.print(f"Company {shown!r}: at most {wanted} mailboxes.")
 
 
+@company_app.command("notices")
+def company_notices(
+    name: str = typer.Argument(..., help="The company's name."),
+    mailbox: str = typer.Argument(..., metavar="MAILBOX_ID|none", help="A mailbox id, or `none`."),
+) -> None:
+    """Choose the mailbox Mailroom sends the company's notices from (reconnect and task
+    reminders, alias confirmations), or `none` to show them on the dashboard only."""
+    from mailroom.digits import is_number
+    from mailroom.errors import BadInput
+    from mailroom.services.notices import set_notice_mailbox
+
+    if mailbox.strip().lower() == "none":
+        wanted = None
+    elif is_number(mailbox.strip()):
+        wanted = int(mailbox.strip())
+    else:
+        raise BadInput(
+            f"{mailbox!r} is not a mailbox id.",
+            hint="Give an id from `mailroom mailbox list`, or none.",
+        )
+    with transaction(get_app().sessions) as session:
+        owner = get_company(session, name)
+        set_notice_mailbox(session=session, company_id=owner.id, mailbox_id=wanted)
+        shown = owner.name
+    if wanted is None:
+        console.print(f"Company {shown!r}: notices on the dashboard only.")
+    else:
+        console.print(f"Company {shown!r}: notices are sent from mailbox {wanted}.")
+
+
 @user_app.command("add")
 def user_add(
     email: str = typer.Argument(..., help="The user's email address (their sign-in name)."),

@@ -145,3 +145,29 @@ class DropQuarantine(Base):
     raw_sha256: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text, default="")
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class NoticeSender(Base):
+    """The mailbox a company's notices (reconnect reminders, task reminders, alias
+    confirmations) are sent from; at most one per company, chosen by an admin."""
+
+    __tablename__ = "notice_senders"
+    company_id: Mapped[int] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), primary_key=True
+    )
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+
+
+class NoticeSent(Base):
+    """One notice queued, under a key that says what and for which period, so a daily
+    reminder goes out once a day however many processes ask (unique per company and key)."""
+
+    __tablename__ = "notices_sent"
+    __table_args__ = (UniqueConstraint("company_id", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(300))
+    entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outbox_entries.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

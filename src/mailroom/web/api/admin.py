@@ -25,6 +25,7 @@ from mailroom.matching.rulebook import (
     rule_json,
 )
 from mailroom.services.mailbox_setup import set_mailbox_limit
+from mailroom.services.notices import current_notice_mailbox_id, set_notice_mailbox
 from mailroom.web.api.schemas import ERRORS, Page
 from mailroom.web.api.schemas_in import (
     BlockIn,
@@ -150,12 +151,13 @@ def _settings(ctx: ApiCtx, db: Db) -> dict[str, Any]:
         "retention_days": privacy.retention_days,
         "retention_enabled": privacy.retention_enabled,
         "mailbox_limit": ctx.company.mailbox_limit,
+        "notice_mailbox_id": current_notice_mailbox_id(session=db, company_id=ctx.company.id),
     }
 
 
 @router.get("/settings", response_model=SettingsOut)
 def get_settings(ctx: ApiCtx, db: Db) -> dict[str, Any]:
-    """Privacy mode, retention and the company's mailbox limit."""
+    """Privacy mode, retention, the company's mailbox limit and notice mailbox."""
     _admin(ctx)
     return _settings(ctx, db)
 
@@ -174,6 +176,9 @@ def patch_settings(ctx: ApiCtx, db: Db, body: SettingsIn) -> dict[str, Any]:
     if body.no_mailbox_limit or body.mailbox_limit is not None:
         limit = None if body.no_mailbox_limit else body.mailbox_limit
         set_mailbox_limit(session=db, company_id=ctx.company.id, limit=limit)
+    if body.no_notice_mailbox or body.notice_mailbox_id is not None:
+        chosen = None if body.no_notice_mailbox else body.notice_mailbox_id
+        set_notice_mailbox(session=db, company_id=ctx.company.id, mailbox_id=chosen)
     db.commit()
     return _settings(ctx, db)
 

@@ -152,6 +152,10 @@ class SettingsIn(Strict):
     retention_enabled: bool | None = None
     mailbox_limit: int | None = Field(None, ge=0, le=10**9)
     no_mailbox_limit: bool = Field(False, description="Remove the mailbox limit.")
+    notice_mailbox_id: int | None = Field(
+        None, ge=1, description="The mailbox the company's notices are sent from."
+    )
+    no_notice_mailbox: bool = Field(False, description="Send no notices by mail.")
 
 
 class SettingsOut(BaseModel):
@@ -159,6 +163,7 @@ class SettingsOut(BaseModel):
     retention_days: int
     retention_enabled: bool
     mailbox_limit: int | None
+    notice_mailbox_id: int | None
 
 
 class DropboxIn(Strict):

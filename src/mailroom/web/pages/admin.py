@@ -21,6 +21,11 @@ from mailroom.digits import is_number
 from mailroom.errors import BadInput, MailroomError, NotFound
 from mailroom.services.mailbox_setup import set_mailbox_limit
 from mailroom.services.mailboxes import mailbox_json
+from mailroom.services.notices import (
+    current_notice_mailbox_id,
+    notice_mailbox_choices,
+    set_notice_mailbox,
+)
 from mailroom.web.deps import Csrf, Db, PageCtx
 from mailroom.web.templating import render
 
@@ -137,6 +142,8 @@ def _settings_page(request: Request, ctx: PageCtx, db: Db, **values: Any) -> Res
         nav="admin",
         privacy=access.privacy_of(db, ctx.company.id),
         modes=VISIBILITY_MODES,
+        notice_choices=notice_mailbox_choices(session=db, company_id=ctx.company.id),
+        notice_mailbox_id=current_notice_mailbox_id(session=db, company_id=ctx.company.id),
         **({"error": None} | values),
     )
 
@@ -150,6 +157,7 @@ def save_settings(
     retention_days: Annotated[int, Form(ge=1, le=36500)],
     mailbox_limit: Annotated[str, Form(max_length=9)] = "",
     retention_enabled: Annotated[bool, Form()] = False,
+    notice_mailbox: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
     access.require_admin(ctx.viewer)
     try:
@@ -167,6 +175,12 @@ def save_settings(
         )
         set_mailbox_limit(
             session=db, company_id=ctx.company.id, limit=int(limit) if limit else None
+        )
+        chosen = notice_mailbox.strip()
+        set_notice_mailbox(
+            session=db,
+            company_id=ctx.company.id,
+            mailbox_id=int(chosen) if is_number(chosen) else None,
         )
         db.commit()
     except MailroomError as exc:

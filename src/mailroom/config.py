@@ -78,6 +78,9 @@ def tighten(path: str | os.PathLike[str]) -> None:
         pass
 
 
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8025"
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a Mailroom process needs to find its state."""
@@ -87,6 +90,7 @@ class Settings:
     secret_key_b64: str | None = None
     parse_worker_min: int | None = DEFAULT_PARSE_WORKER_MIN  # None: never
     allow_private_hosts: bool = False  # web/API mailboxes on non-public addresses
+    public_url: str = DEFAULT_PUBLIC_URL  # where people reach the dashboard (links in mail)
 
     @property
     def key_path(self) -> Path:
@@ -115,7 +119,23 @@ def load_settings(data_dir: str | os.PathLike[str] | None = None) -> Settings:
         secret_key_b64=os.environ.get("MAILROOM_SECRET_KEY") or None,
         parse_worker_min=_worker_min(os.environ.get("MAILROOM_PARSE_WORKER_MIN")),
         allow_private_hosts=private_hosts_allowed(),
+        public_url=_public_url(os.environ.get("MAILROOM_PUBLIC_URL")),
     )
+
+
+def _public_url(value: str | None) -> str:
+    """`$MAILROOM_PUBLIC_URL` without its trailing slash: http(s)://host[:port][/path]."""
+    if value is None or not value.strip():
+        return DEFAULT_PUBLIC_URL
+    url = value.strip().rstrip("/")
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("http", "https") or not rest or any(c in rest for c in "?#@ "):
+        raise ConfigError(
+            f"MAILROOM_PUBLIC_URL must be an http(s) address like https://crm.example.com, "
+            f"not {value!r}",
+            hint="Set it to the address people open the dashboard at, or unset it.",
+        )
+    return url
 
 
 def private_hosts_allowed() -> bool:

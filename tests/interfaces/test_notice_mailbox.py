@@ -49,7 +49,9 @@ def test_cli_chooses_and_clears_the_notice_mailbox(
     assert chosen(sqlite_app, alpha) is None
 
 
-def test_api_sets_the_notice_mailbox_for_admins_only_and_within_the_company(web: TestClient, sqlite_app: App) -> None:
+def test_api_sets_the_notice_mailbox_for_admins_only_and_within_the_company(
+    web: TestClient, sqlite_app: App
+) -> None:
     alpha = seed_tenant(sqlite_app, "Alpha")
     beta = seed_tenant(sqlite_app, "Beta")
     can_send(sqlite_app, alpha)

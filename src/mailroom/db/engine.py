@@ -27,6 +27,11 @@ from mailroom.config import open_private, tighten
 # outgrow 2 MB after a few thousand messages, and every miss is a read and an eviction.
 SQLITE_CACHE_KIB = 16 << 10
 
+# Execution option of a connection that only reads: on SQLite it begins DEFERRED, so it can
+# read (from WAL's last commit) while another connection of the same thread holds the write
+# lock (matching.address_index refreshes this way inside an ingest transaction).
+READ_ONLY = "mailroom_read_only"
+
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for `url`, with the SQLite pragmas and locking described above."""
@@ -73,7 +78,8 @@ def _tune_sqlite(engine: Engine, path: str | None) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from mailroom.db.matching_models import LinkTombstone
 from mailroom.db.models import MessageLink
-from mailroom.matching import index
+from mailroom.matching import address_index, index
 
 CASE_REF = re.compile(r"\[Case #(\d{1,12})\]", re.IGNORECASE)
 MAX_IDENTITY = 400
@@ -91,13 +91,12 @@ def plan_links(
 ) -> dict[int, list[PlannedLink]]:
     """message id → its planned links, for a batch, in a fixed number of queries."""
     addresses = {a for item in inputs for _, a in item.participants}
-    hits = index.by_address(session, company_id=company_id, addresses=addresses)
+    known = address_index.view(session, company_id=company_id)
+    hits = known.by_address(addresses)
     domain_keys = {
         a: index.domain_candidates(a.rpartition("@")[2]) for a in addresses if a not in hits
     }
-    domains = index.by_domain(
-        session, company_id=company_id, domains={d for ds in domain_keys.values() for d in ds}
-    )
+    domains = known.by_domain({d for ds in domain_keys.values() for d in ds})
     contacts = {
         h.record_id: h.account_id for hs in hits.values() for h in hs if h.type == "contact"
     }

@@ -1,0 +1,257 @@
+"""The in-memory address and domain index of a company, kept in step through the database.
+
+Matching looks up every participant's address (and the domains of the unknown ones) for
+every message; at a million records an indexed query per batch still costs more than the
+rest of matching together. So each process keeps, per database and company, a dict
+address → the records holding it and domain → the accounts holding it, and asks the
+database one question per batch: the newest id in `record_index_changes` (written by
+triggers on `record_emails`, `record_domains` and `records`, migration 0012). Equal to the
+id the index was built at: answer from memory. Newer: apply the changed keys (re-read from
+the database, at most `DELTA_LIMIT` of them; more, and the index is rebuilt), then answer.
+Several processes agree because they all follow the same log.
+
+Only committed changes enter the shared index: it is refreshed on a connection of its own.
+Changes the caller's own transaction has made and not yet committed (a rule that just
+created a lead from this batch) are read in the caller's session and laid over the shared
+index for this call only, so a rollback never leaves them behind.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.orm import Session
+
+from mailroom.db.engine import READ_ONLY
+from mailroom.db.matching_models import RecordIndexChange
+from mailroom.db.models import Record, RecordDomain, RecordEmail
+from mailroom.matching.index import BY_ADDRESS, BY_DOMAIN, AddressHit, chunks
+
+DELTA_LIMIT = 20_000  # changed keys past which rebuilding is cheaper than re-reading them
+
+_ALL_ADDRESSES = (
+    select(
+        RecordEmail.address,
+        RecordEmail.record_id,
+        Record.type,
+        RecordEmail.field,
+        Record.account_id,
+    )
+    .join(Record, Record.id == RecordEmail.record_id)
+    .order_by(RecordEmail.id)
+)
+_ALL_DOMAINS = (
+    select(RecordDomain.domain, RecordDomain.record_id)
+    .join(Record, Record.id == RecordDomain.record_id)
+    .where(Record.type == "account")
+    .order_by(RecordDomain.record_id)
+)
+
+
+@dataclass(slots=True)
+class _Keys:
+    """The addresses and domains a set of changes touched."""
+
+    addresses: set[str] = field(default_factory=set)
+    domains: set[str] = field(default_factory=set)
+
+    def __len__(self) -> int:
+        return len(self.addresses) + len(self.domains)
+
+
+@dataclass(slots=True)
+class _Index:
+    """One company's index as of change id `version` (0: the log was empty)."""
+
+    version: int = -1  # -1: never loaded
+    addresses: dict[str, tuple[AddressHit, ...]] = field(default_factory=dict)
+    domains: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_INDEXES: weakref.WeakKeyDictionary[Engine, dict[int, _Index]] = weakref.WeakKeyDictionary()
+_INDEXES_LOCK = threading.Lock()
+
+
+def _index_of(engine: Engine, company_id: int) -> _Index:
+    with _INDEXES_LOCK:
+        return _INDEXES.setdefault(engine, {}).setdefault(company_id, _Index())
+
+
+def _latest(conn: Connection | Session, company_id: int) -> int:
+    newest = conn.scalar(
+        select(func.max(RecordIndexChange.id)).where(RecordIndexChange.company_id == company_id)
+    )
+    return int(newest or 0)
+
+
+def _hit(record_id: int, rtype: str, field_name: str, account_id: int | None) -> AddressHit:
+    return AddressHit(record_id, sys.intern(rtype), sys.intern(field_name), account_id)
+
+
+def _read_addresses(
+    conn: Connection | Session, company_id: int, keys: Iterable[str] | None
+) -> dict[str, tuple[AddressHit, ...]]:
+    found: dict[str, list[AddressHit]] = {}
+    rows: Iterable[tuple[str, int, str, str, int | None]]
+    if keys is None:
+        rows = conn.execute(_ALL_ADDRESSES.where(RecordEmail.company_id == company_id))
+    else:
+        rows = (
+            row
+            for part in chunks(sorted(keys))
+            for row in conn.execute(BY_ADDRESS, {"company_id": company_id, "values": list(part)})
+        )
+    for address, record_id, rtype, field_name, account_id in rows:
+        found.setdefault(address, []).append(_hit(record_id, rtype, field_name, account_id))
+    return {address: tuple(hits) for address, hits in found.items()}
+
+
+def _read_domains(
+    conn: Connection | Session, company_id: int, keys: Iterable[str] | None
+) -> dict[str, tuple[int, ...]]:
+    found: dict[str, list[int]] = {}
+    rows: Iterable[tuple[str, int]]
+    if keys is None:
+        rows = conn.execute(_ALL_DOMAINS.where(RecordDomain.company_id == company_id))
+    else:
+        rows = (
+            row
+            for part in chunks(sorted(keys))
+            for row in conn.execute(BY_DOMAIN, {"company_id": company_id, "values": list(part)})
+        )
+    for domain, record_id in rows:
+        found.setdefault(domain, []).append(record_id)
+    return {domain: tuple(ids) for domain, ids in found.items()}
+
+
+def _changed_keys(
+    conn: Connection | Session, company_id: int, after: int, upto: int
+) -> _Keys | None:
+    """The keys changed in (after, upto]; None when more than DELTA_LIMIT."""
+    keys = _Keys()
+    records: set[int] = set()
+    rows = conn.execute(
+        select(RecordIndexChange.kind, RecordIndexChange.key, RecordIndexChange.record_id)
+        .where(
+            RecordIndexChange.company_id == company_id,
+            RecordIndexChange.id > after,
+            RecordIndexChange.id <= upto,
+        )
+        .limit(DELTA_LIMIT + 1)
+    ).all()
+    if len(rows) > DELTA_LIMIT:
+        return None
+    for kind, key, record_id in rows:
+        if kind == "a":
+            keys.addresses.add(key)
+        elif kind == "d":
+            keys.domains.add(key)
+        elif record_id is not None:
+            records.add(record_id)
+    for part in chunks(sorted(records)):
+        keys.addresses.update(
+            conn.scalars(select(RecordEmail.address).where(RecordEmail.record_id.in_(part)))
+        )
+        keys.domains.update(
+            conn.scalars(select(RecordDomain.domain).where(RecordDomain.record_id.in_(part)))
+        )
+    return keys
+
+
+def _apply(
+    target: dict[str, tuple[AddressHit, ...]] | dict[str, tuple[int, ...]],
+    keys: set[str],
+    fresh: dict[str, tuple[AddressHit, ...]] | dict[str, tuple[int, ...]],
+) -> None:
+    for key in keys:
+        value = fresh.get(key)
+        if value:
+            target[key] = value  # type: ignore[assignment]
+        else:
+            target.pop(key, None)
+
+
+def _refresh(engine: Engine, company_id: int, index: _Index) -> None:
+    """Bring the shared index up to the newest committed change (caller holds its lock)."""
+    with engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+        newest = _latest(conn, company_id)
+        if newest == index.version:
+            return
+        keys = (
+            _changed_keys(conn, company_id, index.version, newest) if index.version >= 0 else None
+        )
+        if keys is None:
+            index.addresses = _read_addresses(conn, company_id, None)
+            index.domains = _read_domains(conn, company_id, None)
+        else:
+            _apply(
+                index.addresses, keys.addresses, _read_addresses(conn, company_id, keys.addresses)
+            )
+            _apply(index.domains, keys.domains, _read_domains(conn, company_id, keys.domains))
+        index.version = newest
+
+
+@dataclass(frozen=True, slots=True)
+class IndexView:
+    """The index as the caller's transaction sees it, for one batch."""
+
+    shared: _Index
+    own_addresses: dict[str, tuple[AddressHit, ...]]
+    own_domains: dict[str, tuple[int, ...]]
+    own_complete: bool = False  # the own tables hold everything: never ask the shared one
+
+    def by_address(self, addresses: Iterable[str]) -> dict[str, list[AddressHit]]:
+        """address → every record holding it (in record-email order)."""
+        found: dict[str, list[AddressHit]] = {}
+        with self.shared.lock:
+            table = {} if self.own_complete else self.shared.addresses
+            for address in addresses:
+                hits = self.own_addresses.get(address, table.get(address))
+                if hits:
+                    found[address] = list(hits)
+        return found
+
+    def by_domain(self, domains: Iterable[str]) -> dict[str, list[int]]:
+        """domain → the accounts holding it."""
+        found: dict[str, list[int]] = {}
+        with self.shared.lock:
+            table = {} if self.own_complete else self.shared.domains
+            for domain in domains:
+                ids = self.own_domains.get(domain, table.get(domain))
+                if ids:
+                    found[domain] = list(ids)
+        return found
+
+
+def view(session: Session, *, company_id: int) -> IndexView:
+    """The company's index as `session` sees it: one indexed query when nothing changed."""
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    index = _index_of(engine, company_id)
+    mine = _latest(session, company_id)
+    with index.lock:
+        if mine > index.version:
+            _refresh(engine, company_id, index)
+        shared_version = index.version
+    if mine <= shared_version:
+        return IndexView(index, {}, {})
+    # The caller's own uncommitted changes, for this call only.
+    keys = _changed_keys(session, company_id, shared_version, mine)
+    if keys is None:  # more than DELTA_LIMIT of them: read the whole index in the session
+        return IndexView(
+            index,
+            _read_addresses(session, company_id, None),
+            _read_domains(session, company_id, None),
+            own_complete=True,
+        )
+    own_addresses = _read_addresses(session, company_id, keys.addresses)
+    own_domains = _read_domains(session, company_id, keys.domains)
+    own_addresses.update({a: () for a in keys.addresses - own_addresses.keys()})
+    own_domains.update({d: () for d in keys.domains - own_domains.keys()})
+    return IndexView(index, own_addresses, own_domains)

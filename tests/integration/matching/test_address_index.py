@@ -1,0 +1,139 @@
+"""The in-memory address index follows every change to records, addresses and domains —
+committed by this process, by another process, by a bulk statement, or still uncommitted
+in the caller's own transaction — on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import delete, insert, update
+
+from mailroom.app import App, open_app
+from mailroom.crm.companies import add_company
+from mailroom.crm.records import EmailField, add_record
+from mailroom.db.engine import transaction
+from mailroom.db.models import Company, Record, RecordDomain, RecordEmail
+from mailroom.matching import address_index
+
+
+def seen(app: App, address: str) -> list[tuple[int, str, str]]:
+    with app.sessions() as session:
+        view = address_index.view(session, company_id=1)
+        return [(h.record_id, h.type, h.field) for h in view.by_address([address]).get(address, [])]
+
+
+def accounts_of(app: App, domain: str) -> list[int]:
+    with app.sessions() as session:
+        return address_index.view(session, company_id=1).by_domain([domain]).get(domain, [])
+
+
+@pytest.fixture
+def acme(any_app: App) -> App:
+    with transaction(any_app.sessions) as session:
+        company = add_company(session, name="Acme", domains=["acme.example"])
+        add_record(
+            session,
+            company=company,
+            record_type="contact",
+            name="Jo",
+            emails=[EmailField("main", "jo@client.example")],
+        )
+    return any_app
+
+
+def test_records_added_changed_and_removed_after_the_first_lookup_are_seen(acme: App) -> None:
+    assert seen(acme, "jo@client.example") == [(1, "contact", "main")]
+    with transaction(acme.sessions) as session:
+        company = session.get(Company, 1)
+        assert company is not None
+        add_record(
+            session,
+            company=company,
+            record_type="account",
+            name="Client Ltd",
+            emails=[EmailField("billing", "jo@client.example")],
+            domains=["client.example"],
+        )
+    assert seen(acme, "jo@client.example") == [(1, "contact", "main"), (2, "account", "billing")]
+    assert accounts_of(acme, "client.example") == [2]
+    with transaction(acme.sessions) as session:
+        session.execute(update(Record).where(Record.id == 2).values(type="lead"))
+    assert seen(acme, "jo@client.example")[1] == (2, "lead", "billing")
+    assert accounts_of(acme, "client.example") == [], "only accounts match by domain"
+    with transaction(acme.sessions) as session:
+        session.execute(
+            update(RecordEmail)
+            .where(RecordEmail.record_id == 1)
+            .values(address="jo@new-client.example")
+        )
+    assert seen(acme, "jo@client.example") == [(2, "lead", "billing")]
+    assert seen(acme, "jo@new-client.example") == [(1, "contact", "main")]
+    with transaction(acme.sessions) as session:
+        session.delete(session.get(Record, 2))
+    assert seen(acme, "jo@client.example") == []
+
+
+def test_a_bulk_insert_and_another_process_are_seen(acme: App) -> None:
+    assert seen(acme, "bulk7@client.example") == []
+    other = open_app(acme.settings)  # a second process: its own engine and index
+    try:
+        assert seen(other, "jo@client.example") == [(1, "contact", "main")]
+        with transaction(other.sessions) as session:
+            record = Record(company_id=1, type="lead", name="Bulk")
+            session.add(record)
+            session.flush()
+            session.execute(
+                insert(RecordEmail),
+                [
+                    {"record_id": record.id, "company_id": 1, "field": "main", "address": a}
+                    for a in (f"bulk{i}@client.example" for i in range(10))
+                ],
+            )
+            session.execute(
+                insert(RecordDomain), [{"record_id": 1, "company_id": 1, "domain": "x.example"}]
+            )
+        assert seen(other, "bulk7@client.example") == [(2, "lead", "main")]
+    finally:
+        other.close()
+    assert seen(acme, "bulk7@client.example") == [(2, "lead", "main")]
+
+
+def test_uncommitted_changes_are_seen_by_their_transaction_only_and_vanish_on_rollback(
+    acme: App,
+) -> None:
+    assert seen(acme, "new@client.example") == []
+    with acme.sessions() as session:
+        session.add(
+            RecordEmail(record_id=1, company_id=1, field="other", address="new@client.example")
+        )
+        session.execute(delete(RecordEmail).where(RecordEmail.address == "jo@client.example"))
+        session.flush()
+        view = address_index.view(session, company_id=1)
+        assert [
+            h.record_id for h in view.by_address(["new@client.example"])["new@client.example"]
+        ] == [1]
+        assert view.by_address(["jo@client.example"]) == {}
+        session.rollback()
+    assert seen(acme, "new@client.example") == []
+    assert seen(acme, "jo@client.example") == [(1, "contact", "main")]
+
+
+def test_more_changes_than_the_delta_limit_rebuild_the_index(
+    acme: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert seen(acme, "jo@client.example") == [(1, "contact", "main")]
+    monkeypatch.setattr(address_index, "DELTA_LIMIT", 3)
+    with transaction(acme.sessions) as session:
+        session.execute(
+            insert(RecordEmail),
+            [
+                {"record_id": 1, "company_id": 1, "field": "old", "address": f"p{i}@client.example"}
+                for i in range(8)
+            ],
+        )
+        session.flush()
+        own = address_index.view(session, company_id=1)
+        assert sorted(own.by_address([f"p{i}@client.example" for i in range(8)])) == sorted(
+            f"p{i}@client.example" for i in range(8)
+        )
+    assert seen(acme, "p5@client.example") == [(1, "contact", "old")]
+    assert seen(acme, "jo@client.example") == [(1, "contact", "main")]

@@ -1,9 +1,11 @@
-"""The in-memory address and domain index of a company, kept in step through the database.
+"""The in-memory address, domain and opportunity index of a company, kept in step through
+the database.
 
 Matching looks up every participant's address (and the domains of the unknown ones) for
 every message; at a million records an indexed query per batch still costs more than the
 rest of matching together. So each process keeps, per database and company, a dict
-address → the records holding it and domain → the accounts holding it, and asks the
+address → the records holding it, domain → the accounts holding it and parent → its open
+opportunities, and asks the
 database one question per batch: the newest id in `record_index_changes` (written by
 triggers on `record_emails`, `record_domains` and `records`, migration 0012). Equal to the
 id the index was built at: answer from memory. Newer: apply the changed keys (re-read from
@@ -23,14 +25,23 @@ import threading
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from mailroom.db.engine import READ_ONLY
 from mailroom.db.matching_models import RecordIndexChange
 from mailroom.db.models import Record, RecordDomain, RecordEmail
-from mailroom.matching.index import BY_ADDRESS, BY_DOMAIN, AddressHit, chunks
+from mailroom.matching.index import (
+    BY_ADDRESS,
+    BY_DOMAIN,
+    OPPORTUNITIES,
+    AddressHit,
+    Opportunity,
+    chunks,
+    opportunity_of,
+)
 
 DELTA_LIMIT = 20_000  # changed keys past which rebuilding is cheaper than re-reading them
 
@@ -44,6 +55,12 @@ _ALL_ADDRESSES = (
     )
     .join(Record, Record.id == RecordEmail.record_id)
     .order_by(RecordEmail.id)
+)
+_ALL_OPPORTUNITIES = select(Record.id, Record.account_id, Record.fields, Record.created_at).where(
+    Record.type == "opportunity", Record.account_id.is_not(None)
+)
+_LATEST = select(func.max(RecordIndexChange.id)).where(
+    RecordIndexChange.company_id == bindparam("company_id")
 )
 _ALL_DOMAINS = (
     select(RecordDomain.domain, RecordDomain.record_id)
@@ -59,9 +76,7 @@ class _Keys:
 
     addresses: set[str] = field(default_factory=set)
     domains: set[str] = field(default_factory=set)
-
-    def __len__(self) -> int:
-        return len(self.addresses) + len(self.domains)
+    parents: set[int] = field(default_factory=set)  # whose opportunities changed
 
 
 @dataclass(slots=True)
@@ -71,6 +86,7 @@ class _Index:
     version: int = -1  # -1: never loaded
     addresses: dict[str, tuple[AddressHit, ...]] = field(default_factory=dict)
     domains: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    opportunities: dict[int, tuple[Opportunity, ...]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -83,11 +99,8 @@ def _index_of(engine: Engine, company_id: int) -> _Index:
         return _INDEXES.setdefault(engine, {}).setdefault(company_id, _Index())
 
 
-def _latest(conn: Connection | Session, company_id: int) -> int:
-    newest = conn.scalar(
-        select(func.max(RecordIndexChange.id)).where(RecordIndexChange.company_id == company_id)
-    )
-    return int(newest or 0)
+def _latest(conn: Connection, company_id: int) -> int:
+    return int(conn.execute(_LATEST, {"company_id": company_id}).scalar() or 0)
 
 
 def _hit(record_id: int, rtype: str, field_name: str, account_id: int | None) -> AddressHit:
@@ -130,6 +143,26 @@ def _read_domains(
     return {domain: tuple(ids) for domain, ids in found.items()}
 
 
+def _read_opportunities(
+    conn: Connection | Session, company_id: int, parents: Iterable[int] | None
+) -> dict[int, tuple[Opportunity, ...]]:
+    found: dict[int, list[Opportunity]] = {}
+    rows: Iterable[tuple[int, int, dict[str, object] | None, object]]
+    if parents is None:
+        rows = conn.execute(_ALL_OPPORTUNITIES.where(Record.company_id == company_id))
+    else:
+        rows = (
+            row
+            for part in chunks(sorted(parents))
+            for row in conn.execute(OPPORTUNITIES, {"company_id": company_id, "values": list(part)})
+        )
+    for rid, parent, fields, created in rows:
+        opportunity = opportunity_of(rid, parent, fields, created)
+        if opportunity is not None:
+            found.setdefault(parent, []).append(opportunity)
+    return {parent: tuple(opps) for parent, opps in found.items()}
+
+
 def _changed_keys(
     conn: Connection | Session, company_id: int, after: int, upto: int
 ) -> _Keys | None:
@@ -152,6 +185,8 @@ def _changed_keys(
             keys.addresses.add(key)
         elif kind == "d":
             keys.domains.add(key)
+        elif kind == "o" and record_id is not None:
+            keys.parents.add(record_id)
         elif record_id is not None:
             records.add(record_id)
     for part in chunks(sorted(records)):
@@ -164,15 +199,11 @@ def _changed_keys(
     return keys
 
 
-def _apply(
-    target: dict[str, tuple[AddressHit, ...]] | dict[str, tuple[int, ...]],
-    keys: set[str],
-    fresh: dict[str, tuple[AddressHit, ...]] | dict[str, tuple[int, ...]],
-) -> None:
+def _apply(target: dict[Any, Any], keys: set[Any], fresh: dict[Any, Any]) -> None:
     for key in keys:
         value = fresh.get(key)
         if value:
-            target[key] = value  # type: ignore[assignment]
+            target[key] = value
         else:
             target.pop(key, None)
 
@@ -204,6 +235,7 @@ class IndexView:
     shared: _Index
     own_addresses: dict[str, tuple[AddressHit, ...]]
     own_domains: dict[str, tuple[int, ...]]
+    own_opportunities: dict[int, tuple[Opportunity, ...]]
     own_complete: bool = False  # the own tables hold everything: never ask the shared one
 
     def by_address(self, addresses: Iterable[str]) -> dict[str, list[AddressHit]]:
@@ -228,19 +260,30 @@ class IndexView:
                     found[domain] = list(ids)
         return found
 
+    def open_opportunities(self, parents: Iterable[int]) -> dict[int, list[Opportunity]]:
+        """parent record id (a contact or an account) → its open opportunities."""
+        found: dict[int, list[Opportunity]] = {}
+        with self.shared.lock:
+            table = {} if self.own_complete else self.shared.opportunities
+            for parent in parents:
+                opps = self.own_opportunities.get(parent, table.get(parent))
+                if opps:
+                    found[parent] = list(opps)
+        return found
+
 
 def view(session: Session, *, company_id: int) -> IndexView:
     """The company's index as `session` sees it: one indexed query when nothing changed."""
     engine = session.get_bind()
     assert isinstance(engine, Engine)
     index = _index_of(engine, company_id)
-    mine = _latest(session, company_id)
+    mine = _latest(session.connection(), company_id)
     with index.lock:
         if mine > index.version:
             _refresh(engine, company_id, index)
         shared_version = index.version
     if mine <= shared_version:
-        return IndexView(index, {}, {})
+        return IndexView(index, {}, {}, {})
     # The caller's own uncommitted changes, for this call only.
     keys = _changed_keys(session, company_id, shared_version, mine)
     if keys is None:  # more than DELTA_LIMIT of them: read the whole index in the session
@@ -248,10 +291,13 @@ def view(session: Session, *, company_id: int) -> IndexView:
             index,
             _read_addresses(session, company_id, None),
             _read_domains(session, company_id, None),
+            _read_opportunities(session, company_id, None),
             own_complete=True,
         )
     own_addresses = _read_addresses(session, company_id, keys.addresses)
     own_domains = _read_domains(session, company_id, keys.domains)
+    own_opportunities = _read_opportunities(session, company_id, keys.parents)
     own_addresses.update({a: () for a in keys.addresses - own_addresses.keys()})
     own_domains.update({d: () for d in keys.domains - own_domains.keys()})
-    return IndexView(index, own_addresses, own_domains)
+    own_opportunities.update({p: () for p in keys.parents - own_opportunities.keys()})
+    return IndexView(index, own_addresses, own_domains, own_opportunities)

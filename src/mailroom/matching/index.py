@@ -1,10 +1,11 @@
-"""The record index: address, domain, thread and case lookups, each one indexed query.
+"""The record index: address, domain, opportunity, thread and case lookups.
 
-Matching a batch of messages never scans records: every lookup here is an `IN (…)` on an
-indexed column — `record_emails (company_id, address)`, `record_domains (company_id,
-domain)`, `messages (company_id, identity)`, `records.account_id` — so its cost grows
-with the number of participants in the batch, not with the number of records
-(bench/bench_matching.py measures it against 1,000,000 records' addresses).
+Matching a batch of messages never scans records: addresses, domains and open
+opportunities come from the in-memory index (matching.address_index, which uses the
+statements here to read what changed); threads and case references are an `IN (…)` on an
+indexed column — `messages (company_id, identity)`, `records.id` — so their cost grows with
+the batch, not with the number of records (bench/bench_matching.py measures it against
+1,000,000 records' addresses).
 
 Account domains are compared by registrable domain (the Public Suffix List as bundled
 with tldextract; never fetched: `suffix_list_urls=()`): `x@eu.sales.client.co.uk` is
@@ -193,46 +194,23 @@ def _rows(
         yield from session.execute(statement, {"company_id": company_id, "values": list(part)})
 
 
-def by_address(
-    session: Session, *, company_id: int, addresses: Iterable[str]
-) -> dict[str, list[AddressHit]]:
-    """address → every record holding it (in record-email order)."""
-    found: dict[str, list[AddressHit]] = {}
-    for address, record_id, rtype, field, account_id in _rows(
-        session, BY_ADDRESS, company_id, addresses
-    ):
-        found.setdefault(address, []).append(AddressHit(record_id, rtype, field, account_id))
-    return found
-
-
-def by_domain(session: Session, *, company_id: int, domains: Iterable[str]) -> dict[str, list[int]]:
-    """domain → the accounts holding it."""
-    found: dict[str, list[int]] = {}
-    for domain, record_id in _rows(session, BY_DOMAIN, company_id, domains):
-        found.setdefault(domain, []).append(record_id)
-    return found
-
-
 def is_open(fields: dict[str, Any]) -> bool:
     """Whether an opportunity with these fields is open (its stage or status is not closed)."""
     stage = str(fields.get("stage") or fields.get("status") or "open").strip().lower()
     return stage not in CLOSED_STAGES and not stage.startswith("closed")
 
 
-def open_opportunities(
-    session: Session, *, company_id: int, parents: Iterable[int]
-) -> dict[int, list[Opportunity]]:
-    """parent record id (a contact or an account) → its open opportunities."""
-    found: dict[int, list[Opportunity]] = {}
-    for rid, parent, fields, created in _rows(session, OPPORTUNITIES, company_id, parents):
-        if not is_open(fields or {}):
-            continue
-        contact = (fields or {}).get("contact_id")
-        contact_id = (
-            int(contact) if isinstance(contact, int | str) and is_number(str(contact)) else None
-        )
-        found.setdefault(parent, []).append(Opportunity(rid, parent, contact_id, (created, rid)))
-    return found
+def opportunity_of(
+    rid: int, parent: int | None, fields: dict[str, Any] | None, created: Any
+) -> Opportunity | None:
+    """The opportunity of a row of `OPPORTUNITIES`, or None when it is closed."""
+    if not is_open(fields or {}):
+        return None
+    contact = (fields or {}).get("contact_id")
+    contact_id = (
+        int(contact) if isinstance(contact, int | str) and is_number(str(contact)) else None
+    )
+    return Opportunity(rid, parent, contact_id, (created, rid))
 
 
 def thread_records(

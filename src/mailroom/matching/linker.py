@@ -103,7 +103,7 @@ def plan_links(
     opportunities: dict[int, list[index.Opportunity]] = {}
     if contacts and opportunity_policy != "none":
         parents = set(contacts) | {a for a in contacts.values() if a is not None}
-        opportunities = index.open_opportunities(session, company_id=company_id, parents=parents)
+        opportunities = known.open_opportunities(parents)
     refs = {r for item in inputs for r in _thread_ids(item)}
     threads = index.thread_records(session, company_id=company_id, identities=refs)
     conversations = index.conversation_records(

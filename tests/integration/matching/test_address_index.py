@@ -137,3 +137,29 @@ def test_more_changes_than_the_delta_limit_rebuild_the_index(
         )
     assert seen(acme, "p5@client.example") == [(1, "contact", "old")]
     assert seen(acme, "jo@client.example") == [(1, "contact", "main")]
+
+
+def test_opportunities_opened_closed_and_moved_are_seen(acme: App) -> None:
+    def open_for(parent: int) -> list[int]:
+        with acme.sessions() as session:
+            view = address_index.view(session, company_id=1)
+            return [o.id for o in view.open_opportunities([parent]).get(parent, [])]
+
+    assert open_for(1) == []
+    with transaction(acme.sessions) as session:
+        company = session.get(Company, 1)
+        contact = session.get(Record, 1)
+        assert company is not None and contact is not None
+        add_record(
+            session, company=company, record_type="opportunity", name="Deal", account=contact
+        )
+    assert open_for(1) == [2]
+    with transaction(acme.sessions) as session:
+        session.execute(update(Record).where(Record.id == 2).values(fields={"stage": "Closed Won"}))
+    assert open_for(1) == []
+    with transaction(acme.sessions) as session:
+        session.execute(update(Record).where(Record.id == 2).values(fields={"stage": "proposal"}))
+    assert open_for(1) == [2]
+    with transaction(acme.sessions) as session:
+        session.delete(session.get(Record, 2))
+    assert open_for(1) == []

@@ -7,7 +7,9 @@ Issue 15, item 2. Matching resolves addresses and domains from an in-memory inde
 company (matching.address_index); this table tells every process what changed since the
 index was loaded. Triggers write it, so no writer can forget: inserting, deleting or
 re-addressing a `record_emails` row logs its address(es) (kind "a"); the same for
-`record_domains` (kind "d"); changing a record's type or account logs the record ("r").
+`record_domains` (kind "d"); changing a record's type or account logs the record ("r");
+adding, changing or removing an opportunity logs its parent record ("o", the parent's id
+in `record_id`), whose open opportunities are then read again.
 """
 
 from __future__ import annotations
@@ -49,6 +51,23 @@ SQLITE = [
         INSERT INTO record_index_changes (company_id, kind, key, record_id)
         VALUES (NEW.company_id, 'r', '', NEW.id);
     END""",
+    *(
+        f"""CREATE TRIGGER records_opportunity_{op_name} AFTER {op_name.upper()} ON records
+        WHEN {row}.type = 'opportunity' AND {row}.account_id IS NOT NULL
+        BEGIN
+            INSERT INTO record_index_changes (company_id, kind, key, record_id)
+            VALUES ({row}.company_id, 'o', '', {row}.account_id);
+        END"""
+        for op_name, row in (("insert", "NEW"), ("delete", "OLD"))
+    ),
+    """CREATE TRIGGER records_opportunity_update AFTER UPDATE OF type, account_id, fields
+    ON records WHEN OLD.type = 'opportunity' OR NEW.type = 'opportunity'
+    BEGIN
+        INSERT INTO record_index_changes (company_id, kind, key, record_id)
+        SELECT OLD.company_id, 'o', '', OLD.account_id WHERE OLD.account_id IS NOT NULL;
+        INSERT INTO record_index_changes (company_id, kind, key, record_id)
+        SELECT NEW.company_id, 'o', '', NEW.account_id WHERE NEW.account_id IS NOT NULL;
+    END""",
 ]
 
 POSTGRESQL = [
@@ -82,6 +101,22 @@ POSTGRESQL = [
     FOR EACH ROW WHEN (OLD.type IS DISTINCT FROM NEW.type
                        OR OLD.account_id IS DISTINCT FROM NEW.account_id)
     EXECUTE FUNCTION records_index_log()""",
+    """CREATE FUNCTION records_opportunity_log() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('DELETE', 'UPDATE') AND OLD.type = 'opportunity'
+           AND OLD.account_id IS NOT NULL THEN
+            INSERT INTO record_index_changes (company_id, kind, key, record_id)
+            VALUES (OLD.company_id, 'o', '', OLD.account_id);
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.type = 'opportunity'
+           AND NEW.account_id IS NOT NULL THEN
+            INSERT INTO record_index_changes (company_id, kind, key, record_id)
+            VALUES (NEW.company_id, 'o', '', NEW.account_id);
+        END IF;
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER records_opportunity AFTER INSERT OR DELETE OR UPDATE OF type,
+    account_id, fields ON records FOR EACH ROW EXECUTE FUNCTION records_opportunity_log()""",
 ]
 
 
@@ -110,9 +145,13 @@ def downgrade() -> None:
             op.execute(f"DROP FUNCTION {table}_index_log()")
         op.execute("DROP TRIGGER records_index ON records")
         op.execute("DROP FUNCTION records_index_log()")
+        op.execute("DROP TRIGGER records_opportunity ON records")
+        op.execute("DROP FUNCTION records_opportunity_log()")
     else:
         for table, _, _ in LOGGED:
             for op_name in ("insert", "delete", "update"):
                 op.execute(f"DROP TRIGGER {table}_index_{op_name}")
         op.execute("DROP TRIGGER records_index_update")
+        for op_name in ("insert", "delete", "update"):
+            op.execute(f"DROP TRIGGER records_opportunity_{op_name}")
     op.drop_table("record_index_changes")

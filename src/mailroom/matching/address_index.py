@@ -214,17 +214,19 @@ def _refresh(engine: Engine, company_id: int, index: _Index) -> None:
         newest = _latest(conn, company_id)
         if newest == index.version:
             return
-        keys = (
-            _changed_keys(conn, company_id, index.version, newest) if index.version >= 0 else None
-        )
+        keys = None
+        if index.version >= 0:
+            keys = _changed_keys(conn, company_id, index.version, newest)
         if keys is None:
             index.addresses = _read_addresses(conn, company_id, None)
             index.domains = _read_domains(conn, company_id, None)
+            index.opportunities = _read_opportunities(conn, company_id, None)
         else:
-            _apply(
-                index.addresses, keys.addresses, _read_addresses(conn, company_id, keys.addresses)
-            )
+            fresh = _read_addresses(conn, company_id, keys.addresses)
+            _apply(index.addresses, keys.addresses, fresh)
             _apply(index.domains, keys.domains, _read_domains(conn, company_id, keys.domains))
+            parents = _read_opportunities(conn, company_id, keys.parents)
+            _apply(index.opportunities, keys.parents, parents)
         index.version = newest
 
 

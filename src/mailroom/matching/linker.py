@@ -104,15 +104,19 @@ def plan_links(
     if contacts and opportunity_policy != "none":
         parents = set(contacts) | {a for a in contacts.values() if a is not None}
         opportunities = known.open_opportunities(parents)
-    refs = {r for item in inputs for r in _thread_ids(item)}
-    threads = index.thread_records(session, company_id=company_id, identities=refs)
+    thread_ids = [_thread_ids(item) for item in inputs]
+    case_refs = [_case_refs(item.subject) for item in inputs]
+    threads = index.thread_records(
+        session, company_id=company_id, identities={r for ids in thread_ids for r in ids}
+    )
     conversations = index.conversation_records(
         session, company_id=company_id, identities={item.identity for item in inputs}
     )
-    case_ids = {int(m) for item in inputs for m in CASE_REF.findall(item.subject)}
-    cases = index.existing_cases(session, company_id=company_id, ids=case_ids)
+    cases = index.existing_cases(
+        session, company_id=company_id, ids={c for refs in case_refs for c in refs}
+    )
     plans: dict[int, list[PlannedLink]] = {}
-    for item in inputs:
+    for item, refs, case_ids in zip(inputs, thread_ids, case_refs, strict=True):
         plan = _Plan()
         for _, address in item.participants:
             for hit in hits.get(address, ()):
@@ -128,20 +132,25 @@ def plan_links(
             for domain in domain_keys.get(address, ()):
                 for account in domains.get(domain, ()):
                     plan.add(account, "domain", "account")
-        for ref in _thread_ids(item):
+        for ref in refs:
             for record_id, rtype in threads.get(ref, ()):
                 plan.add(record_id, "thread", rtype)
         for record_id, rtype in conversations.get(item.identity, ()):
             plan.add(record_id, "thread", rtype)
-        for ref in CASE_REF.findall(item.subject):
-            if int(ref) in cases:
-                plan.add(int(ref), "case-ref", "case")
+        for case_id in case_ids:
+            if case_id in cases:
+                plan.add(case_id, "case-ref", "case")
         plans[item.message_id] = plan.links
         # A later reply in the same batch follows this message's cases and opportunities.
         followed = [(r, t) for r, t in plan.types.items() if t in index.THREAD_TYPES]
         if followed:
             threads.setdefault(item.identity, []).extend(followed)
     return plans
+
+
+def _case_refs(subject: str) -> list[int]:
+    """The case ids a subject names with `[Case #N]`."""
+    return [int(m) for m in CASE_REF.findall(subject)] if "#" in subject else []
 
 
 def _thread_ids(item: MatchInput) -> list[str]:

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from mailroom.db.engine import READ_ONLY
 from mailroom.db.matching_models import RecordIndexChange
 from mailroom.db.models import Record, RecordDomain, RecordEmail
+from mailroom.matching.address_table import AddressTable
 from mailroom.matching.index import (
     BY_ADDRESS,
     BY_DOMAIN,
@@ -44,8 +45,9 @@ from mailroom.matching.index import (
 )
 
 DELTA_LIMIT = 20_000  # changed keys past which rebuilding is cheaper than re-reading them
+OVERLAY_LIMIT = 50_000  # changed addresses laid over the packed table before it is rebuilt
 
-_ALL_ADDRESSES = (
+_ALL_ADDRESSES = (  # in record-email order, which the table keeps for equal addresses
     select(
         RecordEmail.address,
         RecordEmail.record_id,
@@ -81,10 +83,12 @@ class _Keys:
 
 @dataclass(slots=True)
 class _Index:
-    """One company's index as of change id `version` (0: the log was empty)."""
+    """One company's index as of change id `version` (0: the log was empty): the packed
+    table as last built, the addresses changed since laid over it (() where removed)."""
 
     version: int = -1  # -1: never loaded
-    addresses: dict[str, tuple[AddressHit, ...]] = field(default_factory=dict)
+    table: AddressTable = field(default_factory=lambda: AddressTable(()))
+    addresses: dict[str, tuple[AddressHit, ...]] = field(default_factory=dict)  # over `table`
     domains: dict[str, tuple[int, ...]] = field(default_factory=dict)
     opportunities: dict[int, tuple[Opportunity, ...]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -217,13 +221,14 @@ def _refresh(engine: Engine, company_id: int, index: _Index) -> None:
         keys = None
         if index.version >= 0:
             keys = _changed_keys(conn, company_id, index.version, newest)
-        if keys is None:
-            index.addresses = _read_addresses(conn, company_id, None)
+        if keys is None or len(index.addresses) + len(keys.addresses) > OVERLAY_LIMIT:
+            rows = conn.execute(_ALL_ADDRESSES.where(RecordEmail.company_id == company_id))
+            index.table, index.addresses = AddressTable(rows), {}
             index.domains = _read_domains(conn, company_id, None)
             index.opportunities = _read_opportunities(conn, company_id, None)
         else:
             fresh = _read_addresses(conn, company_id, keys.addresses)
-            _apply(index.addresses, keys.addresses, fresh)
+            index.addresses.update({key: fresh.get(key, ()) for key in keys.addresses})
             _apply(index.domains, keys.domains, _read_domains(conn, company_id, keys.domains))
             parents = _read_opportunities(conn, company_id, keys.parents)
             _apply(index.opportunities, keys.parents, parents)
@@ -243,10 +248,17 @@ class IndexView:
     def by_address(self, addresses: Iterable[str]) -> dict[str, list[AddressHit]]:
         """address → every record holding it (in record-email order)."""
         found: dict[str, list[AddressHit]] = {}
-        with self.shared.lock:
-            table = {} if self.own_complete else self.shared.addresses
+        own, shared = self.own_addresses, self.shared
+        with shared.lock:
             for address in addresses:
-                hits = self.own_addresses.get(address, table.get(address))
+                if address in own:
+                    hits = own[address]
+                elif self.own_complete:
+                    continue
+                elif address in shared.addresses:
+                    hits = shared.addresses[address]
+                else:
+                    hits = shared.table.get(address)
                 if hits:
                     found[address] = list(hits)
         return found

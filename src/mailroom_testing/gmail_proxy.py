@@ -108,6 +108,7 @@ class GmailProxy:
         self.used = 0  # bytes of FETCH literals sent today
         self.body_fetches = 0  # FETCH commands that asked for message bodies
         self.commands: list[bytes] = []  # every client command line (tests read them)
+        self.bodies: list[int] = []  # UIDs whose whole body (BODY[]) was sent, in order
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
@@ -271,14 +272,27 @@ class _Session:
                     self.selected = _folder_arg(sent)
                 self.client.sendall(_capabilities(line))
                 return
-            if verb == b"LIST" and line.startswith(b"* LIST"):
-                line = _list_line(line)
-                if not line:
-                    continue
-            if wanted:
-                line = _add_gm(line, wanted, meta)
-            self.client.sendall(_capabilities(line))
-            self._literals(line, fetch=sub == b"FETCH")
+            line = self._rewrite(line, verb, sub, wanted, meta)
+            if line:
+                self.client.sendall(line)
+                self._literals(line, fetch=sub == b"FETCH")
+
+    def _rewrite(
+        self,
+        line: bytes,
+        verb: bytes,
+        sub: bytes,
+        wanted: list[bytes],
+        meta: dict[int, tuple[int, int, list[str]]],
+    ) -> bytes:
+        """One untagged server line as Gmail sends it (b"" for a line Gmail would not send)."""
+        if verb == b"LIST" and line.startswith(b"* LIST"):
+            line = _list_line(line)
+        if wanted:
+            line = _add_gm(line, wanted, meta)
+        if sub == b"FETCH" and b"BODY[] {" in line and (uid := _UID.search(line)):
+            self.proxy.bodies.append(int(uid.group(1)))
+        return _capabilities(line)
 
     def _literals(self, line: bytes, *, fetch: bool) -> None:
         """Relay the literals (and the rest of the line after each) of one server line."""

@@ -30,6 +30,8 @@ def _print_report(report: SyncReport) -> None:
             "disabled": "disabled",
             "sign-in": "its OAuth sign-in was revoked; sign in again with "
             f"`mailroom mailbox reconnect {report.mailbox_id}`",
+            "paused": "paused: Gmail's daily download limit is used up; it resumes by itself "
+            "at the time `mailroom mailbox list` shows",
         }[report.skipped]
         console.print(f"Mailbox {report.mailbox_id}: skipped, {why}.")
         return

@@ -133,6 +133,22 @@ class GmailProxy:
         found = _MSGID.search(raw)
         return gm_msgid(found.group(1).decode() if found else "")
 
+    def deliver_label(self, user: str, raw: bytes, label: str) -> None:
+        """Give a delivered message one more label (a copy in that label's folder)."""
+        folder = LABEL_FOLDERS.get(label, label)
+        self._ensure(user, folder)
+        self.dovecot.append(user, folder, raw)
+
+    def rebuild_all_mail(self, user: str, raws: Iterable[bytes]) -> None:
+        """Delete and re-create All Mail with these messages: a new UIDVALIDITY (as after a
+        server-side rebuild), the same X-GM-MSGIDs (Dovecot never reuses a UIDVALIDITY:
+        its dovecot-uidvalidity file counts up)."""
+        conn = self.dovecot.session(user)
+        conn.delete(_quote(ALL_MAIL))
+        self._ensure(user, ALL_MAIL)
+        for raw in raws:
+            self.dovecot.append(user, ALL_MAIL, raw)
+
     def prepare(self, user: str) -> None:
         """Create Gmail's system folders for `user` (once)."""
         if user in self._prepared:

@@ -21,7 +21,7 @@ from mailroom.sync.engine import sync_mailbox
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer
 from mailroom_testing.gmail_proxy import ALL_MAIL, GmailProxy
-from tests.helpers.sync_support import connect_mailbox, health, seed, through
+from tests.helpers.sync_support import connect_mailbox, expunge, health, seed, through
 
 
 def gmail_box(app: App, gmail: GmailProxy, user: tuple[str, str]) -> int:
@@ -200,3 +200,58 @@ def test_a_server_without_gmail_extensions_still_syncs_inbox_and_sent(
     with sqlite_app.sessions() as session:
         names = set(session.scalars(select(FolderState.name).where(FolderState.mailbox_id == box)))
     assert names == {"INBOX", "Sent"}
+
+
+def test_changed_labels_and_flags_are_stored_and_a_message_gone_from_all_mail_is_marked_gone(
+    sqlite_app: App, gmail: GmailProxy, imap_user: tuple[str, str]
+) -> None:
+    login = imap_user[0]
+    first = mail(login, 1)
+    gmail.deliver(login, first, ["\\Inbox"])
+    gmail.deliver(login, mail(login, 2), ["\\Inbox"])
+    box = gmail_box(sqlite_app, gmail, imap_user)
+    assert sync_mailbox(sqlite_app, box).fetched == 2
+    gmail.bodies.clear()
+    # Another client labels the first "Partners" and stars it; the second is deleted.
+    gmail.deliver_label(login, first, "Partners")
+    conn = gmail.dovecot.session(login)
+    conn.select(f'"{ALL_MAIL}"')
+    assert conn.uid("STORE", "1", "+FLAGS.SILENT", "(\\Flagged)")[0] == "OK"
+    conn.close()
+    expunge(gmail.dovecot, login, ALL_MAIL, [2])
+
+    report = sync_mailbox(sqlite_app, box)
+
+    assert report.error is None and report.fetched == 0 and gmail.bodies == []
+    assert report.gone == 1 and report.folders[0].flags_changed == 1
+    by_uid = {c.uid: c for c in copies_of(sqlite_app, box)}
+    assert by_uid[1].labels == ["Partners", "\\Inbox"] and by_uid[1].flags == ["\\Flagged"]
+    assert by_uid[2].gone_at is not None
+
+
+def test_after_a_uidvalidity_change_messages_come_back_by_x_gm_msgid_without_a_refetch(
+    sqlite_app: App, gmail: GmailProxy, imap_user: tuple[str, str]
+) -> None:
+    login = imap_user[0]
+    sent = [mail(login, n) for n in (1, 2, 3)]
+    for raw in sent:
+        gmail.deliver(login, raw, ["\\Inbox"])
+    box = gmail_box(sqlite_app, gmail, imap_user)
+    assert sync_mailbox(sqlite_app, box).fetched == 3
+    gmail.bodies.clear()
+    before = gmail.dovecot.session(login).status(f'"{ALL_MAIL}"', "(UIDVALIDITY)")
+    gmail.rebuild_all_mail(login, sent)  # a new UIDVALIDITY, the same X-GM-MSGIDs
+    after = gmail.dovecot.session(login).status(f'"{ALL_MAIL}"', "(UIDVALIDITY)")
+    assert before != after
+
+    report = sync_mailbox(sqlite_app, box)
+
+    assert report.error is None, report.error
+    assert report.folders[0].uidvalidity_changed
+    assert report.fetched == 0 and gmail.bodies == []
+    rows = copies_of(sqlite_app, box)
+    live = [c for c in rows if c.gone_at is None]
+    assert len(rows) == 6 and len(live) == 3
+    assert {c.message_id for c in live} == {c.message_id for c in rows if c.gone_at}
+    with sqlite_app.sessions() as session:
+        assert len(list(session.scalars(select(Message.id)))) == 3

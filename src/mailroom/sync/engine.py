@@ -106,6 +106,7 @@ class SyncReport:
     folders: list[FolderReport] = field(default_factory=list)
     error: MailroomError | None = None
     skipped: str | None = None  # "busy", "waiting", "failed", "disabled", "sign-in", "paused"
+    paused_until: datetime | None = None  # over the provider's download quota (health.py)
 
     @property
     def messages(self) -> int:
@@ -279,6 +280,8 @@ def _run(
             return  # taken over (stale claim): the new owner reports
         if report.error is not None:
             found = health.record_failure(session, row, report.error)
+            if found.pause:
+                report.paused_until = health.aware(row.next_attempt_at)
             log.warning(
                 "mailbox %s: %s: %s", mailbox.id, found.kind, report.error.message.splitlines()[0]
             )

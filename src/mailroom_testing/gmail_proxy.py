@@ -38,6 +38,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import datetime as dt
 import hashlib
 import imaplib
 import re
@@ -120,16 +121,23 @@ class GmailProxy:
 
     # -- seeding ---------------------------------------------------------------------------
 
-    def deliver(self, user: str, raw: bytes, labels: Iterable[str] = ("\\Inbox",)) -> int:
+    def deliver(
+        self,
+        user: str,
+        raw: bytes,
+        labels: Iterable[str] = ("\\Inbox",),
+        *,
+        internaldate: dt.datetime | None = None,
+    ) -> int:
         """Seed one Gmail message: once in All Mail, and a copy in each label's folder.
 
         Returns its X-GM-MSGID."""
         self.prepare(user)
-        self.dovecot.append(user, ALL_MAIL, raw)
+        self.dovecot.append(user, ALL_MAIL, raw, internaldate=internaldate)
         for label in labels:
             folder = LABEL_FOLDERS.get(label, label)
             self._ensure(user, folder)
-            self.dovecot.append(user, folder, raw)
+            self.dovecot.append(user, folder, raw, internaldate=internaldate)
         found = _MSGID.search(raw)
         return gm_msgid(found.group(1).decode() if found else "")
 

@@ -250,12 +250,14 @@ def _run(
         else:
             early = _status_before_list(app, mailbox.id, source)
             folders = source.list_folders()
+            chosen: list[FolderInfo] = []
             if (everything := all_mail(source, folders)) is not None:  # Gmail: sync/gmail.py
                 report.folders.append(FolderReport(name=everything.name))
                 status = early.pop(everything.name, None)
                 sync_all_mail(ctx, source, everything, report.folders[-1], status=status)
-                folders = []
-            for info in choose_folders(folders, [] if not folders else mailbox.folders):
+            else:
+                chosen = choose_folders(folders, mailbox.folders)
+            for info in chosen:
                 report.folders.append(FolderReport(name=info.name))
                 status = early.pop(info.name, None)
                 sync_folder(ctx, source, info, report.folders[-1], status=status)

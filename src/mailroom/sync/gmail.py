@@ -36,7 +36,13 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from mailroom.connectors import imap_gmail
-from mailroom.connectors.base import FolderInfo, FolderRole, FolderStatus, size_batches
+from mailroom.connectors.base import (
+    FolderInfo,
+    FolderRole,
+    FolderStatus,
+    RawMessage,
+    size_batches,
+)
 from mailroom.connectors.imap_fetch import search, uid_set, uid_sizes
 from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, MessageCopy
@@ -66,9 +72,30 @@ class GmailSource(SyncSource, Protocol):
 
 def all_mail(source: object, folders: Sequence[FolderInfo]) -> FolderInfo | None:
     """The \\All folder to sync instead of every label, when the server is Gmail."""
-    if not isinstance(source, GmailSource) or not source.supports(imap_gmail.CAPABILITY):
+    if not _gmail(source):
         return None
     return next((f for f in folders if f.role is FolderRole.ALL), None)
+
+
+def labelled(source: object, folder: str, raws: list[RawMessage]) -> list[RawMessage]:
+    """`raws` with their X-GM-LABELS and X-GM-MSGID when `source` is Gmail's All Mail
+    (for fetches outside the sync, e.g. sync/retro.py); otherwise unchanged."""
+    if not raws or not _gmail(source):
+        return raws
+    assert isinstance(source, GmailSource)
+    spec = uid_set(r.uid for r in raws)
+    entries = source.run_raw(folder, "UID FETCH X-GM-LABELS", imap_gmail.listing, spec)
+    by_uid = {e.uid: e for e in entries}
+    return [
+        replace(r, labels=by_uid[r.uid].labels, server_id=str(by_uid[r.uid].msgid))
+        if r.uid in by_uid
+        else r
+        for r in raws
+    ]
+
+
+def _gmail(source: object) -> bool:
+    return isinstance(source, GmailSource) and source.supports(imap_gmail.CAPABILITY)
 
 
 def sync_all_mail(
@@ -110,8 +137,11 @@ class _Run:
 
     def sync(self) -> None:
         opened = self.source.open_folder(self.name)
-        with self.ctx.app.sessions() as session:
+        with transaction(self.ctx.app.sessions) as session:
             state = folder_state(session, self.ctx.mailbox_id, self.info)
+            if state.uidvalidity not in (None, opened.uidvalidity):  # since STATUS: restart
+                self.report.gone += _restart(session, self.ctx, state, opened.uidvalidity)
+                self.report.uidvalidity_changed = True
             stage, last_uid = FolderStage(state.stage), state.last_uid
             below, modseq = state.backfill_below, state.highestmodseq
         self.uidvalidity = opened.uidvalidity

@@ -14,10 +14,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from mailroom.app import App
+from mailroom.crm.records import EmailField, add_record
 from mailroom.db.engine import transaction
-from mailroom.db.models import FolderState, Mailbox, Message, MessageCopy
+from mailroom.db.models import Company, FolderState, Mailbox, Message, MessageCopy
 from mailroom.services.mailboxes import mailbox_json
 from mailroom.sync.engine import sync_mailbox
+from mailroom.sync.retro import backfill_record
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer
 from mailroom_testing.gmail_proxy import ALL_MAIL, GmailProxy
@@ -255,3 +257,38 @@ def test_after_a_uidvalidity_change_messages_come_back_by_x_gm_msgid_without_a_r
     assert {c.message_id for c in live} == {c.message_id for c in rows if c.gone_at}
     with sqlite_app.sessions() as session:
         assert len(list(session.scalars(select(Message.id)))) == 3
+
+
+def test_the_since_window_holds_and_a_record_backfill_finds_older_mail_in_all_mail_with_labels(
+    sqlite_app: App, gmail: GmailProxy, imap_user: tuple[str, str]
+) -> None:
+    login = imap_user[0]
+    old = datetime.now(UTC) - timedelta(days=400)
+    msgid = gmail.deliver(
+        login,
+        mail(login, 1, sender="Sue <sue@client.example>"),
+        ["\\Inbox", "Customers"],
+        internaldate=old,
+    )
+    gmail.deliver(login, mail(login, 2), ["\\Inbox"])
+    gmail.prepare(login)
+    box = connect_mailbox(
+        sqlite_app, gmail.dovecot, imap_user, since=(datetime.now(UTC) - timedelta(days=30)).date()
+    )
+    through(sqlite_app, box, gmail.port)
+    assert sync_mailbox(sqlite_app, box).fetched == 1, "the old message is outside the window"
+    with transaction(sqlite_app.sessions) as session:
+        company = session.scalars(select(Company)).one()
+        ref = add_record(
+            session,
+            company=company,
+            record_type="contact",
+            name="Sue",
+            emails=[EmailField("main", "sue@client.example")],
+        ).ref
+
+    report = backfill_record(sqlite_app, company_id=company.id, ref=ref)
+
+    assert (report.found, report.fetched, report.errors) == (1, 1, [])
+    found = [c for c in copies_of(sqlite_app, box) if c.server_id == str(msgid)]
+    assert [(c.folder, c.labels) for c in found] == [(ALL_MAIL, ["Customers", "\\Inbox"])]

@@ -150,7 +150,7 @@ class _Run:
             below = top + 1 if top and opened.messages else None
             self._start(top, below)
             last_uid = top
-        fresh = self._listing(f"{last_uid + 1}:*")
+        fresh = self._listing(f"{last_uid + 1}:*") if opened.messages else []
         if not self._store(fresh, mode="forward"):
             return
         if fresh:  # every entry is stored now, the reused ones too

@@ -292,3 +292,19 @@ def test_the_since_window_holds_and_a_record_backfill_finds_older_mail_in_all_ma
     assert (report.found, report.fetched, report.errors) == (1, 1, [])
     found = [c for c in copies_of(sqlite_app, box) if c.server_id == str(msgid)]
     assert [(c.folder, c.labels) for c in found] == [(ALL_MAIL, ["Customers", "\\Inbox"])]
+
+
+def test_an_empty_gmail_account_syncs_to_ok_and_its_first_mail_arrives_with_labels(
+    sqlite_app: App, gmail: GmailProxy, imap_user: tuple[str, str]
+) -> None:
+    login = imap_user[0]
+    box = gmail_box(sqlite_app, gmail, imap_user)
+    empty = sync_mailbox(sqlite_app, box)
+    assert empty.error is None and empty.fetched == 0
+    assert health(sqlite_app, box).status == "ok"
+
+    gmail.deliver(login, mail(login, 1), ["\\Inbox", "Customers"])
+    first = sync_mailbox(sqlite_app, box)
+
+    assert first.error is None and first.fetched == 1
+    assert [c.labels for c in copies_of(sqlite_app, box)] == [["Customers", "\\Inbox"]]

@@ -49,7 +49,6 @@ from mailroom.db.models import FolderState, MessageCopy
 from mailroom.sync import copies
 from mailroom.sync.context import FolderReport, FolderStage, SyncContext
 from mailroom.sync.folders import commit_batch, folder_state, unchanged
-from mailroom.sync.prefetch import Prefetcher
 from mailroom.sync.source import SyncSource
 
 log = logging.getLogger(__name__)
@@ -217,6 +216,8 @@ class _Run:
         fetched in bounded batches, each committed with its cursor. False when stopped."""
         if not entries:
             return True
+        from mailroom.sync.prefetch import Prefetcher  # loaded only when there is mail to fetch
+
         by_uid = {e.uid: e for e in entries}
         reused = self._reuse(entries)
         fetch = [(e.uid, e.size) for e in entries if e.uid not in reused]

@@ -52,26 +52,27 @@ def copies_of(app: App, box: int) -> list[MessageCopy]:
 
 
 def test_a_message_in_five_labels_is_fetched_once_and_its_copy_shows_the_five_labels(
-    sqlite_app: App, gmail: GmailProxy, imap_user: tuple[str, str]
+    any_app: App, gmail: GmailProxy, imap_user: tuple[str, str]
 ) -> None:
+    """On SQLite and PostgreSQL (the labels column, the X-GM-MSGID kept on the copy)."""
     login = imap_user[0]
     labels = ["\\Inbox", "\\Important", "\\Starred", "Customers", "Leads 2026"]
     msgid = gmail.deliver(login, mail(login, 1), labels)
     gmail.deliver(login, mail(login, 2), ["\\Inbox"])
-    box = gmail_box(sqlite_app, gmail, imap_user)
+    box = gmail_box(any_app, gmail, imap_user)
 
-    report = sync_mailbox(sqlite_app, box)
+    report = sync_mailbox(any_app, box)
 
     assert report.error is None, report.error
     assert [f.name for f in report.folders] == [ALL_MAIL], "All Mail alone, no label folder"
     assert report.fetched == 2 and sorted(fetched_uids(gmail)) == [1, 2]
     assert not any(b"EXAMINE INBOX" in c or b"Customers" in c for c in gmail.commands)
-    rows = copies_of(sqlite_app, box)
+    rows = copies_of(any_app, box)
     assert len(rows) == 2, "one copy per message, not one per label"
     labelled = next(c for c in rows if c.server_id == str(msgid))
     assert labelled.folder == ALL_MAIL
     assert labelled.labels == sorted(labels)
-    with sqlite_app.sessions() as session:
+    with any_app.sessions() as session:
         assert len(list(session.scalars(select(Message.id)))) == 2
 
 
@@ -232,30 +233,30 @@ def test_changed_labels_and_flags_are_stored_and_a_message_gone_from_all_mail_is
 
 
 def test_after_a_uidvalidity_change_messages_come_back_by_x_gm_msgid_without_a_refetch(
-    sqlite_app: App, gmail: GmailProxy, imap_user: tuple[str, str]
+    any_app: App, gmail: GmailProxy, imap_user: tuple[str, str]
 ) -> None:
     login = imap_user[0]
     sent = [mail(login, n) for n in (1, 2, 3)]
     for raw in sent:
         gmail.deliver(login, raw, ["\\Inbox"])
-    box = gmail_box(sqlite_app, gmail, imap_user)
-    assert sync_mailbox(sqlite_app, box).fetched == 3
+    box = gmail_box(any_app, gmail, imap_user)
+    assert sync_mailbox(any_app, box).fetched == 3
     gmail.bodies.clear()
     before = gmail.dovecot.session(login).status(f'"{ALL_MAIL}"', "(UIDVALIDITY)")
     gmail.rebuild_all_mail(login, sent)  # a new UIDVALIDITY, the same X-GM-MSGIDs
     after = gmail.dovecot.session(login).status(f'"{ALL_MAIL}"', "(UIDVALIDITY)")
     assert before != after
 
-    report = sync_mailbox(sqlite_app, box)
+    report = sync_mailbox(any_app, box)
 
     assert report.error is None, report.error
     assert report.folders[0].uidvalidity_changed
     assert report.fetched == 0 and gmail.bodies == []
-    rows = copies_of(sqlite_app, box)
+    rows = copies_of(any_app, box)
     live = [c for c in rows if c.gone_at is None]
     assert len(rows) == 6 and len(live) == 3
     assert {c.message_id for c in live} == {c.message_id for c in rows if c.gone_at}
-    with sqlite_app.sessions() as session:
+    with any_app.sessions() as session:
         assert len(list(session.scalars(select(Message.id)))) == 3
 
 

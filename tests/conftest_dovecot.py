@@ -4,6 +4,8 @@ Register it from tests/conftest.py with `pytest_plugins = ["tests.conftest_dovec
 
 - `dovecot` (session): a started `DovecotServer` (see mailroom_testing/dovecot.py); skipped only
   when /usr/sbin/dovecot is not installed.
+- `gmail_server` (session) and `gmail` (function, quota off, counters cleared): the Gmail
+  stand-in, an IMAP proxy in front of the Dovecot (mailroom_testing/gmail_proxy.py).
 - `imap_user` (function): `(username, password)` of a new user with an empty mailbox
   (INBOX, Sent, Drafts, Trash, Junk).
 """
@@ -21,6 +23,7 @@ import pytest
 
 from mailroom_testing.dovecot import DOVECOT_BIN, DovecotServer
 from mailroom_testing.fault_proxy import FaultProxy
+from mailroom_testing.gmail_proxy import GmailProxy
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +58,22 @@ def proxy(dovecot: DovecotServer) -> Iterator[FaultProxy]:
     fault = FaultProxy(dovecot.host, dovecot.imap_port)
     yield fault
     fault.close()
+
+
+@pytest.fixture(scope="session")
+def gmail_server(dovecot: DovecotServer) -> Iterator[GmailProxy]:
+    """One Gmail stand-in (mailroom_testing/gmail_proxy.py) in front of the test Dovecot."""
+    gmail = GmailProxy(dovecot)
+    yield gmail
+    gmail.close()
+
+
+@pytest.fixture
+def gmail(gmail_server: GmailProxy) -> Iterator[GmailProxy]:
+    """The session's Gmail proxy with no quota and fresh counters for this test."""
+    gmail_server.daily_quota = None
+    gmail_server.new_day()
+    gmail_server.commands.clear()
+    gmail_server.bodies.clear()
+    yield gmail_server
+    gmail_server.daily_quota = None

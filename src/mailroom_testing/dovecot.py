@@ -494,6 +494,13 @@ class DovecotServer:
             )
         return result
 
+    def master_login(self, user: str) -> imaplib.IMAP4:
+        """A new (uncached) IMAP session on the plain port, logged in as `user` through the
+        master user: for a helper thread that must not share `session`'s connection."""
+        conn = imaplib.IMAP4(HOST, self.imap_port, timeout=30)
+        conn.login(f"{user}*{MASTER_USER}", self._master_password)
+        return conn
+
     def session(self, user: str) -> imaplib.IMAP4:
         """A cached IMAP session logged in as `user` through the master user."""
         conn = self._sessions.get(user)

@@ -16,6 +16,15 @@ if TYPE_CHECKING:
 
 
 def _print_report(report: SyncReport) -> None:
+    if report.paused_until is not None and report.error:  # a quota: no error, a pause
+        from mailroom.sync.health import diagnose
+
+        console.print(
+            f"Mailbox {report.mailbox_id}: paused until {report.paused_until:%Y-%m-%d %H:%M} "
+            f"UTC, then it resumes by itself ({report.fetched} fetched before the pause)."
+        )
+        console.print(f"  Why: {diagnose(report.error).hint}")
+        return
     if report.error:
         err_console.print(f"Mailbox {report.mailbox_id}: [red]{report.error.message}[/]")
         from mailroom.sync.health import diagnose
@@ -30,6 +39,8 @@ def _print_report(report: SyncReport) -> None:
             "disabled": "disabled",
             "sign-in": "its OAuth sign-in was revoked; sign in again with "
             f"`mailroom mailbox reconnect {report.mailbox_id}`",
+            "paused": "paused: Gmail's daily download limit is used up; it resumes by itself "
+            "at the time `mailroom mailbox list` shows",
         }[report.skipped]
         console.print(f"Mailbox {report.mailbox_id}: skipped, {why}.")
         return
@@ -103,7 +114,7 @@ def sync(
             reports = sync_all(app, progress=bars, batch_size=batch_size)
     for report in reports:
         _print_report(report)
-    failed = [r.error for r in reports if r.error]
+    failed = [r.error for r in reports if r.error and r.paused_until is None]
     if failed:
         raise typer.Exit(max(e.exit_code for e in failed))
 

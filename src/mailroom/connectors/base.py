@@ -100,7 +100,9 @@ class RawMessage:
     """One message's bytes and exactly where they were found.
 
     The bytes are in `data`, or, for a message the fetch worker staged (`staged` set and
-    `data` empty), in the staging file until its batch is stored: read them with `load`."""
+    `data` empty), in the staging file until its batch is stored: read them with `load`.
+    A Gmail copy (sync/gmail.py) also carries its labels (X-GM-LABELS) and its X-GM-MSGID
+    as `server_id`."""
 
     folder: str
     uidvalidity: int
@@ -109,6 +111,8 @@ class RawMessage:
     flags: tuple[str, ...] = ()
     internaldate: str | None = None
     staged: StagedCopy | None = None
+    labels: tuple[str, ...] = ()
+    server_id: str | None = None
 
     @property
     def size(self) -> int:

@@ -300,6 +300,14 @@ class ImapSource(Connection):
         flags = self._call("UID FETCH FLAGS", imap_fetch.all_flags, raw, high=high)
         return known - set(flags), flags
 
+    def run_raw(
+        self, folder: str, action: str, fn: Callable[..., R], /, *args: object, **kwargs: object
+    ) -> R:
+        """`fn(imaplib connection, *args, **kwargs)` with `folder` selected, its failures
+        turned into mailroom errors: how imap_gmail.py's Gmail verbs run (sync/gmail.py)."""
+        self._selected_status(folder)
+        return self._call(action, fn, self._raw(), *args, **kwargs)
+
     def search_addresses(self, folder: str, addresses: Sequence[str]) -> list[int]:
         """UIDs of the messages FROM, TO or CC any of `addresses` (RFC 3501 §6.4.4)."""
         self._selected_status(folder)

@@ -20,6 +20,12 @@ Yahoo and AOL count each recipient against the daily figure, hence recipients/da
 custom default uses RFC 5321 §4.5.3.1.8 (a server must accept at least 100 recipients)
 and a size most servers take; a server's own EHLO SIZE (RFC 1870) is checked at send time.
 
+Incoming servers: IMAP on 993 and, where the provider offers it, POP3 on 995, both with
+implicit TLS (Gmail: imap.gmail.com, pop.gmail.com; Microsoft 365 and Outlook.com:
+outlook.office365.com for both). Sending: Gmail smtp.gmail.com 465 (implicit TLS),
+Microsoft 365 smtp.office365.com 587 (STARTTLS). The same OAuth access token signs in to
+all three (SASL XOAUTH2, connectors/sasl.py); iCloud offers no POP3.
+
 `server_saves_sent`: Gmail and Exchange Online (Microsoft 365, Outlook.com) put mail
 submitted over SMTP into the Sent folder themselves, so Mailroom must not APPEND a second
 copy; for every other server Mailroom appends it (IMAP APPEND, RFC 3501 §6.3.11).
@@ -68,6 +74,8 @@ class ProviderPreset:
     limits: SendingLimits
     server_saves_sent: bool = False
     host_suffixes: tuple[str, ...] = ()
+    pop3_host: str | None = None  # POP3 over implicit TLS, when the provider offers it
+    pop3_port: int = 995
 
 
 PRESETS: dict[str, ProviderPreset] = {
@@ -84,6 +92,7 @@ PRESETS: dict[str, ProviderPreset] = {
             SendingLimits(100, 500, None, 25 * MB),
             server_saves_sent=True,
             host_suffixes=("gmail.com", "googlemail.com", "google.com"),
+            pop3_host="pop.gmail.com",
         ),
         ProviderPreset(
             "microsoft365",
@@ -96,6 +105,7 @@ PRESETS: dict[str, ProviderPreset] = {
             SendingLimits(500, 10_000, 10_000, 35 * MB),
             server_saves_sent=True,
             host_suffixes=("office365.com", "outlook.office.com"),
+            pop3_host="outlook.office365.com",
         ),
         ProviderPreset(
             "outlook",
@@ -108,6 +118,7 @@ PRESETS: dict[str, ProviderPreset] = {
             SendingLimits(100, 300, None, 20 * MB),
             server_saves_sent=True,
             host_suffixes=("outlook.com", "hotmail.com", "live.com"),
+            pop3_host="outlook.office365.com",
         ),
         ProviderPreset(
             "yahoo",
@@ -119,6 +130,7 @@ PRESETS: dict[str, ProviderPreset] = {
             993,
             SendingLimits(100, 500, 500, 25 * MB),
             host_suffixes=("yahoo.com",),
+            pop3_host="pop.mail.yahoo.com",
         ),
         ProviderPreset(
             "aol",
@@ -130,6 +142,7 @@ PRESETS: dict[str, ProviderPreset] = {
             993,
             SendingLimits(100, 500, 500, 25 * MB),
             host_suffixes=("aol.com",),
+            pop3_host="pop.aol.com",
         ),
         ProviderPreset(
             "icloud",
@@ -152,6 +165,7 @@ PRESETS: dict[str, ProviderPreset] = {
             993,
             SendingLimits(150, 500, None, 20 * MB),
             host_suffixes=("zoho.com", "zoho.eu", "zoho.in", "zoho.com.au", "zohomail.com"),
+            pop3_host="pop.zoho.com",
         ),
         ProviderPreset(
             "custom",

@@ -377,6 +377,7 @@ class MessageCopy(Base):
     __table_args__ = (
         UniqueConstraint("mailbox_id", "folder", "uidvalidity", "uid"),
         Index("ix_message_copies_message", "message_id"),
+        Index("ix_message_copies_server_id", "mailbox_id", "server_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
@@ -391,6 +392,9 @@ class MessageCopy(Base):
     # The IMAP flags as the server last reported them (\\Seen, \\Flagged, keywords;
     # RFC 3501 §2.3.2), kept current by the sync (CONDSTORE, RFC 7162); never written back.
     flags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # Gmail's labels of the copy (X-GM-LABELS: \\Inbox, \\Sent, the user's own), as last
+    # reported (sync/gmail.py); its X-GM-MSGID is `server_id`. Empty for other servers.
+    labels: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class MessageLink(Base):

@@ -65,6 +65,7 @@ from mailroom.matching.view import MailView
 
 __all__ = ["BatchResult", "IngestTarget", "clean_text", "identity_of", "ingest_batch"]
 
+SENT_LABEL = "\\Sent"  # Gmail's X-GM-LABELS for mail the account sent (sync/gmail.py)
 MAILBOX_DEPENDENT = ("filter:participation", "filter:blocklist")
 
 
@@ -152,6 +153,8 @@ def _ingest(
         if identity in segment.identities or (known is not None and known not in revisit):
             continue
         direction = classify_direction(message, target.directory)
+        if direction == "inbound" and SENT_LABEL in raw.labels:
+            direction = "outbound"  # Gmail says the owner sent it (an address not yet known)
         mail = _view(message, direction, policy, raw if target.defer_bodies else None)
         if threads_matter and segment.identities & _thread_ids(message):
             flush()  # the participation filter reads the earlier messages of the thread
@@ -279,7 +282,7 @@ def _store_copies(
     if target.mailbox_id is None:
         return 0
     places = {(raw.folder, raw.uidvalidity, raw.uid): identity_of(msg) for raw, msg in parsed}
-    flags = {(raw.folder, raw.uidvalidity, raw.uid): sorted(raw.flags) for raw, _ in parsed}
+    by_place = {(raw.folder, raw.uidvalidity, raw.uid): raw for raw, _ in parsed}
     existing = set(
         session.execute(
             select(MessageCopy.folder, MessageCopy.uidvalidity, MessageCopy.uid).where(
@@ -297,7 +300,9 @@ def _store_copies(
             "folder": folder,
             "uidvalidity": uidvalidity,
             "uid": uid,
-            "flags": flags[folder, uidvalidity, uid],  # as fetched; never written back
+            "flags": sorted(by_place[folder, uidvalidity, uid].flags),  # never written back
+            "labels": sorted(by_place[folder, uidvalidity, uid].labels),  # Gmail's
+            "server_id": by_place[folder, uidvalidity, uid].server_id,  # X-GM-MSGID
         }
         for (folder, uidvalidity, uid), identity in places.items()
         if (folder, uidvalidity, uid) not in existing

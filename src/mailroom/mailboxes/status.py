@@ -9,10 +9,11 @@ pending ──claim──▶ syncing ──success──▶ ok ──(next poll 
                       ▼
                     failed ──(credentials edited)──▶ pending
  any ──mailbox disabled──▶ disabled ──enabled──▶ pending
+ syncing ──over the daily download quota (Gmail)──▶ paused ──resume time──▶ syncing
 ```
 
 `MailboxStatus` is a `str` enum, so the stored column and every JSON answer keep the
-same strings (`pending`, `syncing`, `ok`, `error`, `failed`, `disabled`). Every write of
+same strings (`pending`, `syncing`, `ok`, `error`, `failed`, `disabled`, `paused`). Every write of
 `Mailbox.status` in Mailroom goes through a function below; `sync.health` decides *when*
 (backoff, the failure counters), these functions only make the move.
 """
@@ -34,6 +35,7 @@ class MailboxStatus(StrEnum):
     ERROR = "error"
     FAILED = "failed"
     DISABLED = "disabled"
+    PAUSED = "paused"  # the provider's daily download quota is used up: resumes by itself
 
 
 def reenable(mailbox: Mailbox) -> None:
@@ -67,6 +69,11 @@ def mark_ok(mailbox: Mailbox) -> None:
 def mark_failing(mailbox: Mailbox, *, gave_up: bool) -> None:
     """A sync failed: `error` (retried after a backoff) or, when given up, `failed`."""
     mailbox.status = MailboxStatus.FAILED if gave_up else MailboxStatus.ERROR
+
+
+def mark_paused(mailbox: Mailbox) -> None:
+    """Over the provider's download quota (Gmail): no error, waits until `next_attempt_at`."""
+    mailbox.status = MailboxStatus.PAUSED
 
 
 def mark_idle(mailbox: Mailbox) -> None:

@@ -35,6 +35,7 @@ STATUS_WORDS: dict[str, str] = {
     MailboxStatus.ERROR: "Error",
     MailboxStatus.DISABLED: "Disabled",
     MailboxStatus.FAILED: "Stopped: needs your fix",
+    MailboxStatus.PAUSED: "Paused: Gmail's daily download limit",
 }
 
 
@@ -44,7 +45,7 @@ def _iso(value: Any) -> str | None:
 
 def last_hint(session: Session, mailbox: Mailbox) -> str | None:
     """How to fix the mailbox's last error (the sync engine's hint, else the error log's)."""
-    if mailbox.status != MailboxStatus.ERROR and not mailbox.last_error:
+    if mailbox.status not in (MailboxStatus.ERROR, MailboxStatus.PAUSED) and not mailbox.last_error:
         return None
     if mailbox.error_hint:
         return str(mailbox.error_hint)
@@ -58,6 +59,9 @@ def last_hint(session: Session, mailbox: Mailbox) -> str | None:
 
 def _one(mailbox: Mailbox, *, hint: str | None, sharing: str) -> dict[str, Any]:
     status = str(mailbox.status)
+    words = STATUS_WORDS.get(status, status)
+    if status == MailboxStatus.PAUSED and mailbox.next_attempt_at is not None:
+        words += f"; resumes at {mailbox.next_attempt_at:%Y-%m-%d %H:%M} UTC"
     return {
         "id": mailbox.id,
         "address": mailbox.address,
@@ -73,7 +77,7 @@ def _one(mailbox: Mailbox, *, hint: str | None, sharing: str) -> dict[str, Any]:
         "pending_aliases": [a.address for a in mailbox.aliases if not a.approved],
         "folders": list(mailbox.folders),
         "status": status,
-        "status_words": STATUS_WORDS.get(status, status),
+        "status_words": words,
         "last_error": mailbox.last_error,
         "last_success_at": _iso(mailbox.last_success_at),
         "enabled": mailbox.enabled,

@@ -142,13 +142,11 @@ def oauth_servers(
     given `smtp_host`; with only an incoming host given (a test server), there is none."""
     preset = preset_for(provider)
     pop3 = protocol == "pop3"
-    default_host = (preset.imap_host or "").replace("imap.", "pop.") if pop3 else preset.imap_host
-    if pop3 and preset.name == "microsoft365":
-        default_host = preset.imap_host
+    default_host = preset.pop3_host if pop3 else preset.imap_host
     chosen: dict[str, object] = {
         "protocol": protocol,
         "host": host or default_host or "",
-        "port": port or (995 if pop3 else preset.imap_port),
+        "port": port or (preset.pop3_port if pop3 else preset.imap_port),
         "security": security or "ssl",
     }
     if smtp_host or host is None:

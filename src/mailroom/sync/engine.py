@@ -6,6 +6,7 @@ Read this top to bottom to follow a message from the server to the timeline:
       ├─ claim the mailbox                   claims.py: one sync per mailbox, company limit
       ├─ open_source(mailbox)                connectors/imap.py or pop3.py (no DB access)
       ├─ POP3? → sync_pop3                   pop3.py: UIDL diff, leave on server
+      ├─ Gmail (X-GM-EXT-1)? → sync_all_mail gmail.py: All Mail once, labels on the copy
       └─ for each chosen folder: sync_folder folders.py, the stage machine below
            ├─ STATUS (UIDVALIDITY, UIDNEXT, MESSAGES, HIGHESTMODSEQ): unchanged → skip
            ├─ new mail above last_uid, oldest first  ┐ each batch: one transaction =
@@ -65,6 +66,7 @@ from mailroom.sync.folders import (
     SyncContext,
     sync_folder,
 )
+from mailroom.sync.gmail import all_mail, sync_all_mail
 from mailroom.sync.pop3 import sync_pop3
 from mailroom.sync.source import Pop3Source
 
@@ -103,7 +105,8 @@ class SyncReport:
     mailbox_id: int
     folders: list[FolderReport] = field(default_factory=list)
     error: MailroomError | None = None
-    skipped: str | None = None  # "busy", "waiting", "failed", "disabled", "sign-in"
+    skipped: str | None = None  # "busy", "waiting", "failed", "disabled", "sign-in", "paused"
+    paused_until: datetime | None = None  # over the provider's download quota (health.py)
 
     @property
     def messages(self) -> int:
@@ -146,6 +149,12 @@ ACTIVE: dict[int, ActiveSync] = {}
 _active_lock = threading.Lock()
 
 
+def _later(mailbox: Mailbox) -> bool:
+    """Whether the mailbox's resume time (`next_attempt_at`) is still to come."""
+    resume = health.aware(mailbox.next_attempt_at)
+    return resume is not None and resume > datetime.now(UTC)
+
+
 def _default_opener(mailbox: Mailbox, app: App) -> AnySource:
     return open_source(mailbox, app)
 
@@ -178,6 +187,8 @@ def sync_mailbox(
             report.skipped = "failed"
         elif mailbox.error_kind == health.REVOKED and not force:
             report.skipped = "sign-in"  # a dead OAuth grant: never retried, only a sign-in helps
+        elif mailbox.status == MailboxStatus.PAUSED and not force and _later(mailbox):
+            report.skipped = "paused"  # Gmail's download quota: resumes by itself (health.py)
         elif not claims.within_limit(session, mailbox):
             mark_waiting(mailbox)
             mailbox.error_kind = "limit"
@@ -238,7 +249,15 @@ def _run(
             sync_pop3(ctx, source, report.folders[-1], delete=mailbox.delete_after_fetch)
         else:
             early = _status_before_list(app, mailbox.id, source)
-            for info in choose_folders(source.list_folders(), mailbox.folders):
+            folders = source.list_folders()
+            chosen: list[FolderInfo] = []
+            if (everything := all_mail(source, folders)) is not None:  # Gmail: sync/gmail.py
+                report.folders.append(FolderReport(name=everything.name))
+                status = early.pop(everything.name, None)
+                sync_all_mail(ctx, source, everything, report.folders[-1], status=status)
+            else:
+                chosen = choose_folders(folders, mailbox.folders)
+            for info in chosen:
                 report.folders.append(FolderReport(name=info.name))
                 status = early.pop(info.name, None)
                 sync_folder(ctx, source, info, report.folders[-1], status=status)
@@ -263,6 +282,8 @@ def _run(
             return  # taken over (stale claim): the new owner reports
         if report.error is not None:
             found = health.record_failure(session, row, report.error)
+            if found.pause:
+                report.paused_until = health.aware(row.next_attempt_at)
             log.warning(
                 "mailbox %s: %s: %s", mailbox.id, found.kind, report.error.message.splitlines()[0]
             )

@@ -14,6 +14,7 @@ pending ──claim──▶ syncing ──success──▶ ok ──(next poll 
                       ▼
                     failed ──(credentials edited)──▶ pending
  any ──mailbox disabled──▶ disabled ──enabled──▶ pending
+ syncing ──Gmail: over the daily download quota──▶ paused ──resume time──▶ syncing
 ```
 
 Backoff is exponential with jitter (base * 2^(n-1), capped, times a random factor in
@@ -27,6 +28,13 @@ is no wrong password: it never counts, and is retried only after a day (a sign-i
 it, `mailroom mailbox reconnect ID`), never in a loop. The 48-hour clock (`failing_since`)
 starts at the first failure after a success or an edit. No message here ever contains a
 password (connectors scrub them).
+
+Gmail's daily IMAP download limit (`[OVERQUOTA] Account exceeded command or bandwidth
+limits`, about 2,500 MB a day; Google lifts the block within a day) is no failure either:
+the mailbox is `paused` with the time it resumes (`next_attempt_at`: one hour, doubling on
+each pause in a row, at most a day), counts toward neither auto-disable rule, and is not
+synced before that time unless someone asks (`sync --now`). What was stored before the
+quota ran out stays stored; the sync resumes at its cursors.
 """
 
 from __future__ import annotations
@@ -49,7 +57,7 @@ from mailroom.errors import (
     TLSError,
     UserError,
 )
-from mailroom.mailboxes.status import mark_failing, mark_ok
+from mailroom.mailboxes.status import mark_failing, mark_ok, mark_paused
 
 AUTH_FAILURES_TO_FAIL = 10
 NO_SUCCESS_TO_FAIL = timedelta(hours=48)
@@ -57,6 +65,9 @@ EDIT_HINT = "`mailroom mailbox edit ID --password-stdin`"
 REVOKED = "oauth_revoked"
 REVOKED_HINT = "Sign in again: mailroom mailbox reconnect ID (or Reconnect on My mailboxes)"
 REVOKED_RETRY = 24 * 3600.0  # a dead grant is not retried in a loop: it needs the user
+BANDWIDTH = "bandwidth_limit"
+PAUSE_FIRST = 3600.0  # Gmail's quota block: first pause, doubled on each pause in a row
+PAUSE_MOST = 24 * 3600.0  # Google lifts the block within a day
 
 HINTS = {
     "auth_failed": "The server refused the user name or password: enter the current password "
@@ -86,12 +97,17 @@ HINTS = {
     "config": "The stored credentials cannot be used with this data dir's key: restore the key "
     f"or enter the password again with {EDIT_HINT}.",
     "oauth_revoked": REVOKED_HINT,
+    BANDWIDTH: "Gmail's daily IMAP download limit for this account is used up (Google allows "
+    "about 2,500 MB a day). Mailroom paused this mailbox and resumes by itself at the time "
+    "shown; what was fetched is kept. Nothing to change (other IMAP clients on the account "
+    "use the same limit).",
     "limit": "The company's mailbox limit is reached: this mailbox waits until a slot frees "
     "(disable another mailbox or raise the limit).",
 }
 
 _THROTTLE = re.compile(r"\[THROTTLED\]|suggested backoff time|request is throttled", re.I)
 _BACKOFF_MS = re.compile(r"suggested backoff time:?\s*(\d+)\s*milli", re.I)
+_BANDWIDTH = re.compile(r"exceeded command or bandwidth limits|bandwidth limit", re.I)
 _QUOTA = re.compile(r"\[OVERQUOTA\]|over ?quota|quota exceeded|mailbox (is )?full", re.I)
 _APP_PASSWORD = re.compile(
     r"application-specific password|app password|WebLoginRequired|log in via your web browser",
@@ -113,6 +129,7 @@ class Diagnosis:
     user_fixable: bool
     auth_failure: bool = False
     retry_after: float | None = None  # seconds the server asked us to wait
+    pause: bool = False  # a quota that lifts by itself: `paused`, no failure counted
 
 
 def diagnose(exc: MailroomError) -> Diagnosis:
@@ -124,6 +141,8 @@ def diagnose(exc: MailroomError) -> Diagnosis:
     text = exc.message
     if isinstance(exc, OAuthRevoked):  # the provider's words may say anything
         return Diagnosis("oauth_revoked", REVOKED_HINT, True, retry_after=REVOKED_RETRY)
+    if _BANDWIDTH.search(text):  # before throttling and storage quota: Gmail's [OVERQUOTA]
+        return Diagnosis(BANDWIDTH, HINTS[BANDWIDTH], False, pause=True)
     if _THROTTLE.search(text):
         match = _BACKOFF_MS.search(text)
         wait = int(match.group(1)) / 1000 if match else None
@@ -180,6 +199,9 @@ def record_failure(
     """Log the error, set the status and schedule the next attempt; returns the diagnosis."""
     now = now or datetime.now(UTC)
     found = diagnose(exc)
+    if found.pause:
+        _pause(session, mailbox, exc, found, now)
+        return found
     mailbox.failure_count += 1
     if found.auth_failure:
         mailbox.auth_failure_count += 1
@@ -211,6 +233,34 @@ def record_failure(
         )
     )
     return found
+
+
+def _pause(
+    session: Session, mailbox: Mailbox, exc: MailroomError, found: Diagnosis, now: datetime
+) -> None:
+    """Over the provider's download quota: `paused` until a resume time, nothing counted
+    toward auto-disable (neither the auth counter nor the 48-hour clock)."""
+    pauses = mailbox.failure_count if mailbox.error_kind == found.kind else 0
+    mailbox.failure_count = pauses + 1
+    wait = min(PAUSE_MOST, PAUSE_FIRST * 2.0 ** min(pauses, 10))
+    resume = now + timedelta(seconds=wait)
+    mark_paused(mailbox)
+    mailbox.last_error = f"Paused until {resume:%Y-%m-%d %H:%M} UTC: {exc.message}"
+    mailbox.error_kind = found.kind
+    mailbox.error_hint = found.hint
+    mailbox.next_attempt_at = resume
+    mailbox.sync_owner = None
+    session.add(
+        MailboxError(
+            mailbox_id=mailbox.id,
+            at=now,
+            kind=found.kind,
+            message=mailbox.last_error,
+            hint=found.hint,
+            user_fixable=False,
+            retry_at=resume,
+        )
+    )
 
 
 def record_success(mailbox: Mailbox, *, now: datetime | None = None) -> None:

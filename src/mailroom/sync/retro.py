@@ -28,6 +28,7 @@ from mailroom.errors import MailroomError
 from mailroom.ingest.batch import IngestTarget, ingest_batch
 from mailroom.matching.directory import load_directory
 from mailroom.sync.connect import open_source
+from mailroom.sync.gmail import all_mail, labelled
 from mailroom.sync.source import Pop3Source, SyncSource
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,10 @@ def backfill_record(
             if not isinstance(source, SyncSource):
                 continue
             report.mailboxes += 1
-            for info in choose_folders(source.list_folders(), mailbox.folders):
+            folders = source.list_folders()
+            everything = all_mail(source, folders)  # Gmail: All Mail alone (sync/gmail.py)
+            chosen = [everything] if everything else choose_folders(folders, mailbox.folders)
+            for info in chosen:
                 _search_folder(app, mailbox, source, info, addresses, report, batch_size)
         except MailroomError as exc:
             report.errors.append(f"mailbox {mailbox.id}: {exc.message}")
@@ -128,7 +132,7 @@ def _search_folder(
         return
     sizes = [(uid, 0) for uid in missing]
     for batch in size_batches(sizes, max_count=batch_size):
-        raws: list[RawMessage] = source.fetch_uids(info.name, batch)
+        raws: list[RawMessage] = labelled(source, info.name, source.fetch_uids(info.name, batch))
         with transaction(app.sessions) as session:
             target = IngestTarget(
                 company_id=mailbox.company_id,

@@ -39,7 +39,7 @@ from mailroom.sync.idle import REFRESH, IdleManager
 
 log = logging.getLogger(__name__)
 
-PUSH_ROLES = ("inbox", "sent")
+PUSH_ROLES = ("inbox", "sent", "all")  # "all": a Gmail mailbox syncs All Mail alone
 
 
 class PollScheduler:

@@ -1,4 +1,5 @@
-"""The sync CLI's progress display and the mailbox summary's progress and hint fields."""
+"""The sync CLI's progress display and the mailbox summary's progress and hint fields, and
+a Gmail mailbox paused over its download quota as `sync --once` and `mailbox list` show it."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from mailroom.app import App
 from mailroom.cli.sync import _Bars
 from mailroom.sync.engine import ProgressEvent, sync_mailbox
+from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer
+from mailroom_testing.gmail_proxy import GmailProxy
 from tests.helpers.mailbox_state import run_cli
-from tests.helpers.sync_support import connect_mailbox, seed
+from tests.helpers.sync_support import connect_mailbox, seed, through
 
 
 def test_progress_bar_shows_done_of_total_messages_and_bytes() -> None:
@@ -47,3 +50,31 @@ def test_mailbox_list_json_carries_progress_and_since(
     assert row["status"] == "ok" and row["progress"]["done"] == row["progress"]["total"] == 3
     assert run_cli(sqlite_app, monkeypatch, "sync", "--once") == 0
     assert "0 fetched" in capsys.readouterr().out
+
+
+def test_a_gmail_mailbox_over_its_download_quota_shows_paused_with_the_resume_time(
+    sqlite_app: App,
+    gmail: GmailProxy,
+    imap_user: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    login = imap_user[0]
+    gmail.prepare(login)
+    for n in range(3):
+        gmail.deliver(login, build_message(subject=f"Over {n}", minutes=n), ["\\Inbox"])
+    box = connect_mailbox(sqlite_app, gmail.dovecot, imap_user)
+    through(sqlite_app, box, gmail.port)
+    gmail.daily_quota = 0  # used up before the first body
+
+    assert run_cli(sqlite_app, monkeypatch, "sync", "--once") == 0, "a pause is no error"
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"Mailbox {box}: paused until" in said and "download limit" in said
+    assert run_cli(sqlite_app, monkeypatch, "mailbox", "list", "--json") == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["status"] == "paused" and row["error_kind"] == "bandwidth_limit"
+    assert row["status_words"].startswith("Paused") and "resumes at" in row["status_words"]
+    assert row["next_attempt_at"] and row["auth_failures"] == 0
+
+    assert run_cli(sqlite_app, monkeypatch, "sync", "--once") == 0
+    assert "skipped, paused" in capsys.readouterr().out

@@ -128,3 +128,26 @@ def test_record_search_answers_htmx_with_rows_only(
     page = web.get(f"/records/contact/{alpha.contact_id}").text
     assert page.count('class="entry') == 3 and "linked by address:main" in page
     assert "→ sent" in page and "← received" in page
+
+
+def test_a_mailbox_over_gmails_download_limit_shows_paused_with_its_resume_time(
+    web: TestClient, sqlite_app: App, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    from datetime import UTC, datetime
+
+    from mailroom.db.engine import transaction
+    from mailroom.errors import ProtocolError
+    from mailroom.sync.health import record_failure
+
+    alpha, _ = two_tenants
+    said = "rejected UID FETCH: [OVERQUOTA] Account exceeded command or bandwidth limits."
+    with transaction(sqlite_app.sessions) as session:
+        mailbox = session.get(Mailbox, alpha.mailbox_id)
+        assert mailbox is not None
+        record_failure(
+            session, mailbox, ProtocolError(said), now=datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+        )
+    sign_in(web, alpha.admin)
+    page = web.get("/mailboxes").text
+    assert 'class="badge paused"' in page
+    assert "Paused: Gmail&#39;s daily download limit; resumes at 2026-12-01 10:30 UTC" in page

@@ -24,7 +24,10 @@ def test_microsoft_defaults_are_office365s_servers_and_pop3_uses_995() -> None:
     assert (smtp.host, smtp.port, smtp.security) == ("smtp.office365.com", 587, "starttls")
     pop = oauth_servers("microsoft", protocol="pop3")
     assert (pop["host"], pop["port"]) == ("outlook.office365.com", 995)
-    assert oauth_servers("google", protocol="pop3")["host"] == "pop.gmail.com"
+    gpop = oauth_servers("google", protocol="pop3")
+    assert (gpop["host"], gpop["port"], gpop["security"]) == ("pop.gmail.com", 995, "ssl")
+    gsmtp = gpop["smtp"]
+    assert isinstance(gsmtp, SmtpInput) and (gsmtp.host, gsmtp.port) == ("smtp.gmail.com", 465)
 
 
 def test_a_given_incoming_host_means_no_smtp_unless_an_smtp_host_is_given() -> None:

@@ -46,6 +46,13 @@ from tests.helpers.sync_support import setup_company
             None,
         ),
         (ProtocolError("APPEND failed: [OVERQUOTA] Quota exceeded"), "over_quota", None),
+        (
+            ProtocolError(
+                "rejected UID FETCH: [OVERQUOTA] Account exceeded command or bandwidth limits."
+            ),
+            "bandwidth_limit",
+            None,
+        ),
         (AuthenticationError("refused the user name or password"), "auth_failed", None),
         (TLSError("sent a certificate that was rejected"), "tls_rejected", None),
         (NetworkError("The IMAP server x:993 refused the connection"), "host_unreachable", None),
@@ -101,3 +108,26 @@ def test_a_revoked_oauth_grant_is_oauth_revoked_not_an_auth_failure_and_waits_a_
     assert found.kind == "oauth_revoked" and not found.auth_failure and found.user_fixable
     assert found.hint.startswith("Sign in again: mailroom mailbox reconnect ID")
     assert found.retry_after is not None and found.retry_after >= 12 * 3600
+
+
+def test_gmails_bandwidth_limit_pauses_longer_each_time_and_never_counts_as_failing(
+    sqlite_app: App,
+) -> None:
+    from mailroom.sync.health import PAUSE_MOST, record_failure
+
+    (box,) = setup_company(sqlite_app)
+    error = ProtocolError("rejected: [OVERQUOTA] Account exceeded command or bandwidth limits.")
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    waits = []
+    with transaction(sqlite_app.sessions) as session:
+        mailbox = session.get(Mailbox, box)
+        assert mailbox is not None
+        for _ in range(8):
+            record_failure(session, mailbox, error, now=now)
+            assert mailbox.next_attempt_at is not None
+            waits.append((mailbox.next_attempt_at - now).total_seconds())
+        assert mailbox.status == "paused" and mailbox.error_kind == "bandwidth_limit"
+        assert mailbox.auth_failure_count == 0 and mailbox.failing_since is None
+        assert mailbox.last_error is not None and mailbox.last_error.startswith("Paused until")
+    assert waits[:3] == [3600.0, 7200.0, 14400.0]
+    assert waits[-1] == PAUSE_MOST and waits == sorted(waits)

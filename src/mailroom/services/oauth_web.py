@@ -27,7 +27,7 @@ import hashlib
 import json
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -79,6 +79,7 @@ class WebServers:
     smtp_port: int | None = None
     smtp_security: str = ""
     backfill: str = "90"
+    allow_self_signed: bool = False
 
     def checked(self) -> WebServers:
         """Itself, once every field is one Mailroom accepts; `BadInput` otherwise."""
@@ -195,7 +196,7 @@ def begin_sign_in(
     (`mailbox_id`, owner only) or an admin's request (`request_id`, its user only).
     Stores the pending sign-in (committed) and returns the provider's URL to go to."""
     if request_id is not None:
-        target = _request_target(session, viewer=viewer, request_id=request_id)
+        target = _request_target(session, viewer=viewer, request_id=request_id, given=servers)
     elif mailbox_id is not None:
         target = _reconnect_target(session, app, viewer=viewer, mailbox_id=mailbox_id)
     else:
@@ -246,7 +247,10 @@ def _reconnect_target(session: Session, app: App, *, viewer: Viewer, mailbox_id:
     return _Target(grant.provider, mailbox.username, WebServers(), mailbox_id=mailbox.id)
 
 
-def _request_target(session: Session, *, viewer: Viewer, request_id: int) -> _Target:
+def _request_target(
+    session: Session, *, viewer: Viewer, request_id: int, given: WebServers | None
+) -> _Target:
+    """The request's sign-in; the user (who will own the mailbox) may name its servers."""
     row = session.get(OAuthRequest, request_id)
     if row is None or row.user_id != viewer.user_id or row.completed_at is not None:
         raise NotFound(
@@ -254,6 +258,10 @@ def _request_target(session: Session, *, viewer: Viewer, request_id: int) -> _Ta
             hint="Reload My mailboxes.",
         )
     servers = WebServers(**json.loads(row.servers)) if row.servers else WebServers()
+    if given is not None and given.host:
+        servers = given.checked()
+    elif given is not None and given.address:
+        servers = replace(servers, address=given.address)
     if row.mailbox_id is not None:
         mailbox = load_mailbox(session, mailbox_id=row.mailbox_id, viewer=viewer)
         return _Target(
@@ -375,6 +383,7 @@ def _connect_new(
         oauth=signed_in,
         username=servers.address or viewer.email,
         since=since_of(servers.backfill),
+        allow_self_signed=servers.allow_self_signed,
         **chosen,  # type: ignore[arg-type]
     )
     user = session.get(User, viewer.user_id)

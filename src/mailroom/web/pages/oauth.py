@@ -54,6 +54,7 @@ def start(
     smtp_port: OptionalPort = None,
     smtp_security: Short = "",
     backfill: Short = "90",
+    allow_self_signed: Annotated[bool, Form()] = False,
 ) -> Response:
     """Store the pending sign-in for this session and send the browser to the provider."""
     assert ctx.web_session is not None  # Csrf is a page session
@@ -67,6 +68,7 @@ def start(
         smtp_port=smtp_port,
         smtp_security=smtp_security,
         backfill=backfill,
+        allow_self_signed=allow_self_signed,
     )
     try:
         url = begin_sign_in(

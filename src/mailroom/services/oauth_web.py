@@ -116,6 +116,17 @@ def sign_in_buttons(session: Session) -> list[dict[str, str]]:
     return [{"name": p.name, "title": p.title} for p in PROVIDERS.values() if p.name in registered]
 
 
+def authorize_origins(session: Session) -> list[str]:
+    """The origins (scheme://host[:port]) of the registered providers' authorization
+    endpoints: the sign-in forms' CSP `form-action` must allow the redirect to them."""
+    found = []
+    for row in list_clients(session):
+        url = row.authorize_url or get_provider(row.provider).authorize_url
+        parts = urllib.parse.urlsplit(url)
+        found.append(f"{parts.scheme}://{parts.netloc}")
+    return sorted(set(found))
+
+
 def open_requests(session: Session, *, viewer: Viewer) -> list[dict[str, Any]]:
     """Admins' sign-in requests the viewer has yet to complete, oldest first."""
     rows = session.scalars(
@@ -163,6 +174,7 @@ def page_values(session: Session, *, viewer: Viewer) -> dict[str, Any]:
     """What "My mailboxes" shows of OAuth: buttons, requests, revoked banners, targets."""
     return {
         "oauth_buttons": sign_in_buttons(session),
+        "oauth_origins": authorize_origins(session),
         "oauth_requests": open_requests(session, viewer=viewer),
         "oauth_revoked": revoked_mailboxes(session, viewer=viewer),
         "oauth_targets": request_targets(session, viewer=viewer),

@@ -77,8 +77,12 @@ def render_mailboxes(
     error: MailroomError | None = None,
     oauth_error: MailroomError | None = None,
 ) -> Response:
-    """My mailboxes: the list, the OAuth sign-in block, the connect form (with an error)."""
-    return render(
+    """My mailboxes: the list, the OAuth sign-in block, the connect form (with an error).
+
+    Its sign-in forms POST to /oauth/start, which redirects to the provider: the page's
+    CSP `form-action` names the registered providers' origins (and only those)."""
+    oauth = oauth_page_values(db, viewer=ctx.viewer)
+    response = render(
         request,
         template,
         ctx,
@@ -88,9 +92,17 @@ def render_mailboxes(
         form=form or _blank_form(ctx),
         error=error,
         oauth_error=oauth_error,
-        **oauth_page_values(db, viewer=ctx.viewer),
+        **oauth,
         **form_values(),
     )
+    if oauth["oauth_origins"]:
+        from mailroom.web.app import PAGE_CSP  # the app imports the pages: read at call time
+
+        allowed = " ".join(["'self'", *oauth["oauth_origins"]])
+        response.headers["Content-Security-Policy"] = PAGE_CSP.replace(
+            "form-action 'self'", f"form-action {allowed}"
+        )
+    return response
 
 
 def form_values() -> dict[str, Any]:

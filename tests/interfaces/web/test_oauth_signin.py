@@ -11,6 +11,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
+from mailroom.db.engine import transaction
 from mailroom.db.models import Mailbox, User
 from mailroom.db.oauth_models import MailboxOAuth, OAuthPending, OAuthRequest
 from mailroom.services.oauth import register_client
@@ -25,6 +27,8 @@ from mailroom.web.app import create_web_app
 from mailroom_testing.dovecot import DovecotServer
 from mailroom_testing.oauth_provider import OAuthProvider
 from tests.conftest_web import Tenant, csrf_of, seed_tenant, sign_in
+from tests.helpers.mailbox_state import wait_for_syncs
+from tests.helpers.tx_guard import guarding
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -126,6 +130,11 @@ def owner_of(session: Session, box: Mailbox) -> str:
     owner = session.get(User, box.user_id)
     assert owner is not None
     return owner.email
+
+
+def mailbox_of(app: App, username: str) -> int:
+    with app.sessions() as session:
+        return session.scalars(select(Mailbox.id).where(Mailbox.username == username)).one()
 
 
 def counts(app: App) -> tuple[int, int, int]:
@@ -273,3 +282,33 @@ def test_an_admins_request_is_completed_by_the_user_and_the_mailbox_is_theirs(
         )
         assert refused.status_code == 422
         assert "This page is for admins." in refused.text
+
+
+def test_an_expired_pending_sign_in_is_refused_and_stores_nothing(
+    setup: Setup, client: TestClient
+) -> None:
+    csrf = sign_in(client, setup.tenant.member)
+    callback = provider_redirect(start(client, setup, csrf))
+    with transaction(setup.app.sessions) as session:
+        pending = session.scalars(select(OAuthPending)).one()
+        pending.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    answer = client.get(callback, follow_redirects=False)
+    assert answer.status_code == 403
+    assert counts(setup.app) == (1, 0, 0)
+
+
+def test_the_dashboard_sign_in_and_reconnect_hold_no_transaction_while_talking(
+    setup: Setup, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with guarding(monkeypatch) as guard:
+        csrf = sign_in(client, setup.tenant.member)
+        done = client.get(provider_redirect(start(client, setup, csrf)), follow_redirects=False)
+        assert done.status_code == 303, done.text
+        box = mailbox_of(setup.app, setup.user)
+        wait_for_syncs(box)
+        url = start(client, setup, csrf, provider="", mailbox_id=str(box))  # Reconnect
+        again = client.get(provider_redirect(url), follow_redirects=False)
+        assert again.headers["location"].startswith("/mailboxes?notice=oauth-reconnected")
+        assert mailbox_of(setup.app, setup.user) == box
+        wait_for_syncs(box)
+    guard.assert_clean()

@@ -39,7 +39,7 @@ from mailroom.connectors.oauth2 import PendingAuthorization
 from mailroom.crm import access
 from mailroom.crm.access import Viewer
 from mailroom.db.models import User
-from mailroom.db.oauth_models import OAuthPending, OAuthRequest
+from mailroom.db.oauth_models import MailboxOAuth, OAuthPending, OAuthRequest
 from mailroom.db.times import as_utc
 from mailroom.errors import BadInput, NotFound
 from mailroom.mailboxes.oauth import PROVIDERS, get_provider, has_grant, list_clients, load_grant
@@ -152,11 +152,24 @@ def open_requests(session: Session, *, viewer: Viewer) -> list[dict[str, Any]]:
 def revoked_mailboxes(session: Session, *, viewer: Viewer) -> list[dict[str, Any]]:
     """The OAuth mailboxes whose grant died, that the viewer owns or (an admin) oversees."""
     boxes = access.visible_mailboxes(session, viewer=viewer)
-    return [
-        {"id": m.id, "address": m.address, "own": m.user_id == viewer.user_id}
-        for m in boxes
-        if m.error_kind == "oauth_revoked" and (m.user_id == viewer.user_id or viewer.is_admin)
-    ]
+    found = []
+    for m in boxes:
+        if m.error_kind != "oauth_revoked":
+            continue
+        owner = session.get(User, m.user_id)
+        provider = session.scalar(
+            select(MailboxOAuth.provider).where(MailboxOAuth.mailbox_id == m.id)
+        )
+        found.append(
+            {
+                "id": m.id,
+                "address": m.username,
+                "own": m.user_id == viewer.user_id,
+                "owner": owner.email if owner is not None else "",
+                "provider": provider or "",
+            }
+        )
+    return found
 
 
 def request_targets(session: Session, *, viewer: Viewer) -> list[str]:
@@ -333,8 +346,9 @@ def finish_from_callback(
             _connect_new(session, app, viewer, taken, signed_in, network),
             False,
         )
-    if taken.request_id is not None:
-        _complete_request(session, request_id=taken.request_id, mailbox_id=mailbox_id)
+    _complete_requests(
+        session, request_id=taken.request_id, mailbox_id=mailbox_id, reconnected=reconnected
+    )
     return SignInDone(mailbox_id=mailbox_id, reconnected=reconnected)
 
 
@@ -404,10 +418,22 @@ def _connect_new(
     return connect_mailbox(session=session, app=app, user=user, new=new, network=network)
 
 
-def _complete_request(session: Session, *, request_id: int, mailbox_id: int) -> None:
+def _complete_requests(
+    session: Session, *, request_id: int | None, mailbox_id: int, reconnected: bool
+) -> None:
+    """The request this sign-in answered, and (a reconnect) every open request to sign
+    that mailbox in again, are done."""
+    query = select(OAuthRequest).where(OAuthRequest.completed_at.is_(None))
+    if reconnected:
+        query = query.where(
+            (OAuthRequest.id == request_id) | (OAuthRequest.mailbox_id == mailbox_id)
+        )
+    elif request_id is not None:
+        query = query.where(OAuthRequest.id == request_id)
+    else:
+        return
     try:
-        row = session.get(OAuthRequest, request_id)
-        if row is not None:
+        for row in session.scalars(query):
             row.completed_at = datetime.now(UTC)
             row.mailbox_id = mailbox_id
         session.commit()

@@ -1,6 +1,6 @@
 """The daily reminder for a mailbox whose OAuth grant died, through the real aiosmtpd: one
 mail a day per mailbox to its owner and the company's admins, until it is fixed; never a
-failure count toward auto-disable."""
+failure count toward auto-disable. And the mail an admin's sign-in request sends."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from email import message_from_bytes, policy
 import pytest
 
 from mailroom.app import App
+from mailroom.crm.access import viewer_for
 from mailroom.crm.companies import add_user
 from mailroom.db.engine import transaction
 from mailroom.db.models import Company, Mailbox
@@ -20,6 +21,7 @@ from mailroom.outbox.delivery import process_due
 from mailroom.outbox.notices import NoticeOutcome
 from mailroom.services.notices import set_notice_mailbox
 from mailroom.services.oauth_notices import RevokedNotices, notify_revoked
+from mailroom.services.oauth_web import request_sign_in
 from mailroom.sync.health import record_failure
 from mailroom_testing.dovecot import DovecotServer
 from tests.conftest_smtp import OutboxEnv, SmtpTestServer, make_outbox_env
@@ -100,3 +102,29 @@ def test_the_serve_loop_ticks_the_reminder(env: OutboxEnv) -> None:
     RevokedNotices(env.app, interval=3600).tick()  # what `serve`'s thread calls
     assert notify_revoked(env.app) == {box: NoticeOutcome.ALREADY_SENT}
     assert [r.status for r in process_due(env.app)] == ["sent"]
+
+
+def test_an_admins_sign_in_request_mails_the_user_through_the_notice_mailbox(
+    env: OutboxEnv,
+) -> None:
+    with transaction(env.app.sessions) as session:
+        company = session.get(Company, 1)
+        assert company is not None
+        chris = add_user(session, company=company, email="chris@acme.example", admin=True)
+        add_user(session, company=company, email="bob@acme.example")
+        admin = viewer_for(session, chris)
+    with env.app.sessions() as session:
+        request_sign_in(
+            session=session,
+            app=env.app,
+            viewer=admin,
+            user_email="Bob@acme.example",
+            provider="microsoft",
+        )
+    assert [r.status for r in process_due(env.app)] == ["sent"]
+    (got,) = env.smtp.messages
+    assert got.rcpt_tos == ["bob@acme.example"]
+    wire = message_from_bytes(got.data, policy=policy.default)
+    assert wire["Subject"] == "Mailroom: please sign in with Microsoft"
+    body = wire.get_body(("plain",))
+    assert body is not None and "chris@acme.example asked you" in body.get_content()

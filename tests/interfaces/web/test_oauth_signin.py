@@ -6,6 +6,7 @@ reaches a page."""
 
 from __future__ import annotations
 
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,7 +23,9 @@ from mailroom.app import App
 from mailroom.db.engine import transaction
 from mailroom.db.models import Mailbox, User
 from mailroom.db.oauth_models import MailboxOAuth, OAuthPending, OAuthRequest
+from mailroom.errors import OAuthRevoked
 from mailroom.services.oauth import register_client
+from mailroom.sync.health import record_failure
 from mailroom.web.app import create_web_app
 from mailroom_testing.dovecot import DovecotServer
 from mailroom_testing.oauth_provider import OAuthProvider
@@ -312,3 +315,54 @@ def test_the_dashboard_sign_in_and_reconnect_hold_no_transaction_while_talking(
         assert mailbox_of(setup.app, setup.user) == box
         wait_for_syncs(box)
     guard.assert_clean()
+
+
+def test_an_admin_sees_a_revoked_mailbox_and_asks_its_owner_who_reconnects_it(
+    setup: Setup, client: TestClient
+) -> None:
+    csrf = sign_in(client, setup.tenant.member)
+    done = client.get(provider_redirect(start(client, setup, csrf)), follow_redirects=False)
+    assert done.status_code == 303
+    box = mailbox_of(setup.app, setup.user)
+    wait_for_syncs(box)
+    with transaction(setup.app.sessions) as session:  # what a sync records on invalid_grant
+        row = session.get(Mailbox, box)
+        assert row is not None
+        record_failure(session, row, OAuthRevoked("invalid_grant", hint="Sign in again."))
+    assert "Sign-in expired or revoked" in client.get("/mailboxes").text
+
+    with TestClient(create_web_app(setup.app)) as admin_web:
+        admin_csrf = sign_in(admin_web, setup.tenant.admin)
+        page = admin_web.get("/mailboxes").text
+        assert f"{setup.user} can no longer sync" in page
+        assert f"Ask {setup.tenant.member} to sign in again" in page
+        forbidden = admin_web.post(  # only the owner signs their mailbox in
+            "/oauth/start",
+            data={"csrf_token": admin_csrf, "mailbox_id": str(box)},
+            headers=origin(admin_web),
+        )
+        assert forbidden.status_code == 422 and "Only the owner" in forbidden.text
+        asked = admin_web.post(
+            "/oauth/requests",
+            data={
+                "csrf_token": admin_csrf,
+                "user_email": setup.tenant.member,
+                "provider": "google",
+                "mailbox_id": str(box),
+            },
+            headers=origin(admin_web),
+            follow_redirects=False,
+        )
+        assert asked.status_code == 303, asked.text
+
+    page = client.get("/mailboxes").text
+    assert "asked you to sign in again" in page
+    request_id = re.search(r'name="request_id" value="(\d+)"', page)
+    assert request_id is not None
+    url = start(client, setup, csrf, provider="", request_id=request_id.group(1))
+    again = client.get(provider_redirect(url), follow_redirects=False)
+    assert again.headers["location"].startswith("/mailboxes?notice=oauth-reconnected")
+    assert mailbox_of(setup.app, setup.user) == box
+    page = client.get("/mailboxes").text
+    assert "Sign-in expired or revoked" not in page and "asked you to" not in page
+    wait_for_syncs(box)

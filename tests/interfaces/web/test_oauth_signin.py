@@ -21,14 +21,19 @@ from sqlalchemy.orm import Session
 
 from mailroom.app import App
 from mailroom.db.engine import transaction
-from mailroom.db.models import Mailbox, User
+from mailroom.db.models import Mailbox, MessageCopy, User
 from mailroom.db.oauth_models import MailboxOAuth, OAuthPending, OAuthRequest
 from mailroom.errors import OAuthRevoked
+from mailroom.outbox.delivery import process_due
+from mailroom.outbox.service import SendRequest, queue_message
 from mailroom.services.oauth import register_client
 from mailroom.sync.health import record_failure
 from mailroom.web.app import create_web_app
+from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer
 from mailroom_testing.oauth_provider import OAuthProvider
+from mailroom_testing.smtp import HOST as SMTP_HOST
+from mailroom_testing.smtp import SmtpTestServer
 from tests.conftest_web import Tenant, csrf_of, seed_tenant, sign_in
 from tests.helpers.mailbox_state import wait_for_syncs
 from tests.helpers.tx_guard import guarding
@@ -366,3 +371,38 @@ def test_an_admin_sees_a_revoked_mailbox_and_asks_its_owner_who_reconnects_it(
     page = client.get("/mailboxes").text
     assert "Sign-in expired or revoked" not in page and "asked you to" not in page
     wait_for_syncs(box)
+
+
+def test_a_pop3_mailbox_signed_in_from_the_dashboard_syncs_and_sends_with_the_same_token(
+    setup: Setup, client: TestClient, oauth_smtp: SmtpTestServer
+) -> None:
+    for n in range(2):
+        setup.dovecot.append(setup.user, "INBOX", build_message(subject=f"POP {n}"))
+    csrf = sign_in(client, setup.tenant.member)
+    url = start(
+        client,
+        setup,
+        csrf,
+        protocol="pop3",
+        port=str(setup.dovecot.pop3s_port),
+        smtp_host=SMTP_HOST,
+        smtp_port=str(oauth_smtp.starttls_port),
+        smtp_security="starttls",
+    )
+    done = client.get(provider_redirect(url), follow_redirects=False)
+    assert done.status_code == 303, done.text
+    assert setup.user in oauth_smtp.handler.logins  # SMTP logged in with XOAUTH2 first
+    box = mailbox_of(setup.app, setup.user)
+    wait_for_syncs(box)
+    with setup.app.sessions() as session:
+        row = session.get(Mailbox, box)
+        assert row is not None and row.protocol == "pop3" and row.status == "ok", row.last_error
+        copies = select(func.count()).select_from(MessageCopy)
+        assert session.scalar(copies.where(MessageCopy.mailbox_id == box)) == 2
+    with transaction(setup.app.sessions) as session:
+        queue_message(
+            session,
+            request=SendRequest(mailbox_id=box, to=["jo@client.example"], subject="Hi", text="B"),
+        )
+    assert [r.status for r in process_due(setup.app)] == ["sent"]
+    assert len(oauth_smtp.messages) == 1

@@ -143,7 +143,7 @@ def provider(oauth_provider: OAuthProvider) -> Iterator[OAuthProvider]:
         del authority.issue
 
 
-def test_sign_in_with_google_in_chromium_then_revoke_reconnect_and_an_admins_request(
+def test_sign_in_with_google_in_chromium_deny_allow_revoke_reconnect_and_an_admins_request(
     oauth_live: LiveServer,
     provider: OAuthProvider,
     oauth_dovecot: DovecotServer,
@@ -171,6 +171,17 @@ def test_sign_in_with_google_in_chromium_then_revoke_reconnect_and_an_admins_req
     admin.set_default_timeout(TIMEOUT)
     sign_in(member, url, tenant.member)
     sign_in(admin, url, tenant.admin)
+
+    # 0. Deny at the provider: a clear message, nothing stored
+    member.goto(f"{url}/mailboxes")
+    fill_servers(member, oauth_dovecot, oauth_smtp, oauth_user)
+    member.click("#oauth-form button[value=google]")
+    consent(member, seen, allow=False)
+    member.wait_for_selector("#oauth-error")
+    assert "The sign-in at Google was cancelled" in (member.text_content("#oauth-error") or "")
+    with app.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Mailbox)) == 1  # the seeded one
+    seen.keep(member)
 
     # 1. Sign in with Google: consent page, callback, connected, synced over XOAUTH2
     member.goto(f"{url}/mailboxes")

@@ -6,6 +6,7 @@ the user; no token in any page or file of the data dir."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 import shutil
 import threading
@@ -150,7 +151,9 @@ def test_sign_in_with_google_in_chromium_deny_allow_revoke_reconnect_and_an_admi
     oauth_user: str,
     oauth_smtp: SmtpTestServer,
     browser: object,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)  # every log line of the server's threads, kept
     app, url = oauth_live.app, oauth_live.url
     register_client(
         app,
@@ -195,6 +198,7 @@ def test_sign_in_with_google_in_chromium_deny_allow_revoke_reconnect_and_an_admi
     assert owner == tenant.member
     wait_for_status(member, url, box, "ok")
     assert copies(app, box) == 3
+    assert "INBOX" in (member.text_content(f"#mailbox-{box} .synced-folders") or "")
     seen.keep(member)
     shot(member, "oauth-connected")
 
@@ -246,13 +250,15 @@ def test_sign_in_with_google_in_chromium_deny_allow_revoke_reconnect_and_an_admi
     assert "asked you to connect" not in member.content()
     seen.keep(member)
 
-    # 5. No token anywhere: pages, the database, its WAL, any file of the data dir
+    # 5. No token anywhere: pages, logs, the database, its WAL, any file of the data dir
     tokens = [t.encode() for t in provider.issued]  # type: ignore[attr-defined]
     assert len(tokens) >= 6
+    assert caplog.records  # the sync and the web logged: the log check below can fail
     files = [f for f in app.settings.data_dir.rglob("*") if f.is_file()]
     assert any(f.name.endswith("-wal") for f in files)
     for token in tokens:
         assert not any(token in page.encode() for page in seen.pages)
+        assert token.decode() not in caplog.text
         assert not [f for f in files if token in f.read_bytes()]
     member_ctx.close()
     admin_ctx.close()

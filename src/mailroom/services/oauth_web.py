@@ -38,7 +38,7 @@ from mailroom.app import App
 from mailroom.connectors.oauth2 import PendingAuthorization
 from mailroom.crm import access
 from mailroom.crm.access import Viewer
-from mailroom.db.models import User
+from mailroom.db.models import FolderState, Mailbox, User
 from mailroom.db.oauth_models import MailboxOAuth, OAuthPending, OAuthRequest
 from mailroom.db.times import as_utc
 from mailroom.errors import BadInput, NotFound
@@ -183,6 +183,21 @@ def request_targets(session: Session, *, viewer: Viewer) -> list[str]:
     )
 
 
+def synced_folders(session: Session, *, viewer: Viewer) -> dict[int, list[str]]:
+    """The folders a sync found in each of the viewer's own mailboxes (a mailbox signed in
+    with a provider follows every folder: this is what "connected and tested" lists)."""
+    rows = session.execute(
+        select(FolderState.mailbox_id, FolderState.name)
+        .join(Mailbox, Mailbox.id == FolderState.mailbox_id)
+        .where(Mailbox.user_id == viewer.user_id)
+        .order_by(FolderState.mailbox_id, FolderState.name)
+    )
+    found: dict[int, list[str]] = {}
+    for mailbox_id, name in rows:
+        found.setdefault(mailbox_id, []).append(name)
+    return found
+
+
 def page_values(session: Session, *, viewer: Viewer) -> dict[str, Any]:
     """What "My mailboxes" shows of OAuth: buttons, requests, revoked banners, targets."""
     return {
@@ -191,6 +206,7 @@ def page_values(session: Session, *, viewer: Viewer) -> dict[str, Any]:
         "oauth_requests": open_requests(session, viewer=viewer),
         "oauth_revoked": revoked_mailboxes(session, viewer=viewer),
         "oauth_targets": request_targets(session, viewer=viewer),
+        "synced_folders": synced_folders(session, viewer=viewer),
     }
 
 

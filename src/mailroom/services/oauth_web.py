@@ -56,6 +56,7 @@ from mailroom.services.oauth_signin import (
 
 CALLBACK_PATH = "/oauth/callback"
 PENDING_LIFETIME = timedelta(minutes=10)
+PENDING_PER_SESSION = 5  # sign-ins under way at once in one browser (tabs)
 SECURITIES = ("", "ssl", "starttls")
 
 
@@ -251,6 +252,7 @@ def begin_sign_in(
     now = datetime.now(UTC)
     try:
         session.execute(delete(OAuthPending).where(OAuthPending.expires_at < now))
+        _keep_newest(session, web_session_id=web_session_id)
         session.add(
             OAuthPending(
                 state_digest=digest,
@@ -273,6 +275,20 @@ def begin_sign_in(
         session.rollback()
         raise
     return pending.url
+
+
+def _keep_newest(session: Session, *, web_session_id: int) -> None:
+    """At most `PENDING_PER_SESSION` sign-ins under way per browser: the oldest go."""
+    older = list(
+        session.scalars(
+            select(OAuthPending.id)
+            .where(OAuthPending.web_session_id == web_session_id)
+            .order_by(OAuthPending.id.desc())
+            .offset(PENDING_PER_SESSION - 1)
+        )
+    )
+    if older:
+        session.execute(delete(OAuthPending).where(OAuthPending.id.in_(older)))
 
 
 def _reconnect_target(session: Session, app: App, *, viewer: Viewer, mailbox_id: int) -> _Target:

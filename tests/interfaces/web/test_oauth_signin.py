@@ -406,3 +406,12 @@ def test_a_pop3_mailbox_signed_in_from_the_dashboard_syncs_and_sends_with_the_sa
         )
     assert [r.status for r in process_due(setup.app)] == ["sent"]
     assert len(oauth_smtp.messages) == 1
+
+
+def test_a_browser_keeps_at_most_five_sign_ins_under_way(setup: Setup, client: TestClient) -> None:
+    csrf = sign_in(client, setup.tenant.member)
+    first = provider_redirect(start(client, setup, csrf))
+    for _ in range(5):
+        start(client, setup, csrf)
+    assert counts(setup.app)[2] == 5
+    assert client.get(first, follow_redirects=False).status_code == 403  # the oldest went

@@ -4,7 +4,9 @@ are to Mailroom, small enough to read.
 `OAuthProvider()` runs the standard library's HTTP server in a thread and serves:
 
 - `GET /authorize` (RFC 6749 §4.1.1): auto-approves the user named by `login_hint` and
-  redirects to `redirect_uri` with `code` and `state`. PKCE is required (RFC 7636, S256
+  redirects to `redirect_uri` with `code` and `state`; with `authority.consent_page` set it
+  first shows a consent page whose Allow redirects with the code and Deny with
+  `error=access_denied` (the browser tests press them). PKCE is required (RFC 7636, S256
   only, as the issue asks of Mailroom). The redirect URI must be registered, or a loopback
   address on any port (RFC 8252 §7.3, what the CLI's sign-in listens on).
 - `POST /token` (§4.1.3, §6): the `authorization_code` grant (code, redirect URI and the PKCE
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import re
 import secrets
@@ -138,6 +141,7 @@ class TokenAuthority:
         self._access: dict[str, _Access] = {}
         self._refresh: dict[str, _Refresh] = {}
         self.refreshes = 0  # how many refresh grants succeeded (tests assert rotation)
+        self.consent_page = False  # True: /authorize shows Allow/Deny before redirecting
 
     def now(self) -> float:
         """The provider's time: the clock plus whatever `advance` added."""
@@ -257,17 +261,55 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         url = urllib.parse.urlsplit(self.path)
+        params = dict(urllib.parse.parse_qsl(url.query))
+        if url.path == "/authorize/decide":
+            self._decide(params)
+            return
         if url.path != "/authorize":
             self._json(404, {"error": "not_found"})
             return
-        params = dict(urllib.parse.parse_qsl(url.query))
         try:
             code = self.server.authority.authorize(params)
         except OAuthError as exc:
             self._json(exc.status, {"error": exc.error, "error_description": exc.description})
             return
-        query = urllib.parse.urlencode({"code": code, "state": params.get("state", "")})
-        target = params["redirect_uri"]
+        answer = {"code": code, "state": params.get("state", "")}
+        if self.server.authority.consent_page:
+            self._consent(params, answer)
+            return
+        self._redirect(params["redirect_uri"], answer)
+
+    def _consent(self, params: dict[str, str], answer: dict[str, str]) -> None:
+        """A consent page (as Google's and Microsoft's): Allow or Deny, then the redirect."""
+        ticket = secrets.token_urlsafe(16)
+        with self.server.lock:
+            self.server.tickets[ticket] = (params["redirect_uri"], answer)
+        user = html.escape(params.get("login_hint", ""))
+        page = (
+            "<!doctype html><title>Sign in - test provider</title>"
+            f"<h1>Allow Mailroom to read and send mail as {user}?</h1>"
+            f'<a id="allow" href="/authorize/decide?ticket={ticket}&amp;allow=1">Allow</a> '
+            f'<a id="deny" href="/authorize/decide?ticket={ticket}&amp;allow=0">Deny</a>'
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+    def _decide(self, params: dict[str, str]) -> None:
+        with self.server.lock:
+            found = self.server.tickets.pop(params.get("ticket", ""), None)
+        if found is None:
+            self._json(400, {"error": "invalid_request", "error_description": "unknown ticket"})
+            return
+        target, answer = found
+        if params.get("allow") != "1":
+            answer = {"error": "access_denied", "state": answer["state"]}
+        self._redirect(target, answer)
+
+    def _redirect(self, target: str, answer: dict[str, str]) -> None:
+        query = urllib.parse.urlencode(answer)
         self.send_response(302)
         self.send_header("Location", target + ("&" if "?" in target else "?") + query)
         self.send_header("Content-Length", "0")
@@ -331,6 +373,8 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, authority: TokenAuthority) -> None:
         super().__init__((HOST, 0), _Handler)
         self.authority = authority
+        self.lock = threading.Lock()
+        self.tickets: dict[str, tuple[str, dict[str, str]]] = {}
 
 
 class OAuthProvider:

@@ -54,3 +54,54 @@ class MailboxOAuth(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+class OAuthRequest(Base):
+    """An admin's request that a user of the company sign a mailbox in ("transparent
+    sync"): the user sees it on "My mailboxes" and completes it with their own provider
+    account; the mailbox is theirs. `mailbox_id` set: a reconnect of that mailbox.
+    `servers` is JSON (host, port, security, SMTP, backfill) or empty for the preset."""
+
+    __tablename__ = "oauth_requests"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    requested_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    provider: Mapped[str] = mapped_column(String(20))
+    mailbox_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mailboxes.id", ondelete="CASCADE"), default=None
+    )
+    servers: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class OAuthPending(Base):
+    """A dashboard sign-in under way, bound to the browser's web session: the digest of its
+    `state`, the PKCE verifier (encrypted as `oauth-pending:<state digest>`), what it is for
+    (a new mailbox with `servers`, a reconnect, an admin's request) and a short expiry.
+    Taken (deleted) by the one callback that presents its state: single use."""
+
+    __tablename__ = "oauth_pending"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    web_session_id: Mapped[int] = mapped_column(
+        ForeignKey("web_sessions.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(String(20))
+    verifier: Mapped[bytes] = mapped_column(LargeBinary)
+    redirect_uri: Mapped[str] = mapped_column(String(2000))
+    mailbox_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mailboxes.id", ondelete="CASCADE"), default=None
+    )
+    request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("oauth_requests.id", ondelete="CASCADE"), default=None
+    )
+    servers: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -9,6 +9,7 @@ build the URL, check the redirect and exchange the code.
 
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import replace
 
 from sqlalchemy.orm import Session
@@ -17,7 +18,7 @@ from mailroom.app import App
 from mailroom.connectors import oauth2
 from mailroom.connectors.presets import PRESETS, ProviderPreset
 from mailroom.crm.access import Viewer
-from mailroom.errors import BadInput
+from mailroom.errors import BadInput, OAuthRevoked, UserError
 from mailroom.mailboxes.oauth import get_provider, save_grant
 from mailroom.mailboxes.status import reenable
 from mailroom.mailboxes.store import incoming_settings
@@ -56,13 +57,81 @@ def start_sign_in(
     )
 
 
+class SignInRefused(UserError):
+    """The provider's redirect or token endpoint refused this sign-in (declined consent,
+    an expired or reused code, a policy): the message says which, the hint what to do."""
+
+    kind = "oauth_sign_in_refused"
+
+
+# The provider's `error` on the redirect (RFC 6749 §4.1.2.1, OpenID Connect §3.1.2.6) →
+# what happened, and how to fix it. {title}: Google or Microsoft.
+PROVIDER_ERRORS: dict[str, tuple[str, str]] = {
+    "access_denied": (
+        "The sign-in at {title} was cancelled or access was not allowed.",
+        "Sign in again and allow Mailroom access; if your organisation blocks the app, "
+        "ask your {title} administrator to allow it.",
+    ),
+    "consent_required": (
+        "{title} needs your consent before Mailroom can read your mail.",
+        "Sign in again and allow access.",
+    ),
+    "interaction_required": (
+        "{title} needs you to sign in interactively (for example a second factor).",
+        "Sign in again and complete every step at {title}.",
+    ),
+    "login_required": ("{title} needs you to sign in.", "Sign in again."),
+    "invalid_scope": (
+        "{title} refused the mail permissions Mailroom asks for (IMAP, POP3, SMTP).",
+        "Ask the operator to allow these permissions for Mailroom's OAuth client.",
+    ),
+    "unauthorized_client": (
+        "{title} does not allow Mailroom's OAuth client to sign in this way.",
+        "Ask the operator to check the client: mailroom oauth set google|microsoft …",
+    ),
+    "invalid_client": (
+        "{title} does not know Mailroom's OAuth client.",
+        "Ask the operator to check the client: mailroom oauth set google|microsoft …",
+    ),
+    "server_error": ("{title} failed to complete the sign-in.", "Try again in a few minutes."),
+    "temporarily_unavailable": (
+        "{title} could not complete the sign-in right now.",
+        "Try again in a few minutes.",
+    ),
+}
+UNKNOWN_PROVIDER_ERROR = ("{title} refused the sign-in ({error}).", "Sign in again.")
+
+
+def provider_refusal(provider: str, error: str) -> SignInRefused:
+    """The clear error for a provider's `error` code on the redirect."""
+    title = get_provider(provider).title
+    code = error[:60] if error.replace("_", "").isalnum() else "unknown"
+    message, hint = PROVIDER_ERRORS.get(code, UNKNOWN_PROVIDER_ERROR)
+    return SignInRefused(message.format(title=title, error=code), hint=hint.format(title=title))
+
+
 def finish_sign_in(
     app: App, *, provider: str, pending: oauth2.PendingAuthorization, callback_url: str
 ) -> OAuthSignIn:
-    """Check the redirect's state, exchange its code (with the PKCE verifier): the tokens."""
-    name = get_provider(provider).name
-    code = oauth2.code_from_callback(pending, callback_url)
-    return OAuthSignIn(name, oauth2.exchange_code(endpoints_of(app, name), pending, code))
+    """Check the redirect's state, exchange its code (with the PKCE verifier): the tokens.
+
+    A provider's refusal on the redirect (`error=access_denied` …) and a code the token
+    endpoint refuses (`invalid_grant`: expired or already used) are `SignInRefused` with
+    a message that says which and what to do."""
+    chosen = get_provider(provider)
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(callback_url).query))
+    try:
+        code = oauth2.code_from_callback(pending, callback_url)  # checks the state first
+    except OAuthRevoked:
+        raise provider_refusal(chosen.name, query.get("error", "")) from None
+    try:
+        tokens = oauth2.exchange_code(endpoints_of(app, chosen.name), pending, code)
+    except OAuthRevoked:
+        raise SignInRefused(
+            f"{chosen.title} did not accept the sign-in: its code expired or was already used.",
+            hint=f"Sign in with {chosen.title} again.",
+        ) from None
+    return OAuthSignIn(chosen.name, tokens)
 
 
 def reconnect_mailbox(

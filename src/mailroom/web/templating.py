@@ -45,6 +45,11 @@ NOTICES = {
     "unblocked": "Removed from the blocklist.",
     "dropbox-rotated": "A new drop address was made; the old one no longer accepts mail.",
     "dropbox-saved": "Saved.",
+    "oauth-connected": "Signed in and connected: the mailbox logged in and its first sync "
+    "has started.",
+    "oauth-reconnected": "Signed in again: the mailbox is enabled and syncing again.",
+    "oauth-requested": "Sign-in requested: the user sees it on their My mailboxes page and "
+    "gets a mail.",
 }
 
 

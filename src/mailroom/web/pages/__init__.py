@@ -14,6 +14,7 @@ from mailroom.web.pages import (
     mailbox_settings,
     mailboxes,
     messages,
+    oauth,
     records,
     setup,
 )
@@ -25,6 +26,7 @@ SECTIONS = (
     compose,
     mailboxes,
     mailbox_settings,
+    oauth,
     admin,
     admin_rules,
     admin_mail,

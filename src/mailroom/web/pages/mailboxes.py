@@ -32,7 +32,8 @@ from mailroom.services.mailbox_setup import (
 from mailroom.services.mailboxes import disconnect as disconnect_service
 from mailroom.services.mailboxes import error_log, get_mailbox_json, mailbox_json
 from mailroom.services.mailboxes import sync_now as sync_now_service
-from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx, host_policy
+from mailroom.services.oauth_web import page_values as oauth_page_values
+from mailroom.web.deps import Csrf, Ctx, Db, MailroomApp, PageCtx, host_policy
 from mailroom.web.templating import is_htmx, render
 
 router = APIRouter()
@@ -62,15 +63,46 @@ def _own_mailboxes(db: Db, ctx: PageCtx) -> list[dict[str, Any]]:
 @router.get("/mailboxes")
 def mailboxes_page(request: Request, ctx: PageCtx, db: Db) -> Response:
     template = "mailbox_list.html" if is_htmx(request) else "mailboxes.html"
-    return render(
+    return render_mailboxes(request, ctx, db, template=template)
+
+
+def render_mailboxes(
+    request: Request,
+    ctx: Ctx,
+    db: Db,
+    *,
+    template: str = "mailboxes.html",
+    status_code: int = 200,
+    form: dict[str, Any] | None = None,
+    error: MailroomError | None = None,
+    oauth_error: MailroomError | None = None,
+) -> Response:
+    """My mailboxes: the list, the OAuth sign-in block, the connect form (with an error).
+
+    Its sign-in forms POST to /oauth/start, which redirects to the provider: the page's
+    CSP `form-action` names the registered providers' origins (and only those)."""
+    oauth = oauth_page_values(db, viewer=ctx.viewer)
+    response = render(
         request,
         template,
         ctx,
         nav="mailboxes",
+        status_code=status_code,
         mailboxes=_own_mailboxes(db, ctx),
-        form=_blank_form(ctx),
+        form=form or _blank_form(ctx),
+        error=error,
+        oauth_error=oauth_error,
+        **oauth,
         **form_values(),
     )
+    if oauth["oauth_origins"]:
+        from mailroom.web.app import PAGE_CSP  # the app imports the pages: read at call time
+
+        allowed = " ".join(["'self'", *oauth["oauth_origins"]])
+        response.headers["Content-Security-Policy"] = PAGE_CSP.replace(
+            "form-action 'self'", f"form-action {allowed}"
+        )
+    return response
 
 
 def form_values() -> dict[str, Any]:
@@ -238,16 +270,13 @@ def connect_mailbox(
         )
     except MailroomError as exc:
         db.rollback()
-        return render(
+        return render_mailboxes(
             request,
-            "mailboxes.html",
             ctx,
-            nav="mailboxes",
+            db,
             status_code=429 if isinstance(exc, RateLimited) else 422,
-            mailboxes=_own_mailboxes(db, ctx),
             form=form,
             error=exc,
-            **form_values(),
         )
     sync_now_service(session=db, app=app, mailbox_id=new_id, viewer=ctx.viewer, here=True)
     return RedirectResponse("/mailboxes?notice=connected", status_code=303)

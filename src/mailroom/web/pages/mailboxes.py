@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from mailroom.connectors.presets import PRESETS
 from mailroom.crm import access
 from mailroom.db.web_models import SHARING_LEVELS
-from mailroom.errors import BadInput, HostNotAllowed, MailroomError, RateLimited
+from mailroom.errors import BadInput, HostNotAllowed, MailroomError, NotFound, RateLimited
 from mailroom.mailboxes.store import PROTOCOLS, settings_of
 from mailroom.services.mailbox_checks import SmtpInput, test_settings
 from mailroom.services.mailbox_setup import (
@@ -32,6 +32,7 @@ from mailroom.services.mailbox_setup import (
 from mailroom.services.mailboxes import disconnect as disconnect_service
 from mailroom.services.mailboxes import error_log, get_mailbox_json, mailbox_json
 from mailroom.services.mailboxes import sync_now as sync_now_service
+from mailroom.services.quarantine import dismiss_message, list_quarantine, retry_message
 from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx, host_policy
 from mailroom.web.templating import is_htmx, render
 
@@ -284,8 +285,11 @@ def disconnect(
 
 
 @router.get("/mailboxes/{mailbox_id}/errors")
-def errors_page(request: Request, ctx: PageCtx, db: Db, mailbox_id: int) -> Response:
+def errors_page(
+    request: Request, ctx: PageCtx, db: Db, mailbox_id: int, notice: str | None = None
+) -> Response:
     errors = error_log(session=db, mailbox_id=mailbox_id, viewer=ctx.viewer)
+    held = list_quarantine(session=db, mailbox_id=mailbox_id, viewer=ctx.viewer)
     return render(
         request,
         "mailbox_errors.html",
@@ -293,4 +297,24 @@ def errors_page(request: Request, ctx: PageCtx, db: Db, mailbox_id: int) -> Resp
         nav="mailboxes",
         mailbox=get_mailbox_json(session=db, mailbox_id=mailbox_id, viewer=ctx.viewer),
         errors=errors,
+        quarantine=held,
+        notice=QUARANTINE_NOTICES.get(notice or ""),
     )
+
+
+QUARANTINE_NOTICES = {
+    "retry": "It is fetched again at the next sync (requested now).",
+    "dismiss": "Dismissed: Mailroom no longer fetches it.",
+}
+
+
+@router.post("/mailboxes/{mailbox_id}/quarantine/{quarantine_id}/{action}")
+def quarantine_action(
+    ctx: Csrf, db: Db, mailbox_id: int, quarantine_id: int, action: str
+) -> Response:
+    """Retry or dismiss a message the sync could not fetch (the error-log page's buttons)."""
+    if action not in QUARANTINE_NOTICES:
+        raise NotFound(f"No action {action!r} on a quarantined message.")
+    act = retry_message if action == "retry" else dismiss_message
+    act(session=db, mailbox_id=mailbox_id, quarantine_id=quarantine_id, viewer=ctx.viewer)
+    return RedirectResponse(f"/mailboxes/{mailbox_id}/errors?notice={action}", status_code=303)

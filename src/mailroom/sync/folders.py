@@ -349,13 +349,17 @@ def _fetch_and_commit(
     size_of = dict(sizes)
     place = Place(ctx.mailbox_id, info.name, opened.uidvalidity)
     with ctx.app.sessions() as session:
-        pending = set(quarantine.known(session, place))
+        pending = quarantine.known(session, place)
+    # quarantined or dismissed: not fetched again, but the cursor passes them
+    skip = {uid for uid, state in pending.items() if state != quarantine.QuarantineState.RETRYING}
+    wanted = [[uid for uid in batch if uid not in skip] for batch in batches]
     with ExitStack() as stack:
-        for batch, got, parses in _fetched(ctx, source, info, sizes, batches, stack):
+        fetched = _fetched(ctx, source, info, sizes, wanted, stack)
+        for batch, (_, got, parses) in zip(batches, fetched, strict=True):
             raws = got.messages
             if any(raw.uidvalidity != opened.uidvalidity for raw in raws):
                 raise UidValidityChanged(info.name)
-            failed = {u.uid for u in got.unreadable}
+            failed = {u.uid for u in got.unreadable} | skip
             settled = [uid for uid in batch if uid in pending and uid not in failed]
             extra = partial(
                 _record, place=place, got=got, settled=settled, hold=hold, sizes=size_of

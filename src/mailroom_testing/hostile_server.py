@@ -292,6 +292,7 @@ class ScriptedFolder:
 
     messages: dict[int, bytes | str] = field(default_factory=dict)
     uidvalidity: int = 7
+    listed_sizes: dict[int, int] = field(default_factory=dict)  # RFC822.SIZE lies, by UID
 
     def install(self, server: HostileServer) -> None:
         """Answer STATUS, EXAMINE and UID FETCH of `server` from this folder."""
@@ -333,7 +334,7 @@ class ScriptedFolder:
         order = sorted(self.messages)
         for uid in self._uids(spec):
             n, data = order.index(uid) + 1, self.messages[uid]
-            size = len(data) if isinstance(data, bytes) else 100
+            size = self.listed_sizes.get(uid, len(data) if isinstance(data, bytes) else 100)
             if b"BODY.PEEK[]" not in items:
                 extra = b" RFC822.SIZE %d" % size if b"RFC822.SIZE" in items else b""
                 extra += b" FLAGS ()" if b"FLAGS" in items else b""

@@ -352,13 +352,15 @@ def _fetch_and_commit(
         pending = quarantine.known(session, place)
     # quarantined or dismissed: not fetched again, but the cursor passes them
     skip = {uid for uid, state in pending.items() if state != quarantine.QuarantineState.RETRYING}
-    wanted = [[uid for uid in batch if uid not in skip] for batch in batches]
+    too_big = quarantine.over_limit(sizes)  # their FETCH would fail the whole batch, always
+    wanted = [[uid for uid in batch if uid not in skip and uid not in too_big] for batch in batches]
     with ExitStack() as stack:
         fetched = _fetched(ctx, source, info, sizes, wanted, stack)
         for batch, (_, got, parses) in zip(batches, fetched, strict=True):
             raws = got.messages
             if any(raw.uidvalidity != opened.uidvalidity for raw in raws):
                 raise UidValidityChanged(info.name)
+            got.unreadable += [too_big[uid] for uid in batch if uid in too_big and uid not in skip]
             failed = {u.uid for u in got.unreadable} | skip
             settled = [uid for uid in batch if uid in pending and uid not in failed]
             extra = partial(

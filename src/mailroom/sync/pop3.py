@@ -148,8 +148,12 @@ def _retrieve(
 ) -> tuple[list[RawMessage], list[Unreadable]]:
     """RETR each message of the batch; those the server refuses are `Unreadable`."""
     raws, failed = [], []
+    too_big = quarantine.over_limit((copies.pop3_uid(uidl), size) for _, uidl, size in batch)
     for number, uidl, _ in batch:
         uid = copies.pop3_uid(uidl)
+        if uid in too_big:
+            failed.append(too_big[uid])
+            continue
         try:
             data = source.retrieve(number)
         except MessageRefused as exc:

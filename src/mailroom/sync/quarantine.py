@@ -38,6 +38,7 @@ from sqlalchemy import ColumnElement, and_, delete, select
 from sqlalchemy.orm import Session
 
 from mailroom.connectors.base import Unreadable
+from mailroom.connectors.limits import DEFAULT_LIMITS
 from mailroom.db.models import QuarantinedMessage
 from mailroom.errors import ProtocolError
 
@@ -204,6 +205,20 @@ class CursorHold:
     def backfill_cursor(self, low: int) -> int:
         """The backfill cursor after a batch whose lowest UID is `low`."""
         return low if self.held is None else max(low, self.held + 1)
+
+
+def over_limit(sizes: Iterable[tuple[int, int]]) -> dict[int, Unreadable]:
+    """The messages listed as larger than the message size limit (connectors/limits.py):
+    their FETCH or RETR is refused mid-answer, which would fail their whole batch at every
+    sync, so they are not asked for but counted as failed attempts, with the reason."""
+    cap = DEFAULT_LIMITS.message
+    return {
+        uid: Unreadable(
+            uid, f"the server lists it as {size:,} bytes, over the {cap:,}-byte message limit"
+        )
+        for uid, size in sizes
+        if size > cap
+    }
 
 
 def not_fetched_error(

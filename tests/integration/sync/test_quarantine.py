@@ -244,6 +244,24 @@ def test_a_uidvalidity_change_clears_the_folders_quarantine(
     assert message_count(sqlite_app) == 2
 
 
+def test_a_message_over_the_size_limit_is_never_fetched_and_ends_quarantined(
+    sqlite_app: App, hostile: HostileServer
+) -> None:
+    folder = ScriptedFolder({1: mail(1), 2: mail(2)}, listed_sizes={2: 300 << 20})
+    folder.install(hostile)
+    box = hostile_mailbox(sqlite_app, hostile)
+
+    reports = [sync_mailbox(sqlite_app, box) for _ in range(QUARANTINE_AFTER)]
+
+    first = reports[0].error
+    assert first is not None and "message limit" in first.message, first
+    assert reports[-1].error is None  # quarantined: the mailbox is no longer held up by it
+    assert rows(sqlite_app, box) == [(2, "quarantined", QUARANTINE_AFTER)]
+    asked = {line.split(b" ")[3] for line in hostile.seen if b"BODY.PEEK[]" in line}
+    assert asked == {b"1"}, asked  # UID 2 never asked for
+    assert message_count(sqlite_app) == 1
+
+
 def test_the_fetch_worker_path_holds_the_cursor_too(
     sqlite_app: App, hostile: HostileServer
 ) -> None:

@@ -261,6 +261,15 @@ def _sync_by_uid(
             ctx, source, info, opened, backlog, report, mode="backfill", hold=behind
         ):
             return
+    listed = {uid for uid, _ in (*again, *fresh, *(backlog or []))}
+    with ctx.app.sessions() as session:
+        gone = quarantine.unlisted(session, place, listed)
+    if gone:  # retrying, but no longer on the server
+
+        def forget(session: Session) -> None:
+            quarantine.forget_stored(session, place, gone)
+
+        commit_batch(ctx, info, [], lambda s: None, extra=forget)
     if ahead.held is not None or behind.held is not None:
         return  # a message to fetch again holds a cursor: the folder is not done
 

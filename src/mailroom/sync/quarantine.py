@@ -164,6 +164,18 @@ def forget_stored(session: Session, place: Place, uids: Iterable[int]) -> None:
         )
 
 
+def unlisted(session: Session, place: Place, listed: set[int]) -> set[int]:
+    """After a whole folder's sync: the retrying UIDs no listing of it returned, so
+    expunged meanwhile (every retrying UID lies in one: above `last_uid`, below
+    `backfill_below`, or among the retries both cursors passed)."""
+    retrying = session.scalars(
+        select(QuarantinedMessage.uid).where(
+            _at(place), QuarantinedMessage.state == QuarantineState.RETRYING
+        )
+    )
+    return set(retrying) - listed
+
+
 def clear_folder(session: Session, *, mailbox_id: int, folder: str, keep: int | None) -> int:
     """The folder's UIDVALIDITY changed: its rows under any other one go; how many."""
     query = delete(QuarantinedMessage).where(

@@ -160,6 +160,26 @@ def test_a_message_expunged_between_listing_and_fetch_is_no_failure(
     assert folder_state(sqlite_app, box).stage == "ready"
 
 
+def test_a_retrying_message_expunged_before_the_next_sync_leaves_no_row_and_no_error(
+    sqlite_app: App, hostile: HostileServer
+) -> None:
+    folder = ScriptedFolder({})
+    folder.install(hostile)
+    box = hostile_mailbox(sqlite_app, hostile)
+    sync_mailbox(sqlite_app, box)
+    folder.messages.update({1: mail(1), 2: UNREADABLE, 3: mail(3)})
+    assert sync_mailbox(sqlite_app, box).error is not None
+    assert rows(sqlite_app, box) == [(2, "retrying", 1)]
+
+    del folder.messages[2]  # deleted on the server by its owner
+    report = sync_mailbox(sqlite_app, box)
+
+    assert report.error is None, report.error
+    assert rows(sqlite_app, box) == []
+    state = folder_state(sqlite_app, box)
+    assert state.last_uid == 3 and state.stage == "ready"
+
+
 def test_retry_after_the_server_is_fixed_stores_the_message_once(
     sqlite_app: App, hostile: HostileServer
 ) -> None:

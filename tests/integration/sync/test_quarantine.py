@@ -76,66 +76,66 @@ def copies(app: App, box: int) -> int:
 
 
 def test_an_unreadable_message_holds_the_backfill_cursor_then_is_quarantined_and_listed(
-    sqlite_app: App, hostile: HostileServer
+    any_app: App, hostile: HostileServer
 ) -> None:
     folder = ScriptedFolder({1: mail(1), 2: UNREADABLE, 3: mail(3)})
     folder.install(hostile)
-    box = hostile_mailbox(sqlite_app, hostile)
+    box = hostile_mailbox(any_app, hostile)
 
-    first = sync_mailbox(sqlite_app, box)
+    first = sync_mailbox(any_app, box)
 
     assert first.error is not None and "UID 2" in first.error.message, first.error
     assert "BODY[] NIL" in first.error.message  # what the server said, not a guess
-    assert message_count(sqlite_app) == 2  # the others are stored all the same
-    state = folder_state(sqlite_app, box)
+    assert message_count(any_app) == 2  # the others are stored all the same
+    state = folder_state(any_app, box)
     assert state.stage == "backfill" and state.backfill_below == 3  # never below UID 2
-    assert rows(sqlite_app, box) == [(2, "retrying", 1)]
-    row = health(sqlite_app, box)
+    assert rows(any_app, box) == [(2, "retrying", 1)]
+    row = health(any_app, box)
     assert row.status == "error" and row.error_kind == "server_error"
     assert row.next_attempt_at is not None, "the retry waits for the mailbox's backoff"
     assert "quarantine" in (row.error_hint or "")
 
     for attempt in range(2, QUARANTINE_AFTER + 1):
-        report = sync_mailbox(sqlite_app, box)
-        assert rows(sqlite_app, box)[0][2] == attempt
+        report = sync_mailbox(any_app, box)
+        assert rows(any_app, box)[0][2] == attempt
 
     assert report.error is None, report.error  # given up on: the rest of the folder goes on
-    assert rows(sqlite_app, box) == [(2, "quarantined", QUARANTINE_AFTER)]
-    state = folder_state(sqlite_app, box)
+    assert rows(any_app, box) == [(2, "quarantined", QUARANTINE_AFTER)]
+    state = folder_state(any_app, box)
     assert state.stage == "ready" and state.backfill_below is None
     assert (state.done_messages, state.total_messages) == (3, 3)  # each counted once
-    assert health(sqlite_app, box).status == "ok"
-    with sqlite_app.sessions() as session:
+    assert health(any_app, box).status == "ok"
+    with any_app.sessions() as session:
         listed = list_quarantine(session=session, mailbox_id=box)
     assert [(q["uid"], q["state"], q["folder"]) for q in listed] == [(2, "quarantined", "INBOX")]
     assert "BODY[] NIL" in listed[0]["last_error"]
-    assert message_count(sqlite_app) == 2 and copies(sqlite_app, box) == 2
+    assert message_count(any_app) == 2 and copies(any_app, box) == 2
 
 
 def test_new_mail_after_an_unreadable_one_is_stored_but_the_cursor_stays_below_it(
-    sqlite_app: App, hostile: HostileServer
+    any_app: App, hostile: HostileServer
 ) -> None:
     folder = ScriptedFolder({})
     folder.install(hostile)
-    box = hostile_mailbox(sqlite_app, hostile)
-    assert sync_mailbox(sqlite_app, box).error is None  # an empty, ready INBOX
+    box = hostile_mailbox(any_app, hostile)
+    assert sync_mailbox(any_app, box).error is None  # an empty, ready INBOX
     folder.messages.update({1: mail(1), 2: LEFT_OUT, 3: mail(3)})
 
-    report = sync_mailbox(sqlite_app, box)
+    report = sync_mailbox(any_app, box)
 
     assert report.error is not None and "left it out" in report.error.message
-    assert folder_state(sqlite_app, box).last_uid == 1  # forward cursor below UID 2
-    assert message_count(sqlite_app) == 2
+    assert folder_state(any_app, box).last_uid == 1  # forward cursor below UID 2
+    assert message_count(any_app) == 2
 
     folder.messages[2] = mail(2)  # the server is fixed
-    report = sync_mailbox(sqlite_app, box)
+    report = sync_mailbox(any_app, box)
 
     assert report.error is None, report.error
-    state = folder_state(sqlite_app, box)
+    state = folder_state(any_app, box)
     assert state.last_uid == 3 and state.stage == "ready"
     assert (state.done_messages, state.total_messages) == (3, 3)
-    assert rows(sqlite_app, box) == []  # stored: no row left
-    assert message_count(sqlite_app) == 3 and copies(sqlite_app, box) == 3  # each once
+    assert rows(any_app, box) == []  # stored: no row left
+    assert message_count(any_app) == 3 and copies(any_app, box) == 3  # each once
 
 
 def test_a_message_expunged_between_listing_and_fetch_is_no_failure(

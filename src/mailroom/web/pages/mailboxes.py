@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from mailroom.connectors.presets import PRESETS
 from mailroom.crm import access
 from mailroom.db.web_models import SHARING_LEVELS
-from mailroom.errors import BadInput, HostNotAllowed, MailroomError, NotFound, RateLimited
+from mailroom.errors import BadInput, HostNotAllowed, MailroomError, RateLimited
 from mailroom.mailboxes.store import PROTOCOLS, settings_of
 from mailroom.services.mailbox_checks import SmtpInput, test_settings
 from mailroom.services.mailbox_setup import (
@@ -308,13 +308,17 @@ QUARANTINE_NOTICES = {
 }
 
 
-@router.post("/mailboxes/{mailbox_id}/quarantine/{quarantine_id}/{action}")
-def quarantine_action(
-    ctx: Csrf, db: Db, mailbox_id: int, quarantine_id: int, action: str
-) -> Response:
-    """Retry or dismiss a message the sync could not fetch (the error-log page's buttons)."""
-    if action not in QUARANTINE_NOTICES:
-        raise NotFound(f"No action {action!r} on a quarantined message.")
-    act = retry_message if action == "retry" else dismiss_message
-    act(session=db, mailbox_id=mailbox_id, quarantine_id=quarantine_id, viewer=ctx.viewer)
-    return RedirectResponse(f"/mailboxes/{mailbox_id}/errors?notice={action}", status_code=303)
+@router.post("/mailboxes/{mailbox_id}/quarantine/{quarantine_id}/retry")
+def quarantine_retry(ctx: Csrf, db: Db, mailbox_id: int, quarantine_id: int) -> Response:
+    """The error-log page's Retry: fetch the message again at the next sync."""
+    retry_message(session=db, mailbox_id=mailbox_id, quarantine_id=quarantine_id, viewer=ctx.viewer)
+    return RedirectResponse(f"/mailboxes/{mailbox_id}/errors?notice=retry", status_code=303)
+
+
+@router.post("/mailboxes/{mailbox_id}/quarantine/{quarantine_id}/dismiss")
+def quarantine_dismiss(ctx: Csrf, db: Db, mailbox_id: int, quarantine_id: int) -> Response:
+    """The error-log page's Dismiss: accept that the message is not stored."""
+    dismiss_message(
+        session=db, mailbox_id=mailbox_id, quarantine_id=quarantine_id, viewer=ctx.viewer
+    )
+    return RedirectResponse(f"/mailboxes/{mailbox_id}/errors?notice=dismiss", status_code=303)

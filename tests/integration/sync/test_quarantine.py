@@ -264,9 +264,12 @@ def test_a_uidvalidity_change_clears_the_folders_quarantine(
     assert message_count(sqlite_app) == 2
 
 
+@pytest.mark.parametrize("workers", [False, True], ids=["in-process", "fetch-worker"])
 def test_a_message_over_the_size_limit_is_never_fetched_and_ends_quarantined(
-    sqlite_app: App, hostile: HostileServer
+    sqlite_app: App, hostile: HostileServer, workers: bool
 ) -> None:
+    if workers:
+        sqlite_app.settings = replace(sqlite_app.settings, parse_worker_min=1)
     folder = ScriptedFolder({1: mail(1), 2: mail(2)}, listed_sizes={2: 300 << 20})
     folder.install(hostile)
     box = hostile_mailbox(sqlite_app, hostile)

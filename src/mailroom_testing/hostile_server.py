@@ -19,6 +19,11 @@ hostile answers: `endless_list`, `giant_literal`, `drip` (one byte at a time, sl
 sane default (an empty INBOX). Every endless answer stops after `limit` bytes so a test
 of a client without limits fails instead of filling the machine's memory.
 
+`ScriptedFolder` serves an INBOX of numbered messages over STATUS, EXAMINE and UID
+FETCH, where any message may be answered without its bytes (`UNREADABLE`: `BODY[] NIL`)
+or left out of the body FETCH while still listed (`LEFT_OUT`); the test may change the
+messages between two syncs (a broken server fixed, new mail arriving).
+
 POP3 (`HostileServer(pop3=True)`): USER/PASS accepted, `messages` served by STAT, LIST,
 UIDL and RETR (dot-stuffed, any line length), so a message with one 10,000-byte line or
 an endless RETR is one `messages` entry or one `on("RETR", …)` away.
@@ -272,3 +277,72 @@ _IMAP_DEFAULTS: dict[bytes, Answer] = {
     b"UID FETCH": answer_lines(b"{tag} OK FETCH done"),
     b"UID SEARCH": answer_lines(b"* SEARCH", b"{tag} OK SEARCH done"),
 }
+
+
+UNREADABLE = "unreadable"
+"""A ScriptedFolder message answered `BODY[] NIL`: listed, never sent."""
+LEFT_OUT = "left-out"
+"""A ScriptedFolder message listed (sizes, flags, UID) but left out of the body FETCH."""
+
+
+@dataclass
+class ScriptedFolder:
+    """An INBOX of `messages` (UID → bytes, UNREADABLE or LEFT_OUT) under `uidvalidity`,
+    answered afresh at every command, so a test can change it between syncs."""
+
+    messages: dict[int, bytes | str] = field(default_factory=dict)
+    uidvalidity: int = 7
+    listed_sizes: dict[int, int] = field(default_factory=dict)  # RFC822.SIZE lies, by UID
+
+    def install(self, server: HostileServer) -> None:
+        """Answer STATUS, EXAMINE and UID FETCH of `server` from this folder."""
+        server.on("STATUS", self._status)
+        server.on("EXAMINE", self._examine)
+        server.on("UID FETCH", self._fetch)
+
+    @property
+    def uidnext(self) -> int:
+        """One above the highest UID (RFC 3501 §2.3.1.1)."""
+        return max(self.messages, default=0) + 1
+
+    def _status(self, tag: bytes, args: bytes) -> Iterator[bytes]:
+        yield b'* STATUS "INBOX" (MESSAGES %d UIDNEXT %d UIDVALIDITY %d)\r\n' % (
+            len(self.messages),
+            self.uidnext,
+            self.uidvalidity,
+        )
+        yield b"{tag} OK STATUS done\r\n"
+
+    def _examine(self, tag: bytes, args: bytes) -> Iterator[bytes]:
+        yield b"* %d EXISTS\r\n" % len(self.messages)
+        yield b"* OK [UIDVALIDITY %d] UIDs valid\r\n" % self.uidvalidity
+        yield b"* OK [UIDNEXT %d] next UID\r\n" % self.uidnext
+        yield b"{tag} OK [READ-ONLY] EXAMINE done\r\n"
+
+    def _uids(self, spec: bytes) -> list[int]:
+        top = max(self.messages, default=0)
+        wanted: set[int] = set()
+        for part in spec.split(b","):
+            first, _, last = part.partition(b":")
+            a = top if first == b"*" else int(first)
+            b = a if not last else (top if last == b"*" else int(last))
+            wanted.update(range(min(a, b), max(a, b) + 1))
+        return sorted(uid for uid in wanted if uid in self.messages)
+
+    def _fetch(self, tag: bytes, args: bytes) -> Iterator[bytes]:
+        spec, _, items = args.partition(b" ")
+        order = sorted(self.messages)
+        for uid in self._uids(spec):
+            n, data = order.index(uid) + 1, self.messages[uid]
+            size = self.listed_sizes.get(uid, len(data) if isinstance(data, bytes) else 100)
+            if b"BODY.PEEK[]" not in items:
+                extra = b" RFC822.SIZE %d" % size if b"RFC822.SIZE" in items else b""
+                extra += b" FLAGS ()" if b"FLAGS" in items else b""
+                yield b"* %d FETCH (UID %d%s)\r\n" % (n, uid, extra)
+            elif data == UNREADABLE:
+                yield b"* %d FETCH (UID %d RFC822.SIZE 100 FLAGS () BODY[] NIL)\r\n" % (n, uid)
+            elif isinstance(data, bytes):
+                head = b"* %d FETCH (UID %d RFC822.SIZE %d FLAGS () BODY[] {%d}\r\n"
+                yield head % (n, uid, size, size)
+                yield data + b")\r\n"
+        yield b"{tag} OK FETCH done\r\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
+from typing import Any
 
 import typer
 
@@ -223,20 +224,74 @@ def mailbox_errors(
     as_json: bool = typer.Option(False, "--json"),
     limit: int = typer.Option(50, "--limit", help="How many entries, newest first."),
 ) -> None:
-    """The mailbox's error log: time, kind, message and how to fix it."""
+    """The mailbox's error log (time, kind, message, how to fix it) and its messages not
+    fetched (quarantined, retrying, dismissed)."""
     from mailroom.services.mailboxes import error_log, get_mailbox_json
+    from mailroom.services.quarantine import list_quarantine
 
     with get_app().sessions() as session:
         entries = error_log(session=session, mailbox_id=mailbox_id, limit=limit)
         status = get_mailbox_json(session=session, mailbox_id=mailbox_id)["status"]
+        held = list_quarantine(session=session, mailbox_id=mailbox_id)
     if as_json:
-        print_json({"mailbox_id": mailbox_id, "status": status, "errors": entries})
+        print_json(
+            {"mailbox_id": mailbox_id, "status": status, "errors": entries, "quarantine": held}
+        )
         return
     console.print(f"Mailbox {mailbox_id}: {status}, {len(entries)} logged errors (newest first)")
     for entry in entries:
         console.print(f"{entry['at']}  {entry['kind']}: {entry['message']}")
         if entry["hint"]:
             console.print(f"    Fix: {entry['hint']}")
+    if held:
+        _print_quarantine(mailbox_id, held)
+
+
+def _print_quarantine(mailbox_id: int, rows: list[dict[str, Any]]) -> None:
+    console.print(f"{len(rows)} messages the server lists but Mailroom could not fetch:")
+    for row in rows:
+        which = f"UIDL {row['uidl']}" if row["uidl"] else f"UID {row['uid']}"
+        console.print(
+            f"  [{row['id']}] {row['folder']} {which}  {row['state']} after "
+            f"{row['attempts']} attempts ({row['last_error_at'][:19]}): {row['last_error']}",
+            markup=False,
+        )
+    console.print(
+        f"    Retry or dismiss: mailroom mailbox quarantine {mailbox_id} --retry QID "
+        "(or --dismiss QID)"
+    )
+
+
+@mailbox_app.command("quarantine")
+def mailbox_quarantine(
+    mailbox_id: int = typer.Argument(..., metavar="ID"),
+    as_json: bool = typer.Option(False, "--json"),
+    retry: int = typer.Option(None, "--retry", metavar="QID", help="Fetch it again."),
+    dismiss: int = typer.Option(None, "--dismiss", metavar="QID", help="Accept the loss."),
+) -> None:
+    """Messages the server lists but Mailroom could not fetch; --retry or --dismiss one."""
+    from mailroom.services.quarantine import dismiss_message, list_quarantine, retry_message
+
+    if retry is not None and dismiss is not None:
+        raise BadInput("Give --retry or --dismiss, not both.")
+    with get_app().sessions() as session:
+        if retry is not None or dismiss is not None:
+            act = retry_message if retry is not None else dismiss_message
+            qid = retry if retry is not None else dismiss
+            row = act(session=session, mailbox_id=mailbox_id, quarantine_id=qid)
+            if as_json:
+                print_json(row)
+            else:
+                console.print(f"Message {qid} of mailbox {mailbox_id}: {row['state_words']}.")
+            return
+        rows = list_quarantine(session=session, mailbox_id=mailbox_id)
+    if as_json:
+        print_json({"mailbox_id": mailbox_id, "quarantine": rows})
+        return
+    if not rows:
+        console.print(f"Mailbox {mailbox_id}: every message the server lists was fetched.")
+        return
+    _print_quarantine(mailbox_id, rows)
 
 
 @mailbox_app.command("test")

@@ -127,6 +127,27 @@ class RawMessage:
         return self.data
 
 
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A message the server lists whose FETCH (POP3: RETR) answer could not be read.
+
+    Not an expunge: the server still has it. The sync retries it and then quarantines it
+    (sync/quarantine.py); it is never skipped in silence."""
+
+    uid: int
+    reason: str
+
+
+@dataclass(slots=True)
+class Fetched:
+    """What one fetch of chosen UIDs brought: the messages read, in the order asked, and
+    the ones the server still lists but answered without a readable message. A UID in
+    neither was expunged meanwhile."""
+
+    messages: list[RawMessage] = field(default_factory=list)
+    unreadable: list[Unreadable] = field(default_factory=list)
+
+
 class MailboxSource(Protocol):
     """A mailbox that can be read: the only verbs the sync engine uses."""
 

@@ -39,6 +39,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from mailroom.connectors import imap_fetch, sasl
 from mailroom.connectors.base import (
+    Fetched,
     FolderInfo,
     FolderStatus,
     RawMessage,
@@ -216,9 +217,15 @@ class ImapSource(Connection):
         sizes = self.list_uids(folder, low=after_uid + 1)
         log.debug("IMAP %s %s: %d messages after UID %d", self.host, folder, len(sizes), after_uid)
         for batch in size_batches(sizes, max_count=batch_size):
-            messages = self.fetch_uids(folder, batch)
-            if messages:
-                yield messages
+            fetched = self.fetch_uids(folder, batch)
+            if fetched.unreadable:  # a forward-only caller has no quarantine: never skip
+                first = fetched.unreadable[0]
+                raise ProtocolError(
+                    f"The IMAP server {self.host} did not send UID {first.uid} of {folder}: "
+                    f"{first.reason}"
+                )
+            if fetched.messages:
+                yield fetched.messages
 
     # -- the sync engine's further verbs (sync/source.py, SyncSource) ----------------------
 
@@ -259,8 +266,9 @@ class ImapSource(Connection):
             since=since,
         )
 
-    def fetch_uids(self, folder: str, uids: Sequence[int]) -> list[RawMessage]:
-        """These messages (BODY.PEEK[]), in the order asked; expunged ones are left out."""
+    def fetch_uids(self, folder: str, uids: Sequence[int]) -> Fetched:
+        """These messages (BODY.PEEK[]), in the order asked; expunged ones are left out,
+        listed ones the server did not send readably are `Fetched.unreadable`."""
         selected = self._selected_status(folder)
         return self._call(
             "UID FETCH",

@@ -13,7 +13,10 @@ Invariants:
 - only BODY.PEEK[] (§6.4.5), on a folder opened with EXAMINE: nothing sets \\Seen;
 - "UID a:b" answers are filtered to a..b, because "*" (and a range past the end) always
   matches the highest UID in use (§6.4.8), so `n:*` returns that message even below n;
-- a UID missing from a FETCH answer was expunged meanwhile and is simply not returned;
+- a UID answered without its bytes (`BODY[] NIL`, no literal) is `Unreadable`, with what
+  the server said; a UID missing from a FETCH answer is asked for again (`UID FETCH set
+  (UID)`): gone, it was expunged meanwhile and is left out; still listed, it is
+  `Unreadable` too. Nothing asked for disappears without a reason (issue 11, item 8);
 - every UID and size read is a 32-bit number (limits.py), or the answer is a ProtocolError.
 """
 
@@ -24,7 +27,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
-from mailroom.connectors.base import RawMessage
+from mailroom.connectors.base import Fetched, RawMessage, Unreadable
 from mailroom.connectors.limits import U32_MAX, number, nz_number
 from mailroom.errors import ProtocolError
 
@@ -145,16 +148,19 @@ def uid_sizes(
 
 def fetch_raw(
     imap: imaplib.IMAP4, *, folder: str, uidvalidity: int, uids: Sequence[int]
-) -> list[RawMessage]:
-    """The messages with these UIDs, in the order asked, with flags and INTERNALDATE."""
+) -> Fetched:
+    """The messages with these UIDs, in the order asked, with flags and INTERNALDATE; and
+    those the server still lists but did not send readably (`Fetched.unreadable`)."""
     if not uids:
-        return []
+        return Fetched()
     typ, data = imap.uid("FETCH", uid_set(uids), FETCH_ITEMS)
     _check(typ, data, "UID FETCH BODY.PEEK[]")
     found: dict[int, RawMessage] = {}
+    bodiless: dict[int, bytes] = {}  # UID → the answer that came without the message
     for index, item in enumerate(data):
         if not isinstance(item, tuple) or len(item) != 2:
-            continue  # ")" closers and unsolicited FETCH (flag) updates
+            _note_bodiless(imap, item, bodiless)  # ")" closers, flag updates, `BODY[] NIL`
+            continue
         head, body = item
         tail = data[index + 1] if index + 1 < len(data) else b""
         meta = head + (tail if isinstance(tail, bytes) else b"")
@@ -171,7 +177,54 @@ def fetch_raw(
             flags=_flags_of(meta),
             internaldate=_internaldate(when.group(1)) if when else None,
         )
-    return [found[uid] for uid in uids if uid in found]
+    result = Fetched(messages=[found[uid] for uid in uids if uid in found])
+    missing = [uid for uid in uids if uid not in found]
+    if missing:
+        result.unreadable = _unreadable(imap, missing, bodiless)
+    return result
+
+
+def _note_bodiless(imap: imaplib.IMAP4, item: object, bodiless: dict[int, bytes]) -> None:
+    """Remember a FETCH answer line that names a UID but carries no literal."""
+    if isinstance(item, bytes):
+        uid = _UID.search(item)
+        if uid is not None:
+            bodiless[_uid(imap, uid.group(1), "FETCH")] = item
+
+
+def _unreadable(
+    imap: imaplib.IMAP4, missing: Sequence[int], bodiless: dict[int, bytes]
+) -> list[Unreadable]:
+    """Which of the UIDs the answer did not bring are still in the folder, and why."""
+    typ, data = imap.uid("FETCH", uid_set(missing), "(UID)")
+    _check(typ, data, "UID FETCH UID")
+    still = {uid for uid, _ in _answered_uids(imap, data)}
+    result = []
+    for uid in missing:
+        if uid not in still:
+            continue  # expunged meanwhile
+        if uid in bodiless:
+            said = _shown(bodiless[uid])
+            result.append(Unreadable(uid, f"the FETCH answer had no message in it: {said}"))
+        else:
+            result.append(Unreadable(uid, "the server lists it but left it out of FETCH"))
+    return result
+
+
+def _answered_uids(imap: imaplib.IMAP4, data: Sequence[object]) -> Iterable[tuple[int, bytes]]:
+    for line in data:
+        head = line[0] if isinstance(line, tuple) else line
+        if isinstance(head, bytes):
+            uid = _UID.search(head)
+            if uid is not None:
+                yield _uid(imap, uid.group(1), "FETCH"), head
+
+
+def _shown(answer: bytes, limit: int = 200) -> str:
+    """A server's answer as text fit for an error message: printable, at most `limit`."""
+    text = answer.decode("utf-8", "replace")
+    text = "".join(c if c.isprintable() else " " for c in text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _internaldate(value: bytes) -> str | None:

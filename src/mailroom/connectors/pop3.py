@@ -8,7 +8,9 @@ A connection lost before QUIT deletes nothing — which is what makes "delete on
 the batch is committed" safe: the caller marks after its commit, then quits.
 
 Errors become mailroom errors: `-ERR [AUTH]` (RFC 3206) or any refused PASS is an
-AuthenticationError; `[IN-USE]`/`[SYS/TEMP]` are the server's, retried later; TLS and
+AuthenticationError; `[IN-USE]`/`[SYS/TEMP]` are the server's, retried later; a RETR
+refused without a response code is that message's (`MessageRefused`: the sync retries,
+then quarantines it, sync/quarantine.py); TLS and
 socket failures read as for every protocol (connectors.transport), with POP3's ports in
 the hint (995 / 110). The password never appears in a message.
 
@@ -95,6 +97,12 @@ def _sasl_auth(conn: poplib.POP3, mechanism: str, respond: Callable[[bytes], byt
         wire._putcmd(base64.b64encode(respond(challenge)).decode("ascii"))
         answer = wire._getresp()
     raise poplib.error_proto(b"-ERR the server kept asking for more SASL steps")
+
+
+class MessageRefused(ProtocolError):
+    """RETR answered `-ERR` with no response code (RFC 2449 §8): the server refuses that
+    one message, the session goes on. A code such as [SYS/TEMP] or [IN-USE] is about the
+    whole maildrop and stays a plain ProtocolError (retried after the backoff)."""
 
 
 STATUS_LINE = 2048  # poplib's own limit for a line outside a message (RFC 1939 says 512)
@@ -304,6 +312,8 @@ class Pop3Mailbox(Connection):
                     bearer=self.bearer,
                     hint=AUTH_HINT,
                 )
+            if action == "RETR" and not said[4:].lstrip().startswith("["):
+                return MessageRefused(f"the server refused RETR: {said}")
             return ProtocolError(f"The POP3 server {self.host} rejected {action}: {said}")
         failure = self._transport_error(action, exc)
         if failure is not None:

@@ -269,6 +269,34 @@ class MailboxError(Base):
     retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
+class QuarantinedMessage(Base):
+    """A listed message the sync could not fetch: retried, then quarantined, never skipped.
+
+    One row per (mailbox, folder, UIDVALIDITY, UID), like a copy: a message the server
+    listed whose FETCH (POP3: RETR) answer was missing or could not be read. `state`:
+    `retrying` (the next sync fetches it again; a folder cursor never passes it),
+    `quarantined` (given up after a few attempts, the cursor may pass it; the person can
+    retry it), `dismissed` (the person accepted the loss). The row is deleted when the
+    message is stored, and with its folder's other rows when the UIDVALIDITY changes
+    (sync/quarantine.py). POP3 rows carry the UIDL in `server_id` (uid: its hash).
+    """
+
+    __tablename__ = "quarantined_messages"
+    __table_args__ = (UniqueConstraint("mailbox_id", "folder", "uidvalidity", "uid"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+    folder: Mapped[str] = mapped_column(String(500))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    server_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(20), default="retrying")
+    first_error_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
 class Message(Base):
     """One email, stored once per company, however many places it was seen."""
 

@@ -25,6 +25,7 @@ from mailroom.mailboxes.status import MailboxStatus, mark_syncing
 from mailroom.mailboxes.store import check_aliases, list_mailboxes, request_sync, set_enabled
 from mailroom.services import background
 from mailroom.services.lookup import load_mailbox
+from mailroom.services.quarantine import quarantine_counts
 
 ERROR_LOG_PAGE = 50
 
@@ -57,7 +58,7 @@ def last_hint(session: Session, mailbox: Mailbox) -> str | None:
     )
 
 
-def _one(mailbox: Mailbox, *, hint: str | None, sharing: str) -> dict[str, Any]:
+def _one(mailbox: Mailbox, *, hint: str | None, sharing: str, held: int) -> dict[str, Any]:
     status = str(mailbox.status)
     words = STATUS_WORDS.get(status, status)
     if status == MailboxStatus.PAUSED and mailbox.next_attempt_at is not None:
@@ -88,6 +89,7 @@ def _one(mailbox: Mailbox, *, hint: str | None, sharing: str) -> dict[str, Any]:
         "since": _iso(mailbox.since_date),
         "delete_after_fetch": mailbox.delete_after_fetch,
         "sharing": sharing,
+        "quarantined": held,
         "progress": {
             "done": mailbox.progress_done,
             "total": mailbox.progress_total,
@@ -100,7 +102,11 @@ def _one(mailbox: Mailbox, *, hint: str | None, sharing: str) -> dict[str, Any]:
 def mailbox_json(*, session: Session, mailboxes: Sequence[Mailbox]) -> list[dict[str, Any]]:
     """The mailboxes in the one JSON shape of the CLI and the API (never the secret)."""
     shared = sharing_levels(session, (m.id for m in mailboxes))
-    return [_one(m, hint=last_hint(session, m), sharing=shared[m.id]) for m in mailboxes]
+    held = quarantine_counts(session, [m.id for m in mailboxes])
+    return [
+        _one(m, hint=last_hint(session, m), sharing=shared[m.id], held=held.get(m.id, 0))
+        for m in mailboxes
+    ]
 
 
 def list_mailbox_json(

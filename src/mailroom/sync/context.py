@@ -53,6 +53,13 @@ class FolderReport(IngestCounts):
     gone: int = 0
     flags_changed: int = 0
     uidvalidity_changed: bool = False
+    # listed messages not fetched: (UID, state after this attempt, why), sync/quarantine.py
+    unfetched: list[tuple[int, str, str]] = field(default_factory=list)
+
+    @property
+    def retrying(self) -> list[tuple[int, str]]:
+        """(UID, why) of the messages left to fetch again at the next sync."""
+        return [(uid, why) for uid, state, why in self.unfetched if state == "retrying"]
 
     def add(self, result: BatchResult, fetched: int) -> None:
         """Count a stored batch and the messages fetched for it."""

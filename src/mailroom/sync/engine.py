@@ -15,7 +15,8 @@ Read this top to bottom to follow a message from the server to the timeline:
            └─ backfill below backfill_below, newest  ┘ next batches are fetched meanwhile
                                                      (prefetch.py, bounded read-ahead; a
                                                      big fetch: fetch_worker.py processes)
-      └─ health.record_success / record_failure (status, error log, backoff)
+      └─ health.record_success / record_failure (status, error log, backoff); a listed
+         message the server did not send is retried, then quarantined (quarantine.py)
 
 Per-folder stages (`FolderState.stage`, folders.FolderStage):
 
@@ -68,6 +69,7 @@ from mailroom.sync.folders import (
 )
 from mailroom.sync.gmail import all_mail, sync_all_mail
 from mailroom.sync.pop3 import sync_pop3
+from mailroom.sync.quarantine import not_fetched_error
 from mailroom.sync.source import Pop3Source
 
 log = logging.getLogger(__name__)
@@ -263,6 +265,10 @@ def _run(
                 sync_folder(ctx, source, info, report.folders[-1], status=status)
                 if ctx.stopping:
                     break
+        # a listed message not fetched is no success: the retry waits for the backoff
+        unfetched = [(f.name, uid, why) for f in report.folders for uid, why in f.retrying]
+        if unfetched:
+            raise not_fetched_error(mailbox.id, unfetched)
     except MailroomError as exc:
         if active.aborted:
             exc = StageTimeout(

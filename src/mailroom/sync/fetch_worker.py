@@ -21,6 +21,10 @@ order, so memory stays bounded (parses of at most depth batches, each batch's by
 on disk) and the cursor logic does not change: each batch commits with its cursor, in
 order, exactly as with the in-process read-ahead (sync/prefetch.py).
 
+A message the server lists but did not send readably comes back as its UID and the
+reason (`connectors.base.Unreadable`), never dropped: the ingesting process records it
+(sync/quarantine.py) in the batch's transaction, as the in-process path does.
+
 Errors: whatever a worker's fetch raises (a refused login, a cut connection, a BYE) is
 sent back and re-raised in the ingesting process where the batch would have been, as the
 same MailroomError, so health and backoff see what they would have seen. A worker that
@@ -51,7 +55,7 @@ from pathlib import Path
 from types import TracebackType
 
 from mailroom.config import make_private_dir
-from mailroom.connectors.base import RawMessage, StagedCopy
+from mailroom.connectors.base import Fetched, RawMessage, StagedCopy, Unreadable
 from mailroom.errors import MailroomError, NetworkError, ProtocolError
 from mailroom.mail.blobs import STAGING, BlobStore, stage_blobs, sweep_staging
 from mailroom.mail.message import ParsedMessage
@@ -123,14 +127,16 @@ class FetchWorker:
 
     def batches(
         self, batches: Sequence[list[int]]
-    ) -> Iterator[tuple[list[int], list[RawMessage], list[ParsedMessage]]]:
-        """(batch, its messages with staged bytes, their header parses), in order."""
+    ) -> Iterator[tuple[list[int], Fetched, list[ParsedMessage]]]:
+        """(batch, its messages with staged bytes and the unreadable ones, their header
+        parses), in order."""
         asked = 0
         for index, batch in enumerate(batches):
             while asked < len(batches) and asked <= index + self._depth - 1:
                 self._send((asked, batches[asked]))
                 asked += 1
-            yield batch, *self._receive(index)
+            got, parses = self._receive(index)
+            yield batch, got, parses
 
     def close(self) -> None:
         """Stop the workers (batches in hand are dropped) and delete the staging area."""
@@ -154,7 +160,7 @@ class FetchWorker:
         except OSError as exc:
             raise _died(self.folder, process) from exc
 
-    def _receive(self, index: int) -> tuple[list[RawMessage], list[ParsedMessage]]:
+    def _receive(self, index: int) -> tuple[Fetched, list[ParsedMessage]]:
         conn, process = self._workers[index % len(self._workers)]
         while not conn.poll(_POLL):
             if self._cancelled():
@@ -169,8 +175,9 @@ class FetchWorker:
             raise payload
         if number != index:  # pragma: no cover - the protocol is strictly in order
             raise ProtocolError(f"fetch worker answered batch {number}, expected {index}")
+        found, unreadable = payload
         raws, parses = [], []
-        for uid, uidvalidity, flags, internaldate, size, digest, name, parsed in payload:
+        for uid, uidvalidity, flags, internaldate, size, digest, name, parsed in found:
             path = os.path.join(self.area, name)
             raws.append(
                 RawMessage(
@@ -184,7 +191,8 @@ class FetchWorker:
                 )
             )
             parses.append(parsed)
-        return raws, parses
+        failed = [Unreadable(uid, reason) for uid, reason in unreadable]
+        return Fetched(messages=raws, unreadable=failed), parses
 
 
 def _died(folder: str, process: subprocess.Popen[bytes]) -> NetworkError:
@@ -219,7 +227,8 @@ def _serve(conn: Connection, reopen: Reopen, folder: str, area: str, store_root:
             if request is None:
                 return
             number, uids = request
-            raws = source.fetch_uids(folder, uids)
+            got = source.fetch_uids(folder, uids)
+            raws = got.messages
             prefix = f"{number}-"
             digests = stage_blobs(Path(area), prefix, [r.data for r in raws], store)
             payload = [
@@ -236,7 +245,10 @@ def _serve(conn: Connection, reopen: Reopen, folder: str, area: str, store_root:
                 for r, digest in zip(raws, digests, strict=True)
             ]
             del raws
-            conn.send_bytes(pickle.dumps(("ok", number, payload), pickle.HIGHEST_PROTOCOL))
+            unreadable = [(u.uid, u.reason) for u in got.unreadable]
+            del got
+            answer = ("ok", number, (payload, unreadable))
+            conn.send_bytes(pickle.dumps(answer, pickle.HIGHEST_PROTOCOL))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return  # the ingesting process is gone or stopping
     except BaseException as exc:  # handed over, re-raised where the batch was awaited

@@ -4,14 +4,16 @@ Each step commits one batch together with the cursor that covers it, in one shor
 transaction that also refreshes the mailbox's heartbeat and progress, so a process killed
 anywhere re-fetches at most one batch (whose ingestion is then a no-op: invariant
 "exactly-once effect", docs/architecture.md).
-Cursors only move one way: `last_uid` up, `backfill_below` down.
+Cursors only move one way: `last_uid` up, `backfill_below` down, and never past a listed
+message that is neither stored nor quarantined (sync/quarantine.py): a message the server
+did not send readably holds its cursor until a later sync stores it or gives up on it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from functools import partial
@@ -21,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailroom.connectors.base import (
+    Fetched,
     FolderInfo,
     FolderStatus,
     MailboxSource,
@@ -31,8 +34,9 @@ from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, Mailbox
 from mailroom.errors import ProtocolError
 from mailroom.mail.message import ParsedMessage
-from mailroom.sync import copies
+from mailroom.sync import copies, quarantine
 from mailroom.sync.context import FolderReport, FolderStage, ProgressEvent, SyncContext
+from mailroom.sync.quarantine import CursorHold, Place
 from mailroom.sync.source import SyncSource
 
 if TYPE_CHECKING:
@@ -174,7 +178,9 @@ def _sync_folder(
         if state.uidvalidity is not None and state.uidvalidity != status.uidvalidity:
             report.gone += _reset(session, ctx, state, status.uidvalidity)
             report.uidvalidity_changed = True
-        if unchanged(state, status):
+        if unchanged(state, status) and not quarantine.has_retrying(
+            session, mailbox_id=ctx.mailbox_id, folder=info.name
+        ):
             report.skipped = True
             return
     if isinstance(source, SyncSource):
@@ -195,6 +201,7 @@ def _reset(session: Session, ctx: SyncContext, state: FolderState, uidvalidity: 
     gone = copies.retire_other_uidvalidities(
         session, mailbox_id=ctx.mailbox_id, folder=state.name, keep=uidvalidity
     )
+    quarantine.clear_folder(session, mailbox_id=ctx.mailbox_id, folder=state.name, keep=uidvalidity)
     state.stage = FolderStage.NEW
     state.uidvalidity = state.uidnext = state.messages = state.highestmodseq = None
     state.last_uid = 0
@@ -231,19 +238,40 @@ def _sync_by_uid(
 
         commit_batch(ctx, info, [], start)
         last_uid = top
+    # 0. messages both cursors passed that are to be fetched again (a person's retry)
+    with ctx.app.sessions() as session:
+        place = Place(ctx.mailbox_id, name, opened.uidvalidity)
+        again = quarantine.retrying_passed(session, place, last_uid=last_uid, backfill_below=below)
+    if again and not _fetch_and_commit(ctx, source, info, opened, again, report, mode="retry"):
+        return
     # 1. new mail, oldest first: the forward cursor follows each committed batch
     fresh = source.list_uids(name, low=last_uid + 1)
-    if not _fetch_and_commit(ctx, source, info, opened, fresh, report, forward=True):
+    ahead = CursorHold(forward=True)
+    if not _fetch_and_commit(ctx, source, info, opened, fresh, report, hold=ahead):
         return
     # 2. expunged or moved away, and flags changed by other clients, since the last sync
     if stage is not FolderStage.NEW:
         _changes(ctx, source, info, opened, modseq, report)
     # 3. backfill, newest first, resumable from `backfill_below`
+    behind = CursorHold(forward=False)
     if below is not None:
         if backlog is None:
             backlog = source.list_uids(name, low=1, high=below - 1, since=ctx.since)
-        if not _fetch_and_commit(ctx, source, info, opened, backlog, report, forward=False):
+        if not _fetch_and_commit(
+            ctx, source, info, opened, backlog, report, mode="backfill", hold=behind
+        ):
             return
+    listed = {uid for uid, _ in (*again, *fresh, *(backlog or []))}
+    with ctx.app.sessions() as session:
+        gone = quarantine.unlisted(session, place, listed)
+    if gone:  # retrying, but no longer on the server
+
+        def forget(session: Session) -> None:
+            quarantine.forget_stored(session, place, gone)
+
+        commit_batch(ctx, info, [], lambda s: None, extra=forget)
+    if ahead.held is not None or behind.held is not None:
+        return  # a message to fetch again holds a cursor: the folder is not done
 
     def finish(state: FolderState) -> None:
         state.backfill_below = None
@@ -312,59 +340,121 @@ def _fetch_and_commit(
     sizes: Sequence[tuple[int, int]],
     report: FolderReport,
     *,
-    forward: bool,
+    mode: str = "forward",
+    hold: CursorHold | None = None,
 ) -> bool:
-    """Fetch `sizes`' UIDs in bounded batches (new mail oldest first, the backfill newest
-    first), each committed with its cursor; the next batches are fetched meanwhile
-    (sync/prefetch.py). False when a stop request ended it early."""
+    """Fetch `sizes`' UIDs in bounded batches, each committed with its cursor; the next
+    batches are fetched meanwhile (sync/prefetch.py). False when a stop request ended it.
+
+    `mode`: "forward" (new mail oldest first, `last_uid` follows), "backfill" (newest
+    first, `backfill_below` follows) or "retry" (UIDs both cursors passed: no cursor
+    moves). A listed message the server did not send readably is recorded in the batch's
+    transaction (sync/quarantine.py); while it is retrying, `hold` keeps the cursor from
+    passing it and the messages after it are still stored.
+    """
+    hold = hold or CursorHold(forward=mode != "backfill")
+    ordered = sizes if mode != "backfill" else sizes[::-1]
+    batches = size_batches(ordered, max_count=ctx.batch_size, max_bytes=ctx.max_batch_bytes)
+    size_of = dict(sizes)
+    place = Place(ctx.mailbox_id, info.name, opened.uidvalidity)
+    with ctx.app.sessions() as session:
+        pending = quarantine.known(session, place)
+    # quarantined or dismissed: not fetched again, but the cursor passes them
+    skip = {uid for uid, state in pending.items() if state != quarantine.QuarantineState.RETRYING}
+    too_big = quarantine.over_limit(sizes)  # their FETCH would fail the whole batch, always
+    wanted = [[uid for uid in batch if uid not in skip and uid not in too_big] for batch in batches]
+    with ExitStack() as stack:
+        fetched = _fetched(ctx, source, info, sizes, wanted, stack)
+        for batch, (_, got, parses) in zip(batches, fetched, strict=True):
+            raws = got.messages
+            if any(raw.uidvalidity != opened.uidvalidity for raw in raws):
+                raise UidValidityChanged(info.name)
+            got.unreadable += [too_big[uid] for uid in batch if uid in too_big and uid not in skip]
+            failed = {u.uid for u in got.unreadable} | skip
+            settled = [uid for uid in batch if uid in pending and uid not in failed]
+            extra = partial(
+                _record, place=place, got=got, settled=settled, hold=hold, sizes=size_of
+            )
+            batch_sizes = {uid: size_of.get(uid, 0) for uid in batch}
+            advance = partial(_advance, sizes=batch_sizes, mode=mode, hold=hold)
+            result = commit_batch(ctx, info, raws, advance, extra=extra, parses=parses)
+            report.add(result, len(raws))
+            if ctx.stopping:
+                report.unfetched += hold.failures
+                return False
+    report.unfetched += hold.failures
+    return True
+
+
+FetchedBatches = Iterable[tuple[list[int], Fetched, list[ParsedMessage] | None]]
+
+
+def _fetched(
+    ctx: SyncContext,
+    source: SyncSource,
+    info: FolderInfo,
+    sizes: Sequence[tuple[int, int]],
+    batches: list[list[int]],
+    stack: ExitStack,
+) -> FetchedBatches:
+    """The batches as fetched: by worker processes for a big fetch, else read ahead here."""
     from mailroom.mailboxes.tokens import fresh_reopen
     from mailroom.sync.fetch_worker import FetchWorker
     from mailroom.sync.prefetch import Prefetcher
 
-    ordered = sizes if forward else sizes[::-1]
-    batches = size_batches(ordered, max_count=ctx.batch_size, max_bytes=ctx.max_batch_bytes)
-    size_of = dict(sizes)
-    with ExitStack() as stack:
-        fetched: Iterable[tuple[list[int], list[RawMessage], list[ParsedMessage] | None]]
-        reopen = getattr(source, "reopen", None)
-        worker_min = ctx.app.settings.parse_worker_min
-        if reopen is not None and worker_min is not None and len(sizes) >= worker_min:
-            reopen = fresh_reopen(ctx.app, ctx.mailbox_id, reopen)
-            worker = FetchWorker(
-                reopen,
-                info.name,
-                ctx.app.blobs.root,
-                depth=2 * FETCH_WORKERS,  # one batch queued behind the one each worker fetches
-                processes=FETCH_WORKERS,
-                cancelled=lambda: ctx.stopping or bool(getattr(source, "aborted", False)),
-            )
-            fetched = stack.enter_context(worker).batches(batches)
-        else:
-            fetch = partial(source.fetch_uids, info.name)
-            prefetcher = stack.enter_context(Prefetcher(fetch, batches, depth=PREFETCH_DEPTH))
-            fetched = ((batch, raws, None) for batch, raws in prefetcher)
-        for batch, raws, parses in fetched:
-            if any(raw.uidvalidity != opened.uidvalidity for raw in raws):
-                raise UidValidityChanged(info.name)
-            nbytes = sum(size_of.get(uid, 0) for uid in batch)
-            advance = partial(_advance, batch=batch, nbytes=nbytes, forward=forward)
-            report.add(commit_batch(ctx, info, raws, advance, parses=parses), len(raws))
-            if ctx.stopping:
-                return False
-    return True
+    reopen = getattr(source, "reopen", None)
+    worker_min = ctx.app.settings.parse_worker_min
+    if reopen is not None and worker_min is not None and len(sizes) >= worker_min:
+        reopen = fresh_reopen(ctx.app, ctx.mailbox_id, reopen)
+        worker = FetchWorker(
+            reopen,
+            info.name,
+            ctx.app.blobs.root,
+            depth=2 * FETCH_WORKERS,  # one batch queued behind the one each worker fetches
+            processes=FETCH_WORKERS,
+            cancelled=lambda: ctx.stopping or bool(getattr(source, "aborted", False)),
+        )
+        return stack.enter_context(worker).batches(batches)
+    fetch = partial(source.fetch_uids, info.name)
+    prefetcher = stack.enter_context(Prefetcher(fetch, batches, depth=PREFETCH_DEPTH))
+    return ((batch, got, None) for batch, got in prefetcher)
 
 
-def _advance(state: FolderState, *, batch: list[int], nbytes: int, forward: bool) -> None:
-    """Move the cursor over a committed batch (and count it towards the progress)."""
-    if forward:  # new mail counts towards the total as it arrives
-        state.last_uid = max(state.last_uid, max(batch))
-        state.total_messages += len(batch)
-        state.total_bytes += nbytes
-    else:
-        low = min(batch)
-        state.backfill_below = min(state.backfill_below or low, low)
-    state.done_messages += len(batch)
-    state.done_bytes += nbytes
+def _record(
+    session: Session,
+    *,
+    place: Place,
+    got: Fetched,
+    settled: list[int],
+    hold: CursorHold,
+    sizes: Mapping[int, int],
+) -> None:
+    """In the batch's transaction: rows of messages now stored (or expunged) go, each
+    unreadable one counts an attempt and may hold the cursor."""
+    quarantine.forget_stored(session, place, settled)
+    if got.unreadable:
+        hold.note(quarantine.record_failures(session, place, got.unreadable, sizes=sizes))
+
+
+def _advance(state: FolderState, *, sizes: Mapping[int, int], mode: str, hold: CursorHold) -> None:
+    """Move the cursor over a committed batch, never past a message to retry, and count
+    the messages it passed (each once, however often a held batch is fetched again)."""
+    if mode == "forward":  # new mail counts towards the total as the cursor passes it
+        old = state.last_uid
+        state.last_uid = max(old, hold.forward_cursor(max(sizes)))
+        passed = [uid for uid in sizes if old < uid <= state.last_uid]
+        state.total_messages += len(passed)
+        state.total_bytes += sum(sizes[uid] for uid in passed)
+    elif mode == "backfill":
+        was = state.backfill_below
+        low = hold.backfill_cursor(min(sizes))
+        state.backfill_below = low if was is None else min(was, low)
+        now = state.backfill_below
+        passed = [uid for uid in sizes if uid >= now and (was is None or uid < was)]
+    else:  # a retry below both cursors: counted when its cursor passed it
+        return
+    state.done_messages += len(passed)
+    state.done_bytes += sum(sizes[uid] for uid in passed)
 
 
 def _sync_forward(

@@ -46,7 +46,7 @@ from mailroom.connectors.base import (
 from mailroom.connectors.imap_fetch import search, uid_set, uid_sizes
 from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, MessageCopy
-from mailroom.sync import copies
+from mailroom.sync import copies, quarantine
 from mailroom.sync.context import FolderReport, FolderStage, SyncContext
 from mailroom.sync.folders import commit_batch, folder_state, unchanged
 from mailroom.sync.source import SyncSource
@@ -226,7 +226,13 @@ class _Run:
         )
         fetcher = partial(self.source.fetch_uids, self.name)
         with Prefetcher(fetcher, batches, depth=2) as prefetcher:
-            for batch, raws in prefetcher:
+            for batch, got in prefetcher:
+                if got.unreadable:  # never passed silently; not yet quarantined on this path
+                    raise quarantine.not_fetched_error(
+                        self.ctx.mailbox_id,
+                        [(self.name, u.uid, u.reason) for u in got.unreadable],
+                    )
+                raws = got.messages
                 labelled = [
                     replace(r, labels=by_uid[r.uid].labels, server_id=str(by_uid[r.uid].msgid))
                     for r in raws

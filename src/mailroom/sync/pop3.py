@@ -13,16 +13,23 @@ committed, and the server deletes it at QUIT (RFC 1939 §6): a crash before QUIT
 nothing. There is no Sent folder: mail the owner sent arrives, if at all, as a copy in the
 maildrop, and ingest's classifier makes it outbound because the owner's addresses and
 aliases are internal. `--since` does not apply: POP3 cannot search by date.
+
+A RETR the server refuses for one message (`MessageRefused`) is retried at the next
+syncs, then quarantined, like an IMAP FETCH (sync/quarantine.py; the row's `uid` is the
+UIDL's hash, `server_id` the UIDL): POP3 has no cursor, so the message stays "new" until
+it is stored or quarantined; a quarantined or dismissed one is no longer fetched, and a
+failed one is never deleted.
 """
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from mailroom.connectors.base import FolderInfo, FolderRole, RawMessage
+from mailroom.connectors.base import FolderInfo, FolderRole, RawMessage, Unreadable
+from mailroom.connectors.pop3 import MessageRefused
 from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState
-from mailroom.sync import copies
+from mailroom.sync import copies, quarantine
 from mailroom.sync.folders import (
     FolderReport,
     FolderStage,
@@ -30,9 +37,11 @@ from mailroom.sync.folders import (
     commit_batch,
     folder_state,
 )
+from mailroom.sync.quarantine import CursorHold, Place, QuarantineState
 from mailroom.sync.source import Pop3Source
 
 INBOX = FolderInfo(name=copies.POP3_FOLDER, role=FolderRole.INBOX)
+PLACE_UIDVALIDITY = copies.POP3_UIDVALIDITY
 
 
 def sync_pop3(
@@ -41,10 +50,19 @@ def sync_pop3(
     """One POP3 pass: new messages in, vanished ones marked gone, deletions if chosen."""
     listing = source.listing()
     on_server = {uidl for _, uidl, _ in listing}
+    place = Place(ctx.mailbox_id, INBOX.name, PLACE_UIDVALIDITY)
     with transaction(ctx.app.sessions) as session:
         known = copies.pop3_live(session, mailbox_id=ctx.mailbox_id)
         folder_state(session, ctx.mailbox_id, INBOX)
-    fresh = [item for item in listing if item[1] not in known][::-1]  # newest first
+        held = quarantine.known(session, place)
+        left = set(held) - {copies.pop3_uid(uidl) for uidl in on_server}
+        quarantine.forget_stored(session, place, left)  # no longer on the server
+    given_up = {uid for uid, state in held.items() if state != QuarantineState.RETRYING}
+    fresh = [
+        item
+        for item in listing
+        if item[1] not in known and copies.pop3_uid(item[1]) not in given_up
+    ][::-1]  # newest first
     if delete:  # stored by an earlier session whose QUIT never came: their DELE was lost
         for number, uidl, _ in listing:
             if uidl in known:
@@ -75,35 +93,47 @@ def sync_pop3(
             state.total_bytes = state.done_bytes + nbytes
 
         commit_batch(ctx, INBOX, [], add_totals)
+    hold = CursorHold(forward=True)
     for start in range(0, len(fresh), ctx.batch_size):
         batch = fresh[start : start + ctx.batch_size]
-        raws = [
-            RawMessage(
-                folder=INBOX.name,
-                uidvalidity=copies.POP3_UIDVALIDITY,
-                uid=copies.pop3_uid(uidl),
-                data=source.retrieve(number),
-            )
-            for number, uidl, _ in batch
-        ]
+        raws, failed = _retrieve(source, batch)
         tags = {copies.pop3_uid(uidl): uidl for _, uidl, _ in batch}
-        done, done_bytes = len(batch), sum(size for _, _, size in batch)
+        sizes = {copies.pop3_uid(uidl): size for _, uidl, size in batch}
+        stored = {raw.uid for raw in raws}
+        settled = [uid for uid in stored if uid in held]
 
-        def advance(state: FolderState, done: int = done, done_bytes: int = done_bytes) -> None:
-            state.done_messages += done
-            state.done_bytes += done_bytes
+        def advance(
+            state: FolderState, sizes: dict[int, int] = sizes, stored: set[int] = stored
+        ) -> None:
+            # stored or quarantined now: each counted once (a retrying one is still "new")
+            done = [uid for uid in sizes if uid in stored or uid in given_up]
+            state.done_messages += len(done)
+            state.done_bytes += sum(sizes[uid] for uid in done)
 
-        def tag(session: Session, tags: dict[int, str] = tags) -> None:
+        def tag(
+            session: Session,
+            tags: dict[int, str] = tags,
+            sizes: dict[int, int] = sizes,
+            failed: list[Unreadable] = failed,
+            settled: list[int] = settled,
+        ) -> None:
             session.flush()
             copies.pop3_tag(session, mailbox_id=ctx.mailbox_id, uidls=tags)
+            quarantine.forget_stored(session, place, settled)
+            rows = quarantine.record_failures(session, place, failed, sizes=sizes, server_ids=tags)
+            hold.note(rows)
+            given_up.update(r.uid for r in rows if r.state != QuarantineState.RETRYING)
 
         result = commit_batch(ctx, INBOX, raws, advance, extra=tag)
         report.add(result, len(raws))
-        if delete:  # only now, after the commit; applied by the server at QUIT
-            for number, _, _ in batch:
-                source.delete(number)
+        if delete:  # only now, after the commit, and only what was stored; at QUIT
+            for number, uidl, _ in batch:
+                if copies.pop3_uid(uidl) in stored:
+                    source.delete(number)
         if ctx.stopping:
+            report.unfetched += hold.failures
             return
+    report.unfetched += hold.failures
 
     def finish(state: FolderState) -> None:
         state.stage = FolderStage.READY
@@ -111,3 +141,25 @@ def sync_pop3(
         state.messages = len(listing)
 
     commit_batch(ctx, INBOX, [], finish)
+
+
+def _retrieve(
+    source: Pop3Source, batch: list[tuple[int, str, int]]
+) -> tuple[list[RawMessage], list[Unreadable]]:
+    """RETR each message of the batch; those the server refuses are `Unreadable`."""
+    raws, failed = [], []
+    too_big = quarantine.over_limit((copies.pop3_uid(uidl), size) for _, uidl, size in batch)
+    for number, uidl, _ in batch:
+        uid = copies.pop3_uid(uidl)
+        if uid in too_big:
+            failed.append(too_big[uid])
+            continue
+        try:
+            data = source.retrieve(number)
+        except MessageRefused as exc:
+            failed.append(Unreadable(uid, exc.message))
+            continue
+        raws.append(
+            RawMessage(folder=INBOX.name, uidvalidity=PLACE_UIDVALIDITY, uid=uid, data=data)
+        )
+    return raws, failed

@@ -132,7 +132,17 @@ def _search_folder(
         return
     sizes = [(uid, 0) for uid in missing]
     for batch in size_batches(sizes, max_count=batch_size):
-        raws: list[RawMessage] = labelled(source, info.name, source.fetch_uids(info.name, batch))
+        got = source.fetch_uids(info.name, batch)
+        raws: list[RawMessage] = labelled(source, info.name, got.messages)
+        for failed in got.unreadable:  # below the cursors: no retry here, but said
+            log.warning(
+                "retro %s: mailbox %s %s UID %s not fetched: %s",
+                report.record,
+                mailbox.id,
+                info.name,
+                failed.uid,
+                failed.reason,
+            )
         with transaction(app.sessions) as session:
             target = IngestTarget(
                 company_id=mailbox.company_id,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Protocol, runtime_checkable
 
-from mailroom.connectors.base import FolderStatus, MailboxSource, RawMessage
+from mailroom.connectors.base import Fetched, FolderStatus, MailboxSource
 
 
 @runtime_checkable
@@ -31,8 +31,9 @@ class SyncSource(MailboxSource, Protocol):
         """(UID, size) of the messages with low <= UID <= high (and date >= since)."""
         ...
 
-    def fetch_uids(self, folder: str, uids: Sequence[int]) -> list[RawMessage]:
-        """These messages, in the order asked; expunged ones are left out."""
+    def fetch_uids(self, folder: str, uids: Sequence[int]) -> Fetched:
+        """These messages, in the order asked; expunged ones are left out, and listed
+        ones the server did not send readably are `Fetched.unreadable`."""
         ...
 
     def expunged(self, folder: str, *, known: set[int], modseq: int | None) -> set[int]:

@@ -236,11 +236,6 @@ def test_hostile_pop3_line_over_2048_bytes_in_retr_is_read_whole(sqlite_app: App
         server.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 item 8 (not done): a listed UID whose FETCH cannot be parsed is taken "
-    "for expunged; the cursor passes it and the sync is 'ok'",
-)
 def test_an_unparseable_fetch_does_not_advance_the_cursor_past_the_message(
     sqlite_app: App, hostile: HostileServer
 ) -> None:

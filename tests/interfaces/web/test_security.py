@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from mailroom.app import App
 from mailroom.db.matching_models import MatchRule
-from mailroom.db.models import Mailbox, User
+from mailroom.db.models import Mailbox, QuarantinedMessage, User
 from mailroom.db.web_models import ApiToken, MailboxSharing, WebSession
 from mailroom.mail.html import BLOCKED_IMAGE, sanitise_html
 from mailroom.security.auth import MAX_FAILURES
@@ -53,7 +53,25 @@ def foreign_values(sqlite_app: App, beta: Tenant) -> dict[str, str]:
         "user_id": str(user_id),
         "token_id": str(token_id),
         "name": BETA_RULE,
+        "qid": str(beta_quarantined(sqlite_app, beta)),
+        "quarantine_id": str(beta_quarantined(sqlite_app, beta)),
     }
+
+
+def beta_quarantined(sqlite_app: App, beta: Tenant) -> int:
+    """The id of a message quarantined in Beta's mailbox (made once)."""
+    from mailroom.connectors.base import Unreadable
+    from mailroom.db.engine import transaction
+    from mailroom.sync.quarantine import Place, record_failures
+
+    place = Place(beta.mailbox_id, "INBOX", 1)
+    with transaction(sqlite_app.sessions) as session:
+        row = session.scalar(
+            select(QuarantinedMessage).where(QuarantinedMessage.mailbox_id == beta.mailbox_id)
+        )
+        if row is None:
+            [row] = record_failures(session, place, [Unreadable(9, "no body")])
+        return row.id
 
 
 def add_beta_rule(sqlite_app: App, beta: Tenant) -> None:
@@ -90,10 +108,10 @@ def test_every_route_refuses_another_companys_ids(
     checked = []
     for method, path in routes_with_ids():
         url = path
-        for name, value in values.items():
-            url = url.replace("{" + name + "}", value)
         if path.startswith("/api/v1/mailboxes/{id}"):
             url = path.replace("{id}", str(beta.mailbox_id))
+        for name, value in values.items():
+            url = url.replace("{" + name + "}", value)
         assert "{" not in url, f"add the parameters of {path} to the matrix"
         if path.endswith("/timeline") and not path.startswith("/api"):
             url += f"?after={beta.message_ids[0]}"
@@ -128,6 +146,8 @@ def test_every_route_refuses_another_companys_ids(
         assert beta_rule is not None and beta_rule.position == 1
         assert (beta_rule.action, beta_rule.conditions) == ("ignore", {"to": "@x.test"})
         assert beta_rule.description == ""
+        beta_held = session.scalar(select(QuarantinedMessage.state))
+        assert beta_held == "retrying"  # neither retried nor dismissed by Alpha
 
 
 def test_lists_show_only_the_callers_company(

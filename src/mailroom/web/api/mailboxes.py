@@ -1,4 +1,5 @@
-"""`/api/v1/mailboxes…`: the caller's visible mailboxes, their error log, "sync now"."""
+"""`/api/v1/mailboxes…`: the caller's visible mailboxes, their error log, "sync now",
+the quarantine (messages the server lists but the sync could not fetch)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ from mailroom.services.mailboxes import (
     list_mailbox_json,
     sync_now,
 )
-from mailroom.web.api.schemas import ERRORS, MailboxErrorOut, MailboxOut, Page, SyncQueued
+from mailroom.services.quarantine import dismiss_message, list_quarantine, retry_message
+from mailroom.web.api.schemas import (
+    ERRORS,
+    MailboxErrorOut,
+    MailboxOut,
+    Page,
+    QuarantinedOut,
+    SyncQueued,
+)
 from mailroom.web.api.schemas_in import AliasIn
 from mailroom.web.deps import ApiCtx, Db, MailroomApp
 
@@ -50,3 +59,25 @@ def approve(ctx: ApiCtx, db: Db, id: MailboxId, body: AliasIn) -> dict[str, Any]
     """Approve a pending alias (admins): only then does it count as the owner's address."""
     approve_alias(session=db, mailbox_id=id, address=body.address, viewer=ctx.viewer)
     return get_mailbox_json(session=db, mailbox_id=id, viewer=ctx.viewer)
+
+
+QuarantineId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+@router.get("/mailboxes/{id}/quarantine", response_model=Page[QuarantinedOut])
+def get_quarantine(ctx: ApiCtx, db: Db, id: MailboxId) -> dict[str, Any]:
+    """Messages the server lists but the sync could not fetch: quarantined, retrying,
+    dismissed, each with its last error."""
+    return {"items": list_quarantine(session=db, mailbox_id=id, viewer=ctx.viewer), "next": None}
+
+
+@router.post("/mailboxes/{id}/quarantine/{qid}/retry", response_model=QuarantinedOut)
+def retry(ctx: ApiCtx, db: Db, id: MailboxId, qid: QuarantineId) -> dict[str, Any]:
+    """Fetch the message again at the next sync (one attempt); a sync is requested."""
+    return retry_message(session=db, mailbox_id=id, quarantine_id=qid, viewer=ctx.viewer)
+
+
+@router.post("/mailboxes/{id}/quarantine/{qid}/dismiss", response_model=QuarantinedOut)
+def dismiss(ctx: ApiCtx, db: Db, id: MailboxId, qid: QuarantineId) -> dict[str, Any]:
+    """Accept the loss: the message is no longer fetched, and stays listed as dismissed."""
+    return dismiss_message(session=db, mailbox_id=id, quarantine_id=qid, viewer=ctx.viewer)

@@ -111,6 +111,7 @@ class MailboxOut(BaseModel):
     last_success_at: str | None
     enabled: bool
     sharing: str
+    quarantined: int = Field(0, description="Messages quarantined: see /quarantine.")
     # The rest of the one mailbox shape (services.mailboxes.mailbox_json, also the CLI's):
     name: str | None = None
     company_id: int | None = None
@@ -136,6 +137,27 @@ class MailboxErrorOut(BaseModel):
     hint: str | None
     user_fixable: bool | None = None
     retry_at: str | None = None
+
+
+class QuarantinedOut(BaseModel):
+    """A message the server lists but the sync could not fetch (retrying, quarantined or
+    dismissed), with its last error."""
+
+    id: int
+    mailbox_id: int
+    folder: str
+    uidvalidity: int
+    uid: int
+    uidl: str | None = Field(description="POP3: the message's UIDL (uid is its hash).")
+    size: int | None
+    attempts: int
+    state: str = Field(description="retrying | quarantined | dismissed")
+    state_words: str
+    first_error_at: str | None
+    last_error_at: str | None
+    last_error: str
+    can_retry: bool
+    can_dismiss: bool
 
 
 class SyncQueued(BaseModel):

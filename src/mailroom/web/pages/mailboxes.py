@@ -33,6 +33,7 @@ from mailroom.services.mailboxes import disconnect as disconnect_service
 from mailroom.services.mailboxes import error_log, get_mailbox_json, mailbox_json
 from mailroom.services.mailboxes import sync_now as sync_now_service
 from mailroom.services.oauth_web import page_values as oauth_page_values
+from mailroom.services.quarantine import dismiss_message, list_quarantine, retry_message
 from mailroom.web.deps import Csrf, Ctx, Db, MailroomApp, PageCtx, host_policy
 from mailroom.web.templating import is_htmx, render
 
@@ -313,8 +314,11 @@ def disconnect(
 
 
 @router.get("/mailboxes/{mailbox_id}/errors")
-def errors_page(request: Request, ctx: PageCtx, db: Db, mailbox_id: int) -> Response:
+def errors_page(
+    request: Request, ctx: PageCtx, db: Db, mailbox_id: int, notice: str | None = None
+) -> Response:
     errors = error_log(session=db, mailbox_id=mailbox_id, viewer=ctx.viewer)
+    held = list_quarantine(session=db, mailbox_id=mailbox_id, viewer=ctx.viewer)
     return render(
         request,
         "mailbox_errors.html",
@@ -322,4 +326,28 @@ def errors_page(request: Request, ctx: PageCtx, db: Db, mailbox_id: int) -> Resp
         nav="mailboxes",
         mailbox=get_mailbox_json(session=db, mailbox_id=mailbox_id, viewer=ctx.viewer),
         errors=errors,
+        quarantine=held,
+        notice=QUARANTINE_NOTICES.get(notice or ""),
     )
+
+
+QUARANTINE_NOTICES = {
+    "retry": "It is fetched again at the next sync (requested now).",
+    "dismiss": "Dismissed: Mailroom no longer fetches it.",
+}
+
+
+@router.post("/mailboxes/{mailbox_id}/quarantine/{quarantine_id}/retry")
+def quarantine_retry(ctx: Csrf, db: Db, mailbox_id: int, quarantine_id: int) -> Response:
+    """The error-log page's Retry: fetch the message again at the next sync."""
+    retry_message(session=db, mailbox_id=mailbox_id, quarantine_id=quarantine_id, viewer=ctx.viewer)
+    return RedirectResponse(f"/mailboxes/{mailbox_id}/errors?notice=retry", status_code=303)
+
+
+@router.post("/mailboxes/{mailbox_id}/quarantine/{quarantine_id}/dismiss")
+def quarantine_dismiss(ctx: Csrf, db: Db, mailbox_id: int, quarantine_id: int) -> Response:
+    """The error-log page's Dismiss: accept that the message is not stored."""
+    dismiss_message(
+        session=db, mailbox_id=mailbox_id, quarantine_id=quarantine_id, viewer=ctx.viewer
+    )
+    return RedirectResponse(f"/mailboxes/{mailbox_id}/errors?notice=dismiss", status_code=303)

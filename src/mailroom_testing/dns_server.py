@@ -85,7 +85,11 @@ class DnsServer:
         self.asked.append((name, kind))
         values = self.records.get((name, kind))
         if values:
-            rrset = dns.rrset.from_text_list(question.name, 60, "IN", kind, values)
+            try:
+                rrset = dns.rrset.from_text_list(question.name, 60, "IN", kind, values)
+            except dns.exception.DNSException:  # a test's record text is wrong: say so
+                response.set_rcode(dns.rcode.SERVFAIL)
+                return response.to_wire()
             response.answer.append(rrset)
         elif not any(known == name for known, _kind in self.records):
             response.set_rcode(dns.rcode.NXDOMAIN)

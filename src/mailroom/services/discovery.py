@@ -249,7 +249,7 @@ def _mx(domain: str, options: DiscoveryOptions, deadline: float) -> Attempt:
         preset = preset_for_mx(host)
         if preset is not None:
             servers = _preset_servers(preset)
-            attempt.found = Found("mx", f"MX host {host}: {preset.label}", servers, preset)
+            attempt.found = Found("mx", f"MX host {host}", servers, preset)
             return attempt
     if lookup.records:
         attempt.notes.append(f"MX {', '.join(lookup.records[:3])}: no known provider")

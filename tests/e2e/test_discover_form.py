@@ -43,10 +43,12 @@ def test_find_settings_and_presets_fill_the_connect_form_in_chromium(
     # Issue 13: the dropdown sets every field, for the chosen protocol.
     page.select_option("#preset", "gmail")
     assert _values(page, "host", "port", "smtp_host") == ["imap.gmail.com", "993", "smtp.gmail.com"]
+    assert "Sign in with Google" in page.inner_text("#discover-oauth")
     page.select_option("#protocol", "pop3")
     assert _values(page, "host", "port", "security") == ["pop.gmail.com", "995", "ssl"]
     page.select_option("#preset", "custom")
     assert _values(page, "host", "port", "smtp_host") == ["", "995", ""]
+    assert page.is_hidden("#discover-oauth")
     page.select_option("#protocol", "imap")
     assert _values(page, "port") == ["993"]
 

@@ -122,7 +122,7 @@ def fetch(
         if response.status != 200:
             return Fetched(None, f"HTTP {response.status}")
         return _read_bounded(response, deadline)
-    except (OSError, http.client.HTTPException) as exc:  # ssl.SSLError is an OSError
+    except (OSError, http.client.HTTPException, ValueError) as exc:  # SSLError: an OSError
         return Fetched(None, f"{type(exc).__name__}: {str(exc)[:200]}")
     finally:
         conn.close()

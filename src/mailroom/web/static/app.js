@@ -40,6 +40,7 @@ document.addEventListener("DOMContentLoaded", function () {
       setField("smtp_host", opt.dataset.smtpHost);
       setField("smtp_port", opt.dataset.smtpPort);
       setField("smtp_security", opt.dataset.smtpSecurity);
+      showOauth(opt.dataset.oauth, opt.textContent);
     });
     if (protocol) { protocol.addEventListener("change", applyIncoming); }
   }
@@ -51,9 +52,19 @@ document.addEventListener("DOMContentLoaded", function () {
   var oauthNote = document.getElementById("discover-oauth");
   var SOURCE_WORDS = { preset: "built-in preset", autoconfig: "the domain's autoconfig",
                        srv: "DNS SRV records", mx: "the domain's MX host" };
+  // An OAuth provider (Google, Microsoft): say to use its sign-in button, not a password.
+  var showOauth = function (provider, label) {
+    if (!oauthNote) { return; }
+    oauthNote.hidden = !provider;
+    if (result) { result.dataset.oauth = provider || ""; }
+    if (provider) {
+      var who = provider === "google" ? "Google" : "Microsoft";
+      oauthNote.textContent = (label || who) + " signs in with " + who +
+        ": use \u201cSign in with " + who + "\u201d instead of a password.";
+    }
+  };
   var fillFound = function (found) {
-    result.dataset.oauth = found.oauth || "";
-    oauthNote.hidden = !found.oauth;
+    showOauth(found.oauth, found.label);
     if (!found.found) {
       result.textContent = "No settings found for " + found.email + ". " + (found.hint || "");
       return;
@@ -74,11 +85,6 @@ document.addEventListener("DOMContentLoaded", function () {
     setField("username", found.username);
     result.textContent = "Found by " + (SOURCE_WORDS[found.source] || found.source) + ": " +
       found.detail + ".";
-    if (found.oauth) {
-      var who = found.oauth === "google" ? "Google" : "Microsoft";
-      oauthNote.textContent = (found.label || who) + " signs in with " + who +
-        ": use \u201cSign in with " + who + "\u201d instead of a password.";
-    }
   };
   var lastAsked = null;
   var findSettings = function (event) {

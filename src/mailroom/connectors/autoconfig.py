@@ -122,8 +122,10 @@ def fetch(
         if response.status != 200:
             return Fetched(None, f"HTTP {response.status}")
         return _read_bounded(response, deadline)
-    except (OSError, http.client.HTTPException, ValueError) as exc:  # SSLError: an OSError
+    except OSError as exc:  # refused, timed out, TLS (ssl.SSLError): this side's words
         return Fetched(None, f"{type(exc).__name__}: {str(exc)[:200]}")
+    except (http.client.HTTPException, ValueError) as exc:  # never echo what a server sent
+        return Fetched(None, f"not an HTTP answer ({type(exc).__name__})")
     finally:
         conn.close()
 

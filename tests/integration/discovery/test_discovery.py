@@ -5,6 +5,7 @@ policy on the autoconfig host (issue 12 item 6)."""
 from __future__ import annotations
 
 import dataclasses
+import socket
 import threading
 from typing import Any
 
@@ -252,3 +253,30 @@ def test_a_malformed_address_is_bad_input_before_any_lookup(
     with pytest.raises(BadInput, match="not an email address"):
         discover(email=email, network=OPERATOR, options=discovery_options)
     assert len(dns_server.asked) == before
+
+
+def test_a_server_that_is_not_http_fails_the_fetch_without_echoing_its_words(
+    dns_server: DnsServer, discovery_options: DiscoveryOptions
+) -> None:
+    banner = socket.create_server(("127.0.0.1", 0))
+
+    def greet() -> None:
+        for _ in range(2):  # the two autoconfig URLs
+            conn, _addr = banner.accept()
+            with conn:
+                conn.sendall(b"SSH-2.0-OpenSSH_9.6 secret-banner\r\n")
+                conn.recv(4096)
+
+    thread = threading.Thread(target=greet, daemon=True)
+    thread.start()
+    domain = fresh_domain()
+    dns_server.add(f"autoconfig.{domain}", "A", "127.0.0.1")
+    dns_server.add(domain, "A", "127.0.0.1")
+    options = dataclasses.replace(discovery_options, autoconfig_http_port=banner.getsockname()[1])
+    try:
+        found = discover(email=f"mo@{domain}", network=OPERATOR, options=options)
+    finally:
+        banner.close()
+    notes = _notes(found, "autoconfig")
+    assert found["found"] is False
+    assert "not an HTTP answer" in notes and "secret-banner" not in notes, notes

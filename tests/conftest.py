@@ -40,6 +40,7 @@ pytest_plugins = [
     "tests.conftest_dovecot",
     "tests.conftest_smtp",
     "tests.conftest_oauth",
+    "tests.conftest_discovery",
 ]
 
 os.environ[ALLOW_PRIVATE_HOSTS_ENV] = "1"

@@ -9,6 +9,10 @@ parsed in a worker process (sync/prepare.py; default 1000, 0 always, `off` never
 `$MAILROOM_ALLOW_PRIVATE_HOSTS=1` lets dashboard and API users connect mailboxes on
 loopback, private, link-local and other non-public addresses (services.host_policy;
 off by default: the CLI, run by the operator, may always use any host).
+Provider discovery (services/discovery.py) asks `$MAILROOM_DNS_SERVER` (`address[:port]`)
+instead of the system's name servers when it is set, and, for tests only,
+`$MAILROOM_AUTOCONFIG_HTTP_PORT` makes it fetch autoconfig documents over plain HTTP on
+that port instead of HTTPS on 443.
 
 Everything Mailroom writes under the data dir is private to the user running it, whatever
 the process's umask (issue 11): directories 0700, files 0600. The umask is process-wide and
@@ -30,6 +34,8 @@ DEFAULT_PARSE_WORKER_MIN = 1000
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 ALLOW_PRIVATE_HOSTS_ENV = "MAILROOM_ALLOW_PRIVATE_HOSTS"
+DNS_SERVER_ENV = "MAILROOM_DNS_SERVER"
+AUTOCONFIG_HTTP_PORT_ENV = "MAILROOM_AUTOCONFIG_HTTP_PORT"
 
 
 def make_private_dir(path: str | os.PathLike[str]) -> None:
@@ -91,6 +97,8 @@ class Settings:
     parse_worker_min: int | None = DEFAULT_PARSE_WORKER_MIN  # None: never
     allow_private_hosts: bool = False  # web/API mailboxes on non-public addresses
     public_url: str = DEFAULT_PUBLIC_URL  # where people reach the dashboard (links in mail)
+    dns_server: str | None = None  # discovery's name server, address[:port]
+    autoconfig_http_port: int | None = None  # tests only: autoconfig over plain HTTP
 
     @property
     def key_path(self) -> Path:
@@ -120,6 +128,8 @@ def load_settings(data_dir: str | os.PathLike[str] | None = None) -> Settings:
         parse_worker_min=_worker_min(os.environ.get("MAILROOM_PARSE_WORKER_MIN")),
         allow_private_hosts=private_hosts_allowed(),
         public_url=_public_url(os.environ.get("MAILROOM_PUBLIC_URL")),
+        dns_server=os.environ.get(DNS_SERVER_ENV, "").strip() or None,
+        autoconfig_http_port=_port(os.environ.get(AUTOCONFIG_HTTP_PORT_ENV)),
     )
 
 
@@ -136,6 +146,18 @@ def _public_url(value: str | None) -> str:
             hint="Set it to the address people open the dashboard at, or unset it.",
         )
     return url
+
+
+def _port(value: str | None) -> int | None:
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ConfigError(
+            f"{AUTOCONFIG_HTTP_PORT_ENV} must be a port number, not {value!r}",
+            hint="It is for tests only: unset it.",
+        )
+    return int(text)
 
 
 def private_hosts_allowed() -> bool:

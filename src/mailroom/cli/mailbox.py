@@ -1,4 +1,5 @@
-"""`mailroom mailbox …`: connect, edit, enable/disable, list, test mailboxes; the error log."""
+"""`mailroom mailbox …`: connect, edit, enable/disable, list, test mailboxes; the error log;
+discover an address's servers."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any
 
 import typer
 
-from mailroom.cli.common import console, get_app, print_json, read_secret_stdin
+from mailroom.cli.common import STATE, console, get_app, print_json, read_secret_stdin
 from mailroom.crm.companies import get_company, get_user
-from mailroom.errors import BadInput
+from mailroom.errors import BadInput, NotFound
 
 mailbox_app = typer.Typer(help="Connected mailboxes.", no_args_is_help=True)
 
@@ -312,6 +313,49 @@ def mailbox_test(mailbox_id: int = typer.Argument(..., metavar="ID")) -> None:
             console.print(f"  {info.name}\t{info.role.value}")
     if found.smtp_line is not None:
         console.print(found.smtp_line)
+
+
+@mailbox_app.command("discover")
+def mailbox_discover(
+    email: str = typer.Argument(..., metavar="EMAIL", help="The mailbox's address."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Find an address's IMAP, POP3 and SMTP servers (built-in presets, the domain's
+    autoconfig, DNS SRV records, its MX host), and say which source gave them; exit 1
+    when none did (enter them by hand)."""
+    from mailroom.config import load_settings
+    from mailroom.services.discovery import discover, options_from
+    from mailroom.services.host_policy import OPERATOR
+
+    options = options_from(load_settings(STATE.data_dir))
+    found = discover(email=email, network=OPERATOR, options=options)
+    if as_json:
+        print_json(found)
+    elif found["found"]:
+        _print_discovered(found)
+    if not found["found"]:
+        raise NotFound(
+            f"No mail server settings found for {found['email']} (built-in presets, "
+            f"autoconfig, DNS SRV and MX records of {found['domain']} were tried).",
+            hint=found["hint"],
+        )
+
+
+def _print_discovered(found: dict[str, Any]) -> None:
+    label = f" ({found['label']})" if found["label"] else ""
+    console.print(f"Found by {found['source']}: {found['detail']}{label}")
+    for kind in ("imap", "pop3", "smtp"):
+        server = found[kind]
+        if server is not None:
+            console.print(
+                f"  {kind.upper():5} {server['host']}:{server['port']} {server['security']}"
+            )
+    console.print(f"  login {found['username']}")
+    if found["oauth"]:
+        console.print(
+            f"Sign in with {found['oauth'].capitalize()} (no password): "
+            f"mailroom mailbox add --user … --oauth {found['oauth']}"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -29,11 +29,19 @@ all three (SASL XOAUTH2, connectors/sasl.py); iCloud offers no POP3.
 `server_saves_sent`: Gmail and Exchange Online (Microsoft 365, Outlook.com) put mail
 submitted over SMTP into the Sent folder themselves, so Mailroom must not APPEND a second
 copy; for every other server Mailroom appends it (IMAP APPEND, RFC 3501 §6.3.11).
+
+Provider discovery (services/discovery.py, `mailroom mailbox discover`) uses the rest:
+`email_domains` (an address at one of them gets the preset without any network
+lookup), `mx_suffixes` (a domain whose MX host ends so is hosted there: Google Workspace,
+Microsoft 365, …), the POP3 endpoint, and `oauth`, the sign-in a provider needs
+(`google` or `microsoft`; None: a password or app password). Fastmail and GMX publish no
+sending figures that fit these columns; they use the custom defaults.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from mailroom.connectors.base import Security
 from mailroom.errors import BadInput
@@ -74,8 +82,28 @@ class ProviderPreset:
     limits: SendingLimits
     server_saves_sent: bool = False
     host_suffixes: tuple[str, ...] = ()
-    pop3_host: str | None = None  # POP3 over implicit TLS, when the provider offers it
+    imap_security: Security = Security.SSL
+    pop3_host: str | None = None
     pop3_port: int = 995
+    pop3_security: Security = Security.SSL
+    oauth: str | None = None  # "google" | "microsoft": the sign-in the provider needs
+    email_domains: tuple[str, ...] = ()  # addresses at these domains use this preset
+    mx_suffixes: tuple[str, ...] = ()  # a domain whose MX host ends so is hosted here
+
+    def to_json(self) -> dict[str, Any]:
+        """Where the servers are, for discovery's answer (no limits)."""
+        return {
+            "name": self.name,
+            "label": self.label,
+            "oauth": self.oauth,
+            "imap": _endpoint(self.imap_host, self.imap_port, self.imap_security),
+            "pop3": _endpoint(self.pop3_host, self.pop3_port, self.pop3_security),
+            "smtp": _endpoint(self.smtp_host, self.smtp_port, self.smtp_security),
+        }
+
+
+def _endpoint(host: str | None, port: int, security: Security) -> dict[str, Any] | None:
+    return None if host is None else {"host": host, "port": port, "security": security.value}
 
 
 PRESETS: dict[str, ProviderPreset] = {
@@ -93,6 +121,9 @@ PRESETS: dict[str, ProviderPreset] = {
             server_saves_sent=True,
             host_suffixes=("gmail.com", "googlemail.com", "google.com"),
             pop3_host="pop.gmail.com",
+            oauth="google",
+            email_domains=("gmail.com", "googlemail.com"),
+            mx_suffixes=("google.com", "googlemail.com"),  # aspmx.l.google.com, smtp.google.com
         ),
         ProviderPreset(
             "microsoft365",
@@ -106,6 +137,8 @@ PRESETS: dict[str, ProviderPreset] = {
             server_saves_sent=True,
             host_suffixes=("office365.com", "outlook.office.com"),
             pop3_host="outlook.office365.com",
+            oauth="microsoft",
+            mx_suffixes=("mail.protection.outlook.com",),  # DOMAIN.mail.protection.outlook.com
         ),
         ProviderPreset(
             "outlook",
@@ -119,6 +152,20 @@ PRESETS: dict[str, ProviderPreset] = {
             server_saves_sent=True,
             host_suffixes=("outlook.com", "hotmail.com", "live.com"),
             pop3_host="outlook.office365.com",
+            oauth="microsoft",
+            email_domains=(
+                "outlook.com",
+                "hotmail.com",
+                "live.com",
+                "msn.com",
+                "hotmail.co.uk",
+                "hotmail.fr",
+                "hotmail.de",
+                "outlook.de",
+                "outlook.fr",
+                "live.co.uk",
+            ),
+            mx_suffixes=("olc.protection.outlook.com",),
         ),
         ProviderPreset(
             "yahoo",
@@ -131,6 +178,19 @@ PRESETS: dict[str, ProviderPreset] = {
             SendingLimits(100, 500, 500, 25 * MB),
             host_suffixes=("yahoo.com",),
             pop3_host="pop.mail.yahoo.com",
+            email_domains=(
+                "yahoo.com",
+                "ymail.com",
+                "rocketmail.com",
+                "yahoo.co.uk",
+                "yahoo.fr",
+                "yahoo.de",
+                "yahoo.es",
+                "yahoo.it",
+                "yahoo.ca",
+                "yahoo.co.jp",
+            ),
+            mx_suffixes=("yahoodns.net",),
         ),
         ProviderPreset(
             "aol",
@@ -143,6 +203,7 @@ PRESETS: dict[str, ProviderPreset] = {
             SendingLimits(100, 500, 500, 25 * MB),
             host_suffixes=("aol.com",),
             pop3_host="pop.aol.com",
+            email_domains=("aol.com", "aim.com"),
         ),
         ProviderPreset(
             "icloud",
@@ -154,6 +215,8 @@ PRESETS: dict[str, ProviderPreset] = {
             993,
             SendingLimits(500, 1_000, 1_000, 20 * MB),
             host_suffixes=("mail.me.com", "icloud.com"),
+            email_domains=("icloud.com", "me.com", "mac.com"),  # iCloud offers no POP3
+            mx_suffixes=("mail.icloud.com",),
         ),
         ProviderPreset(
             "zoho",
@@ -166,6 +229,36 @@ PRESETS: dict[str, ProviderPreset] = {
             SendingLimits(150, 500, None, 20 * MB),
             host_suffixes=("zoho.com", "zoho.eu", "zoho.in", "zoho.com.au", "zohomail.com"),
             pop3_host="pop.zoho.com",
+            email_domains=("zoho.com", "zohomail.com"),
+            mx_suffixes=("zoho.com",),  # mx.zoho.com; regional (zoho.eu) ones differ
+        ),
+        ProviderPreset(
+            "fastmail",
+            "Fastmail",
+            "smtp.fastmail.com",
+            465,
+            Security.SSL,
+            "imap.fastmail.com",
+            993,
+            SendingLimits(100, 2_000, None, 25 * MB),
+            host_suffixes=("fastmail.com",),
+            pop3_host="pop.fastmail.com",
+            email_domains=("fastmail.com", "fastmail.fm"),
+            mx_suffixes=("messagingengine.com",),
+        ),
+        ProviderPreset(
+            "gmx",
+            "GMX",
+            "mail.gmx.net",
+            587,
+            Security.STARTTLS,
+            "imap.gmx.net",
+            993,
+            SendingLimits(100, 2_000, None, 25 * MB),
+            host_suffixes=("gmx.net",),
+            pop3_host="pop.gmx.net",
+            email_domains=("gmx.net", "gmx.de", "gmx.at", "gmx.ch"),
+            mx_suffixes=("gmx.net",),
         ),
         ProviderPreset(
             "custom",
@@ -201,3 +294,19 @@ def detect_preset(host: str) -> ProviderPreset:
             if name == suffix or name.endswith("." + suffix):
                 return preset
     return CUSTOM
+
+
+def preset_for_address(domain: str) -> ProviderPreset | None:
+    """The preset whose provider hands out addresses at `domain` (gmail.com → gmail)."""
+    name = domain.strip().lower().rstrip(".")
+    return next((p for p in PRESETS.values() if name in p.email_domains), None)
+
+
+def preset_for_mx(mx_host: str) -> ProviderPreset | None:
+    """The preset whose provider runs the MX host `mx_host` (by domain suffix), or None."""
+    name = mx_host.strip().lower().rstrip(".")
+    for preset in PRESETS.values():
+        for suffix in preset.mx_suffixes:
+            if name == suffix or name.endswith("." + suffix):
+                return preset
+    return None

@@ -7,6 +7,7 @@ documented schema. POST operations start real syncs and are covered by test_cont
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,13 +22,18 @@ from schemathesis.checks import (
 
 from mailroom.app import open_app
 from mailroom.web.app import create_web_app
+from mailroom_testing.dns_server import DnsServer
 from tests.conftest import make_settings
 from tests.conftest_web import seed_tenant
 
 
 @pytest.fixture(scope="module")
-def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesis.BaseSchema]:
-    app = open_app(make_settings(Path(tmp_path_factory.mktemp("schema")) / "data"))
+def api_schema(
+    tmp_path_factory: pytest.TempPathFactory, dns_server: DnsServer
+) -> Iterator[schemathesis.BaseSchema]:
+    settings = make_settings(Path(tmp_path_factory.mktemp("schema")) / "data")
+    # GET /discover looks addresses up: at the local DNS server, never the machine's.
+    app = open_app(dataclasses.replace(settings, dns_server=dns_server.address))
     tenant = seed_tenant(app, "Alpha")
     seed_tenant(app, "Beta")
     web = create_web_app(app)

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from mailroom.web.api import admin, mailbox_setup, mailboxes, messages, records, sending
+from mailroom.web.api import (
+    admin,
+    discovery,
+    mailbox_setup,
+    mailboxes,
+    messages,
+    records,
+    sending,
+)
 
 PREFIX = "/api/v1"
-SECTIONS = (records, messages, sending, mailboxes, mailbox_setup, admin)
+SECTIONS = (records, messages, sending, mailboxes, mailbox_setup, discovery, admin)
 router = APIRouter(prefix=PREFIX)
 for section in SECTIONS:
     router.include_router(section.router)

@@ -47,10 +47,14 @@ def _presets() -> list[dict[str, Any]]:
             "label": p.label,
             "host": p.imap_host or "",
             "port": p.imap_port,
-            "security": "ssl" if p.imap_port == 993 else "starttls",
+            "security": p.imap_security.value,
+            "pop3_host": p.pop3_host or "",
+            "pop3_port": p.pop3_port,
+            "pop3_security": p.pop3_security.value,
             "smtp_host": p.smtp_host or "",
             "smtp_port": p.smtp_port,
             "smtp_security": p.smtp_security.value,
+            "oauth": p.oauth or "",
         }
         for p in PRESETS.values()
     ]

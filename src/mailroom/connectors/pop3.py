@@ -32,16 +32,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import logging
 import poplib
 import socket
 import ssl
 from collections.abc import Callable
 from contextlib import suppress
-from typing import IO, Protocol, cast
+from typing import Any, Protocol, cast
 
 from mailroom.connectors import sasl
 from mailroom.connectors.base import Security, ServerSettings
+from mailroom.connectors.deadline import TOO_SLOW_HINT, AnswerTooSlow, DeadlineReader
 from mailroom.connectors.limits import (
     DEFAULT_LIMITS,
     TOO_LARGE_HINT,
@@ -107,9 +109,20 @@ class _BoundedPop3(poplib.POP3):
     limits: AnswerLimits = DEFAULT_LIMITS
     _line_limit = STATUS_LINE
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._clock = DeadlineReader(self.limits)
+        self._clock.start()  # the greeting's budget
+        super().__init__(*args, **kwargs)
+
+    def _putcmd(self, line: bytes) -> None:
+        self._clock.start()  # each command's answer has its own time budget (deadline.py)
+        super()._putcmd(line)  # type: ignore[misc]
+
     def _getline(self) -> tuple[bytes, int]:
         limit = self._line_limit
-        line = cast(IO[bytes], self.file).readline(limit + 1)
+        sock = getattr(self, "sock", None)
+        file = cast(io.BufferedReader, self.file)
+        line = self._clock.readline(file, sock if isinstance(sock, socket.socket) else None, limit)
         if len(line) > limit:
             raise AnswerTooLarge(f"a line longer than {limit:,} bytes")
         if not line:
@@ -279,6 +292,12 @@ class Pop3Mailbox(Connection):
         server = f"The POP3 server {where}"
         if isinstance(exc, AnswerTooLarge):
             self.abort()  # the rest of the answer is never read: the session is unusable
+        if isinstance(exc, AnswerTooSlow):
+            return ProtocolError(
+                f"{server} sent {exc.what} in answer to {action}: Mailroom stopped waiting",
+                hint=TOO_SLOW_HINT,
+            )
+        if isinstance(exc, AnswerTooLarge):
             return ProtocolError(
                 f"{server} sent {exc.what} in answer to {action}: Mailroom stopped reading it",
                 hint=TOO_LARGE_HINT,

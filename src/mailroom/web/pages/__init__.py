@@ -9,6 +9,7 @@ from mailroom.web.pages import (
     admin,
     admin_mail,
     admin_rules,
+    aliases,
     auth,
     compose,
     mailbox_settings,
@@ -28,6 +29,7 @@ SECTIONS = (
     admin,
     admin_rules,
     admin_mail,
+    aliases,
     account,
     setup,
 )

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from mailroom.crm import access
-from mailroom.errors import MailroomError, UserError
+from mailroom.errors import MailroomError, NotFound, UserError
 from mailroom.services.aliases import (
     approve_alias,
     confirm_alias,
@@ -86,6 +86,8 @@ def approve(request: Request, ctx: Csrf, db: Db, mailbox_id: int, address: Addre
     """Approve a pending alias; back to the list."""
     try:
         approve_alias(session=db, mailbox_id=mailbox_id, address=address, viewer=ctx.viewer)
+    except NotFound:
+        raise  # another company's mailbox, or no such alias: 404 like every route
     except UserError as exc:
         db.rollback()
         return _admin_page(request, ctx, db, error=exc, status_code=422)
@@ -112,6 +114,8 @@ def resend(
             public_url=app.settings.public_url,
             viewer=ctx.viewer,
         )
+    except NotFound:
+        raise
     except MailroomError as exc:
         db.rollback()
         return settings_with(request, ctx, db, mailbox_id, error=exc, where="aliases")

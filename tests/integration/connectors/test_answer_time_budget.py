@@ -108,3 +108,22 @@ def test_a_drip_fed_pop3_retr_fails_with_a_clear_server_error() -> None:
                 box.retrieve(1)
         finally:
             box.close()
+
+
+@pytest.mark.usefixtures("short_budget")
+def test_a_drip_fed_login_is_a_server_error_not_a_refused_password() -> None:
+    """A LOGIN answer that never ends must not count as a refused password (which would
+    lead to an auth failure and, repeated, to disabling the mailbox)."""
+    with HostileServer() as server:
+        server.on("LOGIN", endless_drip(b"* OK still thinking"))
+        with pytest.raises(ProtocolError) as caught:
+            ImapSource.connect(settings(server))
+    assert "too slowly" in caught.value.message and "LOGIN" in caught.value.message
+
+
+@pytest.mark.usefixtures("short_budget")
+def test_a_drip_fed_greeting_fails_the_connect_with_a_clear_server_error() -> None:
+    with HostileServer() as server:
+        server.greeting = endless_drip(b"* OK [CAPABILITY IMAP4rev1] hello")
+        with pytest.raises(ProtocolError, match="too slowly"):
+            ImapSource.connect(settings(server))

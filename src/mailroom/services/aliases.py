@@ -29,7 +29,7 @@ from mailroom.db.times import as_utc
 from mailroom.errors import BadInput, NotFound
 from mailroom.mail.addresses import normalise
 from mailroom.mailboxes.store import check_aliases
-from mailroom.outbox.notices import NoticeOutcome, send_notice
+from mailroom.outbox.notices import NoticeOutcome, notice_mailbox, send_notice
 from mailroom.services.lookup import load_mailbox
 
 CONFIRM_FOR = timedelta(days=7)
@@ -46,12 +46,12 @@ STATE_WORDS = {
     AWAITING_ADMIN: "Waiting for an admin's approval",
     AWAITING_CONFIRMATION: "Confirmation mail sent: open its link to confirm",
     CONFIRMATION_EXPIRED: "The confirmation link expired: send it again",
-    NOT_SENT: (
-        "Not confirmed: no confirmation mail could be sent, because the company has no "
-        "notice mailbox (an admin chooses one in Admin → Settings, or approves the alias "
-        "by hand)"
-    ),
+    NOT_SENT: "No confirmation mail sent yet: send it",
 }
+NO_NOTICE_MAILBOX_WORDS = (
+    "Not confirmed: no confirmation mail can be sent, because the company has no notice "
+    "mailbox (an admin chooses one in Admin → Settings, or approves the alias by hand)"
+)
 
 BAD_LINK = (
     "This confirmation link does not work: it was used already, a newer one replaced it, "
@@ -129,10 +129,14 @@ def alias_views(
     """Every alias of `mailbox` with its state, in address order."""
     domains = company_domains(session, company_id=mailbox.company_id)
     owner = session.get(User, mailbox.user_id)
+    can_mail = notice_mailbox(session, company_id=mailbox.company_id) is not None
     views = []
     for alias in sorted(mailbox.aliases, key=lambda a: a.address):
         inside = is_inside(alias.address, domains)
         state = state_of(alias, inside=inside, now=now)
+        words = STATE_WORDS[state]
+        if state in (NOT_SENT, CONFIRMATION_EXPIRED) and not can_mail:
+            words = NO_NOTICE_MAILBOX_WORDS
         views.append(
             AliasView(
                 mailbox_id=mailbox.id,
@@ -140,7 +144,7 @@ def alias_views(
                 owner=owner.email if owner is not None else "",
                 address=alias.address,
                 state=state,
-                words=STATE_WORDS[state],
+                words=words,
                 inside=inside,
             )
         )

@@ -266,3 +266,28 @@ def test_members_do_not_see_the_approval_page(
     members_box(sqlite_app, alpha, INSIDE)
     sign_in(web, alpha.member)
     assert web.get("/admin/aliases").status_code == 404
+
+
+def test_an_alias_never_mailed_is_sent_from_the_owners_settings_page(
+    web: TestClient, sqlite_app: App, fast_hashing: None
+) -> None:
+    """An outside alias stored before confirmations existed (or before the company chose
+    a notice mailbox): its state asks for the mail, and the settings page's button sends it."""
+    alpha = seed_tenant(sqlite_app, "Alpha")
+    notice_mailbox(sqlite_app, alpha)
+    box = members_box(sqlite_app, alpha, OUTSIDE, mail_links=False)
+    mailbox = web.get(f"/api/v1/mailboxes/{box}", headers=bearer(alpha.member_token)).json()
+    (state,) = mailbox["alias_states"]
+    assert (state["address"], state["state"]) == (OUTSIDE, "confirmation_not_sent")
+    assert "send it" in state["words"] and "no notice mailbox" not in state["words"]
+    csrf = sign_in(web, alpha.member)
+    assert "Send the confirmation again" in web.get(f"/mailboxes/{box}/settings").text
+    sent = web.post(
+        f"/mailboxes/{box}/aliases/resend",
+        data={"address": OUTSIDE, "csrf_token": csrf},
+        headers=ORIGIN,
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303
+    assert len(mailed_to(sqlite_app, OUTSIDE)) == 1
+    assert states(web, alpha, box) == {OUTSIDE: "awaiting_confirmation"}

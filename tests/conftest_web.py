@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
@@ -194,12 +195,11 @@ class LiveServer:
     url: str
 
 
-@pytest.fixture
-def live_server(sqlite_app: App) -> Iterator[LiveServer]:
+@contextmanager
+def serve_app(app: App) -> Iterator[str]:
+    """The app's web server (uvicorn) on a free port of 127.0.0.1 in a thread; its URL."""
     port = free_port()
-    config = uvicorn.Config(
-        create_web_app(sqlite_app), host="127.0.0.1", port=port, log_level="warning"
-    )
+    config = uvicorn.Config(create_web_app(app), host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -208,7 +208,13 @@ def live_server(sqlite_app: App) -> Iterator[LiveServer]:
         time.sleep(0.05)
     assert server.started, "uvicorn did not start"
     try:
-        yield LiveServer(app=sqlite_app, url=f"http://127.0.0.1:{port}")
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@pytest.fixture
+def live_server(sqlite_app: App) -> Iterator[LiveServer]:
+    with serve_app(sqlite_app) as url:
+        yield LiveServer(app=sqlite_app, url=url)

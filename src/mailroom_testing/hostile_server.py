@@ -130,6 +130,7 @@ class HostileServer:
         self.pop3 = pop3
         self.capabilities = capabilities
         self.messages: list[PopMessage] = []
+        self.greeting: Answer | None = None  # IMAP: replaces the greeting (tag b"*")
         self._script = _Script()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.host = "127.0.0.1"
@@ -203,7 +204,10 @@ class HostileServer:
             conn.sendall(chunk.replace(b"{tag}", tag))
 
     def _serve_imap(self, conn: socket.socket) -> None:
-        conn.sendall(b"* OK [CAPABILITY " + self.capabilities + b"] hostile server ready\r\n")
+        if self.greeting is not None:
+            self._send(conn, self.greeting, b"*", b"")
+        else:
+            conn.sendall(b"* OK [CAPABILITY " + self.capabilities + b"] hostile server ready\r\n")
         for line in self._lines(conn):
             tag, _, rest = line.partition(b" ")
             name, _, args = rest.partition(b" ")

@@ -33,7 +33,7 @@ BASE = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 @dataclass
 class Setup:
-    """Acme (acme.example) with two users, each with one mailbox."""
+    """Acme (acme.example) with two users, each with one mailbox (Ann's with an approved alias)."""
 
     company_id: int
     ann_box: int
@@ -53,6 +53,7 @@ def setup(app: App) -> Setup:
             port=993,
             password="pw-123456",
             aliases=["ann.sales@acme-mail.example"],
+            approve_aliases=True,  # an admin approved it: it is Ann's own address
         )
         bob_box = add_mailbox(
             session, app.secrets, user=bob, host="imap.test", port=993, password="pw-123456"

@@ -212,11 +212,24 @@ def mailbox_approve_alias(
     address: str = typer.Argument(..., help="The pending alias."),
 ) -> None:
     """Approve a pending alias: only then does it count as the owner's address."""
-    from mailroom.services.mailboxes import approve_alias
+    from mailroom.services.aliases import approve_alias
 
     with get_app().sessions() as session:
         approve_alias(session=session, mailbox_id=mailbox_id, address=address)
     console.print(f"Alias {address} of mailbox {mailbox_id} approved.")
+
+
+@mailbox_app.command("reject-alias")
+def mailbox_reject_alias(
+    mailbox_id: int = typer.Argument(..., metavar="ID"),
+    address: str = typer.Argument(..., help="The alias to remove."),
+) -> None:
+    """Reject an alias: it is removed from the mailbox (its confirmation link stops working)."""
+    from mailroom.services.aliases import reject_alias
+
+    with get_app().sessions() as session:
+        reject_alias(session=session, mailbox_id=mailbox_id, address=address)
+    console.print(f"Alias {address} of mailbox {mailbox_id} rejected and removed.")
 
 
 @mailbox_app.command("errors")

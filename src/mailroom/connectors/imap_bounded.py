@@ -10,6 +10,11 @@ limits: a line, a literal (the message size limit), the folders of a LIST, the u
 responses and the bytes of one command. IDLE (RFC 2177) is one command whose pushes all
 count towards one budget, re-opened at every refresh.
 
+Every command (the greeting too) also has a time budget, `deadline.DeadlineReader`:
+its answer must come at a minimum average throughput, or the read stops with
+`AnswerTooSlow` (a drip-feeding server cannot hold a sync forever). IDLE has none: it
+waits for pushes by design, on IMAPClient's non-blocking socket, in its own thread.
+
 A cap exceeded raises `AnswerTooLarge` and shuts the socket: the rest of the answer is
 never read, and the half-read session cannot be reused by mistake. `BoundedIMAPClient` is
 IMAPClient building these classes instead of its own (its `_create_IMAP4`, a private
@@ -21,11 +26,13 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
+import io
 import socket
-from typing import IO, Any, NoReturn, cast
+from typing import Any, NoReturn, cast
 
 from imapclient import IMAPClient, imap4, tls
 
+from mailroom.connectors.deadline import AnswerTooSlow, DeadlineReader
 from mailroom.connectors.limits import DEFAULT_LIMITS, AnswerLimits, AnswerTooLarge
 
 _FOLDER_RESPONSES = ("LIST", "LSUB")
@@ -40,15 +47,27 @@ class BoundedReads(imaplib.IMAP4):
     _untagged = 0
     _folders = 0
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._clock = DeadlineReader(self.limits)
+        self._clock.start()  # the greeting's budget
+        super().__init__(*args, **kwargs)
+
     def _command(self, name: str, *args: Any) -> bytes:
         self._spent = self._untagged = self._folders = 0
+        if name == "IDLE":
+            self._clock.stop()  # waits for pushes by design (module doc)
+        else:
+            self._clock.start()
         tag: bytes = super()._command(name, *args)  # type: ignore[misc]
         return tag
 
     def readline(self) -> bytes:
-        """One line, at most `limits.line` bytes."""
+        """One line, at most `limits.line` bytes, within the command's time budget."""
         limit = self.limits.line
-        line = self._reader().readline(limit + 1)
+        try:
+            line = self._clock.readline(self._reader(), self._socket(), limit)
+        except AnswerTooSlow as slow:
+            self._refuse(slow)
         if len(line) > limit:
             self._refuse(f"a line longer than {limit:,} bytes")
         self._spend(len(line))
@@ -62,7 +81,10 @@ class BoundedReads(imaplib.IMAP4):
                 f"{self.limits.message:,} bytes"
             )
         self._spend(size)
-        return self._reader().read(size)
+        try:
+            return self._clock.read(self._reader(), self._socket(), size)
+        except AnswerTooSlow as slow:
+            self._refuse(slow)
 
     def _append_untagged(self, typ: str, dat: bytes | None) -> None:
         self._untagged += 1
@@ -74,20 +96,24 @@ class BoundedReads(imaplib.IMAP4):
                 self._refuse(f"more than {self.limits.folders:,} folders")
         super()._append_untagged(typ, dat)  # type: ignore[misc]
 
-    def _reader(self) -> IO[bytes]:
-        return cast(IO[bytes], self.file)
+    def _reader(self) -> io.BufferedReader:
+        return cast(io.BufferedReader, self.file)
+
+    def _socket(self) -> socket.socket | None:
+        sock = getattr(self, "sock", None)
+        return sock if isinstance(sock, socket.socket) else None
 
     def _spend(self, nbytes: int) -> None:
         self._spent += nbytes
         if self._spent > self.limits.command:
             self._refuse(f"more than {self.limits.command:,} bytes")
 
-    def _refuse(self, what: str) -> NoReturn:
-        sock = getattr(self, "sock", None)
-        if isinstance(sock, socket.socket):
+    def _refuse(self, what: str | AnswerTooLarge) -> NoReturn:
+        sock = self._socket()
+        if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-        raise AnswerTooLarge(what)
+        raise what if isinstance(what, AnswerTooLarge) else AnswerTooLarge(what)
 
 
 class BoundedTLS(BoundedReads, tls.IMAP4_TLS):  # type: ignore[misc]
@@ -104,5 +130,5 @@ class BoundedIMAPClient(IMAPClient):  # type: ignore[misc]
     def _create_IMAP4(self) -> imaplib.IMAP4:
         timeout = getattr(self._timeout, "connect", None)
         if self.ssl:
-            return BoundedTLS(self.host, self.port, self.ssl_context, timeout)  # type: ignore[call-arg]
+            return BoundedTLS(self.host, self.port, self.ssl_context, timeout)
         return BoundedPlain(self.host, self.port, timeout)

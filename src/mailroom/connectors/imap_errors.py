@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from imapclient.exceptions import LoginError
 
+from mailroom.connectors.deadline import TOO_SLOW_HINT, AnswerTooSlow
 from mailroom.connectors.limits import TOO_LARGE_HINT, AnswerTooLarge
 from mailroom.connectors.transport import (
     AUTH_HINT,
@@ -66,6 +67,11 @@ def translate_error(
             return ProtocolError(f"{server} could not log in {username}: {said}")
         return credentials_refused(
             f"The IMAP server {host}", username, said, bearer=bearer, hint=AUTH_HINT
+        )
+    if isinstance(exc, AnswerTooSlow):
+        return ProtocolError(
+            f"{server} sent {exc.what} in answer to {action}: Mailroom stopped waiting",
+            hint=TOO_SLOW_HINT,
         )
     if isinstance(exc, AnswerTooLarge):
         return ProtocolError(

@@ -14,6 +14,10 @@ LIST, the untagged responses of one command and the bytes of one command; the IM
 reader (imap_bounded.py) and the POP3 reader (pop3.py) enforce them while reading, so a
 server past a cap costs at most that cap. Exceeding one raises `AnswerTooLarge`, which
 the connection turns into a `ProtocolError` for that mailbox only (`server_error`).
+
+Time: no answer may take forever either (a server dripping a byte every 5 s). Each
+command has `max(command_seconds, bytes / command_rate)` seconds (deadline.py); past it,
+`AnswerTooSlow`, a kind of `AnswerTooLarge`, handled the same way.
 """
 
 from __future__ import annotations
@@ -36,10 +40,16 @@ class AnswerLimits:
     folders: int = 10_000  # `* LIST` answers to one LIST
     untagged: int = 5_000_000  # untagged responses to one command (UID FETCH RFC822.SIZE)
     command: int = 512 * MIB  # bytes of one command's whole answer
+    # time budget of one command (deadline.py): max(command_seconds, bytes / command_rate)
+    command_seconds: float = 60.0
+    command_rate: int = 10_000  # bytes a second, on average over the whole answer
 
     def __post_init__(self) -> None:
-        if min(self.line, self.message, self.folders, self.untagged, self.command) < 1:
+        sizes = (self.line, self.message, self.folders, self.untagged, self.command)
+        if min(*sizes, self.command_rate) < 1:
             raise ValueError("every answer limit must be >= 1")
+        if not self.command_seconds > 0:
+            raise ValueError("the command time budget must be > 0 seconds")
 
 
 DEFAULT_LIMITS = AnswerLimits()

@@ -34,16 +34,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import logging
 import poplib
 import socket
 import ssl
 from collections.abc import Callable
 from contextlib import suppress
-from typing import IO, Protocol, cast
+from typing import Any, Protocol, cast
 
 from mailroom.connectors import sasl
 from mailroom.connectors.base import Security, ServerSettings
+from mailroom.connectors.deadline import TOO_SLOW_HINT, AnswerTooSlow, DeadlineReader
 from mailroom.connectors.limits import (
     DEFAULT_LIMITS,
     TOO_LARGE_HINT,
@@ -115,9 +117,20 @@ class _BoundedPop3(poplib.POP3):
     limits: AnswerLimits = DEFAULT_LIMITS
     _line_limit = STATUS_LINE
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._clock = DeadlineReader(self.limits)
+        self._clock.start()  # the greeting's budget
+        super().__init__(*args, **kwargs)
+
+    def _putcmd(self, line: bytes) -> None:
+        self._clock.start()  # each command's answer has its own time budget (deadline.py)
+        super()._putcmd(line)  # type: ignore[misc]
+
     def _getline(self) -> tuple[bytes, int]:
         limit = self._line_limit
-        line = cast(IO[bytes], self.file).readline(limit + 1)
+        sock = getattr(self, "sock", None)
+        file = cast(io.BufferedReader, self.file)
+        line = self._clock.readline(file, sock if isinstance(sock, socket.socket) else None, limit)
         if len(line) > limit:
             raise AnswerTooLarge(f"a line longer than {limit:,} bytes")
         if not line:
@@ -282,39 +295,47 @@ class Pop3Mailbox(Connection):
             raise self._closed()
         return self._conn
 
+    def _refused(self, action: str, exc: poplib.error_proto, server: str) -> MailServerError:
+        """What a `-ERR` (or poplib's own protocol complaint) to `action` means."""
+        arg = exc.args[0] if exc.args else b""
+        said = self._scrub(arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg))
+        if said.startswith("-ERR EOF"):  # poplib's word for a closed connection
+            return NetworkError(
+                f"{server} dropped the connection during {action}", hint=NETWORK_HINT
+            )
+        if action == "AUTH" and "unsupported" in said.lower():
+            return CapabilityError(f"{server} does not take this sign-in method: {said}")
+        if action in ("PASS", "AUTH") or "[AUTH]" in said:
+            if "[IN-USE]" in said or "[SYS/" in said:
+                return ProtocolError(f"{server} could not open the maildrop: {said}")
+            return credentials_refused(
+                f"The POP3 server {self.host}",
+                self.username,
+                said,
+                bearer=self.bearer,
+                hint=AUTH_HINT,
+            )
+        if action == "RETR" and not said[4:].lstrip().startswith("["):
+            return MessageRefused(f"the server refused RETR: {said}")
+        return ProtocolError(f"The POP3 server {self.host} rejected {action}: {said}")
+
     def _translate(self, action: str, exc: BaseException) -> MailServerError:
         where = f"{self.host}:{self.port}"
         server = f"The POP3 server {where}"
         if isinstance(exc, AnswerTooLarge):
             self.abort()  # the rest of the answer is never read: the session is unusable
+        if isinstance(exc, AnswerTooSlow):
+            return ProtocolError(
+                f"{server} sent {exc.what} in answer to {action}: Mailroom stopped waiting",
+                hint=TOO_SLOW_HINT,
+            )
+        if isinstance(exc, AnswerTooLarge):
             return ProtocolError(
                 f"{server} sent {exc.what} in answer to {action}: Mailroom stopped reading it",
                 hint=TOO_LARGE_HINT,
             )
         if isinstance(exc, poplib.error_proto):
-            arg = exc.args[0] if exc.args else b""
-            said = self._scrub(
-                arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
-            )
-            if said.startswith("-ERR EOF"):  # poplib's word for a closed connection
-                return NetworkError(
-                    f"{server} dropped the connection during {action}", hint=NETWORK_HINT
-                )
-            if action == "AUTH" and "unsupported" in said.lower():
-                return CapabilityError(f"{server} does not take this sign-in method: {said}")
-            if action in ("PASS", "AUTH") or "[AUTH]" in said:
-                if "[IN-USE]" in said or "[SYS/" in said:
-                    return ProtocolError(f"{server} could not open the maildrop: {said}")
-                return credentials_refused(
-                    f"The POP3 server {self.host}",
-                    self.username,
-                    said,
-                    bearer=self.bearer,
-                    hint=AUTH_HINT,
-                )
-            if action == "RETR" and not said[4:].lstrip().startswith("["):
-                return MessageRefused(f"the server refused RETR: {said}")
-            return ProtocolError(f"The POP3 server {self.host} rejected {action}: {said}")
+            return self._refused(action, exc, server)
         failure = self._transport_error(action, exc)
         if failure is not None:
             return failure

@@ -211,8 +211,9 @@ class Mailbox(Base):
 class MailboxAlias(Base):
     """Another address the mailbox's owner sends as (internal to the matching).
 
-    It counts as the owner's own address for access control only once `approved` by an
-    admin of the company (issue 11): until then a member could claim a colleague's.
+    It counts as the owner's own address (access control, matching) only once `approved`
+    (issue 11): by an admin of the company, or, outside the company's domains, by the
+    confirmation link mailed to it. Until then a member could claim a colleague's.
     """
 
     __tablename__ = "mailbox_aliases"
@@ -221,6 +222,13 @@ class MailboxAlias(Base):
     mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
     address: Mapped[str] = mapped_column(String(320))
     approved: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # An alias outside the company's domains is confirmed by a mailed link (migration 0016,
+    # services/aliases.py): the SHA-256 of its token, when it ends, when it was queued.
+    confirm_token_hash: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    confirm_expires_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), default=None
+    )
+    confirm_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     mailbox: Mapped[Mailbox] = relationship(back_populates="aliases")
 
 

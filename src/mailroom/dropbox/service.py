@@ -50,7 +50,7 @@ class DropOutcome:
 
 
 def company_sender(session: Session, *, company_id: int, address: str) -> User | None:
-    """The company user `address` belongs to (their login, a mailbox or an alias)."""
+    """The company user `address` belongs to (their login, a mailbox or an approved alias)."""
     user = session.scalar(select(User).where(User.company_id == company_id, User.email == address))
     if user is not None:
         return user
@@ -59,7 +59,11 @@ def company_sender(session: Session, *, company_id: int, address: str) -> User |
     ) or session.scalar(
         select(Mailbox.user_id)
         .join(MailboxAlias, MailboxAlias.mailbox_id == Mailbox.id)
-        .where(Mailbox.company_id == company_id, MailboxAlias.address == address)
+        .where(
+            Mailbox.company_id == company_id,
+            MailboxAlias.address == address,
+            MailboxAlias.approved.is_(True),  # a pending alias is only a claim
+        )
     )
     return session.get(User, owner) if owner is not None else None
 

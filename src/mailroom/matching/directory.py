@@ -35,7 +35,11 @@ class CompanyDirectory:
 
 
 def load_directory(session: Session, company_id: int) -> CompanyDirectory:
-    """Who is internal to the company: its domains, users, mailboxes and their aliases."""
+    """Who is internal to the company: its domains, users, mailboxes and approved aliases.
+
+    A pending alias is not internal: a member could claim any address, and mail to or
+    from it would turn `internal` (never logged) or `outbound` on their word alone.
+    """
     domains = session.scalars(
         select(CompanyDomain.domain).where(CompanyDomain.company_id == company_id)
     )
@@ -44,7 +48,10 @@ def load_directory(session: Session, company_id: int) -> CompanyDirectory:
     aliases = session.scalars(
         select(MailboxAlias.address)
         .join(Mailbox, Mailbox.id == MailboxAlias.mailbox_id)
-        .where(Mailbox.company_id == company_id)
+        .where(
+            Mailbox.company_id == company_id,
+            MailboxAlias.approved.is_(True),  # a pending alias is only a claim (issue 11)
+        )
     )
     return CompanyDirectory(
         company_id=company_id,

@@ -146,7 +146,8 @@ def load_policy(session: Session, *, company_id: int, mailbox_id: int | None) ->
             )
             or "known-records"
         )
-        own = frozenset([mailbox.address, *(a.address for a in mailbox.aliases)])
+        approved = (a.address for a in mailbox.aliases if a.approved)  # pending: a claim only
+        own = frozenset([mailbox.address, *approved])
     user_id = mailbox.user_id if mailbox is not None else None
     base = Policy(
         company_id=company_id,

@@ -63,6 +63,7 @@ from mailroom.outbox.smtp_settings import (
     smtp_summary,
 )
 from mailroom.security.secrets import mailbox_context
+from mailroom.services.aliases import request_confirmations
 from mailroom.services.host_policy import HostPolicy
 from mailroom.services.lookup import load_mailbox, require_owner
 from mailroom.services.mailbox_checks import (
@@ -221,6 +222,9 @@ def _save_new(
         approve_aliases=new.approve_aliases,
         bearer=new.oauth is not None,
     )
+    if not new.approve_aliases:  # outside the company's domains: a confirmation mail
+        session.flush()
+        request_confirmations(session, mailbox=mailbox, public_url=app.settings.public_url)
     if new.oauth is not None:
         save_grant(session, app.secrets, mailbox=mailbox, grant=new.oauth.grant())
     if new.smtp is not None:

@@ -1,5 +1,7 @@
 """A mailbox's JSON, its error log, "sync now", enable/disable and disconnect.
 
+(Aliases — approve, reject, confirm — are services/aliases.py.)
+
 One JSON shape serves `mailroom mailbox list --json` and `/api/v1/mailboxes` (and the
 dashboard's lists): every field either printed before, never the secret. One error-log
 query serves the CLI, the page and the API: newest first (time, then id), 50 entries
@@ -15,15 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
-from mailroom.crm.access import Viewer, require_admin, sharing_levels, visible_mailboxes
+from mailroom.crm.access import Viewer, sharing_levels, visible_mailboxes
 from mailroom.crm.retention import disconnect_mailbox as remove_mailbox
 from mailroom.db.engine import transaction
-from mailroom.db.models import Company, Mailbox, MailboxError, User
-from mailroom.errors import NotFound
-from mailroom.mail.addresses import normalise
+from mailroom.db.models import Company, Mailbox, MailboxError
 from mailroom.mailboxes.status import MailboxStatus, mark_syncing
-from mailroom.mailboxes.store import check_aliases, list_mailboxes, request_sync, set_enabled
+from mailroom.mailboxes.store import list_mailboxes, request_sync, set_enabled
 from mailroom.services import background
+from mailroom.services.aliases import AliasView, alias_views
 from mailroom.services.lookup import load_mailbox
 from mailroom.services.quarantine import quarantine_counts
 
@@ -58,7 +59,9 @@ def last_hint(session: Session, mailbox: Mailbox) -> str | None:
     )
 
 
-def _one(mailbox: Mailbox, *, hint: str | None, sharing: str, held: int) -> dict[str, Any]:
+def _one(
+    mailbox: Mailbox, *, hint: str | None, sharing: str, held: int, aliases: list[AliasView]
+) -> dict[str, Any]:
     status = str(mailbox.status)
     words = STATUS_WORDS.get(status, status)
     if status == MailboxStatus.PAUSED and mailbox.next_attempt_at is not None:
@@ -76,6 +79,9 @@ def _one(mailbox: Mailbox, *, hint: str | None, sharing: str, held: int) -> dict
         "username": mailbox.username,
         "aliases": [a.address for a in mailbox.aliases],
         "pending_aliases": [a.address for a in mailbox.aliases if not a.approved],
+        "alias_states": [
+            {"address": a.address, "state": a.state, "words": a.words} for a in aliases
+        ],
         "folders": list(mailbox.folders),
         "status": status,
         "status_words": words,
@@ -104,7 +110,13 @@ def mailbox_json(*, session: Session, mailboxes: Sequence[Mailbox]) -> list[dict
     shared = sharing_levels(session, (m.id for m in mailboxes))
     held = quarantine_counts(session, [m.id for m in mailboxes])
     return [
-        _one(m, hint=last_hint(session, m), sharing=shared[m.id], held=held.get(m.id, 0))
+        _one(
+            m,
+            hint=last_hint(session, m),
+            sharing=shared[m.id],
+            held=held.get(m.id, 0),
+            aliases=alias_views(session, mailbox=m),
+        )
         for m in mailboxes
     ]
 
@@ -200,25 +212,3 @@ def disconnect(
     removed = remove_mailbox(session, mailbox=mailbox, remove_mail=remove_mail)
     session.commit()
     return removed
-
-
-def approve_alias(
-    *, session: Session, mailbox_id: int, address: str, viewer: Viewer | None = None
-) -> None:
-    """Approve a pending alias (an admin of the company, or the CLI); committed.
-
-    Only then does it count as the owner's address for access control. Checked again: an
-    address that became another user's since cannot be approved.
-    """
-    if viewer is not None:
-        require_admin(viewer)
-    mailbox = load_mailbox(session, mailbox_id=mailbox_id, viewer=viewer)
-    wanted = normalise(address)
-    alias = next((a for a in mailbox.aliases if a.address == wanted), None)
-    if alias is None:
-        raise NotFound(f"Mailbox {mailbox_id} has no alias {address!r}.")
-    owner = session.get(User, mailbox.user_id)
-    assert owner is not None
-    check_aliases(session, user=owner, aliases=[alias.address])
-    alias.approved = True
-    session.commit()

@@ -12,8 +12,8 @@ ASGI middleware that runs before any route:
   a chunked body is counted as it streams and cut off with a 413 at the cap;
 - a form posted to a page is screened first with what needs no body: from another site
   → 403, without a session cookie → the sign-in page (303), a form posted before any
-  session exists (`PRE_SESSION_FORMS`: sign-in, first-run setup) without its pre-session
-  cookie → 403. The token itself (a form field) is then checked by the
+  session exists (`PRE_SESSION_FORMS`: sign-in, first-run setup, alias confirmation)
+  without its pre-session cookie → 403. The token itself (a form field) is then checked by the
   `Csrf` dependency on a body that is already bounded.
 """
 
@@ -31,7 +31,7 @@ from mailroom.web.deps import PRE_COOKIE, SESSION_COOKIE, same_origin
 MB = 1024 * 1024
 
 # Pages whose forms are posted before a session exists: they carry the pre-session token.
-PRE_SESSION_FORMS = frozenset({"/signin", "/setup"})
+PRE_SESSION_FORMS = frozenset({"/signin", "/setup", "/aliases/confirm"})
 JSON_LIMIT = 1 * MB
 FORM_LIMIT = 64 * 1024
 SEND_PATHS = ("/compose", "/api/v1/messages")

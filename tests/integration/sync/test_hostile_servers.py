@@ -6,11 +6,14 @@ server; the well-behaved side is the real Dovecot."""
 from __future__ import annotations
 
 import resource
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from mailroom.app import App
+from mailroom.connectors import imap_bounded
+from mailroom.connectors.limits import AnswerLimits
 from mailroom.crm.companies import add_company, add_user
 from mailroom.db.engine import transaction
 from mailroom.mailboxes.store import add_mailbox
@@ -252,3 +255,36 @@ def test_an_unparseable_fetch_does_not_advance_the_cursor_past_the_message(
     box = hostile_mailbox(sqlite_app, hostile)
     report = sync_mailbox(sqlite_app, box)
     assert report.error is not None or report.messages == 1, "message 1 was silently skipped"
+
+
+def test_a_drip_feeding_server_cannot_keep_sync_once_busy(
+    sqlite_app: App,
+    hostile: HostileServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 11, item 10: STATUS answered one byte every 50 ms, forever. With the command
+    time budget lowered to half a second (connectors/deadline.py), `sync --once` ends with
+    a clear server_error for that mailbox instead of waiting for ever."""
+    monkeypatch.setattr(
+        imap_bounded.BoundedReads, "limits", AnswerLimits(command_seconds=0.5, command_rate=1000)
+    )
+
+    def dripping(tag: bytes, args: bytes) -> Iterator[bytes]:
+        yield b'* STATUS "INBOX" (MESSAGES 1'
+        while True:
+            time.sleep(0.05)
+            yield b" "
+
+    hostile.on("STATUS", dripping)
+    bad = hostile_mailbox(sqlite_app, hostile)
+
+    code = run_cli(sqlite_app, monkeypatch, "sync", "--once")
+
+    out = capsys.readouterr()
+    assert code == 2, out
+    row = health(sqlite_app, bad)
+    assert row.status == "error" and row.error_kind == "server_error", row.last_error
+    assert "too slowly" in (row.last_error or "") and "STATUS" in (row.last_error or "")
+    assert row.sync_owner is None and row.next_attempt_at is not None
+    assert "Traceback" not in out.err

@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from mailroom.app import App
+from mailroom.db.engine import transaction
 from mailroom.db.matching_models import MatchRule
-from mailroom.db.models import Mailbox, QuarantinedMessage, User
+from mailroom.db.models import Mailbox, MailboxAlias, QuarantinedMessage, User
 from mailroom.db.web_models import ApiToken, MailboxSharing, WebSession
 from mailroom.mail.html import BLOCKED_IMAGE, sanitise_html
 from mailroom.security.auth import MAX_FAILURES
@@ -21,6 +22,9 @@ from tests.conftest_web import PASSWORD, Tenant, csrf_of, sign_in
 
 # Form fields a POST needs to get past validation, so the access check is what answers.
 FORMS = {
+    "/admin/aliases/{mailbox_id}/approve": {"address": "sales@beta.example"},
+    "/admin/aliases/{mailbox_id}/reject": {"address": "sales@beta.example"},
+    "/mailboxes/{mailbox_id}/aliases/resend": {"address": "sales@beta.example"},
     "/mailboxes/{mailbox_id}/sharing": {"level": "metadata"},
     "/mailboxes/{mailbox_id}/disconnect": {"mail": "remove"},
     "/admin/users/{user_id}/role": {"role": "member"},
@@ -35,6 +39,8 @@ JSONS = {
     "/api/v1/mailboxes/{id}": {"password": "a-new-password"},
     "/api/v1/mailboxes/{id}/smtp": {"host": "127.0.0.1", "port": 25},
     "/api/v1/mailboxes/{id}/aliases/approve": {"address": "sales@beta.example"},
+    "/api/v1/mailboxes/{id}/aliases/reject": {"address": "sales@beta.example"},
+    "/api/v1/mailboxes/{id}/aliases/resend": {"address": "sales@beta.example"},
     "/api/v1/rules/{name}": {"description": "edited by another company"},
 }
 BETA_RULE = "beta-only-rule"
@@ -103,6 +109,8 @@ def test_every_route_refuses_another_companys_ids(
 ) -> None:
     alpha, beta = two_tenants
     add_beta_rule(sqlite_app, beta)
+    with transaction(sqlite_app.sessions) as session:  # a pending alias of Beta's to aim at
+        session.add(MailboxAlias(mailbox_id=beta.mailbox_id, address="sales@beta.example"))
     values = foreign_values(sqlite_app, beta)
     csrf = sign_in(web, alpha.admin)  # an admin: the widest rights inside Alpha
     checked = []
@@ -148,6 +156,10 @@ def test_every_route_refuses_another_companys_ids(
         assert beta_rule.description == ""
         beta_held = session.scalar(select(QuarantinedMessage.state))
         assert beta_held == "retrying"  # neither retried nor dismissed by Alpha
+        beta_alias = session.scalar(
+            select(MailboxAlias).where(MailboxAlias.mailbox_id == beta.mailbox_id)
+        )
+        assert beta_alias is not None and not beta_alias.approved
 
 
 def test_lists_show_only_the_callers_company(

@@ -1,5 +1,6 @@
 """`/api/v1/mailboxes…`: the caller's visible mailboxes, their error log, "sync now",
-the quarantine (messages the server lists but the sync could not fetch)."""
+the quarantine (messages the server lists but the sync could not fetch) and the
+aliases (approve, reject, send the confirmation again)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
+from mailroom.services.aliases import approve_alias, reject_alias, resend_confirmation
 from mailroom.services.mailboxes import (
-    approve_alias,
     error_log,
     get_mailbox_json,
     list_mailbox_json,
@@ -81,3 +82,23 @@ def retry(ctx: ApiCtx, db: Db, id: MailboxId, qid: QuarantineId) -> dict[str, An
 def dismiss(ctx: ApiCtx, db: Db, id: MailboxId, qid: QuarantineId) -> dict[str, Any]:
     """Accept the loss: the message is no longer fetched, and stays listed as dismissed."""
     return dismiss_message(session=db, mailbox_id=id, quarantine_id=qid, viewer=ctx.viewer)
+
+
+@router.post("/mailboxes/{id}/aliases/reject", response_model=MailboxOut)
+def reject(ctx: ApiCtx, db: Db, id: MailboxId, body: AliasIn) -> dict[str, Any]:
+    """Reject an alias (admins): it is removed from the mailbox."""
+    reject_alias(session=db, mailbox_id=id, address=body.address, viewer=ctx.viewer)
+    return get_mailbox_json(session=db, mailbox_id=id, viewer=ctx.viewer)
+
+
+@router.post("/mailboxes/{id}/aliases/resend", response_model=MailboxOut)
+def resend(ctx: ApiCtx, db: Db, app: MailroomApp, id: MailboxId, body: AliasIn) -> dict[str, Any]:
+    """Mail a new confirmation link to an alias outside the company's domains."""
+    resend_confirmation(
+        session=db,
+        mailbox_id=id,
+        address=body.address,
+        public_url=app.settings.public_url,
+        viewer=ctx.viewer,
+    )
+    return get_mailbox_json(session=db, mailbox_id=id, viewer=ctx.viewer)

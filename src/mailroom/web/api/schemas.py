@@ -98,6 +98,17 @@ class MessageOut(BaseModel):
     parse_error: str | None
 
 
+class AliasStateOut(BaseModel):
+    """One alias and where its approval stands."""
+
+    address: str
+    state: str = Field(
+        description="approved, awaiting_admin, awaiting_confirmation, confirmation_expired "
+        "or confirmation_not_sent (the company has no notice mailbox)."
+    )
+    words: str
+
+
 class MailboxOut(BaseModel):
     id: int
     address: str
@@ -119,8 +130,10 @@ class MailboxOut(BaseModel):
     username: str | None = None
     aliases: list[str] = Field(default_factory=list)
     pending_aliases: list[str] = Field(
-        default_factory=list, description="Aliases waiting for an admin's approval."
+        default_factory=list,
+        description="Aliases not approved yet (an admin's approval, or a confirmation mail).",
     )
+    alias_states: list[AliasStateOut] = Field(default_factory=list)
     folders: list[str] = Field(default_factory=list)
     status_words: str | None = None
     error_kind: str | None = None

@@ -9,6 +9,7 @@ from mailroom.web.pages import (
     admin,
     admin_mail,
     admin_rules,
+    aliases,
     auth,
     compose,
     discovery,
@@ -32,6 +33,7 @@ SECTIONS = (
     admin,
     admin_rules,
     admin_mail,
+    aliases,
     account,
     setup,
 )

@@ -50,6 +50,15 @@ def _page(
     )
 
 
+def settings_with(
+    request: Request, ctx: PageCtx, db: Db, mailbox_id: int, *, error: MailroomError, where: str
+) -> Response:
+    """The settings page again, with `error` shown in the section `where`."""
+    return _page(
+        request, ctx, db, mailbox_id, status_code=_failed(exc=error), error=error, where=where
+    )
+
+
 def _failed(exc: MailroomError) -> int:
     return 429 if isinstance(exc, RateLimited) else 422
 

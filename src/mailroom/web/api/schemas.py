@@ -33,6 +33,12 @@ class Page(BaseModel, Generic[T]):
     next: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
 
 
+class OwnerOut(BaseModel):
+    id: int
+    email: str
+    name: str
+
+
 class RecordOut(BaseModel):
     id: int
     type: str
@@ -41,7 +47,18 @@ class RecordOut(BaseModel):
     email_fields: list[dict[str, str]]
     domains: list[str]
     account: int | None
+    owner: OwnerOut | None
     fields: dict[str, Any]
+
+
+class MailChangeOut(BaseModel):
+    linked: int = Field(description="Stored messages linked to the record by this request.")
+    queued: int = Field(description="Stored messages being linked in the background.")
+    unlinked: int = Field(description="Links removed with the addresses removed.")
+
+
+class RecordChangeOut(RecordOut):
+    mail: MailChangeOut
 
 
 class TimelineItem(BaseModel):

@@ -142,3 +142,47 @@ def unlink_removed(
         )
     )
     return len(linked) - len(list(back))
+
+
+_searches: dict[int, str] = {}
+
+
+def server_search_state(record_id: int) -> str | None:
+    """`running`, or the last search's outcome in words, for the record page; else None."""
+    with _lock:
+        return _searches.get(record_id)
+
+
+def start_server_search(app: App, *, record: Record) -> bool:
+    """Search the company's mailboxes on the server for the record's addresses (older mail
+    never fetched; sync.retro) in a daemon thread of `serve`; False if one already runs."""
+    with _lock:
+        if _searches.get(record.id) == "running":
+            return False
+        _searches[record.id] = "running"
+    threading.Thread(
+        target=_search_server,
+        args=(app, record.company_id, record.ref, record.id),
+        name=f"mailroom-retro-{record.id}",
+        daemon=True,
+    ).start()
+    return True
+
+
+def _search_server(app: App, company_id: int, ref: str, record_id: int) -> None:
+    from mailroom.sync.retro import backfill_record
+
+    outcome = "The search of the server failed; see the log."
+    try:
+        report = backfill_record(app, company_id=company_id, ref=ref)
+        outcome = (
+            f"Searched {report.mailboxes} mailbox(es) on the server: {report.fetched} older "
+            f"message(s) fetched, {report.links} link(s) made."
+        )
+        if report.errors:
+            outcome += " Problems: " + "; ".join(report.errors[:3])
+    except Exception:
+        log.exception("server search for %s failed", ref)
+    finally:
+        with _lock:
+            _searches[record_id] = outcome

@@ -15,9 +15,20 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from mailroom.matching.reasons import reason_words
 from mailroom.web.deps import PRE_COOKIE, Ctx
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+PLURALS = {"opportunity": "opportunities"}
+
+
+def plural(kind: str) -> str:
+    """A record type's plural ("opportunities", not "opportunitys")."""
+    return PLURALS.get(kind, f"{kind}s")
+
+
+TEMPLATES.env.filters["reason"] = reason_words
+TEMPLATES.env.filters["plural"] = plural
 
 NOTICES = {
     "connected": "Mailbox connected. Its first sync has started.",
@@ -45,6 +56,12 @@ NOTICES = {
     "unblocked": "Removed from the blocklist.",
     "dropbox-rotated": "A new drop address was made; the old one no longer accepts mail.",
     "dropbox-saved": "Saved.",
+    "record-created": "Record created; the mail already stored for its addresses is linked.",
+    "record-saved": "Saved.",
+    "record-deleted": "Record deleted. Its mail is kept.",
+    "records-merged": "Merged: addresses, mail and everything attached moved here.",
+    "server-search-started": "Searching the mailboxes on the server for older mail; "
+    "what it finds appears on the timeline.",
 }
 
 

@@ -14,6 +14,7 @@ from mailroom.web.pages import (
     mailbox_settings,
     mailboxes,
     messages,
+    record_forms,
     records,
     setup,
 )
@@ -21,6 +22,7 @@ from mailroom.web.pages import (
 SECTIONS = (
     auth,
     records,
+    record_forms,
     messages,
     compose,
     mailboxes,

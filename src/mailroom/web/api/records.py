@@ -14,6 +14,7 @@ from mailroom.services import records
 from mailroom.services.records import RecordChange
 from mailroom.web.api.schemas import (
     ERRORS,
+    ErrorOut,
     Page,
     RecordChangeOut,
     RecordOut,
@@ -26,6 +27,14 @@ from mailroom.web.deps import ApiCtx, Db, MailroomApp
 from mailroom.web.present import record_view, timeline_item
 
 router = APIRouter(tags=["records"], responses=ERRORS)
+WRITES: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorOut, "description": "Only an admin or the record's owner may do this."},
+    409: {
+        "model": ErrorOut,
+        "description": "A main address already belongs to another "
+        "record of the same type; `message` names it (TYPE:ID).",
+    },
+}
 RecordType = Literal["lead", "contact", "account", "case", "opportunity"]
 RecordId = Annotated[int, Path(ge=1, le=2**62)]
 Cursor = Annotated[str | None, Query(max_length=100, description="`next` of the last page.")]
@@ -99,7 +108,7 @@ def _changed(change: RecordChange) -> dict[str, Any]:
     }
 
 
-@router.post("/records", response_model=RecordChangeOut, status_code=201)
+@router.post("/records", response_model=RecordChangeOut, status_code=201, responses=WRITES)
 def create_record(ctx: ApiCtx, db: Db, app: MailroomApp, body: RecordIn) -> dict[str, Any]:
     """Create a record; the stored mail of its addresses and domains is linked at once
     (`mail.queued` when more than 10,000 messages are linked in the background)."""
@@ -119,7 +128,7 @@ def create_record(ctx: ApiCtx, db: Db, app: MailroomApp, body: RecordIn) -> dict
     return _changed(change)
 
 
-@router.patch("/records/{type}/{id}", response_model=RecordChangeOut)
+@router.patch("/records/{type}/{id}", response_model=RecordChangeOut, responses=WRITES)
 def edit_record(
     ctx: ApiCtx, db: Db, app: MailroomApp, type: RecordType, id: RecordId, body: RecordFieldsIn
 ) -> dict[str, Any]:
@@ -140,7 +149,7 @@ def edit_record(
     return _changed(change)
 
 
-@router.delete("/records/{type}/{id}", status_code=204, response_class=Response)
+@router.delete("/records/{type}/{id}", status_code=204, response_class=Response, responses=WRITES)
 def delete_record(ctx: ApiCtx, db: Db, type: RecordType, id: RecordId) -> Response:
     """Delete a record (an admin or its owner); its mail is kept, linked to nothing new."""
     record = access.get_record(db, viewer=ctx.viewer, record_type=type, record_id=id)
@@ -149,7 +158,7 @@ def delete_record(ctx: ApiCtx, db: Db, type: RecordType, id: RecordId) -> Respon
     return Response(status_code=204)
 
 
-@router.post("/records/{type}/{id}/merge", response_model=RecordOut)
+@router.post("/records/{type}/{id}/merge", response_model=RecordOut, responses=WRITES)
 def merge_record(
     ctx: ApiCtx, db: Db, type: RecordType, id: RecordId, body: MergeIn
 ) -> dict[str, Any]:

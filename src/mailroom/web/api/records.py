@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from mailroom.crm import access
 from mailroom.crm.records import EmailField
 from mailroom.services import records
+from mailroom.services.record_links import start_server_search
 from mailroom.services.records import RecordChange
 from mailroom.web.api.schemas import (
     ERRORS,
@@ -185,3 +186,15 @@ def create_from_message(
     )
     db.commit()
     return _changed(change)
+
+
+@router.post("/records/{type}/{id}/server-search", status_code=202)
+def server_search(
+    ctx: ApiCtx, db: Db, app: MailroomApp, type: RecordType, id: RecordId
+) -> dict[str, Any]:
+    """Search the company's mailboxes on the server for the record's older mail (never
+    fetched: before a mailbox's sync window, or in a folder not synced), in the background;
+    what it finds is linked. `started` is false while a search for it already runs."""
+    record = access.get_record(db, viewer=ctx.viewer, record_type=type, record_id=id)
+    db.commit()  # no transaction while the thread talks to the mail servers
+    return {"started": start_server_search(app, record=record)}

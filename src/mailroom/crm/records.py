@@ -179,7 +179,7 @@ def check_main_address_free(
     session: Session, *, record: Record, addresses: Iterable[str], exclude: Iterable[int] = ()
 ) -> None:
     """Conflict (HTTP 409) when another record of the same type already holds one of
-    `addresses` as its main address; the message names that record's id."""
+    `addresses` (the record's main ones), in any field; the message names that record."""
     wanted = sorted({clean_email(a) for a in addresses})
     if not wanted:
         return
@@ -190,7 +190,6 @@ def check_main_address_free(
         .where(
             RecordEmail.company_id == record.company_id,
             RecordEmail.address.in_(wanted),
-            RecordEmail.field == "main",
             Record.type == record.type,
             Record.id.not_in(sorted(i for i in skip if i is not None)),
         )
@@ -200,7 +199,7 @@ def check_main_address_free(
     if holder is not None:
         other, address = holder
         raise Conflict(
-            f"{address} is already the main address of {record.type}:{other}.",
+            f"{address} already belongs to {record.type}:{other}.",
             hint=f"Open {record.type}:{other}, or merge the two records.",
         )
 

@@ -197,7 +197,9 @@ class RecordEdit:
 
 
 def _address_changes(edit: RecordEdit, record: Record) -> tuple[list[EmailField], list[str]]:
-    adds, removes = list(edit.add_emails), [clean_email(a) for a in edit.remove_emails]
+    held = {e.address for e in record.emails}
+    adds = [e for e in edit.add_emails if clean_email(e.address) not in held]  # keeps its field
+    removes = [clean_email(a) for a in edit.remove_emails]
     if edit.emails is not None:
         wanted = {clean_email(e.address) for e in edit.emails}
         removes += [e.address for e in record.emails if e.address not in wanted]

@@ -110,6 +110,22 @@ def test_a_main_address_of_another_record_of_the_same_type_is_409_with_its_id(
         headers=auth(alpha.admin_token),
     )
     assert moved.status_code == 409 and str(alpha.contact_id) in moved.json()["message"]
+    # Held as a secondary address is held too.
+    kim = create(
+        web,
+        alpha.admin_token,
+        type="contact",
+        name="Kim",
+        emails=[{"address": "kim@k.example"}, {"address": "kim.two@k.example"}],
+    ).json()
+    twin = create(
+        web,
+        alpha.admin_token,
+        type="contact",
+        name="Kim 2",
+        emails=[{"address": "kim.two@k.example"}],
+    )
+    assert twin.status_code == 409 and f"contact:{kim['id']}" in twin.json()["message"]
 
 
 def test_patch_replaces_addresses_and_removes_only_the_links_an_address_made(
@@ -262,6 +278,15 @@ def test_a_lead_contact_or_case_from_an_email_takes_the_sender_or_the_reply_to(
     ).json()
     assert account["domains"] == ["buyer-corp.example"]
     assert form in links(sqlite_app, body["id"])
+    shown = web.get(f"/api/v1/messages/{form}", headers=auth(alpha.member_token)).json()
+    assert {
+        "record": f"contact:{body['id']}",
+        "type": "contact",
+        "id": body["id"],
+        "name": "Pat Buyer",
+        "reason": "address:main",
+        "why": "their address",
+    } in shown["linked"]
     case = web.post(
         f"/api/v1/messages/{free}/records",
         json={"type": "case"},

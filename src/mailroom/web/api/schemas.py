@@ -94,6 +94,15 @@ class AttachmentOut(BaseModel):
     url: str
 
 
+class LinkedOut(BaseModel):
+    record: str = Field(description="TYPE:ID")
+    type: str
+    id: int
+    name: str
+    reason: str = Field(description="The stable code, e.g. address:main, domain, manual.")
+    why: str = Field(description="The reason in words, e.g. their address, by hand.")
+
+
 class MessageOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -111,6 +120,9 @@ class MessageOut(BaseModel):
     blocked_images: int
     attachments: list[AttachmentOut]
     records: dict[str, str] = Field(description="TYPE:ID → the reason of the link.")
+    linked: list[LinkedOut] = Field(
+        default_factory=list, description="The linked records by name, with the reason in words."
+    )
     access: str
     parse_error: str | None
 

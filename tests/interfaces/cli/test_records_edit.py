@@ -88,6 +88,10 @@ def test_edit_adds_and_removes_addresses_with_their_mail_and_sets_the_owner(
     assert answer["fields"] == {"stage": "qualified"}
     assert answer["mail"]["unlinked"] == 1
     assert len(linked(sqlite_app, lead)) == 2
+    code, out, err = cli("records", "edit", lead, "--add-email", "JO@home.example", "--json")
+    assert code == 0 and json.loads(out)["email_fields"] == [
+        {"field": "main", "address": "jo@home.example"}
+    ], "adding an address it holds changes nothing"
     code, _, err = cli("records", "edit", lead, "--owner", "nobody@else.example")
     assert code == 1 and "No user nobody@else.example" in err
 

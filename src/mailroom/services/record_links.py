@@ -77,7 +77,10 @@ def link_stored_mail(session: Session, *, record: Record, app: App | None = None
     with _lock:
         _progress[record_id] = (0, len(ids))
 
+    state = {"started": False}
+
     def start(_session: Session) -> None:
+        state["started"] = True
         threading.Thread(
             target=_relink_in_background,
             args=(app, company_id, record_id, ids),
@@ -85,7 +88,13 @@ def link_stored_mail(session: Session, *, record: Record, app: App | None = None
             daemon=True,
         ).start()
 
+    def forget(_session: Session) -> None:  # the record was not saved: nothing to link
+        if not state["started"]:
+            with _lock:
+                _progress.pop(record_id, None)
+
     event.listen(session, "after_commit", start, once=True)
+    event.listen(session, "after_rollback", forget, once=True)
     return LinkReport(queued=len(ids))
 
 

@@ -172,7 +172,12 @@ def merge_record(
     return record_view(merged)
 
 
-@router.post("/messages/{message_id}/records", response_model=RecordChangeOut, status_code=201)
+@router.post(
+    "/messages/{message_id}/records",
+    response_model=RecordChangeOut,
+    status_code=201,
+    responses=WRITES,
+)
 def create_from_message(
     ctx: ApiCtx,
     db: Db,

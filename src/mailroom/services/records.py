@@ -49,6 +49,7 @@ from mailroom.db.models import (
     RecordDomain,
     User,
 )
+from mailroom.digits import is_number
 from mailroom.errors import BadInput, Forbidden, NotFound
 from mailroom.mail.addresses import domain_of
 from mailroom.matching.directory import load_directory
@@ -80,7 +81,7 @@ def find_record(
         company_id = viewer.company_id
     if company_id is None:
         ident = ref.rpartition(":")[2]
-        found = session.get(Record, int(ident)) if ident.isdigit() and len(ident) < 19 else None
+        found = session.get(Record, int(ident)) if is_number(ident) and len(ident) < 19 else None
         if found is None:
             raise NotFound(f"No record {ref}.", hint="Use TYPE:ID as `records list` shows it.")
         company_id = found.company_id

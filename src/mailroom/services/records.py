@@ -186,6 +186,7 @@ class RecordEdit:
     one by one (the CLI and the pages)."""
 
     name: str | None = None
+    record_type: str | None = None
     emails: Sequence[EmailField] | None = None
     domains: Sequence[str] | None = None
     add_emails: Sequence[EmailField] = ()
@@ -220,6 +221,14 @@ def _domain_changes(edit: RecordEdit, record: Record) -> tuple[list[str], list[s
 def _apply_values(session: Session, record: Record, edit: RecordEdit) -> None:
     if edit.name is not None:
         record.name = edit.name.strip()
+    if edit.record_type is not None:  # a lead becomes a contact, say; its links stay
+        kind = check_type(edit.record_type)
+        if "account" in (kind, record.type) and kind != record.type:
+            raise BadInput(
+                "An account cannot change type, nor anything become one.",
+                hint="Accounts hold domains and contacts: create the account instead.",
+            )
+        record.type = kind
     if edit.fields is not None:
         record.fields = {k: v for k, v in {**record.fields, **edit.fields}.items() if v is not None}
     if edit.account_id is not UNSET:

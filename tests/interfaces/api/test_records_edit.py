@@ -168,6 +168,30 @@ def test_patch_replaces_addresses_and_removes_only_the_links_an_address_made(
     assert set(links(sqlite_app, lead["id"])) == set(alpha.message_ids)
 
 
+def test_patch_turns_a_lead_into_a_contact_keeping_its_mail_but_no_record_into_an_account(
+    web: TestClient, sqlite_app: App, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    alpha, _ = two_tenants
+    token = alpha.admin_token
+    lead = create(web, token, type="lead", name="Pat", emails=[{"address": "pat@p.example"}]).json()
+    lead_jo = create(web, token, type="lead", name="Jo", emails=[{"address": JO}]).json()
+    turned = web.patch(
+        f"/api/v1/records/lead/{lead['id']}", json={"type": "contact"}, headers=auth(token)
+    )
+    assert turned.status_code == 200 and turned.json()["type"] == "contact"
+    assert web.get(f"/api/v1/records/contact/{lead['id']}", headers=auth(token)).status_code == 200
+    # Jo is already a contact: the lead cannot become a second contact with that address.
+    clash = web.patch(
+        f"/api/v1/records/lead/{lead_jo['id']}", json={"type": "contact"}, headers=auth(token)
+    )
+    assert clash.status_code == 409 and f"contact:{alpha.contact_id}" in clash.json()["message"]
+    assert set(links(sqlite_app, lead_jo["id"])) == set(alpha.message_ids)
+    account = web.patch(
+        f"/api/v1/records/lead/{lead_jo['id']}", json={"type": "account"}, headers=auth(token)
+    )
+    assert account.status_code == 422
+
+
 def test_delete_keeps_the_mail_and_only_an_admin_or_the_owner_may(
     web: TestClient, sqlite_app: App, two_tenants: tuple[Tenant, Tenant]
 ) -> None:

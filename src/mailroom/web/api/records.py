@@ -23,7 +23,13 @@ from mailroom.web.api.schemas import (
     decode_cursor,
     encode_cursor,
 )
-from mailroom.web.api.schemas_in import FromMessageIn, MergeIn, RecordFieldsIn, RecordIn
+from mailroom.web.api.schemas_in import (
+    FromMessageIn,
+    MergeIn,
+    RecordFieldsIn,
+    RecordIn,
+    RecordPatchIn,
+)
 from mailroom.web.deps import ApiCtx, Db, MailroomApp
 from mailroom.web.present import record_view, timeline_item
 
@@ -131,7 +137,7 @@ def create_record(ctx: ApiCtx, db: Db, app: MailroomApp, body: RecordIn) -> dict
 
 @router.patch("/records/{type}/{id}", response_model=RecordChangeOut, responses=WRITES)
 def edit_record(
-    ctx: ApiCtx, db: Db, app: MailroomApp, type: RecordType, id: RecordId, body: RecordFieldsIn
+    ctx: ApiCtx, db: Db, app: MailroomApp, type: RecordType, id: RecordId, body: RecordPatchIn
 ) -> dict[str, Any]:
     """Change a record: only the fields sent; `emails` and `domains` replace the lists.
     Removing an address removes the links it made (links made by hand stay)."""
@@ -139,6 +145,7 @@ def edit_record(
     sent = body.model_fields_set
     edit = records.RecordEdit(
         name=body.name if "name" in sent else None,
+        record_type=body.type if body.type and body.type != type else None,
         emails=_emails(body) if "emails" in sent else None,
         domains=(body.domains or []) if "domains" in sent else None,
         account_id=body.account_id if "account_id" in sent else records.UNSET,

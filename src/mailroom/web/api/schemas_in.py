@@ -227,6 +227,10 @@ class RecordIn(RecordFieldsIn):
     type: RecordKind
 
 
+class RecordPatchIn(RecordFieldsIn):
+    type: RecordKind | None = Field(None, description="A new type (a lead becomes a contact).")
+
+
 class MergeIn(Strict):
     from_: str = Field(
         alias="from", min_length=3, max_length=40, description="TYPE:ID merged into this record."

@@ -118,7 +118,8 @@ def _changed(change: RecordChange) -> dict[str, Any]:
 @router.post("/records", response_model=RecordChangeOut, status_code=201, responses=WRITES)
 def create_record(ctx: ApiCtx, db: Db, app: MailroomApp, body: RecordIn) -> dict[str, Any]:
     """Create a record; the stored mail of its addresses and domains is linked at once
-    (`mail.queued` when more than 10,000 messages are linked in the background)."""
+    (`mail.queued` when more than 10,000 messages are linked in the background). Its
+    owner is `owner_id`, or you when it is left out (null: nobody)."""
     change = records.create_record(
         db,
         viewer=ctx.viewer,
@@ -127,7 +128,7 @@ def create_record(ctx: ApiCtx, db: Db, app: MailroomApp, body: RecordIn) -> dict
         emails=_emails(body) or [],
         domains=body.domains or [],
         account_id=body.account_id,
-        owner=body.owner_id,
+        owner=body.owner_id if "owner_id" in body.model_fields_set else ctx.user.id,
         fields=body.fields,
         app=app,
     )

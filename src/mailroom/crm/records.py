@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from mailroom.db.models import RECORD_TYPES, Company, Record, RecordDomain, RecordEmail
 from mailroom.digits import is_number
-from mailroom.errors import BadInput, NotFound
+from mailroom.errors import BadInput, Conflict, NotFound
 from mailroom.mail.addresses import normalise
 from mailroom.mail.domains import normalise_domain
 from mailroom.matching.index import is_free_mail
@@ -157,6 +157,53 @@ def set_domains(session: Session, record: Record, domains: Iterable[str]) -> boo
     return changed
 
 
+def remove_emails(record: Record, addresses: Iterable[str]) -> list[str]:
+    """Remove these addresses from the record; returns the ones it held (normalised)."""
+    wanted = {clean_email(a) for a in addresses}
+    gone = [e for e in record.emails if e.address in wanted]
+    for email in gone:
+        record.emails.remove(email)
+    return [e.address for e in gone]
+
+
+def remove_domains(record: Record, domains: Iterable[str]) -> list[str]:
+    """Remove these domains from the record; returns the ones it held (normalised)."""
+    wanted = {normalise_domain(d) or d.strip().lower() for d in domains}
+    gone = [d for d in record.domains if d.domain in wanted]
+    for domain in gone:
+        record.domains.remove(domain)
+    return [d.domain for d in gone]
+
+
+def check_main_address_free(
+    session: Session, *, record: Record, addresses: Iterable[str], exclude: Iterable[int] = ()
+) -> None:
+    """Conflict (HTTP 409) when another record of the same type already holds one of
+    `addresses` (the record's main ones), in any field; the message names that record."""
+    wanted = sorted({clean_email(a) for a in addresses})
+    if not wanted:
+        return
+    skip = {record.id, *exclude} - {None}
+    holder = session.execute(
+        select(Record.id, RecordEmail.address)
+        .join(RecordEmail, RecordEmail.record_id == Record.id)
+        .where(
+            RecordEmail.company_id == record.company_id,
+            RecordEmail.address.in_(wanted),
+            Record.type == record.type,
+            Record.id.not_in(sorted(i for i in skip if i is not None)),
+        )
+        .order_by(Record.id)
+        .limit(1)
+    ).first()
+    if holder is not None:
+        other, address = holder
+        raise Conflict(
+            f"{address} already belongs to {record.type}:{other}.",
+            hint=f"Open {record.type}:{other}, or merge the two records.",
+        )
+
+
 def find_by_email(
     session: Session, *, company_id: int, address: str, record_type: str | None = None
 ) -> list[Record]:
@@ -223,5 +270,10 @@ def record_summary(record: Record) -> dict[str, Any]:
         "email_fields": [{"field": e.field, "address": e.address} for e in record.emails],
         "domains": [d.domain for d in record.domains],
         "account": record.account_id,
+        "owner": (
+            {"id": record.owner.id, "email": record.owner.email, "name": record.owner.name}
+            if record.owner is not None
+            else None
+        ),
         "fields": record.fields,
     }

@@ -111,6 +111,10 @@ class Record(Base):
         ForeignKey("records.id", ondelete="SET NULL"), default=None, index=True
     )
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The user who owns the record (issue 13); None when nobody does or the user was deleted.
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -124,6 +128,7 @@ class Record(Base):
     domains: Mapped[list[RecordDomain]] = relationship(
         back_populates="record", cascade="all, delete-orphan", lazy="selectin"
     )
+    owner: Mapped[User | None] = relationship(lazy="selectin")
 
     @property
     def ref(self) -> str:

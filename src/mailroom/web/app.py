@@ -71,6 +71,19 @@ def _status(exc: MailroomError) -> int:
     return 400 if exc.user_fixable else 500
 
 
+def _back(request: Request) -> str | None:
+    """The page the form was on (its path and query, from a same-origin Referer), so an
+    error page offers a way back; None otherwise."""
+    from urllib.parse import urlsplit
+
+    referer = urlsplit(request.headers.get("referer", ""))
+    if (referer.scheme, referer.netloc) != (request.url.scheme, request.url.netloc):
+        return None
+    if not referer.path.startswith("/") or referer.path.startswith("//"):
+        return None
+    return referer.path + (f"?{referer.query}" if referer.query else "")
+
+
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
@@ -107,7 +120,9 @@ def create_web_app(app: App, *, first_run: FirstRun | None = None) -> FastAPI:
         if _is_api(request):
             response = _error_json(status, exc.kind, exc.message, exc.hint)
         else:
-            response = render(request, "error.html", None, status_code=status, error=exc)
+            response = render(
+                request, "error.html", None, status_code=status, error=exc, back=_back(request)
+            )
         if isinstance(exc, RateLimited):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response

@@ -19,6 +19,7 @@ from mailroom.crm.records import record_summary
 from mailroom.crm.timeline import TimelineEntry, iso_date
 from mailroom.db.models import Attachment, Message, MessageLink, Record
 from mailroom.mail.html import sanitise_html
+from mailroom.matching.reasons import reason_words
 
 
 def record_view(record: Record) -> dict[str, Any]:
@@ -57,15 +58,24 @@ def message_view(
         if full
         else []
     )
-    links = {
-        f"{rtype}:{rid}": reason
-        for rtype, rid, reason in session.execute(
-            select(Record.type, Record.id, MessageLink.reason)
-            .join(Record, Record.id == MessageLink.record_id)
-            .where(MessageLink.message_id == message.id)
-            .order_by(MessageLink.id)
-        )
-    }
+    rows = session.execute(
+        select(Record.type, Record.id, Record.name, MessageLink.reason)
+        .join(Record, Record.id == MessageLink.record_id)
+        .where(MessageLink.message_id == message.id)
+        .order_by(MessageLink.id)
+    ).all()
+    links = {f"{rtype}:{rid}": reason for rtype, rid, _name, reason in rows}
+    linked = [
+        {
+            "record": f"{rtype}:{rid}",
+            "type": rtype,
+            "id": rid,
+            "name": name,
+            "reason": reason,
+            "why": reason_words(reason),
+        }
+        for rtype, rid, name, reason in rows
+    ]
     return {
         "id": message.id,
         "message_id": message.message_id,
@@ -90,6 +100,7 @@ def message_view(
             for a in attachments
         ],
         "records": links,
+        "linked": linked,
         "access": level,
         "parse_error": message.parse_error,
     }

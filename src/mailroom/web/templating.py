@@ -15,9 +15,20 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from mailroom.matching.reasons import reason_words
 from mailroom.web.deps import PRE_COOKIE, Ctx
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+PLURALS = {"opportunity": "opportunities"}
+
+
+def plural(kind: str) -> str:
+    """A record type's plural ("opportunities", not "opportunitys")."""
+    return PLURALS.get(kind, f"{kind}s")
+
+
+TEMPLATES.env.filters["reason"] = reason_words
+TEMPLATES.env.filters["plural"] = plural
 
 NOTICES = {
     "connected": "Mailbox connected. Its first sync has started.",
@@ -50,6 +61,12 @@ NOTICES = {
     "oauth-reconnected": "Signed in again: the mailbox is enabled and syncing again.",
     "oauth-requested": "Sign-in requested: the user sees it on their My mailboxes page and "
     "gets a mail.",
+    "record-created": "Record created; the mail already stored for its addresses is linked.",
+    "record-saved": "Saved.",
+    "record-deleted": "Record deleted. Its mail is kept.",
+    "records-merged": "Merged: addresses, mail and everything attached moved here.",
+    "server-search-started": "Searching the mailboxes on the server for older mail; "
+    "what it finds appears on the timeline.",
 }
 
 

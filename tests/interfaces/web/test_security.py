@@ -12,7 +12,7 @@ from sqlalchemy import select
 from mailroom.app import App
 from mailroom.db.engine import transaction
 from mailroom.db.matching_models import MatchRule
-from mailroom.db.models import Mailbox, MailboxAlias, QuarantinedMessage, User
+from mailroom.db.models import Mailbox, MailboxAlias, QuarantinedMessage, Record, User
 from mailroom.db.web_models import ApiToken, MailboxSharing, WebSession
 from mailroom.mail.html import BLOCKED_IMAGE, sanitise_html
 from mailroom.security.auth import MAX_FAILURES
@@ -32,6 +32,12 @@ FORMS = {
     "/mailboxes/{mailbox_id}/smtp": {"smtp_host": "127.0.0.1", "smtp_port": "25"},
     "/admin/rules/{name}/move": {"to": "down"},
     "/admin/rules/{name}/edit": {"action": "tag", "tag": "x", "to": "@y.test"},
+    "/records/{type}/{id}/emails": {"address": "new@alpha-client.example"},
+    "/records/{type}/{id}/emails/remove": {"address": "jo@client-beta.example"},
+    "/records/{type}/{id}/domains": {"domain": "alpha-client.example"},
+    "/records/{type}/{id}/domains/remove": {"domain": "client-beta.example"},
+    "/records/{type}/{id}/merge": {"source": "contact:1"},
+    "/messages/{message_id}/records": {"type": "lead"},
 }
 # JSON bodies the API routes need, for the same reason.
 JSONS = {
@@ -42,6 +48,9 @@ JSONS = {
     "/api/v1/mailboxes/{id}/aliases/reject": {"address": "sales@beta.example"},
     "/api/v1/mailboxes/{id}/aliases/resend": {"address": "sales@beta.example"},
     "/api/v1/rules/{name}": {"description": "edited by another company"},
+    "/api/v1/records/{type}/{id}": {"name": "renamed by another company"},
+    "/api/v1/records/{type}/{id}/merge": {"from": "contact:{alpha_contact}"},
+    "/api/v1/messages/{message_id}/records": {"type": "lead"},
 }
 BETA_RULE = "beta-only-rule"
 
@@ -160,6 +169,9 @@ def test_every_route_refuses_another_companys_ids(
             select(MailboxAlias).where(MailboxAlias.mailbox_id == beta.mailbox_id)
         )
         assert beta_alias is not None and not beta_alias.approved
+        beta_contact = session.get(Record, beta.contact_id)
+        assert beta_contact is not None and beta_contact.name == "Jo Beta"
+        assert [e.address for e in beta_contact.emails] == ["jo@client-beta.example"]
 
 
 def test_lists_show_only_the_callers_company(

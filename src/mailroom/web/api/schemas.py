@@ -33,6 +33,12 @@ class Page(BaseModel, Generic[T]):
     next: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
 
 
+class OwnerOut(BaseModel):
+    id: int
+    email: str
+    name: str
+
+
 class RecordOut(BaseModel):
     id: int
     type: str
@@ -41,7 +47,18 @@ class RecordOut(BaseModel):
     email_fields: list[dict[str, str]]
     domains: list[str]
     account: int | None
+    owner: OwnerOut | None
     fields: dict[str, Any]
+
+
+class MailChangeOut(BaseModel):
+    linked: int = Field(description="Stored messages linked to the record by this request.")
+    queued: int = Field(description="Stored messages being linked in the background.")
+    unlinked: int = Field(description="Links removed with the addresses removed.")
+
+
+class RecordChangeOut(RecordOut):
+    mail: MailChangeOut
 
 
 class TimelineItem(BaseModel):
@@ -77,6 +94,15 @@ class AttachmentOut(BaseModel):
     url: str
 
 
+class LinkedOut(BaseModel):
+    record: str = Field(description="TYPE:ID")
+    type: str
+    id: int
+    name: str
+    reason: str = Field(description="The stable code, e.g. address:main, domain, manual.")
+    why: str = Field(description="The reason in words, e.g. their address, by hand.")
+
+
 class MessageOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -94,6 +120,9 @@ class MessageOut(BaseModel):
     blocked_images: int
     attachments: list[AttachmentOut]
     records: dict[str, str] = Field(description="TYPE:ID → the reason of the link.")
+    linked: list[LinkedOut] = Field(
+        default_factory=list, description="The linked records by name, with the reason in words."
+    )
     access: str
     parse_error: str | None
 

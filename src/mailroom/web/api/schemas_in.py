@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Security = Literal["ssl", "starttls", "none"]
 
@@ -174,3 +174,74 @@ class DropboxIn(Strict):
 class DropboxOut(BaseModel):
     address: str
     unknown_senders: str
+
+
+RecordKind = Literal["lead", "contact", "account", "case", "opportunity"]
+
+
+def _check_address(value: str) -> str:
+    from mailroom.mail.addresses import normalise
+
+    if normalise(value) is None:
+        raise ValueError(f"{value!r} is not an email address")
+    return value
+
+
+def _check_domain(value: str) -> str:
+    from mailroom.mail.domains import normalise_domain
+
+    if normalise_domain(value) is None:
+        raise ValueError(f"{value!r} is not a domain name")
+    return value
+
+
+class EmailIn(Strict):
+    address: str = Field(min_length=3, max_length=320)
+    field: str | None = Field(
+        None, max_length=100, description="main, secondary or any name; default: the first is main."
+    )
+
+    @field_validator("address")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        return _check_address(value)
+
+
+class RecordFieldsIn(Strict):
+    """What `POST /records` and `PATCH /records/{type}/{id}` accept (PATCH: any subset)."""
+
+    name: str | None = Field(None, max_length=300)
+    emails: list[EmailIn] | None = Field(None, max_length=100, description="Replaces the list.")
+    domains: list[str] | None = Field(None, max_length=100, description="Replaces the list.")
+    account_id: int | None = Field(None, ge=1, le=2**62, description="The account it belongs to.")
+    owner_id: int | None = Field(None, ge=1, le=2**62, description="A user of your company.")
+    fields: dict[str, Any] | None = Field(
+        None, max_length=100, description="Merged into the record's fields; null removes one."
+    )
+
+    @field_validator("domains")
+    @classmethod
+    def _valid_domains(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            for item in value:
+                _check_domain(item)
+        return value
+
+
+class RecordIn(RecordFieldsIn):
+    type: RecordKind
+
+
+class RecordPatchIn(RecordFieldsIn):
+    type: RecordKind | None = Field(None, description="A new type (a lead becomes a contact).")
+
+
+class MergeIn(Strict):
+    from_: str = Field(
+        alias="from", min_length=3, max_length=40, description="TYPE:ID merged into this record."
+    )
+
+
+class FromMessageIn(Strict):
+    type: Literal["lead", "contact", "case"]
+    use: Literal["from", "reply-to"] = "from"

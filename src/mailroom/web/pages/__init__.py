@@ -17,6 +17,7 @@ from mailroom.web.pages import (
     mailboxes,
     messages,
     oauth,
+    record_forms,
     records,
     setup,
 )
@@ -24,6 +25,7 @@ from mailroom.web.pages import (
 SECTIONS = (
     auth,
     records,
+    record_forms,
     messages,
     compose,
     discovery,

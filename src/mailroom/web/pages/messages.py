@@ -14,9 +14,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
 
 from mailroom.crm import access
-from mailroom.db.models import Message, Record
+from mailroom.db.models import Message, MessageLink, Record
 from mailroom.digits import is_number
 from mailroom.errors import BadInput, NotFound
 from mailroom.ingest.bodies import ensure_bodies, inline_images
@@ -46,9 +47,15 @@ def message_page(
     app: MailroomApp,
     message_id: int,
     images: Annotated[bool, Query()] = False,
+    find: Annotated[str, Query(max_length=320)] = "",
 ) -> Response:
     message, level = _readable(ctx, db, app, message_id)
     view = message_view(db, message, level=level, images=images, base="")
+    found = (
+        access.search_records(db, viewer=ctx.viewer, q=find, limit=20)
+        if find.strip() and level == "everything"
+        else []
+    )
     return render(
         request,
         "message.html",
@@ -57,7 +64,22 @@ def message_page(
         m=view,
         images=images,
         has_html=bool(message.html_body),
+        linked=linked_records(db, message.id),
+        find=find,
+        found=[r for r in found if r.ref not in view["records"]],
+        reply_to=list(message.reply_to_addresses),
     )
+
+
+def linked_records(db: Db, message_id: int) -> list[tuple[Record, str]]:
+    """The records the message is linked to, with the reason, in the order linked."""
+    rows = db.execute(
+        select(Record, MessageLink.reason)
+        .join(MessageLink, MessageLink.record_id == Record.id)
+        .where(MessageLink.message_id == message_id)
+        .order_by(MessageLink.id)
+    )
+    return [(record, reason) for record, reason in rows]
 
 
 @router.get("/messages/{message_id}/body")

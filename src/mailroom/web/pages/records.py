@@ -14,7 +14,8 @@ from fastapi.responses import Response
 from sqlalchemy import func, select
 
 from mailroom.crm import access
-from mailroom.db.models import RECORD_TYPES, Attachment, Record
+from mailroom.db.models import RECORD_TYPES, Attachment, Record, User
+from mailroom.services.record_links import relink_progress, server_search_state
 from mailroom.web.deps import Db, PageCtx
 from mailroom.web.templating import is_htmx, render
 
@@ -61,8 +62,48 @@ def _account_names(db: Db, records: list[Record]) -> dict[int, str]:
     return {rid: name for rid, name in rows}
 
 
+def shown_fields(record: Record, account: Record | None) -> list[tuple[str, str]]:
+    """The record's fields as (label, text) rows: a custom-field mapping becomes one row
+    per field, an `account`/`company` naming the linked account is not repeated, and
+    stage and status are in the edit form."""
+    rows: list[tuple[str, str]] = []
+    for key, value in record.fields.items():
+        if key in ("stage", "status"):
+            continue
+        if key in ("account", "company") and account is not None and value == account.name:
+            continue
+        if isinstance(value, dict):
+            rows += [(str(k).replace("_", " "), _text(v)) for k, v in value.items()]
+        else:
+            rows.append((key.replace("_", " "), _text(value)))
+    return rows
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(_text(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _counts(request: Request) -> dict[str, int]:
+    """What the last form did to the record's mail (digits from the redirect, nothing else)."""
+    found = {}
+    for key in ("linked", "unlinked", "queued"):
+        value = request.query_params.get(key, "")
+        if value.isdigit() and len(value) < 10:
+            found[key] = int(value)
+    return found
+
+
 @router.get("/records/{type}/{id}")
-def record_page(request: Request, ctx: PageCtx, db: Db, type: str, id: int) -> Response:
+def record_page(
+    request: Request,
+    ctx: PageCtx,
+    db: Db,
+    type: str,
+    id: int,
+    merge_q: Annotated[str, Query(max_length=320)] = "",
+) -> Response:
     record = access.get_record(db, viewer=ctx.viewer, record_type=type, record_id=id)
     account = db.get(Record, record.account_id) if record.account_id else None
     contacts: list[Record] = []
@@ -70,6 +111,17 @@ def record_page(request: Request, ctx: PageCtx, db: Db, type: str, id: int) -> R
         contacts = list(
             db.scalars(select(Record).where(Record.account_id == record.id).order_by(Record.name))
         )
+    merge_found = (
+        [
+            r
+            for r in access.search_records(
+                db, viewer=ctx.viewer, record_type=record.type, q=merge_q, limit=20
+            )
+            if r.id != record.id
+        ]
+        if merge_q.strip()
+        else []
+    )
     return render(
         request,
         "record.html",
@@ -78,6 +130,17 @@ def record_page(request: Request, ctx: PageCtx, db: Db, type: str, id: int) -> R
         record=record,
         account=account,
         contacts=contacts,
+        fields=shown_fields(record, account),
+        users=list(
+            db.scalars(select(User).where(User.company_id == ctx.company.id).order_by(User.email))
+        ),
+        accounts=access.search_records(db, viewer=ctx.viewer, record_type="account", limit=200),
+        may_remove=ctx.viewer.is_admin or record.owner_id == ctx.user.id,
+        merge_q=merge_q,
+        merge_found=merge_found,
+        counts=_counts(request),
+        progress=relink_progress(record.id),
+        server_search=server_search_state(record.id),
         **_timeline_values(db, ctx, record, after=None),
     )
 

@@ -2,8 +2,9 @@
 
 One process (the embedded default): uvicorn serves `create_web_app(app)` (web/app.py)
 while daemon threads poll mailboxes (`PollScheduler`), delete unlinked mail past its
-retention (`RetentionSweeper`) and thread mail stored before conversations existed
-(`ConversationBackfill`, until none is left). Each background service is started before uvicorn and
+retention (`RetentionSweeper`), thread mail stored before conversations existed
+(`ConversationBackfill`, until none is left) and queue the daily reminder of due tasks
+(`TaskReminders`). Each background service is started before uvicorn and
 stopped after it, in reverse order. `proxy_headers` lets a TLS proxy on 127.0.0.1 mark
 requests https, which makes the session cookie `Secure`.
 """
@@ -23,6 +24,7 @@ from mailroom.matching.conversations import ConversationBackfill
 from mailroom.security.secrets import create_key_file
 from mailroom.services.mail_services import start_mail_services
 from mailroom.services.setup import FirstRun, setup_open, setup_url
+from mailroom.services.task_reminders import TaskReminders
 from mailroom.sync.scheduler import PollScheduler
 from mailroom.web.app import create_web_app
 
@@ -71,9 +73,11 @@ def run_server(app: App, *, host: str, port: int, interval: int, smtp_port: int 
     scheduler = PollScheduler(app, interval=interval)
     retention = RetentionSweeper(app)
     backfill = ConversationBackfill(app)
+    reminders = TaskReminders(app)
     scheduler.start()
     retention.start()
     backfill.start()
+    reminders.start()
     mail = start_mail_services(app, host=host, smtp_port=smtp_port)
     config = uvicorn.Config(
         create_web_app(app, first_run=_first_run(app, host, port)),
@@ -86,6 +90,7 @@ def run_server(app: App, *, host: str, port: int, interval: int, smtp_port: int 
         _Server(config).run()
     finally:
         mail.stop()
+        reminders.stop()
         backfill.stop()
         retention.stop()
         scheduler.stop()

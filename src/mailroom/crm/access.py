@@ -231,6 +231,12 @@ def _visible_clause(session: Session, viewer: Viewer) -> ColumnElement[bool]:
     return and_(in_company, or_(own, took_part))
 
 
+def visible_messages(session: Session, viewer: Viewer) -> ColumnElement[bool]:
+    """SQL for "the viewer may see this message at some level" (company scoped), for
+    queries that aggregate over mail (crm.unmatched) and must count only what they may see."""
+    return _visible_clause(session, viewer)
+
+
 def access_levels(
     session: Session, *, viewer: Viewer, message_ids: Sequence[int]
 ) -> dict[int, str]:

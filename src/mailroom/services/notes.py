@@ -125,7 +125,7 @@ def utc(value: datetime) -> datetime:
 def _views(session: Session, rows: list[Note]) -> list[NoteView]:
     authors = {n.author_id for n in rows if n.author_id}
     emails = (
-        dict(session.execute(select(User.id, User.email).where(User.id.in_(authors))).tuples())
+        {k: v for k, v in session.execute(select(User.id, User.email).where(User.id.in_(authors)))}
         if authors
         else {}
     )

@@ -53,11 +53,10 @@ def due_by_assignee(session: Session, *, company_id: int, day: date) -> dict[int
 
 def reminder_text(session: Session, *, tasks: list[Task], day: date, public_url: str) -> str:
     """The reminder's plain text: each task with its record, due date and a link."""
-    names = dict(
-        session.execute(
-            select(Record.id, Record.name).where(Record.id.in_({t.record_id for t in tasks}))
-        ).tuples()
-    )
+    ids = {t.record_id for t in tasks}
+    names = {
+        k: v for k, v in session.execute(select(Record.id, Record.name).where(Record.id.in_(ids)))
+    }
     base = public_url.rstrip("/")
     lines = [f"Tasks due by {day.isoformat()}:", ""]
     for task in tasks[:MAX_LISTED]:

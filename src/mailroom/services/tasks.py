@@ -12,9 +12,11 @@ otherwise); anyone of the company may read it, as they may read the record.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
@@ -28,7 +30,6 @@ from mailroom.errors import BadInput, Forbidden, NotFound
 from mailroom.services.notes import checked_message_id, utc
 
 MAX_PAGE = 200
-Assignee = Literal["me", "any"] | int
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,19 +190,21 @@ def list_tasks(
     *,
     session: Session,
     viewer: Viewer,
-    assignee: Assignee = "me",
+    assignee: str = "me",
     open_only: bool = True,
     after: tuple[date, int] | None = None,
     limit: int = 50,
 ) -> TaskPage:
     """Tasks of the company, by due date (so overdue first), then id: `assignee` "me", "any"
-    or a user id of the company; `open_only` leaves out done ones."""
+    or a user id (digits); `open_only` leaves out done ones."""
     limit = max(1, min(limit, MAX_PAGE))
     query = select(Task).where(Task.company_id == viewer.company_id)
     if assignee == "me":
         query = query.where(Task.assignee_id == viewer.user_id)
+    elif is_number(assignee) and len(assignee) <= 18:
+        query = query.where(Task.assignee_id == int(assignee))
     elif assignee != "any":
-        query = query.where(Task.assignee_id == assignee)
+        raise BadInput(f"assignee: {assignee!r} is not me, any or a user id.")
     if open_only:
         query = query.where(Task.done.is_(False))
     if after is not None:
@@ -237,7 +240,7 @@ def views(session: Session, rows: list[Task], *, today: date | None = None) -> l
     today = today or datetime.now(UTC).date()
     users = {t.assignee_id for t in rows if t.assignee_id}
     emails = (
-        dict(session.execute(select(User.id, User.email).where(User.id.in_(users))).tuples())
+        {k: v for k, v in session.execute(select(User.id, User.email).where(User.id.in_(users)))}
         if users
         else {}
     )
@@ -270,3 +273,27 @@ def views(session: Session, rows: list[Task], *, today: date | None = None) -> l
         )
         for t in rows
     ]
+
+
+def encode_position(position: tuple[date, int] | None) -> str | None:
+    """An opaque cursor for a task page position (None at the end)."""
+    if position is None:
+        return None
+    raw = f"t1:{position[0].isoformat()}:{position[1]}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_position(cursor: str | None) -> tuple[date, int] | None:
+    """The position of an `encode_position` cursor; BadInput if it is not one."""
+    if not cursor:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, day, ident = text.split(":")
+        if kind != "t1" or not is_number(ident) or len(ident) > 18:
+            raise ValueError(text)
+        return date.fromisoformat(day), int(ident)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadInput(
+            "cursor: not a cursor of this list.", hint="Use the `next` value of the last page."
+        ) from None

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from mailroom.web.api import admin, mailbox_setup, mailboxes, messages, records, sending
+from mailroom.web.api import (
+    admin,
+    mailbox_setup,
+    mailboxes,
+    messages,
+    notes,
+    records,
+    sending,
+    unmatched,
+)
 
 PREFIX = "/api/v1"
-SECTIONS = (records, messages, sending, mailboxes, mailbox_setup, admin)
+SECTIONS = (records, messages, sending, mailboxes, mailbox_setup, admin, notes, unmatched)
 router = APIRouter(prefix=PREFIX)
 for section in SECTIONS:
     router.include_router(section.router)

@@ -14,20 +14,26 @@ from mailroom.web.deps import ApiCtx, Db
 router = APIRouter(tags=["unmatched"], responses=ERRORS)
 
 
-class UnmatchedItem(BaseModel):
-    address: str | None = Field(None, description="With group=person.")
-    domain: str | None = Field(None, description="With group=domain.")
-    messages: int = Field(description="Unmatched emails you may see.")
+class UnmatchedPerson(BaseModel):
+    address: str = Field(description="The correspondent (group=person).")
+    messages: int = Field(description="Unmatched emails with them that you may see.")
     last_date: str
-    name: str
+    name: str = Field(description="Their display name in the mail, if any.")
+
+
+class UnmatchedDomain(BaseModel):
+    domain: str = Field(description="Their domain (group=domain; free mail left out).")
+    messages: int = Field(description="Unmatched emails with people there that you may see.")
+    last_date: str
+    name: str = Field(description="A company name to offer, from the domain.")
 
 
 class UnmatchedPage(BaseModel):
-    items: list[UnmatchedItem]
-    next: str | None
+    items: list[UnmatchedPerson | UnmatchedDomain]
+    next: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
 
 
-@router.get("/unmatched", response_model=UnmatchedPage, response_model_exclude_none=True)
+@router.get("/unmatched", response_model=UnmatchedPage)
 def unmatched(
     ctx: ApiCtx,
     db: Db,

@@ -98,15 +98,18 @@ def record_notes(*, session: Session, viewer: Viewer, record: Record) -> list[No
     return _views(session, list(rows))
 
 
-def delete_note(*, session: Session, viewer: Viewer, note_id: int) -> None:
-    """Delete a note: its author or an admin of the company. Flushed; the caller commits."""
+def delete_note(*, session: Session, viewer: Viewer, note_id: int) -> str:
+    """Delete a note: its author or an admin of the company; returns its record's TYPE:ID.
+    Flushed; the caller commits."""
     note = session.get(Note, note_id)
     if note is None or note.company_id != viewer.company_id:
         raise NotFound(f"No note {note_id}.", hint="Open the record to see its notes.")
     if note.author_id != viewer.user_id and not viewer.is_admin:
         raise Forbidden("Only the note's author or an admin deletes it.")
+    record = _refs(session, {note.record_id})[note.record_id]
     session.delete(note)
     session.flush()
+    return record
 
 
 def move_notes_and_tasks(session: Session, *, from_id: int, to_id: int) -> int:

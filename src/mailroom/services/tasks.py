@@ -297,3 +297,12 @@ def decode_position(cursor: str | None) -> tuple[date, int] | None:
         raise BadInput(
             "cursor: not a cursor of this list.", hint="Use the `next` value of the last page."
         ) from None
+
+
+def assignable_users(*, session: Session, viewer: Viewer) -> list[User]:
+    """The users of the viewer's company a task may be assigned to, by address."""
+    return list(
+        session.scalars(
+            select(User).where(User.company_id == viewer.company_id).order_by(User.email)
+        )
+    )

@@ -45,6 +45,8 @@ NOTICES = {
     "unblocked": "Removed from the blocklist.",
     "dropbox-rotated": "A new drop address was made; the old one no longer accepts mail.",
     "dropbox-saved": "Saved.",
+    "task-saved": "Task saved.",
+    "note-saved": "Note added.",
 }
 
 

@@ -16,6 +16,8 @@ from mailroom.web.pages import (
     messages,
     records,
     setup,
+    tasks,
+    unmatched,
 )
 
 SECTIONS = (
@@ -30,6 +32,8 @@ SECTIONS = (
     admin_mail,
     account,
     setup,
+    tasks,
+    unmatched,
 )
 router = APIRouter(include_in_schema=False)
 for section in SECTIONS:

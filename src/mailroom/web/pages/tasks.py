@@ -178,8 +178,8 @@ def record_activity(
         "record_ref": f"{type}:{id}",
         "record_url": f"/records/{type}/{id}",
     }
-    if is_htmx(request):
-        return render(request, "_activity.html", ctx, **values)
+    if is_htmx(request):  # the filter bar comes along out of band, marking the current one
+        return render(request, "_activity.html", ctx, oob=after is None, **values)
     return render(
         request,
         "activity.html",

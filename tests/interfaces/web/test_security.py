@@ -28,6 +28,7 @@ FORMS = {
     "/mailboxes/{mailbox_id}/smtp": {"smtp_host": "127.0.0.1", "smtp_port": "25"},
     "/admin/rules/{name}/move": {"to": "down"},
     "/admin/rules/{name}/edit": {"action": "tag", "tag": "x", "to": "@y.test"},
+    "/records/{type}/{id}/notes": {"text": "a note on another company's record"},
 }
 # JSON bodies the API routes need, for the same reason.
 JSONS = {
@@ -36,15 +37,46 @@ JSONS = {
     "/api/v1/mailboxes/{id}/smtp": {"host": "127.0.0.1", "port": 25},
     "/api/v1/mailboxes/{id}/aliases/approve": {"address": "sales@beta.example"},
     "/api/v1/rules/{name}": {"description": "edited by another company"},
+    "/api/v1/records/{type}/{id}/notes": {"text": "a note on another company's record"},
+    "/api/v1/tasks/{task_id}": {"title": "edited by another company"},
 }
 BETA_RULE = "beta-only-rule"
 
 
+def add_beta_note_and_task(sqlite_app: App, beta: Tenant) -> tuple[int, int]:
+    """A note and a task on Beta's contact (issue 13, item 4): their ids join the matrix."""
+    from datetime import date
+
+    from mailroom.crm.access import viewer_for
+    from mailroom.crm.companies import get_user
+    from mailroom.db.engine import transaction
+    from mailroom.services.notes import add_note
+    from mailroom.services.tasks import create_task
+
+    with transaction(sqlite_app.sessions) as session:
+        viewer = viewer_for(session, get_user(session, beta.admin))
+        record = f"contact:{beta.contact_id}"
+        note = add_note(
+            session=session,
+            viewer=viewer,
+            record_type="contact",
+            record_id=beta.contact_id,
+            text="Beta's note",
+        )
+        task = create_task(
+            session=session, viewer=viewer, record=record, title="Beta's task", due=date(2030, 1, 1)
+        )
+        return note.id, task.id
+
+
 def foreign_values(sqlite_app: App, beta: Tenant) -> dict[str, str]:
+    note_id, task_id = add_beta_note_and_task(sqlite_app, beta)
     with sqlite_app.sessions() as session:
         user_id = session.scalar(select(User.id).where(User.email == beta.admin))
         token_id = session.scalar(select(ApiToken.id).where(ApiToken.user_id == user_id))
     return {
+        "note_id": str(note_id),
+        "task_id": str(task_id),
         "type": "contact",
         "id": str(beta.contact_id),
         "message_id": str(beta.attachment[0]),
@@ -128,6 +160,11 @@ def test_every_route_refuses_another_companys_ids(
         assert beta_rule is not None and beta_rule.position == 1
         assert (beta_rule.action, beta_rule.conditions) == ("ignore", {"to": "@x.test"})
         assert beta_rule.description == ""
+        from mailroom.db.task_models import Note, Task
+
+        assert session.scalars(select(Note.text)).all() == ["Beta's note"]
+        beta_task = session.get(Task, int(values["task_id"]))
+        assert beta_task is not None and (beta_task.title, beta_task.done) == ("Beta's task", False)
 
 
 def test_lists_show_only_the_callers_company(

@@ -28,6 +28,10 @@ def test_add_a_task_and_note_from_an_email_then_work_through_my_tasks_in_chromiu
     today = datetime.now(UTC).date()
     page.goto(f"{url}/messages/{tenant.message_ids[0]}")
     form = page.locator("#task-from-email")
+    chooser = form.locator("select[name=assignee_id]")  # loaded by htmx into the form
+    chooser.wait_for()
+    assert "(me)" in chooser.locator("option:checked").inner_text()
+    assert tenant.member in chooser.inner_text()
     assert form.locator("input[name=title]").input_value() == "Reply: Quote for Alpha"
     form.locator("input[name=due]").fill((today - timedelta(days=1)).isoformat())
     form.locator("button[type=submit]").click()

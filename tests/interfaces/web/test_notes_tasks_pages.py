@@ -170,3 +170,44 @@ def test_settings_page_counts_what_retention_would_delete(
         session.commit()
     page = web.get("/admin/settings").text
     assert "The next hourly sweep deletes <strong>1</strong> unlinked message " in page
+
+
+def test_a_task_is_edited_reassigned_to_a_colleague_and_deleted_from_my_tasks(
+    web: TestClient, sqlite_app: App, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    alpha, beta = two_tenants
+    csrf = sign_in(web, alpha.admin)
+    choices = web.get("/tasks/assignees").text
+    assert alpha.member in choices and alpha.admin in choices and beta.admin not in choices
+    web.post(
+        "/tasks",
+        data={
+            "csrf_token": csrf,
+            "record": f"contact:{alpha.contact_id}",
+            "title": "Draft",
+            "due": "2030-01-01",
+        },
+        headers=ORIGIN,
+    )
+    task_id = re.search(r'action="/tasks/(\d+)/edit"', web.get("/tasks").text)
+    assert task_id
+    with sqlite_app.sessions() as session:
+        from sqlalchemy import select
+
+        from mailroom.db.models import User
+
+        member_id = session.scalar(select(User.id).where(User.email == alpha.member))
+    edited = web.post(
+        f"/tasks/{task_id.group(1)}/edit",
+        data={"csrf_token": csrf, "title": "Final", "due": "2030-02-01", "assignee_id": member_id},
+        headers=ORIGIN,
+        follow_redirects=False,
+    )
+    assert edited.status_code == 303
+    assert ">Final</strong>" not in web.get("/tasks").text  # now the member's
+    web.cookies.clear()
+    csrf = sign_in(web, alpha.member)
+    theirs = web.get("/tasks").text
+    assert ">Final</strong>" in theirs and "due 2030-02-01" in theirs
+    web.post(f"/tasks/{task_id.group(1)}/delete", data={"csrf_token": csrf}, headers=ORIGIN)
+    assert ">Final</strong>" not in web.get("/tasks?done=1").text

@@ -29,6 +29,7 @@ FORMS = {
     "/admin/rules/{name}/move": {"to": "down"},
     "/admin/rules/{name}/edit": {"action": "tag", "tag": "x", "to": "@y.test"},
     "/records/{type}/{id}/notes": {"text": "a note on another company's record"},
+    "/tasks/{task_id}/edit": {"title": "edited by another company", "due": "2030-01-01"},
 }
 # JSON bodies the API routes need, for the same reason.
 JSONS = {

@@ -60,7 +60,42 @@ def my_tasks(
         show_done=done,
         next_cursor=tasks.encode_position(page.next),
         today=datetime.now(UTC).date(),
+        users=tasks.assignable_users(session=db, viewer=ctx.viewer),
     )
+
+
+@router.get("/tasks/assignees")
+def assignee_select(request: Request, ctx: PageCtx, db: Db) -> Response:
+    """The assignee choice of a task form (loaded into the record and message pages' forms,
+    which default to the signed-in user without it)."""
+    return render(
+        request,
+        "_assignee_select.html",
+        ctx,
+        users=tasks.assignable_users(session=db, viewer=ctx.viewer),
+        selected=ctx.user.id,
+    )
+
+
+@router.post("/tasks/{task_id}/edit")
+def edit_task(
+    ctx: Csrf,
+    db: Db,
+    task_id: int,
+    title: Annotated[str, Form(max_length=300)],
+    due: Annotated[date, Form()],
+    assignee_id: Annotated[str, Form(max_length=18)] = "",
+) -> Response:
+    tasks.update_task(
+        session=db,
+        viewer=ctx.viewer,
+        task_id=task_id,
+        title=title,
+        due=due,
+        assignee_id=_optional_id(assignee_id),
+    )
+    db.commit()
+    return RedirectResponse("/tasks?notice=task-saved", status_code=303)
 
 
 @router.post("/tasks")

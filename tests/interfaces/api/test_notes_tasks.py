@@ -272,3 +272,28 @@ def test_schema_publishes_the_notes_tasks_and_unmatched_routes(web: TestClient) 
         "/api/v1/unmatched",
     } <= paths
     assert date.today()  # the module's imports are all used
+
+
+def test_settings_answer_says_retention_is_off_and_what_it_would_delete(
+    web: TestClient, sqlite_app: App, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    alpha, _ = two_tenants
+    deliver(
+        sqlite_app,
+        alpha.mailbox_id,
+        build_message(sender="ann@prospect.example", to=alpha.admin, subject="Unlinked"),
+    )
+    headers = auth(alpha.admin_token)
+    fresh = web.get("/api/v1/settings", headers=headers).json()
+    assert fresh["retention_enabled"] is False and fresh["retention_would_delete"] == 0
+    with sqlite_app.sessions() as session:
+        from sqlalchemy import update
+
+        from mailroom.db.models import Message
+
+        week_ago = datetime.now(UTC) - timedelta(days=8)
+        session.execute(
+            update(Message).where(Message.subject == "Unlinked").values(created_at=week_ago)
+        )
+        session.commit()
+    assert web.get("/api/v1/settings", headers=headers).json()["retention_would_delete"] == 1

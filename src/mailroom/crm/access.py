@@ -43,7 +43,12 @@ from mailroom.db.models import (
     RecordEmail,
     User,
 )
-from mailroom.db.web_models import SHARING_LEVELS, CompanyPrivacy, MailboxSharing
+from mailroom.db.web_models import (
+    DEFAULT_RETENTION_DAYS,
+    SHARING_LEVELS,
+    CompanyPrivacy,
+    MailboxSharing,
+)
 from mailroom.errors import BadInput, NotFound
 
 LEVEL_RANK = {"metadata": 0, "subject": 1, "everything": 2}
@@ -92,8 +97,8 @@ def privacy_of(session: Session, company_id: int) -> CompanyPrivacy:
         row = CompanyPrivacy(
             company_id=company_id,
             visibility="transparent",
-            retention_days=7,
-            retention_enabled=True,
+            retention_days=DEFAULT_RETENTION_DAYS,
+            retention_enabled=False,  # off until an admin sets a period (issue 13)
         )
     return row
 
@@ -224,6 +229,12 @@ def _visible_clause(session: Session, viewer: Viewer) -> ColumnElement[bool]:
         )
     )
     return and_(in_company, or_(own, took_part))
+
+
+def visible_messages(session: Session, viewer: Viewer) -> ColumnElement[bool]:
+    """SQL for "the viewer may see this message at some level" (company scoped), for
+    queries that aggregate over mail (crm.unmatched) and must count only what they may see."""
+    return _visible_clause(session, viewer)
 
 
 def access_levels(

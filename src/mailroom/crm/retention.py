@@ -2,7 +2,9 @@
 
 Invariants:
 - retention deletes only messages linked to no record and stored more than
-  `retention_days` ago (default 7, per company); a linked message is never deleted by it;
+  `retention_days` ago, and only once an admin turned it on (off by default, so a new
+  prospect's mail waits under "Unmatched" until someone creates the record; per company);
+  a linked message is never deleted by it; `retention_preview` counts what it would delete;
 - disconnecting a mailbox either keeps everything it synced (only the mailbox, its
   cursors and its copy rows go), or also removes the messages that only it brought — a
   message also seen in another mailbox (another copy row) stays;
@@ -14,8 +16,9 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import Select, delete, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from mailroom.app import App
@@ -67,17 +70,27 @@ def purge_unlinked(session: Session, *, company_id: int, now: datetime | None = 
     settings = privacy_of(session, company_id)
     if not settings.retention_enabled:
         return 0
-    cutoff = (now or datetime.now(UTC)) - timedelta(days=settings.retention_days)
-    ids = list(
-        session.scalars(
-            select(Message.id).where(
-                Message.company_id == company_id,
-                Message.created_at < cutoff,
-                ~exists().where(MessageLink.message_id == Message.id),
-            )
-        )
-    )
+    ids = list(session.scalars(_unlinked_before(company_id, settings.retention_days, now)))
     return _delete_messages(session, ids)
+
+
+def retention_preview(
+    session: Session, *, company_id: int, days: int | None = None, now: datetime | None = None
+) -> int:
+    """How many messages retention would delete now with `days` (default: the saved
+    period), whether or not it is on: what the settings page shows beside the switch."""
+    period = days if days is not None else privacy_of(session, company_id).retention_days
+    query = _unlinked_before(company_id, period, now).subquery()
+    return session.scalar(select(func.count()).select_from(query)) or 0
+
+
+def _unlinked_before(company_id: int, days: int, now: datetime | None) -> Select[Any]:
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+    return select(Message.id).where(
+        Message.company_id == company_id,
+        Message.created_at < cutoff,
+        ~exists().where(MessageLink.message_id == Message.id),
+    )
 
 
 def _delete_messages(session: Session, ids: list[int]) -> int:

@@ -4,8 +4,10 @@ Invariants:
 - a session or API token is stored only as the SHA-256 of the random value the browser or
   client holds, so a copy of the database lets nobody sign in (`token_hash` is unique);
 - every company has at most one `CompanyPrivacy` row and every mailbox at most one
-  `MailboxSharing` row; a missing row means the defaults (transparent, 7 days retention,
-  share everything), so nothing has to be created when a company or mailbox is;
+  `MailboxSharing` row; a missing row means the defaults (transparent, retention of
+  unlinked mail off with 7 days offered, share everything), so nothing has to be created
+  when a company or mailbox is (companies from before retention was off by default got a
+  row with it on in migration 0018);
 - `SignInAttempt` rows are the rate limiter's memory, shared by every web process.
 """
 
@@ -69,7 +71,7 @@ class CompanyPrivacy(Base):
     )
     visibility: Mapped[str] = mapped_column(String(20), default="transparent")
     retention_days: Mapped[int] = mapped_column(Integer, default=DEFAULT_RETENTION_DAYS)
-    retention_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    retention_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class MailboxSharing(Base):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from mailroom.crm import notes
 from mailroom.db.matching_models import LinkTombstone
 from mailroom.db.models import MessageLink, Record, RecordDomain, RecordEmail
 from mailroom.db.outbox_models import OutboxEntry
@@ -111,6 +112,11 @@ def move_outbox(session: Session, source: Record, target: Record) -> None:
     )
 
 
+def move_notes_and_tasks(session: Session, source: Record, target: Record) -> None:
+    """The source's notes and tasks (with their emails) belong to the target."""
+    notes.move_notes_and_tasks(session, from_id=source.id, to_id=target.id)
+
+
 MERGE_STEPS: tuple[MergeStep, ...] = (
     move_emails,
     move_domains,
@@ -118,4 +124,5 @@ MERGE_STEPS: tuple[MergeStep, ...] = (
     move_links,
     move_children,
     move_outbox,
+    move_notes_and_tasks,
 )

@@ -2,10 +2,11 @@
 
 One process (the embedded default): uvicorn serves `create_web_app(app)` (web/app.py)
 while daemon threads poll mailboxes (`PollScheduler`), delete unlinked mail past its
-retention (`RetentionSweeper`) and thread mail stored before conversations existed
-(`ConversationBackfill`, until none is left) and remind the people of a mailbox whose
-OAuth grant died once a day (`RevokedNotices`). Each background service is started before
-uvicorn and stopped after it, in reverse order. `proxy_headers` lets a TLS proxy on 127.0.0.1 mark
+retention (`RetentionSweeper`), thread mail stored before conversations existed
+(`ConversationBackfill`, until none is left), remind the people of a mailbox whose OAuth
+grant died once a day (`RevokedNotices`) and queue the daily reminder of due tasks
+(`TaskReminders`). Each background service is started before uvicorn and stopped after it,
+in reverse order. `proxy_headers` lets a TLS proxy on 127.0.0.1 mark
 requests https, which makes the session cookie `Secure`.
 """
 
@@ -25,6 +26,7 @@ from mailroom.security.secrets import create_key_file
 from mailroom.services.mail_services import start_mail_services
 from mailroom.services.oauth_notices import RevokedNotices
 from mailroom.services.setup import FirstRun, setup_open, setup_url
+from mailroom.services.task_reminders import TaskReminders
 from mailroom.sync.scheduler import PollScheduler
 from mailroom.web.app import create_web_app
 
@@ -74,10 +76,12 @@ def run_server(app: App, *, host: str, port: int, interval: int, smtp_port: int 
     retention = RetentionSweeper(app)
     backfill = ConversationBackfill(app)
     revoked = RevokedNotices(app)
+    reminders = TaskReminders(app)
     scheduler.start()
     retention.start()
     backfill.start()
     revoked.start()
+    reminders.start()
     mail = start_mail_services(app, host=host, smtp_port=smtp_port)
     config = uvicorn.Config(
         create_web_app(app, first_run=_first_run(app, host, port)),
@@ -90,6 +94,7 @@ def run_server(app: App, *, host: str, port: int, interval: int, smtp_port: int 
         _Server(config).run()
     finally:
         mail.stop()
+        reminders.stop()
         revoked.stop()
         backfill.stop()
         retention.stop()

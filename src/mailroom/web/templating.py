@@ -67,6 +67,8 @@ NOTICES = {
     "records-merged": "Merged: addresses, mail and everything attached moved here.",
     "server-search-started": "Searching the mailboxes on the server for older mail; "
     "what it finds appears on the timeline.",
+    "task-saved": "Task saved.",
+    "note-saved": "Note added.",
 }
 
 

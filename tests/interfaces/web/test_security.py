@@ -38,6 +38,8 @@ FORMS = {
     "/records/{type}/{id}/domains/remove": {"domain": "client-beta.example"},
     "/records/{type}/{id}/merge": {"source": "contact:1"},
     "/messages/{message_id}/records": {"type": "lead"},
+    "/records/{type}/{id}/notes": {"text": "a note on another company's record"},
+    "/tasks/{task_id}/edit": {"title": "edited by another company", "due": "2030-01-01"},
 }
 # JSON bodies the API routes need, for the same reason.
 JSONS = {
@@ -51,15 +53,46 @@ JSONS = {
     "/api/v1/records/{type}/{id}": {"name": "renamed by another company"},
     "/api/v1/records/{type}/{id}/merge": {"from": "contact:{alpha_contact}"},
     "/api/v1/messages/{message_id}/records": {"type": "lead"},
+    "/api/v1/records/{type}/{id}/notes": {"text": "a note on another company's record"},
+    "/api/v1/tasks/{task_id}": {"title": "edited by another company"},
 }
 BETA_RULE = "beta-only-rule"
 
 
+def add_beta_note_and_task(sqlite_app: App, beta: Tenant) -> tuple[int, int]:
+    """A note and a task on Beta's contact (issue 13, item 4): their ids join the matrix."""
+    from datetime import date
+
+    from mailroom.crm.access import viewer_for
+    from mailroom.crm.companies import get_user
+    from mailroom.db.engine import transaction
+    from mailroom.services.notes import add_note
+    from mailroom.services.tasks import create_task
+
+    with transaction(sqlite_app.sessions) as session:
+        viewer = viewer_for(session, get_user(session, beta.admin))
+        record = f"contact:{beta.contact_id}"
+        note = add_note(
+            session=session,
+            viewer=viewer,
+            record_type="contact",
+            record_id=beta.contact_id,
+            text="Beta's note",
+        )
+        task = create_task(
+            session=session, viewer=viewer, record=record, title="Beta's task", due=date(2030, 1, 1)
+        )
+        return note.id, task.id
+
+
 def foreign_values(sqlite_app: App, beta: Tenant) -> dict[str, str]:
+    note_id, task_id = add_beta_note_and_task(sqlite_app, beta)
     with sqlite_app.sessions() as session:
         user_id = session.scalar(select(User.id).where(User.email == beta.admin))
         token_id = session.scalar(select(ApiToken.id).where(ApiToken.user_id == user_id))
     return {
+        "note_id": str(note_id),
+        "task_id": str(task_id),
         "type": "contact",
         "id": str(beta.contact_id),
         "message_id": str(beta.attachment[0]),
@@ -172,6 +205,11 @@ def test_every_route_refuses_another_companys_ids(
         beta_contact = session.get(Record, beta.contact_id)
         assert beta_contact is not None and beta_contact.name == "Jo Beta"
         assert [e.address for e in beta_contact.emails] == ["jo@client-beta.example"]
+        from mailroom.db.task_models import Note, Task
+
+        assert session.scalars(select(Note.text)).all() == ["Beta's note"]
+        beta_task = session.get(Task, int(values["task_id"]))
+        assert beta_task is not None and (beta_task.title, beta_task.done) == ("Beta's task", False)
 
 
 def test_lists_show_only_the_callers_company(

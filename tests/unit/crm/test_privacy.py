@@ -12,7 +12,12 @@ from sqlalchemy import func, select
 from mailroom.app import App
 from mailroom.crm import access
 from mailroom.crm.companies import get_user
-from mailroom.crm.retention import disconnect_mailbox, purge_unlinked, set_privacy
+from mailroom.crm.retention import (
+    disconnect_mailbox,
+    purge_unlinked,
+    retention_preview,
+    set_privacy,
+)
 from mailroom.db.engine import transaction
 from mailroom.db.models import Mailbox, Message, MessageCopy, Record
 from mailroom.errors import BadInput, NotFound
@@ -49,6 +54,22 @@ def test_only_the_owner_or_an_admin_sets_sharing(sqlite_app: App, alpha: Tenant)
             access.set_sharing(session, viewer=admin, mailbox_id=alpha.mailbox_id, level="all")
 
 
+def test_retention_is_off_for_a_new_company_and_its_preview_counts_what_it_would_delete(
+    sqlite_app: App, alpha: Tenant
+) -> None:
+    source = later_source(
+        build_message(sender="stranger@nowhere.example", to=alpha.admin, subject="Unlinked")
+    )
+    assert sync_mailbox(sqlite_app, alpha.mailbox_id, opener=lambda _m, _a: source).error is None
+    in_a_year = datetime.now(UTC) + timedelta(days=365)
+    with transaction(sqlite_app.sessions) as session:
+        assert not access.privacy_of(session, alpha.company_id).retention_enabled
+        assert purge_unlinked(session, company_id=alpha.company_id, now=in_a_year) == 0
+        assert retention_preview(session, company_id=alpha.company_id, now=in_a_year) == 1
+        assert retention_preview(session, company_id=alpha.company_id, days=400) == 0
+        assert "Unlinked" in set(session.scalars(select(Message.subject)))
+
+
 def test_retention_deletes_old_unlinked_mail_and_keeps_linked_mail(
     sqlite_app: App, alpha: Tenant
 ) -> None:
@@ -57,10 +78,12 @@ def test_retention_deletes_old_unlinked_mail_and_keeps_linked_mail(
     )
     assert sync_mailbox(sqlite_app, alpha.mailbox_id, opener=lambda _m, _a: source).error is None
     with transaction(sqlite_app.sessions) as session:
+        set_privacy(session, company_id=alpha.company_id, retention_enabled=True)
         assert purge_unlinked(session, company_id=alpha.company_id) == 0  # not 7 days old yet
         in_six = datetime.now(UTC) + timedelta(days=6)
         assert purge_unlinked(session, company_id=alpha.company_id, now=in_six) == 0
         in_eight = datetime.now(UTC) + timedelta(days=8)
+        assert retention_preview(session, company_id=alpha.company_id, now=in_eight) == 1
         assert purge_unlinked(session, company_id=alpha.company_id, now=in_eight) == 1
         subjects = set(session.scalars(select(Message.subject)))
     assert "Unlinked" not in subjects and "Quote for Alpha" in subjects

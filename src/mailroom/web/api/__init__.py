@@ -10,12 +10,24 @@ from mailroom.web.api import (
     mailbox_setup,
     mailboxes,
     messages,
+    notes,
     records,
     sending,
+    unmatched,
 )
 
 PREFIX = "/api/v1"
-SECTIONS = (records, messages, sending, mailboxes, mailbox_setup, discovery, admin)
+SECTIONS = (
+    records,
+    messages,
+    sending,
+    mailboxes,
+    mailbox_setup,
+    discovery,
+    admin,
+    notes,
+    unmatched,
+)
 router = APIRouter(prefix=PREFIX)
 for section in SECTIONS:
     router.include_router(section.router)

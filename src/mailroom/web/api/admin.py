@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 
 from mailroom.crm import access
-from mailroom.crm.retention import set_privacy
+from mailroom.crm.retention import retention_preview, set_privacy
 from mailroom.dropbox.tokens import drop_address, ensure_token
 from mailroom.errors import BadInput
 from mailroom.matching.blocklist import add_entry, list_entries, remove_entry
@@ -150,6 +150,7 @@ def _settings(ctx: ApiCtx, db: Db) -> dict[str, Any]:
         "visibility": privacy.visibility,
         "retention_days": privacy.retention_days,
         "retention_enabled": privacy.retention_enabled,
+        "retention_would_delete": retention_preview(db, company_id=ctx.company.id),
         "mailbox_limit": ctx.company.mailbox_limit,
         "notice_mailbox_id": current_notice_mailbox_id(session=db, company_id=ctx.company.id),
     }

@@ -162,6 +162,11 @@ class SettingsOut(BaseModel):
     visibility: str
     retention_days: int
     retention_enabled: bool
+    retention_would_delete: int = Field(
+        0,
+        description="Unlinked messages older than retention_days: what the sweep deletes "
+        "now if retention is on (or would, if turned on).",
+    )
     mailbox_limit: int | None
     notice_mailbox_id: int | None
 

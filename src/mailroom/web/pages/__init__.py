@@ -20,6 +20,8 @@ from mailroom.web.pages import (
     record_forms,
     records,
     setup,
+    tasks,
+    unmatched,
 )
 
 SECTIONS = (
@@ -38,6 +40,8 @@ SECTIONS = (
     aliases,
     account,
     setup,
+    tasks,
+    unmatched,
 )
 router = APIRouter(include_in_schema=False)
 for section in SECTIONS:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from mailroom.crm import access
 from mailroom.crm.companies import ROLES, add_user
-from mailroom.crm.retention import set_privacy
+from mailroom.crm.retention import retention_preview, set_privacy
 from mailroom.db.models import User
 from mailroom.db.web_models import VISIBILITY_MODES
 from mailroom.digits import is_number
@@ -141,6 +141,7 @@ def _settings_page(request: Request, ctx: PageCtx, db: Db, **values: Any) -> Res
         ctx,
         nav="admin",
         privacy=access.privacy_of(db, ctx.company.id),
+        would_delete=retention_preview(db, company_id=ctx.company.id),
         modes=VISIBILITY_MODES,
         notice_choices=notice_mailbox_choices(session=db, company_id=ctx.company.id),
         notice_mailbox_id=current_notice_mailbox_id(session=db, company_id=ctx.company.id),

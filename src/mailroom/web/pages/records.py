@@ -32,6 +32,36 @@ def records_page(
     q: Annotated[str, Query(max_length=320)] = "",
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> Response:
+    return _records_page(request, ctx, db, type=type, q=q, after=after, new=None)
+
+
+@router.get("/records/new")
+def new_record_page(
+    request: Request,
+    ctx: PageCtx,
+    db: Db,
+    type: Annotated[str, Query(max_length=20)] = "lead",
+    name: Annotated[str, Query(max_length=300)] = "",
+    email: Annotated[str, Query(max_length=320)] = "",
+    domain: Annotated[str, Query(max_length=255)] = "",
+) -> Response:
+    """The records page with the New record form open and filled in (the Unmatched page's
+    "create" links)."""
+    new = {"type": type if type in RECORD_TYPES else "lead", "name": name}
+    new |= {"email": email, "domain": domain}
+    return _records_page(request, ctx, db, type=new["type"], q="", after=0, new=new)
+
+
+def _records_page(
+    request: Request,
+    ctx: PageCtx,
+    db: Db,
+    *,
+    type: str,
+    q: str,
+    after: int,
+    new: dict[str, str] | None,
+) -> Response:
     record_type = type if type in RECORD_TYPES else None
     found = access.search_records(
         db, viewer=ctx.viewer, record_type=record_type, q=q, after_id=after, limit=PAGE + 1
@@ -51,6 +81,7 @@ def records_page(
         q=q,
         types=RECORD_TYPES,
         next_after=found[-1].id if more else None,
+        new=new or {},
     )
 
 

@@ -98,8 +98,8 @@ def test_a_kick_and_a_dovecot_restart_mid_sync_end_with_the_server_content(
     sqlite_app: App, dovecot: DovecotServer, imap_user: tuple[str, str]
 ) -> None:
     login = imap_user[0]
-    seed(dovecot, login, "INBOX", 25)
-    seed(dovecot, login, "Sent", 5, start=100)
+    seed(dovecot, login, "INBOX", 100)  # 20 batches: the kick lands mid-folder under load
+    seed(dovecot, login, "Sent", 5, start=1000)
     box = connect_mailbox(sqlite_app, dovecot, imap_user)
 
     def kick(event: ProgressEvent) -> None:
@@ -108,7 +108,7 @@ def test_a_kick_and_a_dovecot_restart_mid_sync_end_with_the_server_content(
 
     first = sync_mailbox(sqlite_app, box, batch_size=5, progress=kick)
     # the batches read ahead before the kick (sync/prefetch.py) are committed too
-    assert first.error is not None and 5 <= first.fetched < 25
+    assert first.error is not None and 5 <= first.fetched < 100
 
     def stop_dovecot(event: ProgressEvent) -> None:
         if event.done >= 15 and dovecot.running:

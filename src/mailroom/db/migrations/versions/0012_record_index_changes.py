@@ -17,107 +17,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from mailroom.db import index_triggers
+from mailroom.db.index_triggers import LOGGED
+
 revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
-
-# (table, kind, key column): the key logged for a row of that table.
-LOGGED = (("record_emails", "a", "address"), ("record_domains", "d", "domain"))
-
-SQLITE = [
-    *(
-        f"""CREATE TRIGGER {table}_index_{op_name} AFTER {op_name.upper()} ON {table}
-        BEGIN
-            INSERT INTO record_index_changes (company_id, kind, key, record_id)
-            VALUES ({row}.company_id, '{kind}', {row}.{column}, {row}.record_id);
-        END"""
-        for table, kind, column in LOGGED
-        for op_name, row in (("insert", "NEW"), ("delete", "OLD"))
-    ),
-    *(
-        f"""CREATE TRIGGER {table}_index_update AFTER UPDATE ON {table}
-        BEGIN
-            INSERT INTO record_index_changes (company_id, kind, key, record_id)
-            VALUES (OLD.company_id, '{kind}', OLD.{column}, OLD.record_id);
-            INSERT INTO record_index_changes (company_id, kind, key, record_id)
-            VALUES (NEW.company_id, '{kind}', NEW.{column}, NEW.record_id);
-        END"""
-        for table, kind, column in LOGGED
-    ),
-    """CREATE TRIGGER records_index_update AFTER UPDATE OF type, account_id ON records
-    WHEN OLD.type IS NOT NEW.type OR OLD.account_id IS NOT NEW.account_id
-    BEGIN
-        INSERT INTO record_index_changes (company_id, kind, key, record_id)
-        VALUES (NEW.company_id, 'r', '', NEW.id);
-    END""",
-    *(
-        f"""CREATE TRIGGER records_opportunity_{op_name} AFTER {op_name.upper()} ON records
-        WHEN {row}.type = 'opportunity' AND {row}.account_id IS NOT NULL
-        BEGIN
-            INSERT INTO record_index_changes (company_id, kind, key, record_id)
-            VALUES ({row}.company_id, 'o', '', {row}.account_id);
-        END"""
-        for op_name, row in (("insert", "NEW"), ("delete", "OLD"))
-    ),
-    """CREATE TRIGGER records_opportunity_update AFTER UPDATE OF type, account_id, fields
-    ON records WHEN OLD.type = 'opportunity' OR NEW.type = 'opportunity'
-    BEGIN
-        INSERT INTO record_index_changes (company_id, kind, key, record_id)
-        SELECT OLD.company_id, 'o', '', OLD.account_id WHERE OLD.account_id IS NOT NULL;
-        INSERT INTO record_index_changes (company_id, kind, key, record_id)
-        SELECT NEW.company_id, 'o', '', NEW.account_id WHERE NEW.account_id IS NOT NULL;
-    END""",
-]
-
-POSTGRESQL = [
-    *(
-        f"""CREATE FUNCTION {table}_index_log() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF TG_OP IN ('DELETE', 'UPDATE') THEN
-                INSERT INTO record_index_changes (company_id, kind, key, record_id)
-                VALUES (OLD.company_id, '{kind}', OLD.{column}, OLD.record_id);
-            END IF;
-            IF TG_OP IN ('INSERT', 'UPDATE') THEN
-                INSERT INTO record_index_changes (company_id, kind, key, record_id)
-                VALUES (NEW.company_id, '{kind}', NEW.{column}, NEW.record_id);
-            END IF;
-            RETURN NULL;
-        END $$"""
-        for table, kind, column in LOGGED
-    ),
-    *(
-        f"""CREATE TRIGGER {table}_index AFTER INSERT OR UPDATE OR DELETE ON {table}
-        FOR EACH ROW EXECUTE FUNCTION {table}_index_log()"""
-        for table, _, _ in LOGGED
-    ),
-    """CREATE FUNCTION records_index_log() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        INSERT INTO record_index_changes (company_id, kind, key, record_id)
-        VALUES (NEW.company_id, 'r', '', NEW.id);
-        RETURN NULL;
-    END $$""",
-    """CREATE TRIGGER records_index AFTER UPDATE OF type, account_id ON records
-    FOR EACH ROW WHEN (OLD.type IS DISTINCT FROM NEW.type
-                       OR OLD.account_id IS DISTINCT FROM NEW.account_id)
-    EXECUTE FUNCTION records_index_log()""",
-    """CREATE FUNCTION records_opportunity_log() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP IN ('DELETE', 'UPDATE') AND OLD.type = 'opportunity'
-           AND OLD.account_id IS NOT NULL THEN
-            INSERT INTO record_index_changes (company_id, kind, key, record_id)
-            VALUES (OLD.company_id, 'o', '', OLD.account_id);
-        END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.type = 'opportunity'
-           AND NEW.account_id IS NOT NULL THEN
-            INSERT INTO record_index_changes (company_id, kind, key, record_id)
-            VALUES (NEW.company_id, 'o', '', NEW.account_id);
-        END IF;
-        RETURN NULL;
-    END $$""",
-    """CREATE TRIGGER records_opportunity AFTER INSERT OR DELETE OR UPDATE OF type,
-    account_id, fields ON records FOR EACH ROW EXECUTE FUNCTION records_opportunity_log()""",
-]
 
 
 def upgrade() -> None:
@@ -133,8 +39,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_record_index_changes_company_id", "record_index_changes", ["company_id", "id"]
     )
-    statements = POSTGRESQL if op.get_bind().dialect.name == "postgresql" else SQLITE
-    for statement in statements:
+    for statement in index_triggers.statements(op.get_bind().dialect.name):
         op.execute(statement)
 
 

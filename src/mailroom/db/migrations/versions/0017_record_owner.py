@@ -13,6 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from mailroom.db import index_triggers
+
 revision = "0017"
 down_revision = "0016"
 branch_labels = None
@@ -26,6 +28,7 @@ def upgrade() -> None:
             "fk_records_owner_id_users", "users", ["owner_id"], ["id"], ondelete="SET NULL"
         )
         batch.create_index("ix_records_owner_id", ["owner_id"])
+    index_triggers.create_for(op, "records")  # SQLite's rebuild of `records` dropped them
 
 
 def downgrade() -> None:
@@ -33,3 +36,4 @@ def downgrade() -> None:
         batch.drop_index("ix_records_owner_id")
         batch.drop_constraint("fk_records_owner_id_users", type_="foreignkey")
         batch.drop_column("owner_id")
+    index_triggers.create_for(op, "records")

@@ -1,0 +1,55 @@
+"""The serve's periodic chores, run by the workers once per period across all of them.
+
+On SQLite `mailroom serve` runs each chore as a `Periodic` thread (web/server.py,
+services/mail_services.py). On PostgreSQL the workers run the SAME classes: a periodic
+Procrastinate task per chore (deduplicated by Procrastinate, so once per period whatever
+the number of workers) builds the chore and calls its `tick()` once. A new chore (a daily
+notice, a reminder) is a `Periodic` subclass started by serve AND one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mailroom.app import App
+from mailroom.crm.retention import RetentionSweeper
+from mailroom.matching.conversations import ConversationBackfill
+from mailroom.outbox.worker import OutboxWorker
+from mailroom.periodic import Periodic
+
+
+@dataclass(frozen=True, slots=True)
+class Chore:
+    """A named chore: how to build the serve's `Periodic` for it, and how often it runs."""
+
+    name: str
+    make: Callable[[App], Periodic]
+    interval: float  # seconds, as in serve
+
+    @property
+    def cron(self) -> str:
+        """The interval as Procrastinate's cron (a 6th column is seconds)."""
+        seconds = max(1, int(self.interval))
+        if seconds < 60:
+            return f"* * * * * */{seconds}"
+        if seconds < 3600:
+            return f"*/{seconds // 60} * * * *"
+        if seconds < 86400:
+            return f"7 */{seconds // 3600} * * *"
+        return "7 3 * * *"
+
+
+CHORES: tuple[Chore, ...] = (
+    # sends due: retries after backoff, entries abandoned by a dead process, logging
+    Chore("outbox", lambda app: OutboxWorker(app), 60.0),
+    # unlinked mail past the company's retention
+    Chore("retention", lambda app: RetentionSweeper(app), 3600.0),
+    # thread mail stored before conversations existed (a no-op once done)
+    Chore("conversations", lambda app: ConversationBackfill(app), 10.0),
+)
+
+
+def chore(name: str) -> Chore:
+    """The chore called `name` (`KeyError` for an unknown one)."""
+    return {c.name: c for c in CHORES}[name]

@@ -8,6 +8,7 @@ work in-process and a worker would have no queue to read.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -80,6 +81,8 @@ def start_workers(*, app: App, count: int, concurrency: int = 4) -> WorkerProces
     if count:
         require_postgres(app, what="`mailroom serve --workers`")
     argv = [sys.executable, "-c", "from mailroom.cli import main; main()"]
+    if logging.getLogger().isEnabledFor(logging.INFO):
+        argv.append("--verbose")  # serve -v: its workers log their jobs too
     argv += ["--data-dir", str(app.settings.data_dir), "worker"]
     argv += ["--concurrency", str(concurrency)]
     env = dict(os.environ, MAILROOM_DATABASE_URL=app.settings.database_url)

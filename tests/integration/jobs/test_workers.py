@@ -9,9 +9,11 @@ dead after 2 s, tick every second, batches of 10 messages.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -228,3 +230,52 @@ def test_periodic_jobs_run_once_across_three_workers(queue_app: App, workers: Wo
     per_worker = [len(TICK.findall(workers.log(p))) for p in workers.procs]
     print(f"ticks run per worker: {per_worker}")
     assert runs and max(runs.values()) == 1  # each period's tick ran on exactly one worker
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_on_postgresql_never_syncs_itself_its_workers_do(
+    queue_app: App, dovecot: DovecotServer, imap_user: tuple[str, str], tmp_path: Path
+) -> None:
+    seed(dovecot, imap_user[0], "INBOX", 20)
+    box = connect_mailbox(queue_app, dovecot, imap_user)
+    env = dict(
+        os.environ,
+        MAILROOM_SECRET_KEY=queue_app.settings.secret_key_b64 or "",
+        MAILROOM_DATABASE_URL=queue_app.settings.database_url,
+        **FAST,
+    )
+    cli = [sys.executable, "-c", "from mailroom.cli import main; main()"]
+    cli += ["--data-dir", str(queue_app.settings.data_dir)]
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        serve = subprocess.Popen(
+            [*cli, "-v", "serve", "--workers", "1", "--port", str(free_port()), "--smtp-port", "0"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + WAIT
+        while not synced_since(queue_app, box, 0) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        listed = subprocess.run(
+            [*cli, "workers", "--json"], env=env, capture_output=True, text=True, timeout=60
+        )
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        code = serve.wait(timeout=90)
+    output = log.read_text(errors="replace")
+    assert code == 0, output[-4000:]
+    # the one sync of the mailbox ran as a worker's job and found every message new:
+    # serve did not sync it first (its job would then have found nothing new)
+    assert f"Result: mailbox {box}: 20 new messages" in output, output[-4000:]
+    assert listed.returncode == 0, listed.stderr
+    shown = json.loads(listed.stdout)
+    assert len(shown["workers"]) == 1 and shown["workers"][0]["alive"]
+    with queue_app.engine.connect() as conn:  # the worker unregistered when serve stopped it
+        assert conn.execute(text("SELECT count(*) FROM procrastinate_workers")).scalar_one() == 0

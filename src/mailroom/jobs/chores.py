@@ -21,32 +21,38 @@ from mailroom.periodic import Periodic
 
 @dataclass(frozen=True, slots=True)
 class Chore:
-    """A named chore: how to build the serve's `Periodic` for it, and how often it runs."""
+    """A named chore: how to build the serve's `Periodic` for it, and (only where the
+    workers should differ from serve) how often they run it."""
 
     name: str
     make: Callable[[App], Periodic]
-    interval: float  # seconds, as in serve
+    every: float | None = None  # seconds; None: the Periodic's own interval, as in serve
 
-    @property
-    def cron(self) -> str:
-        """The interval as Procrastinate's cron (a 6th column is seconds)."""
-        seconds = max(1, int(self.interval))
-        if seconds < 60:
-            return f"* * * * * */{seconds}"
-        if seconds < 3600:
-            return f"*/{seconds // 60} * * * *"
-        if seconds < 86400:
-            return f"7 */{seconds // 3600} * * *"
-        return "7 3 * * *"
+    def cron(self, app: App) -> str:
+        """When the workers run it, as Procrastinate's cron (a 6th column is seconds)."""
+        return cron_every(self.every or self.make(app).interval)
+
+
+def cron_every(interval: float) -> str:
+    """A cron for "every `interval` seconds" (rounded to what cron can say)."""
+    seconds = max(1, int(interval))
+    if seconds < 60:
+        return f"* * * * * */{seconds}"
+    if seconds < 3600:
+        return f"*/{seconds // 60} * * * *"
+    if seconds < 86400:
+        return f"7 */{seconds // 3600} * * *"
+    return "7 3 * * *"
 
 
 CHORES: tuple[Chore, ...] = (
     # sends due: retries after backoff, entries abandoned by a dead process, logging
-    Chore("outbox", lambda app: OutboxWorker(app), 60.0),
+    Chore("outbox", OutboxWorker),
     # unlinked mail past the company's retention
-    Chore("retention", lambda app: RetentionSweeper(app), 3600.0),
-    # thread mail stored before conversations existed (a no-op once done)
-    Chore("conversations", lambda app: ConversationBackfill(app), 10.0),
+    Chore("retention", RetentionSweeper),
+    # thread mail stored before conversations existed: serve ticks every second until none
+    # is left, then stops; a worker's job cannot stop its schedule, so every 10 s
+    Chore("conversations", ConversationBackfill, every=10.0),
 )
 
 

@@ -70,7 +70,7 @@ def register(
 
     for each in CHORES:
         queue.periodic(
-            cron=each.cron,
+            cron=each.cron(app),
             periodic_id=each.name,
             lock=f"chore:{each.name}",
             task_kwargs={"name": each.name},

@@ -32,6 +32,7 @@ SYNC_TASK = "mailroom.sync_mailbox"
 TICK_TASK = "mailroom.tick"
 CHORE_TASK = "mailroom.chore"
 NORMAL = 0
+PUSH = 5  # an IDLE push: before the polls, after a "sync now"
 HIGH = 10
 
 

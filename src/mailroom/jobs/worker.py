@@ -4,6 +4,9 @@ Concurrency: `concurrency` jobs at once, each a synchronous job (the sync engine
 blocking I/O) in a thread of the event loop's executor, sized to match; the loop itself
 keeps the heartbeat, LISTEN/NOTIFY and the periodic deferrer going while jobs block.
 
+IDLE: with the `sync` queue, the worker also runs its share of the IDLE watchers (a
+thread and a connection per watched folder, watch.py), whose pushes queue syncs.
+
 Shutdown (SIGTERM or SIGINT): `stopping` is set, so each running sync ends after the
 batch it is committing and queues its mailbox again (hand-back, tasks.py); Procrastinate
 then waits for the running jobs (at most `grace` seconds, then aborts them) and
@@ -23,8 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from procrastinate.worker import Worker
 
 from mailroom.app import App
-from mailroom.jobs.queue import QUEUES, make_queue
+from mailroom.jobs.queue import QUEUES, SYNC_QUEUE, make_queue
 from mailroom.jobs.timing import JobTimings, load_timings
+from mailroom.jobs.watch import Watch
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +41,10 @@ def run_worker(
     timings: JobTimings | None = None,
     grace: float = 120.0,
     name: str | None = None,
+    watch: bool = True,
 ) -> None:
-    """Run a worker until SIGTERM/SIGINT (see the module docstring)."""
+    """Run a worker until SIGTERM/SIGINT (see the module docstring); with `watch` (and
+    the sync queue), also its share of the IDLE watchers (watch.py)."""
     asyncio.run(
         _main(
             app,
@@ -47,6 +53,7 @@ def run_worker(
             timings=timings or load_timings(),
             grace=grace,
             name=name,
+            watch=watch,
         )
     )
 
@@ -59,6 +66,7 @@ async def _main(
     timings: JobTimings,
     grace: float,
     name: str | None,
+    watch: bool,
 ) -> None:
     loop = asyncio.get_running_loop()
     loop.set_default_executor(
@@ -87,6 +95,10 @@ async def _main(
             stopping.set()
             worker.stop()  # type: ignore[no-untyped-call]
 
+        stopped = asyncio.Event()
+        watching = None
+        if watch and SYNC_QUEUE in queues:
+            watching = asyncio.create_task(Watch(app, queue, timings).run(worker, stopped))
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop)
         try:
@@ -94,3 +106,6 @@ async def _main(
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
+            stopped.set()
+            if watching is not None:
+                await watching

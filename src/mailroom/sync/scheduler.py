@@ -131,22 +131,8 @@ class PollScheduler:
 
     def idle_wanted(self) -> dict[tuple[int, str], Mailbox]:
         """INBOX and Sent of every healthy IMAP mailbox that has synced them once."""
-        wanted: dict[tuple[int, str], Mailbox] = {}
         with self.app.sessions() as session:
-            rows = session.execute(
-                select(Mailbox, FolderState.name)
-                .join(FolderState, FolderState.mailbox_id == Mailbox.id)
-                .where(
-                    Mailbox.enabled.is_(True),
-                    Mailbox.protocol == "imap",
-                    Mailbox.status.in_(("ok", "syncing")),
-                    FolderState.role.in_(PUSH_ROLES),
-                )
-            )
-            for mailbox, folder in rows:
-                if not mailbox.folders or folder in mailbox.folders:
-                    wanted[(mailbox.id, folder)] = mailbox
-        return wanted
+            return idle_folders(session)
 
     def _submit(self, mailbox_id: int, forced: bool) -> None:
         with self._lock:
@@ -218,3 +204,23 @@ def mailboxes_due(
         if requested or timely or (box.id in pushed and retry is None):
             result.append((box.id, requested))
     return result
+
+
+def idle_folders(session: Session) -> dict[tuple[int, str], Mailbox]:
+    """INBOX and Sent of every healthy IMAP mailbox that has synced them once: what IDLE
+    watches, in serve (PollScheduler) and spread over the workers (jobs/watch.py)."""
+    wanted: dict[tuple[int, str], Mailbox] = {}
+    rows = session.execute(
+        select(Mailbox, FolderState.name)
+        .join(FolderState, FolderState.mailbox_id == Mailbox.id)
+        .where(
+            Mailbox.enabled.is_(True),
+            Mailbox.protocol == "imap",
+            Mailbox.status.in_(("ok", "syncing")),
+            FolderState.role.in_(PUSH_ROLES),
+        )
+    )
+    for mailbox, folder in rows:
+        if not mailbox.folders or folder in mailbox.folders:
+            wanted[(mailbox.id, folder)] = mailbox
+    return wanted

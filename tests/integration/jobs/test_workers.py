@@ -279,3 +279,57 @@ def test_serve_on_postgresql_never_syncs_itself_its_workers_do(
     assert len(shown["workers"]) == 1 and shown["workers"][0]["alive"]
     with queue_app.engine.connect() as conn:  # the worker unregistered when serve stopped it
         assert conn.execute(text("SELECT count(*) FROM procrastinate_workers")).scalar_one() == 0
+
+
+WATCHING = re.compile(r"worker (\d+) \([^:]+:(\d+)\): watching (\d+) folders")
+
+
+def push_until_stored(
+    app: App, dovecot: DovecotServer, login: str, pool: Workers, *, start: int
+) -> int:
+    """Append a message every 2 s until the stored count grows (no poll is due for an
+    hour, so only an IDLE push brings it; a push sent before a watcher's IDLE began is
+    covered by the next one); how many were appended."""
+    stored, appended, last = message_count(app), 0, 0.0
+    deadline = time.monotonic() + WAIT
+    while message_count(app) == stored:
+        if time.monotonic() > deadline:
+            pytest.fail(f"no push arrived; worker logs:\n{pool.all_logs()[-6000:]}")
+        if time.monotonic() > last + 2:
+            seed(dovecot, login, "INBOX", 1, start=start + appended)
+            appended, last = appended + 1, time.monotonic()
+        time.sleep(0.05)
+    return appended
+
+
+def test_idle_pushes_reach_a_worker_and_a_killed_watchers_mailboxes_move_to_another(
+    queue_app: App, dovecot: DovecotServer, imap_user: tuple[str, str], workers: Workers
+) -> None:
+    login = imap_user[0]
+    seed(dovecot, login, "INBOX", 3)
+    box = connect_mailbox(queue_app, dovecot, imap_user)
+    procs = {p.pid: p for p in (workers.start(concurrency=1), workers.start(concurrency=1))}
+    wait_for("synced once", lambda: synced_since(queue_app, box, 0), workers)
+    push_until_stored(queue_app, dovecot, login, workers, start=100)
+
+    def watcher() -> subprocess.Popen[bytes] | None:  # the one process watching it now
+        latest = {p: WATCHING.findall(workers.log(p))[-1:] for p in procs.values()}
+        watching = [p for p, found in latest.items() if found and int(found[0][2]) > 0]
+        return watching[0] if len(watching) == 1 else None
+
+    wait_for(
+        "saw one worker watch the mailbox, and no sync running",
+        lambda: watcher() is not None and running_syncs(queue_app, box) == 0,
+        workers,
+    )
+    victim = watcher()
+    assert victim is not None
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
+    (survivor,) = [p for p in procs.values() if p is not victim]
+    before = len(workers.log(survivor))
+    push_until_stored(queue_app, dovecot, login, workers, start=200)
+    # the survivor took the dead watcher's mailbox over (it watched nothing before)
+    assert re.search(r"watching [1-9]\d* folders", workers.log(survivor)[before:])
+    wait_for("synced the last push", lambda: mailbox(queue_app, box).status == "ok", workers)
+    assert_db_matches_server(queue_app, dovecot, login, box, ("INBOX", "Sent"))

@@ -1,4 +1,5 @@
-"""The workers' intervals from the environment and the chores' schedules."""
+"""The workers' intervals from the environment, the chores' schedules, and how the
+IDLE watchers are shared among the workers."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from mailroom.app import App
 from mailroom.errors import ConfigError
 from mailroom.jobs.chores import CHORES, chore, cron_every
 from mailroom.jobs.timing import load_timings
+from mailroom.jobs.watch import owner_of, share
 from mailroom.periodic import Periodic
 
 
@@ -55,3 +57,17 @@ def test_each_chore_runs_the_serve_periodic_as_often_as_serve_does(sqlite_app: A
         "7 */1 * * *",
         "7 3 * * *",
     ]
+
+
+def test_every_mailbox_is_watched_by_exactly_one_worker_and_a_death_moves_only_its_own() -> None:
+    wanted = {(box, folder): box for box in range(1, 301) for folder in ("INBOX", "Sent")}
+    workers = [3, 7, 11]
+    shares = {w: share(wanted, workers, w) for w in workers}
+    assert sorted(k for s in shares.values() for k in s) == sorted(wanted)  # once each
+    assert all(len(s) > 100 for s in shares.values())  # spread, not piled on one
+    for key in wanted:  # both folders of a mailbox on one worker
+        assert owner_of(key[0], workers) in workers
+    after = {w: share(wanted, [3, 11], w) for w in (3, 11)}  # worker 7 died
+    for w in (3, 11):
+        assert set(shares[w]) <= set(after[w])  # the survivors keep what they watched
+    assert set(after[3]) | set(after[11]) == set(wanted)

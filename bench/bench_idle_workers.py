@@ -161,7 +161,7 @@ def run_size(dovecot: DovecotServer, n: int, samples: int, work: Path) -> dict[s
             MAILROOM_POLL_INTERVAL="3600",
             MAILROOM_JOBS_TICK="1",
         )
-        argv = [sys.executable, "-c", "from mailroom.cli import main; main()"]
+        argv = [sys.executable, "-c", "from mailroom.cli import main; main()", "-v"]
         argv += ["--data-dir", str(settings.data_dir), "worker", "--concurrency", "8"]
         log = (work / f"worker-{n}.log").open("wb")
         proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)

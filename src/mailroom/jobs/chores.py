@@ -3,13 +3,15 @@
 On SQLite `mailroom serve` runs each chore as a `Periodic` thread (web/server.py,
 services/mail_services.py). On PostgreSQL the workers run the SAME classes: a periodic
 Procrastinate task per chore (deduplicated by Procrastinate, so once per period whatever
-the number of workers) builds the chore and calls its `tick()` once. A new chore (a daily
-notice, a reminder) is a `Periodic` subclass started by serve AND one line here.
+the number of workers) builds the chore and calls its `tick()` once. `BASE_CHORES` are the
+ones of the layers below; the worker is given the full list by `services.workers.worker_chores()`,
+so a chore defined in `services` (a daily notice, a reminder) is a `Periodic` started by
+serve AND one line there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mailroom.app import App
@@ -45,7 +47,7 @@ def cron_every(interval: float) -> str:
     return "7 3 * * *"
 
 
-CHORES: tuple[Chore, ...] = (
+BASE_CHORES: tuple[Chore, ...] = (
     # sends due: retries after backoff, entries abandoned by a dead process, logging
     Chore("outbox", OutboxWorker),
     # unlinked mail past the company's retention
@@ -56,6 +58,6 @@ CHORES: tuple[Chore, ...] = (
 )
 
 
-def chore(name: str) -> Chore:
-    """The chore called `name` (`KeyError` for an unknown one)."""
-    return {c.name: c for c in CHORES}[name]
+def chore(name: str, chores: Sequence[Chore] = BASE_CHORES) -> Chore:
+    """The chore called `name` among `chores` (`KeyError` for an unknown one)."""
+    return {c.name: c for c in chores}[name]

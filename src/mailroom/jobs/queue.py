@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import procrastinate
 from procrastinate import exceptions
@@ -22,6 +24,9 @@ from sqlalchemy.engine import make_url
 
 from mailroom.app import App
 from mailroom.jobs.timing import JobTimings, load_timings
+
+if TYPE_CHECKING:
+    from mailroom.jobs.chores import Chore
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +59,17 @@ def make_queue(
     stopping: threading.Event | None = None,
     worker: bool = False,
     pool_size: int = 4,
+    chores: Sequence[Chore] | None = None,
 ) -> procrastinate.App:
     """The Procrastinate app for `app`'s database, with Mailroom's tasks registered.
 
     `worker`: an async connector (a worker's event loop); else a synchronous one, for a
     process that only defers (serve, the CLI). `stopping` is set when the worker shuts down
-    (its sync jobs then end after their batch and hand the mailbox back).
+    (its sync jobs then end after their batch and hand the mailbox back). `chores`: the
+    periodic chores a worker runs (default `chores.BASE_CHORES`; a worker is given
+    `services.workers.worker_chores()`).
     """
+    from mailroom.jobs.chores import BASE_CHORES
     from mailroom.jobs.tasks import register
 
     connector: procrastinate.BaseConnector
@@ -73,7 +82,13 @@ def make_queue(
             conninfo=conninfo(app.settings.database_url), min_size=1, max_size=pool_size
         )
     queue = procrastinate.App(connector=connector)
-    register(queue, app, timings or load_timings(), stopping or threading.Event())
+    register(
+        queue,
+        app,
+        timings or load_timings(),
+        stopping or threading.Event(),
+        BASE_CHORES if chores is None else chores,
+    )
     return queue
 
 

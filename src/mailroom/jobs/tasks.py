@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +30,7 @@ from sqlalchemy import text
 from mailroom.app import App
 from mailroom.errors import MailroomError
 from mailroom.ingest import bodies
-from mailroom.jobs.chores import CHORES, chore
+from mailroom.jobs.chores import Chore, chore
 from mailroom.jobs.queue import (
     CHORE_TASK,
     CHORES_QUEUE,
@@ -50,9 +51,13 @@ log = logging.getLogger(__name__)
 
 
 def register(
-    queue: procrastinate.App, app: App, timings: JobTimings, stopping: threading.Event
+    queue: procrastinate.App,
+    app: App,
+    timings: JobTimings,
+    stopping: threading.Event,
+    chores: Sequence[Chore],
 ) -> None:
-    """Register the tasks above on `queue`, bound to `app`."""
+    """Register the tasks above on `queue`, bound to `app`, with `chores` as periodic."""
 
     @queue.task(name=SYNC_TASK, queue=SYNC_QUEUE, pass_context=True)
     def sync_mailbox_job(context: JobContext, mailbox_id: int, forced: bool = False) -> str:
@@ -65,10 +70,10 @@ def register(
 
     @queue.task(name=CHORE_TASK, queue=CHORES_QUEUE, pass_context=True)
     def chore_job(context: JobContext, timestamp: int, name: str) -> str:
-        chore(name).make(app).tick()
+        chore(name, chores).make(app).tick()
         return name
 
-    for each in CHORES:
+    for each in chores:
         queue.periodic(
             cron=each.cron(app),
             periodic_id=each.name,

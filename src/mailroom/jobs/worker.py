@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from procrastinate.worker import Worker
 
 from mailroom.app import App
+from mailroom.jobs.chores import Chore
 from mailroom.jobs.queue import QUEUES, SYNC_QUEUE, make_queue
 from mailroom.jobs.timing import JobTimings, load_timings
 from mailroom.jobs.watch import Watch
@@ -42,6 +43,7 @@ def run_worker(
     grace: float = 120.0,
     name: str | None = None,
     watch: bool = True,
+    chores: Sequence[Chore] | None = None,
 ) -> None:
     """Run a worker until SIGTERM/SIGINT (see the module docstring); with `watch` (and
     the sync queue), also its share of the IDLE watchers (watch.py)."""
@@ -54,6 +56,7 @@ def run_worker(
             grace=grace,
             name=name,
             watch=watch,
+            chores=chores,
         )
     )
 
@@ -67,6 +70,7 @@ async def _main(
     grace: float,
     name: str | None,
     watch: bool,
+    chores: Sequence[Chore] | None,
 ) -> None:
     loop = asyncio.get_running_loop()
     loop.set_default_executor(
@@ -74,7 +78,12 @@ async def _main(
     )
     stopping = threading.Event()
     queue = make_queue(
-        app, timings=timings, stopping=stopping, worker=True, pool_size=concurrency + 4
+        app,
+        timings=timings,
+        stopping=stopping,
+        worker=True,
+        pool_size=concurrency + 4,
+        chores=chores,
     )
     async with queue.open_async():
         worker = Worker(

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +23,9 @@ from sqlalchemy.orm import Session
 from mailroom.app import App
 from mailroom.db.models import Mailbox
 from mailroom.errors import BadInput, ConfigError
+
+if TYPE_CHECKING:
+    from mailroom.jobs.chores import Chore
 
 QUEUE_NAMES = ("sync", "chores")  # jobs.queue.QUEUES, without importing Procrastinate here
 
@@ -52,7 +55,16 @@ def run_worker(
         raise BadInput("--concurrency must be at least 1.", hint="Try --concurrency 4.")
     from mailroom.jobs.worker import run_worker as run
 
-    run(app, concurrency=concurrency, queues=queues, grace=grace)
+    run(app, concurrency=concurrency, queues=queues, grace=grace, chores=worker_chores())
+
+
+def worker_chores() -> tuple[Chore, ...]:
+    """Every chore serve runs in-process, run by the workers once per period: those of the
+    layers below (`jobs.chores.BASE_CHORES`) and the services' own `Periodic` chores — add
+    `Chore("name", ThatPeriodic)` here for each one `serve` starts (web/server.py)."""
+    from mailroom.jobs.chores import BASE_CHORES
+
+    return (*BASE_CHORES,)
 
 
 @dataclass

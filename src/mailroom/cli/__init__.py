@@ -38,6 +38,7 @@ MODULES = (
     "why",
     "send",
     "oauth",
+    "worker",
 )
 
 # Every top-level command: the modules whose `register` adds it or adds to it, and its
@@ -71,6 +72,14 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "send": (
         ("privacy", "send"),
         "Send a message through the mailbox's SMTP server; prints its Message-ID.",
+    ),
+    "worker": (
+        ("worker",),
+        "Run background jobs (mailbox syncs, sends, retention) on PostgreSQL until stopped.",
+    ),
+    "workers": (
+        ("worker",),
+        "List the live workers, their current jobs and mailboxes, and the queue depth.",
     ),
     "company": (("admin", "privacy", "send"), "Companies (tenants) and their internal domains."),
     "user": (("admin",), "People who sign in and own mailboxes."),

@@ -89,10 +89,12 @@ def sync(
 
         with app.sessions() as session:
             sync_now(session=session, app=app, mailbox_id=now, here=False)
-        console.print(
-            f"Asked for a sync of mailbox {now}: a running `mailroom serve` starts it within "
-            "2 seconds (see `mailroom mailbox list`)."
+        who = (
+            "a running `mailroom serve` starts it within 2 seconds"
+            if app.settings.is_sqlite
+            else "queued at high priority: the next free `mailroom worker` starts it"
         )
+        console.print(f"Asked for a sync of mailbox {now}: {who} (see `mailroom mailbox list`).")
         return
     if not once:
         raise typer.BadParameter("use --once, or --now ID (continuous sync runs in `serve`)")
@@ -126,12 +128,24 @@ def serve(
     smtp_port: int = typer.Option(
         2525, "--smtp-port", help="Port of the BCC/forward drop-address SMTP receiver (0: off)."
     ),
+    workers: int = typer.Option(
+        0,
+        "--workers",
+        min=0,
+        help="PostgreSQL: also start N `mailroom worker` processes (serve itself never syncs).",
+    ),
 ) -> None:
     """Run Mailroom: the web dashboard and API, the sync scheduler, the drop-address
-    SMTP receiver and the outbox worker."""
+    SMTP receiver and the outbox worker.
+
+    On PostgreSQL the background jobs (syncs, sends, retention) run in `mailroom worker`
+    processes instead: serve runs the web, the API and the drop address.
+    """
     from mailroom.web.server import run_server
 
-    run_server(get_app(), host=host, port=port, interval=interval, smtp_port=smtp_port)
+    run_server(
+        get_app(), host=host, port=port, interval=interval, smtp_port=smtp_port, workers=workers
+    )
 
 
 def register(app: typer.Typer) -> None:

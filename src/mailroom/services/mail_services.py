@@ -19,19 +19,22 @@ class MailServices:
     """What `mailroom serve` runs beside the web app: the drop receiver and the outbox."""
 
     dropbox: DropboxServer | None
-    outbox: OutboxWorker
+    outbox: OutboxWorker | None  # None on PostgreSQL: the workers send (jobs/chores.py)
 
     def stop(self) -> None:
-        """Stop the receiver (if any), then the outbox worker."""
+        """Stop the receiver (if any), then the outbox worker (if any)."""
         if self.dropbox is not None:
             self.dropbox.stop()
-        self.outbox.stop()
+        if self.outbox is not None:
+            self.outbox.stop()
 
 
 def start_mail_services(
-    app: App, *, host: str, smtp_port: int, outbox_interval: float = 60.0
+    app: App, *, host: str, smtp_port: int, outbox_interval: float = 60.0, outbox: bool = True
 ) -> MailServices:
-    """Start the drop-address SMTP receiver on host:smtp_port (0: none) and the outbox
-    worker; `stop()` the result when the server shuts down."""
+    """Start the drop-address SMTP receiver on host:smtp_port (0: none) and, unless
+    `outbox` is False (PostgreSQL: a worker's chore), the outbox worker; `stop()` the
+    result when the server shuts down."""
     dropbox = start_dropbox_server(app, host, smtp_port) if smtp_port else None
-    return MailServices(dropbox=dropbox, outbox=start_outbox_worker(app, interval=outbox_interval))
+    worker = start_outbox_worker(app, interval=outbox_interval) if outbox else None
+    return MailServices(dropbox=dropbox, outbox=worker)

@@ -11,7 +11,8 @@ unless asked otherwise.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,6 +28,10 @@ from mailroom.services import background
 from mailroom.services.aliases import AliasView, alias_views
 from mailroom.services.lookup import load_mailbox
 from mailroom.services.quarantine import quarantine_counts
+from mailroom.services.workers import claim_process
+
+if TYPE_CHECKING:
+    from mailroom.jobs.status import MailboxJobs
 
 ERROR_LOG_PAGE = 50
 
@@ -60,12 +65,19 @@ def last_hint(session: Session, mailbox: Mailbox) -> str | None:
 
 
 def _one(
-    mailbox: Mailbox, *, hint: str | None, sharing: str, held: int, aliases: list[AliasView]
+    mailbox: Mailbox,
+    *,
+    hint: str | None,
+    sharing: str,
+    quarantined: int,
+    aliases: list[AliasView],
+    queue: QueueView,
 ) -> dict[str, Any]:
     status = str(mailbox.status)
     words = STATUS_WORDS.get(status, status)
     if status == MailboxStatus.PAUSED and mailbox.next_attempt_at is not None:
         words += f"; resumes at {mailbox.next_attempt_at:%Y-%m-%d %H:%M} UTC"
+    held = queue.held.get(mailbox.id)
     return {
         "id": mailbox.id,
         "address": mailbox.address,
@@ -95,27 +107,52 @@ def _one(
         "since": _iso(mailbox.since_date),
         "delete_after_fetch": mailbox.delete_after_fetch,
         "sharing": sharing,
-        "quarantined": held,
+        "quarantined": quarantined,
         "progress": {
             "done": mailbox.progress_done,
             "total": mailbox.progress_total,
             "done_bytes": mailbox.progress_done_bytes,
             "total_bytes": mailbox.progress_total_bytes,
         },
+        # who syncs it: the claim's process (host:pid), on PostgreSQL also the worker's id
+        "worker": claim_process(mailbox.sync_owner) if status == "syncing" else None,
+        "worker_id": held.worker_id if held is not None else None,
+        "queued": held is not None and held.queued,  # a sync waits in the queue (PostgreSQL)
+        "queue_depth": queue.depth,  # syncs waiting, all mailboxes (PostgreSQL; else None)
     }
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """The job queue as the mailbox JSON shows it (empty on SQLite: no queue there)."""
+
+    held: dict[int, MailboxJobs] = field(default_factory=dict)
+    depth: int | None = None
+
+
+def queue_view(session: Session) -> QueueView:
+    """PostgreSQL: each mailbox's running or waiting sync job and the sync queue's depth."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return QueueView()
+    from mailroom.jobs.status import mailbox_jobs, queue_depth
+
+    return QueueView(held=mailbox_jobs(session), depth=queue_depth(session).get("sync", 0))
 
 
 def mailbox_json(*, session: Session, mailboxes: Sequence[Mailbox]) -> list[dict[str, Any]]:
     """The mailboxes in the one JSON shape of the CLI and the API (never the secret)."""
     shared = sharing_levels(session, (m.id for m in mailboxes))
-    held = quarantine_counts(session, [m.id for m in mailboxes])
+    quarantined = quarantine_counts(session, [m.id for m in mailboxes])
+    queue = queue_view(session)
     return [
         _one(
             m,
             hint=last_hint(session, m),
             sharing=shared[m.id],
-            held=held.get(m.id, 0),
+            quarantined=quarantined.get(m.id, 0),
             aliases=alias_views(session, mailbox=m),
+            queue=queue,
         )
         for m in mailboxes
     ]
@@ -175,9 +212,16 @@ def sync_now(
 
     `here` (the dashboard and API, which run inside `mailroom serve`): start the sync in a
     background thread of this process. Otherwise (the CLI): ask the running
-    `mailroom serve` to start it, which its scheduler does within 2 seconds.
+    `mailroom serve` to start it, which its scheduler does within 2 seconds. On
+    PostgreSQL (every interface): queue it at high priority for the workers.
     """
     mailbox = load_mailbox(session, mailbox_id=mailbox_id, viewer=viewer)
+    if not app.settings.is_sqlite:  # PostgreSQL: a worker runs it, queued at high priority
+        session.rollback()
+        from mailroom.jobs.queue import request_sync_now
+
+        request_sync_now(app, mailbox_id=mailbox_id)
+        return True
     if not here:
         request_sync(session, mailbox)
         session.commit()

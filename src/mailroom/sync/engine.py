@@ -171,13 +171,16 @@ def sync_mailbox(
     stop: threading.Event | None = None,
     force: bool = False,
     stage_timeout: timedelta = claims.STAGE_TIMEOUT,
+    owner: str | None = None,
 ) -> SyncReport:
     """Sync one mailbox's chosen folders; errors are recorded on the mailbox, not raised.
 
-    `force` also syncs a `failed` mailbox (an explicit request by the admin).
+    `force` also syncs a `failed` mailbox (an explicit request by the admin). `owner` names
+    the claim (default `claims.new_owner()`); a worker's job adds its job id to it, so that
+    the recovery of a stalled job releases exactly that job's claim (jobs/recovery.py).
     """
     report = SyncReport(mailbox_id=mailbox_id)
-    owner = claims.new_owner()
+    owner = owner or claims.new_owner()
     with transaction(app.sessions) as session:
         mailbox = claims.lock_mailbox(session, mailbox_id)
         if mailbox is None:
@@ -283,7 +286,7 @@ def _run(
         if source is not None:
             _close(mailbox.id, source, report)
     with transaction(app.sessions) as session:
-        row = session.get(Mailbox, mailbox.id)
+        row = session.get(Mailbox, mailbox.id, with_for_update=True)
         if row is None or row.sync_owner != ctx.owner:
             return  # taken over (stale claim): the new owner reports
         if report.error is not None:

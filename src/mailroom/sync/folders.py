@@ -92,7 +92,8 @@ def commit_batch(
     from mailroom.matching.directory import load_directory
 
     with transaction(ctx.app.sessions) as session:
-        mailbox = session.get(Mailbox, ctx.mailbox_id)
+        # FOR UPDATE (PostgreSQL): a claim taken over meanwhile is seen, never raced
+        mailbox = session.get(Mailbox, ctx.mailbox_id, with_for_update=True)
         if mailbox is None or mailbox.sync_owner != ctx.owner:
             raise ClaimLost(f"Mailbox {ctx.mailbox_id} was taken over by another sync")
         result = BatchResult()

@@ -24,10 +24,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Set
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from mailroom.app import App
 from mailroom.db.models import FolderState, Mailbox
@@ -114,51 +116,23 @@ class PollScheduler:
 
     def due(self, now: datetime | None = None) -> list[tuple[int, bool]]:
         """(mailbox id, forced) of the mailboxes to sync now, not already running."""
-        now = now or datetime.now(UTC)
         with self._lock:
             pushed, self._pushed = self._pushed, set()
             running = {mid for mid, fut in self._running.items() if not fut.done()}
-        result = []
         with self.app.sessions() as session:
-            rows = session.scalars(select(Mailbox).where(Mailbox.enabled.is_(True)))
-            for box in rows:
-                if box.id in running:
-                    continue
-                requested = box.sync_requested_at is not None
-                if box.status == "failed" and not requested:
-                    continue
-                if box.status == "syncing":
-                    if claims.is_stale(box, now=now, timeout=self.stage_timeout):
-                        result.append((box.id, False))
-                    continue
-                retry = aware(box.next_attempt_at)
-                last = aware(box.last_attempt_at)
-                if retry is not None:
-                    timely = retry <= now
-                else:
-                    timely = last is None or (now - last).total_seconds() >= self.interval
-                if requested or timely or (box.id in pushed and retry is None):
-                    result.append((box.id, requested))
-        return result
+            return mailboxes_due(
+                session,
+                now=now or datetime.now(UTC),
+                interval=self.interval,
+                stage_timeout=self.stage_timeout,
+                running=running,
+                pushed=pushed,
+            )
 
     def idle_wanted(self) -> dict[tuple[int, str], Mailbox]:
         """INBOX and Sent of every healthy IMAP mailbox that has synced them once."""
-        wanted: dict[tuple[int, str], Mailbox] = {}
         with self.app.sessions() as session:
-            rows = session.execute(
-                select(Mailbox, FolderState.name)
-                .join(FolderState, FolderState.mailbox_id == Mailbox.id)
-                .where(
-                    Mailbox.enabled.is_(True),
-                    Mailbox.protocol == "imap",
-                    Mailbox.status.in_(("ok", "syncing")),
-                    FolderState.role.in_(PUSH_ROLES),
-                )
-            )
-            for mailbox, folder in rows:
-                if not mailbox.folders or folder in mailbox.folders:
-                    wanted[(mailbox.id, folder)] = mailbox
-        return wanted
+            return idle_folders(session)
 
     def _submit(self, mailbox_id: int, forced: bool) -> None:
         with self._lock:
@@ -191,3 +165,62 @@ class PollScheduler:
         bodies.fill_in_background(self.app, stop=self.stop_event)  # headers-only mail
         self.completed.append(report)
         return report
+
+
+def mailboxes_due(
+    session: Session,
+    *,
+    now: datetime,
+    interval: float,
+    stage_timeout: timedelta = claims.STAGE_TIMEOUT,
+    running: Set[int] = frozenset(),
+    pushed: Set[int] = frozenset(),
+) -> list[tuple[int, bool]]:
+    """(mailbox id, forced) of the enabled mailboxes to sync now: the one rule of "what is
+    due", used by this scheduler and by the workers' periodic task (jobs/tasks.py).
+
+    Due: a requested sync (`sync_requested_at`, forced); a `syncing` mailbox whose claim is
+    stale; a retry whose backoff has elapsed; else a poll `interval` seconds after the last
+    attempt, or a push (`pushed`) when no backoff is pending. `running` ones are skipped.
+    """
+    result = []
+    rows = session.scalars(select(Mailbox).where(Mailbox.enabled.is_(True)))
+    for box in rows:
+        if box.id in running:
+            continue
+        requested = box.sync_requested_at is not None
+        if box.status == "failed" and not requested:
+            continue
+        if box.status == "syncing":
+            if claims.is_stale(box, now=now, timeout=stage_timeout):
+                result.append((box.id, False))
+            continue
+        retry = aware(box.next_attempt_at)
+        last = aware(box.last_attempt_at)
+        if retry is not None:
+            timely = retry <= now
+        else:
+            timely = last is None or (now - last).total_seconds() >= interval
+        if requested or timely or (box.id in pushed and retry is None):
+            result.append((box.id, requested))
+    return result
+
+
+def idle_folders(session: Session) -> dict[tuple[int, str], Mailbox]:
+    """INBOX and Sent of every healthy IMAP mailbox that has synced them once: what IDLE
+    watches, in serve (PollScheduler) and spread over the workers (jobs/watch.py)."""
+    wanted: dict[tuple[int, str], Mailbox] = {}
+    rows = session.execute(
+        select(Mailbox, FolderState.name)
+        .join(FolderState, FolderState.mailbox_id == Mailbox.id)
+        .where(
+            Mailbox.enabled.is_(True),
+            Mailbox.protocol == "imap",
+            Mailbox.status.in_(("ok", "syncing")),
+            FolderState.role.in_(PUSH_ROLES),
+        )
+    )
+    for mailbox, folder in rows:
+        if not mailbox.folders or folder in mailbox.folders:
+            wanted[(mailbox.id, folder)] = mailbox
+    return wanted

@@ -1,6 +1,10 @@
 """`mailroom serve`: the web dashboard and API, the poll scheduler and the retention sweep.
 
-One process (the embedded default): uvicorn serves `create_web_app(app)` (web/app.py)
+On PostgreSQL (`run_web_only`): the web, the API and the drop-address receiver only; every
+background job runs in `mailroom worker` processes (jobs/), `--workers N` of them started
+here as children.
+
+On SQLite, one process (the embedded default): uvicorn serves `create_web_app(app)` (web/app.py)
 while daemon threads poll mailboxes (`PollScheduler`), delete unlinked mail past its
 retention (`RetentionSweeper`), thread mail stored before conversations existed
 (`ConversationBackfill`, until none is left), remind the people of a mailbox whose OAuth
@@ -27,6 +31,7 @@ from mailroom.services.mail_services import start_mail_services
 from mailroom.services.oauth_notices import RevokedNotices
 from mailroom.services.setup import FirstRun, setup_open, setup_url
 from mailroom.services.task_reminders import TaskReminders
+from mailroom.services.workers import start_workers
 from mailroom.sync.scheduler import PollScheduler
 from mailroom.web.app import create_web_app
 
@@ -69,9 +74,14 @@ def _first_run(app: App, host: str, port: int) -> FirstRun | None:
     return first_run
 
 
-def run_server(app: App, *, host: str, port: int, interval: int, smtp_port: int = 2525) -> None:
+def run_server(
+    app: App, *, host: str, port: int, interval: int, smtp_port: int = 2525, workers: int = 0
+) -> None:
     if not app.settings.secret_key_b64 and create_key_file(app.settings.key_path):
         log.warning("created the secret key %s (mode 0600): back it up", app.settings.key_path)
+    if not app.settings.is_sqlite or workers:  # --workers on SQLite: a clear ConfigError
+        run_web_only(app, host=host, port=port, smtp_port=smtp_port, workers=workers)
+        return
     scheduler = PollScheduler(app, interval=interval)
     retention = RetentionSweeper(app)
     backfill = ConversationBackfill(app)
@@ -99,3 +109,22 @@ def run_server(app: App, *, host: str, port: int, interval: int, smtp_port: int 
         backfill.stop()
         retention.stop()
         scheduler.stop()
+
+
+def run_web_only(app: App, *, host: str, port: int, smtp_port: int, workers: int) -> None:
+    """PostgreSQL: the web, the API and the drop address; never a sync. `workers` worker
+    processes run beside it (stopped with SIGTERM, so they hand back, when serve stops)."""
+    pool = start_workers(app=app, count=workers)
+    mail = start_mail_services(app, host=host, smtp_port=smtp_port, outbox=False)
+    config = uvicorn.Config(
+        create_web_app(app, first_run=_first_run(app, host, port)),
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=True,
+    )
+    try:
+        _Server(config).run()
+    finally:
+        mail.stop()
+        pool.stop()

@@ -50,9 +50,10 @@ def get_errors(ctx: ApiCtx, db: Db, id: MailboxId) -> dict[str, Any]:
 
 @router.post("/mailboxes/{id}/sync", response_model=SyncQueued, status_code=202)
 def sync(ctx: ApiCtx, db: Db, app: MailroomApp, id: MailboxId) -> dict[str, Any]:
-    """Start syncing the mailbox now; poll `GET /mailboxes/{id}` for its status."""
+    """Start syncing the mailbox now (PostgreSQL: queue it for the workers at high
+    priority, status `queued`); poll `GET /mailboxes/{id}` for its status."""
     sync_now(session=db, app=app, mailbox_id=id, viewer=ctx.viewer, here=True)
-    return {"mailbox_id": id, "status": "syncing"}
+    return {"mailbox_id": id, "status": "syncing" if app.settings.is_sqlite else "queued"}
 
 
 @router.post("/mailboxes/{id}/aliases/approve", response_model=MailboxOut)

@@ -170,6 +170,16 @@ class MailboxOut(BaseModel):
     since: str | None = None
     delete_after_fetch: bool = False
     progress: dict[str, int] = Field(default_factory=dict)
+    worker: str | None = Field(
+        default=None, description="The process syncing it now (host:pid), when syncing."
+    )
+    worker_id: int | None = Field(
+        default=None, description="PostgreSQL: the id of the worker running its sync job."
+    )
+    queued: bool = Field(default=False, description="PostgreSQL: a sync of it waits in the queue.")
+    queue_depth: int | None = Field(
+        default=None, description="PostgreSQL: syncs waiting in the queue, all mailboxes."
+    )
 
 
 class MailboxErrorOut(BaseModel):

@@ -1,0 +1,153 @@
+"""Mailroom's Procrastinate tasks: thin, each calls what `mailroom serve` calls in-process.
+
+- `mailroom.sync_mailbox(mailbox_id, forced)`: `sync.engine.sync_mailbox` (claim, batches,
+  health: the same rules and backoff as the in-process scheduler), then the body fill the
+  scheduler runs after a sync. Its claim names the job (`…:job<ID>`, recovery.py). On
+  shutdown the sync ends after its batch and the mailbox is queued again at once, for the
+  next worker (hand-back).
+- `mailroom.tick` (every `MAILROOM_JOBS_TICK` s, one at a time: lock `mailroom:tick`):
+  retry the jobs of dead workers (recovery.py), then queue every mailbox that
+  `sync.scheduler.mailboxes_due` says is due and has no running job.
+- `mailroom.chore(name)`: one `tick()` of the serve's chore `name` (chores.py), per period.
+
+A periodic task is deferred by every worker's deferrer, but Procrastinate keeps one job
+per task and timestamp (`procrastinate_periodic_defers`): once across all workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import procrastinate
+from procrastinate import JobContext
+from sqlalchemy import text
+
+from mailroom.app import App
+from mailroom.errors import MailroomError
+from mailroom.ingest import bodies
+from mailroom.jobs.chores import Chore, chore
+from mailroom.jobs.queue import (
+    CHORE_TASK,
+    CHORES_QUEUE,
+    HIGH,
+    NORMAL,
+    SYNC_QUEUE,
+    SYNC_TASK,
+    TICK_TASK,
+    defer_sync,
+    defer_sync_async,
+)
+from mailroom.jobs.recovery import job_owner_suffix, recover_stalled
+from mailroom.jobs.timing import JobTimings
+from mailroom.sync import claims, engine
+from mailroom.sync.scheduler import mailboxes_due
+
+log = logging.getLogger(__name__)
+
+
+def register(
+    queue: procrastinate.App,
+    app: App,
+    timings: JobTimings,
+    stopping: threading.Event,
+    chores: Sequence[Chore],
+) -> None:
+    """Register the tasks above on `queue`, bound to `app`, with `chores` as periodic."""
+
+    @queue.task(name=SYNC_TASK, queue=SYNC_QUEUE, pass_context=True)
+    def sync_mailbox_job(context: JobContext, mailbox_id: int, forced: bool = False) -> str:
+        return run_sync(queue, app, context, mailbox_id, forced, timings, stopping)
+
+    @queue.periodic(cron=timings.tick_cron, periodic_id="tick")
+    @queue.task(name=TICK_TASK, queue=CHORES_QUEUE, lock="mailroom:tick", pass_context=True)
+    async def tick_job(context: JobContext, timestamp: int) -> str:
+        return await run_tick(queue, app, timings)
+
+    @queue.task(name=CHORE_TASK, queue=CHORES_QUEUE, pass_context=True)
+    def chore_job(context: JobContext, timestamp: int, name: str) -> str:
+        chore(name, chores).make(app).tick()
+        return name
+
+    for each in chores:
+        queue.periodic(
+            cron=each.cron(app),
+            periodic_id=each.name,
+            lock=f"chore:{each.name}",
+            task_kwargs={"name": each.name},
+        )(chore_job)
+
+
+def run_sync(
+    queue: procrastinate.App,
+    app: App,
+    context: JobContext,
+    mailbox_id: int,
+    forced: bool,
+    timings: JobTimings,
+    stopping: threading.Event,
+) -> str:
+    """The body of a sync job (runs in a worker thread); a one-line outcome for the log."""
+    assert context.job.id is not None
+    owner = claims.new_owner() + job_owner_suffix(context.job.id)
+    try:
+        report = engine.sync_mailbox(
+            app,
+            mailbox_id,
+            batch_size=timings.batch_size,
+            stop=stopping,
+            force=forced,
+            owner=owner,
+        )
+    except MailroomError as exc:  # e.g. the mailbox was deleted after the job was queued
+        return f"mailbox {mailbox_id}: {exc.message}"
+    if report.skipped:
+        return f"mailbox {mailbox_id}: skipped ({report.skipped})"
+    if stopping.is_set():  # hand-back: the next worker goes on from the committed cursor
+        defer_sync(queue, mailbox_id=mailbox_id, forced=forced, priority=HIGH)
+        return f"mailbox {mailbox_id}: stopped after a batch, queued again"
+    bodies.fill_in_background(app, stop=stopping)  # headers-only mail, as the scheduler does
+    if report.error is not None:
+        return f"mailbox {mailbox_id}: {report.error.message}"
+    return f"mailbox {mailbox_id}: {report.messages} new messages"
+
+
+async def run_tick(queue: procrastinate.App, app: App, timings: JobTimings) -> str:
+    """Recover stalled jobs, then queue the due mailboxes; a one-line outcome."""
+    recovered = await recover_stalled(queue, app, stalled_after=timings.stalled_after)
+    due = await asyncio.to_thread(due_now, app, timings)
+    queued = 0
+    for mailbox_id, forced in due:
+        priority = HIGH if forced else NORMAL
+        queued += await defer_sync_async(
+            queue, mailbox_id=mailbox_id, forced=forced, priority=priority
+        )
+    return f"{recovered} stalled jobs retried, {queued} syncs queued"
+
+
+def due_now(app: App, timings: JobTimings) -> list[tuple[int, bool]]:
+    """`mailboxes_due`, less the mailboxes whose sync job is running (it holds the lock)."""
+    with app.sessions() as session:
+        running = running_mailboxes(session)
+        return mailboxes_due(
+            session,
+            now=datetime.now(UTC),
+            interval=timings.poll_interval,
+            running=running,
+        )
+
+
+def running_mailboxes(session: Any) -> set[int]:
+    """Mailbox ids with a sync job in progress (`doing`)."""
+    rows = session.execute(
+        text(
+            "SELECT args->>'mailbox_id' FROM procrastinate_jobs "
+            "WHERE status = 'doing' AND task_name = :task"
+        ),
+        {"task": SYNC_TASK},
+    )
+    return {int(value) for (value,) in rows if value is not None}

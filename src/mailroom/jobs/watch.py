@@ -1,0 +1,112 @@
+"""IDLE push on the workers: the watched folders spread over the live workers.
+
+What is watched is what serve watches (`sync.scheduler.idle_folders`: INBOX and Sent of
+every healthy IMAP mailbox), with serve's watchers (`sync.idle.IdleManager`, a thread and
+a connection per folder). Which worker watches a mailbox: rendezvous hashing of the
+mailbox id over the live workers (a heartbeat within `stalled_after`), recomputed every
+tick by each worker on its own, with no coordination. When a worker dies, it drops out of
+the live set within `stalled_after` seconds and its mailboxes hash to the others at their
+next tick; when one joins, about 1/N of the mailboxes move to it. During such a change two
+workers may watch one mailbox for a tick: harmless, watching is read-only, and a push only
+queues a sync (its queueing lock makes two pushes one job).
+
+A push (EXISTS, EXPUNGE, FETCH, or a reconnect) queues a sync of the mailbox at `PUSH`
+priority, from the watcher's thread onto the worker's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
+
+import procrastinate
+from procrastinate.worker import Worker
+from sqlalchemy import text
+
+from mailroom.app import App
+from mailroom.jobs.queue import PUSH, defer_sync_async
+from mailroom.jobs.timing import JobTimings
+from mailroom.sync.idle import REFRESH, IdleManager
+from mailroom.sync.scheduler import idle_folders
+
+log = logging.getLogger(__name__)
+V = TypeVar("V")
+
+
+def owner_of(mailbox_id: int, workers: Sequence[int]) -> int:
+    """The worker (of `workers`, not empty) that watches the mailbox: rendezvous hashing."""
+    return max(
+        workers,
+        key=lambda w: hashlib.blake2b(f"{mailbox_id}:{w}".encode(), digest_size=8).digest(),
+    )
+
+
+def share(
+    wanted: Mapping[tuple[int, str], V], workers: Sequence[int], me: int
+) -> dict[tuple[int, str], V]:
+    """The part of `wanted` that worker `me` watches."""
+    return {key: value for key, value in wanted.items() if owner_of(key[0], workers) == me}
+
+
+class Watch:
+    """One worker's IDLE watchers, reconciled with its share every tick."""
+
+    def __init__(self, app: App, queue: procrastinate.App, timings: JobTimings) -> None:
+        self.app = app
+        self.queue = queue
+        self.timings = timings
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.process = f"{socket.gethostname()}:{os.getpid()}"
+        self.manager = IdleManager(app, on_change=self.push, refresh=REFRESH)
+
+    def push(self, mailbox_id: int) -> None:
+        """A watcher saw a change (its thread): queue a sync on the worker's loop."""
+        if self.loop is not None:
+            asyncio.run_coroutine_threadsafe(self._push(mailbox_id), self.loop)
+
+    async def _push(self, mailbox_id: int) -> None:
+        try:
+            await defer_sync_async(self.queue, mailbox_id=mailbox_id, forced=False, priority=PUSH)
+        except Exception:  # logged; the poll still comes
+            log.exception("mailbox %s: queueing the pushed sync failed", mailbox_id)
+
+    def reconcile(self, me: int) -> int:
+        """Watch this worker's share now; how many folders that is."""
+        with self.app.sessions() as session:
+            live = [
+                int(worker_id)
+                for (worker_id,) in session.execute(
+                    text(
+                        "SELECT id FROM procrastinate_workers "
+                        "WHERE last_heartbeat >= now() - make_interval(secs => :stalled)"
+                    ),
+                    {"stalled": self.timings.stalled_after},
+                )
+            ]
+            wanted = idle_folders(session)
+        mine = share(wanted, sorted({*live, me}), me)
+        if set(mine) != set(self.manager.watchers):
+            log.info("worker %s (%s): watching %d folders", me, self.process, len(mine))
+        self.manager.reconcile(mine)
+        return len(mine)
+
+    async def run(self, worker: Worker, stopped: asyncio.Event) -> None:
+        """Reconcile every tick while the worker runs; stop every watcher at the end."""
+        self.loop = asyncio.get_running_loop()
+        try:
+            while not stopped.is_set():
+                if worker.worker_id is not None:
+                    try:
+                        await asyncio.to_thread(self.reconcile, worker.worker_id)
+                    except Exception:  # a bug or a database hiccup: logged, next tick retries
+                        log.exception("IDLE: reconciling the watched folders failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopped.wait(), timeout=self.timings.tick)
+        finally:
+            await asyncio.to_thread(self.manager.stop)

@@ -13,6 +13,9 @@ bandwidth-limit answers describe:
 - `UID FETCH … (X-GM-MSGID X-GM-THRID X-GM-LABELS …)`: a stable 64-bit message id, a thread
   id and the labels the message carries (`\\Inbox`, `\\Sent`, `"Customers"` …);
 - `UID SEARCH X-GM-RAW "in:inbox"` (also `in:sent`, `in:LABEL`, `label:LABEL`);
+- `unreadable`: Message-IDs whose body FETCH is answered `BODY[] NIL` (the literal Dovecot
+  sent is dropped), as a server that lists a message it cannot send does (tests of the
+  quarantine, sync/quarantine.py);
 - a daily download quota (`daily_quota` bytes of FETCH literals): past it, every FETCH of
   a body is answered `NO [OVERQUOTA] Account exceeded command or bandwidth limits.
   (Failure)`, as Gmail answers, until `new_day()`.
@@ -110,6 +113,8 @@ class GmailProxy:
         self.body_fetches = 0  # FETCH commands that asked for message bodies
         self.commands: list[bytes] = []  # every client command line (tests read them)
         self.bodies: list[int] = []  # UIDs whose whole body (BODY[]) was sent, in order
+        self.unreadable: set[str] = set()  # Message-IDs (no <>) answered `BODY[] NIL`
+        self.nil_bodies: list[int] = []  # UIDs answered `BODY[] NIL`, in order
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
@@ -221,6 +226,7 @@ class _Session:
         self.user: str | None = None
         self.selected: str | None = None
         self._side: imaplib.IMAP4 | None = None
+        self.broken: set[int] = set()  # UIDs of the current FETCH answered `BODY[] NIL`
 
     def run(self) -> None:
         try:
@@ -263,8 +269,20 @@ class _Session:
             wanted = [m.group(1).upper() for m in _GM_ITEM.finditer(line)]
             line = _strip_gm(line)
         meta = self._meta(line) if wanted else {}
+        self.broken = self._broken(line) if uid and sub == b"FETCH" else set()
         self._forward(line)
         self._relay(tag, verb, sub, wanted, meta, line)
+
+    def _broken(self, line: bytes) -> set[int]:
+        """The UIDs of this UID FETCH whose body is to be answered NIL (`unreadable`)."""
+        if not self.proxy.unreadable or self.selected is None or not _BODY.search(line):
+            return set()
+        spec = line.split(b" ")[3].decode()
+        return {
+            uid
+            for uid, msgid in self._ids(self.selected, spec).items()
+            if msgid.strip("<>") in self.proxy.unreadable
+        }
 
     def _forward(self, line: bytes) -> None:
         self.server.sendall(line)
@@ -296,6 +314,8 @@ class _Session:
                     self.selected = _folder_arg(sent)
                 self.client.sendall(_capabilities(line))
                 return
+            if self.broken and self._nil_body(line):
+                continue
             line = self._rewrite(line, verb, sub, wanted, meta)
             if line:
                 self.client.sendall(line)
@@ -317,6 +337,21 @@ class _Session:
         if sub == b"FETCH" and b"BODY[] {" in line and (uid := _UID.search(line)):
             self.proxy.bodies.append(int(uid.group(1)))
         return _capabilities(line)
+
+    def _nil_body(self, line: bytes) -> bool:
+        """Send a FETCH line of a `broken` UID with `BODY[] NIL` instead of its literal
+        (read from the server and dropped); False for any other line."""
+        body = line.rstrip(b"\r\n")
+        found, uid = _LITERAL.search(body), _UID.search(line)
+        if found is None or uid is None or int(uid.group(1)) not in self.broken:
+            return False
+        if not body[: found.start()].endswith(b"BODY[] "):
+            return False
+        self.sin.read(int(found.group(1)))
+        rest = self.sin.readline()
+        self.proxy.nil_bodies.append(int(uid.group(1)))
+        self.client.sendall(body[: found.start()] + b"NIL" + rest)
+        return True
 
     def _literals(self, line: bytes, *, fetch: bool) -> None:
         """Relay the literals (and the rest of the line after each) of one server line."""

@@ -94,6 +94,12 @@ class MessageOut(BaseModel):
     blocked_images: int
     attachments: list[AttachmentOut]
     records: dict[str, str] = Field(description="TYPE:ID → the reason of the link.")
+    labels: list[str] = Field(
+        default_factory=list,
+        description="The Gmail labels of the message's copies, sorted (system labels as "
+        "Gmail names them, e.g. \\Inbox, \\Sent); empty for mail from other servers "
+        "and when your access does not include the body.",
+    )
     access: str
     parse_error: str | None
 

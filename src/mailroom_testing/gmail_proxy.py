@@ -16,6 +16,8 @@ bandwidth-limit answers describe:
 - `unreadable`: Message-IDs whose body FETCH is answered `BODY[] NIL` (the literal Dovecot
   sent is dropped), as a server that lists a message it cannot send does (tests of the
   quarantine, sync/quarantine.py);
+- a label change (`deliver_label`, `remove_label`) raises the message's MODSEQ in All Mail,
+  as Gmail does, so HIGHESTMODSEQ, CHANGEDSINCE and IDLE see it;
 - a daily download quota (`daily_quota` bytes of FETCH literals): past it, every FETCH of
   a body is answered `NO [OVERQUOTA] Account exceeded command or bandwidth limits.
   (Failure)`, as Gmail answers, until `new_day()`.
@@ -75,6 +77,7 @@ LABEL_FOLDERS = {
 FOLDER_LABELS = {folder: label for label, folder in LABEL_FOLDERS.items()}
 NOT_LABELS = {ALL_MAIL, "[Gmail]/Trash", "[Gmail]/Spam"}
 HIDDEN = {"Sent", "Drafts", "Trash", "Junk"}  # Dovecot's own auto-created folders
+TOUCH_KEYWORD = "$GmailLabelChanged"  # set and cleared to raise a message's MODSEQ
 OVERQUOTA = b"NO [OVERQUOTA] Account exceeded command or bandwidth limits. (Failure)"
 
 _LITERAL = re.compile(rb"\{(\d+)\+?\}$")
@@ -147,10 +150,49 @@ class GmailProxy:
         return gm_msgid(found.group(1).decode() if found else "")
 
     def deliver_label(self, user: str, raw: bytes, label: str) -> None:
-        """Give a delivered message one more label (a copy in that label's folder)."""
+        """Give a delivered message one more label (a copy in that label's folder); its
+        MODSEQ in All Mail rises, as Gmail's does on any label change (`_touch`)."""
         folder = LABEL_FOLDERS.get(label, label)
         self._ensure(user, folder)
         self.dovecot.append(user, folder, raw)
+        self._touch(user, raw)
+
+    def remove_label(self, user: str, raw: bytes, label: str) -> None:
+        """Take a label off a delivered message (its copy in that label's folder goes);
+        its MODSEQ in All Mail rises (`_touch`)."""
+        folder = LABEL_FOLDERS.get(label, label)
+        conn = self.dovecot.session(user)
+        conn.select(_quote(folder))
+        for uid in self._uids_of(conn, raw):
+            conn.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Deleted)")
+        conn.expunge()
+        conn.close()
+        self._touch(user, raw)
+
+    def _touch(self, user: str, raw: bytes) -> None:
+        """Raise the message's MODSEQ in All Mail without changing its flags, so that a
+        label change shows in CONDSTORE's HIGHESTMODSEQ, CHANGEDSINCE and IDLE as on Gmail
+        (a label-only change there raises the message's MODSEQ; on Dovecot a copy in
+        another folder does not): a keyword set and cleared again, each STORE one MODSEQ."""
+        conn = self.dovecot.session(user)
+        conn.select(_quote(ALL_MAIL))
+        for uid in self._uids_of(conn, raw):
+            for op in ("+FLAGS.SILENT", "-FLAGS.SILENT"):
+                typ, data = conn.uid("STORE", str(uid), op, f"({TOUCH_KEYWORD})")
+                if typ != "OK":
+                    raise DovecotError(f"STORE {op} {TOUCH_KEYWORD} failed: {data!r}")
+        conn.close()
+
+    @staticmethod
+    def _uids_of(conn: imaplib.IMAP4, raw: bytes) -> list[int]:
+        """The UIDs of the selected folder's messages with `raw`'s Message-ID."""
+        found = _MSGID.search(raw)
+        if found is None:
+            raise ValueError("the message has no Message-ID to find it by")
+        typ, data = conn.uid("SEARCH", "HEADER", "Message-ID", found.group(1).decode())
+        if typ != "OK":
+            raise DovecotError(f"UID SEARCH failed: {data!r}")
+        return [int(u) for u in (data[0] or b"").split()]
 
     def rebuild_all_mail(self, user: str, raws: Iterable[bytes]) -> None:
         """Delete and re-create All Mail with these messages: a new UIDVALIDITY (as after a

@@ -18,6 +18,8 @@ bandwidth-limit answers describe:
   quarantine, sync/quarantine.py);
 - a label change (`deliver_label`, `remove_label`) raises the message's MODSEQ in All Mail,
   as Gmail does, so HIGHESTMODSEQ, CHANGEDSINCE and IDLE see it;
+- `listed_sizes`: X-GM-MSGID → the RFC822.SIZE told for it in a UID FETCH listing (a
+  message listed over the message size limit, without sending that much);
 - a daily download quota (`daily_quota` bytes of FETCH literals): past it, every FETCH of
   a body is answered `NO [OVERQUOTA] Account exceeded command or bandwidth limits.
   (Failure)`, as Gmail answers, until `new_day()`.
@@ -83,6 +85,7 @@ OVERQUOTA = b"NO [OVERQUOTA] Account exceeded command or bandwidth limits. (Fail
 _LITERAL = re.compile(rb"\{(\d+)\+?\}$")
 _GM_ITEM = re.compile(rb"\s*X-GM-(MSGID|THRID|LABELS)\b", re.I)
 _UID = re.compile(rb"\bUID (\d+)")
+_SIZE = re.compile(rb"\bRFC822\.SIZE \d+")
 _FETCH = re.compile(rb"^\* (\d+) FETCH \(")
 _LIST = re.compile(rb'^\* LIST \(([^)]*)\) (NIL|"[^"]*") (.+)$')
 _MSGID = re.compile(rb"^Message-ID:\s*(\S+)", re.I | re.M)
@@ -118,6 +121,7 @@ class GmailProxy:
         self.bodies: list[int] = []  # UIDs whose whole body (BODY[]) was sent, in order
         self.unreadable: set[str] = set()  # Message-IDs (no <>) answered `BODY[] NIL`
         self.nil_bodies: list[int] = []  # UIDs answered `BODY[] NIL`, in order
+        self.listed_sizes: dict[int, int] = {}  # X-GM-MSGID → RFC822.SIZE told in listings
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
@@ -375,6 +379,7 @@ class _Session:
         if verb == b"LIST" and line.startswith(b"* LIST"):
             line = _list_line(line)
         if wanted:
+            line = self._listed_size(line, meta)
             line = _add_gm(line, wanted, meta)
         if sub == b"FETCH" and b"BODY[] {" in line and (uid := _UID.search(line)):
             self.proxy.bodies.append(int(uid.group(1)))
@@ -394,6 +399,16 @@ class _Session:
         self.proxy.nil_bodies.append(int(uid.group(1)))
         self.client.sendall(body[: found.start()] + b"NIL" + rest)
         return True
+
+    def _listed_size(self, line: bytes, meta: dict[int, tuple[int, int, list[str]]]) -> bytes:
+        """The FETCH line with the RFC822.SIZE `listed_sizes` tells for its message."""
+        uid = _UID.search(line)
+        if not self.proxy.listed_sizes or uid is None or int(uid.group(1)) not in meta:
+            return line
+        size = self.proxy.listed_sizes.get(meta[int(uid.group(1))][0])
+        if size is None:
+            return line
+        return _SIZE.sub(b"RFC822.SIZE %d" % size, line, count=1)
 
     def _literals(self, line: bytes, *, fetch: bool) -> None:
         """Relay the literals (and the rest of the line after each) of one server line."""

@@ -155,3 +155,22 @@ def test_an_unreadable_inbox_message_holds_the_backfill_cursor_and_new_mail_hold
     state = all_mail_state(sqlite_app, box)
     assert state.stage == "ready" and state.last_uid == 8
     assert len(stored_subjects(sqlite_app, box)) == 8 and message_count(sqlite_app) == 8
+
+
+def test_a_gmail_message_listed_over_the_size_limit_is_never_asked_for_and_ends_quarantined(
+    sqlite_app: App, gmail: GmailProxy, imap_user: tuple[str, str]
+) -> None:
+    login = imap_user[0]
+    gmail.deliver(login, mail(login, 1), ["\\Inbox"])
+    huge = gmail.deliver(login, mail(login, 2), ["\\Inbox"])
+    gmail.listed_sizes[huge] = 300 << 20  # over the 256 MiB message limit
+    box = gmail_box(sqlite_app, gmail, imap_user)
+
+    reports = [sync_mailbox(sqlite_app, box) for _ in range(QUARANTINE_AFTER)]
+
+    first = reports[0].error
+    assert first is not None and "message limit" in first.message, first
+    assert reports[-1].error is None, "quarantined: the mailbox is no longer held up by it"
+    assert rows(sqlite_app, box) == [(2, "quarantined", QUARANTINE_AFTER)]
+    assert gmail.bodies == [1] and gmail.nil_bodies == [], "UID 2 is never asked for"
+    assert stored_subjects(sqlite_app, box) == ["Gmail 1"]

@@ -243,16 +243,34 @@ class _Run:
     def _todo(self, entries: Entries) -> list[imap_gmail.GmailEntry]:
         """The entries still to store: neither stored in All Mail yet, nor quarantined or
         dismissed (sync/quarantine.py: those are not fetched again)."""
+        if not entries:
+            return []
         with self.ctx.app.sessions() as session:
-            stored = copies.live_uids(
+            stored = self._stored(session, [e.uid for e in entries])
+            pending = quarantine.known(session, self.place)
+        settled = {uid for uid, state in pending.items() if state != QuarantineState.RETRYING}
+        return [e for e in entries if e.uid not in stored and e.uid not in settled]
+
+    def _stored(self, session: Session, uids: list[int]) -> set[int]:
+        """Which of these UIDs All Mail holds a live copy of (a few: asked by UID; many,
+        as the backfill lists: every live UID of the folder in one query)."""
+        if len(uids) > copies.CHUNK:
+            return copies.live_uids(
                 session,
                 mailbox_id=self.ctx.mailbox_id,
                 folder=self.name,
                 uidvalidity=self.uidvalidity,
             )
-            pending = quarantine.known(session, self.place) if entries else {}
-        settled = {uid for uid, state in pending.items() if state != QuarantineState.RETRYING}
-        return [e for e in entries if e.uid not in stored and e.uid not in settled]
+        found = session.scalars(
+            select(MessageCopy.uid).where(
+                MessageCopy.mailbox_id == self.ctx.mailbox_id,
+                MessageCopy.folder == self.name,
+                MessageCopy.uidvalidity == self.uidvalidity,
+                MessageCopy.gone_at.is_(None),
+                MessageCopy.uid.in_(uids),
+            )
+        )
+        return set(found)
 
     def _forget_unlisted(self, listed: set[int]) -> None:
         """Rows still retrying whose UID no listing of this sync returned: expunged."""

@@ -8,8 +8,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from mailroom.app import App
+from mailroom.crm import access
+from mailroom.crm.companies import add_user, get_user
 from mailroom.db.engine import transaction
-from mailroom.db.models import Mailbox, Message, User
+from mailroom.db.models import Company, Mailbox, Message, User
 from mailroom.security import passwords
 from mailroom.security.auth import create_api_token
 from mailroom.sync.engine import sync_mailbox
@@ -52,6 +54,20 @@ def test_a_gmail_messages_labels_are_shown_on_its_page_and_in_the_api(
         f"/api/v1/messages/{ids['Gmail 2']}", headers={"Authorization": f"Bearer {token}"}
     )
     assert bare.json()["labels"] == []
+
+    # A colleague who may see the subject only sees no labels either (the owner's filing).
+    with transaction(sqlite_app.sessions) as session:
+        owner = get_user(session, email)
+        company = session.get(Company, owner.company_id)
+        assert company is not None
+        colleague = add_user(session, company=company, email="colleague@acme.example")
+        colleague_token = create_api_token(session, user=colleague, name="test")[0]
+        viewer = access.viewer_for(session, owner)
+        access.set_sharing(session, viewer=viewer, mailbox_id=box, level="subject")
+    seen = web.get(
+        f"/api/v1/messages/{ids['Gmail 1']}", headers={"Authorization": f"Bearer {colleague_token}"}
+    ).json()
+    assert (seen["access"], seen["subject"], seen["labels"]) == ("subject", "Gmail 1", [])
 
     sign_in(web, email)
     page = web.get(f"/messages/{ids['Gmail 1']}").text

@@ -75,5 +75,10 @@ def gmail(gmail_server: GmailProxy) -> Iterator[GmailProxy]:
     gmail_server.new_day()
     gmail_server.commands.clear()
     gmail_server.bodies.clear()
+    gmail_server.nil_bodies.clear()
+    gmail_server.unreadable.clear()
+    gmail_server.listed_sizes.clear()
     yield gmail_server
     gmail_server.daily_quota = None
+    gmail_server.unreadable.clear()
+    gmail_server.listed_sizes.clear()

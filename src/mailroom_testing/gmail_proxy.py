@@ -13,6 +13,13 @@ bandwidth-limit answers describe:
 - `UID FETCH … (X-GM-MSGID X-GM-THRID X-GM-LABELS …)`: a stable 64-bit message id, a thread
   id and the labels the message carries (`\\Inbox`, `\\Sent`, `"Customers"` …);
 - `UID SEARCH X-GM-RAW "in:inbox"` (also `in:sent`, `in:LABEL`, `label:LABEL`);
+- `unreadable`: Message-IDs whose body FETCH is answered `BODY[] NIL` (the literal Dovecot
+  sent is dropped), as a server that lists a message it cannot send does (tests of the
+  quarantine, sync/quarantine.py);
+- a label change (`deliver_label`, `remove_label`) raises the message's MODSEQ in All Mail,
+  as Gmail does, so HIGHESTMODSEQ, CHANGEDSINCE and IDLE see it;
+- `listed_sizes`: X-GM-MSGID → the RFC822.SIZE told for it in a UID FETCH listing (a
+  message listed over the message size limit, without sending that much);
 - a daily download quota (`daily_quota` bytes of FETCH literals): past it, every FETCH of
   a body is answered `NO [OVERQUOTA] Account exceeded command or bandwidth limits.
   (Failure)`, as Gmail answers, until `new_day()`.
@@ -72,11 +79,13 @@ LABEL_FOLDERS = {
 FOLDER_LABELS = {folder: label for label, folder in LABEL_FOLDERS.items()}
 NOT_LABELS = {ALL_MAIL, "[Gmail]/Trash", "[Gmail]/Spam"}
 HIDDEN = {"Sent", "Drafts", "Trash", "Junk"}  # Dovecot's own auto-created folders
+TOUCH_KEYWORD = "$GmailLabelChanged"  # set and cleared to raise a message's MODSEQ
 OVERQUOTA = b"NO [OVERQUOTA] Account exceeded command or bandwidth limits. (Failure)"
 
 _LITERAL = re.compile(rb"\{(\d+)\+?\}$")
 _GM_ITEM = re.compile(rb"\s*X-GM-(MSGID|THRID|LABELS)\b", re.I)
 _UID = re.compile(rb"\bUID (\d+)")
+_SIZE = re.compile(rb"\bRFC822\.SIZE \d+")
 _FETCH = re.compile(rb"^\* (\d+) FETCH \(")
 _LIST = re.compile(rb'^\* LIST \(([^)]*)\) (NIL|"[^"]*") (.+)$')
 _MSGID = re.compile(rb"^Message-ID:\s*(\S+)", re.I | re.M)
@@ -110,6 +119,9 @@ class GmailProxy:
         self.body_fetches = 0  # FETCH commands that asked for message bodies
         self.commands: list[bytes] = []  # every client command line (tests read them)
         self.bodies: list[int] = []  # UIDs whose whole body (BODY[]) was sent, in order
+        self.unreadable: set[str] = set()  # Message-IDs (no <>) answered `BODY[] NIL`
+        self.nil_bodies: list[int] = []  # UIDs answered `BODY[] NIL`, in order
+        self.listed_sizes: dict[int, int] = {}  # X-GM-MSGID → RFC822.SIZE told in listings
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
@@ -142,10 +154,49 @@ class GmailProxy:
         return gm_msgid(found.group(1).decode() if found else "")
 
     def deliver_label(self, user: str, raw: bytes, label: str) -> None:
-        """Give a delivered message one more label (a copy in that label's folder)."""
+        """Give a delivered message one more label (a copy in that label's folder); its
+        MODSEQ in All Mail rises, as Gmail's does on any label change (`_touch`)."""
         folder = LABEL_FOLDERS.get(label, label)
         self._ensure(user, folder)
         self.dovecot.append(user, folder, raw)
+        self._touch(user, raw)
+
+    def remove_label(self, user: str, raw: bytes, label: str) -> None:
+        """Take a label off a delivered message (its copy in that label's folder goes);
+        its MODSEQ in All Mail rises (`_touch`)."""
+        folder = LABEL_FOLDERS.get(label, label)
+        conn = self.dovecot.session(user)
+        conn.select(_quote(folder))
+        for uid in self._uids_of(conn, raw):
+            conn.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Deleted)")
+        conn.expunge()
+        conn.close()
+        self._touch(user, raw)
+
+    def _touch(self, user: str, raw: bytes) -> None:
+        """Raise the message's MODSEQ in All Mail without changing its flags, so that a
+        label change shows in CONDSTORE's HIGHESTMODSEQ, CHANGEDSINCE and IDLE as on Gmail
+        (a label-only change there raises the message's MODSEQ; on Dovecot a copy in
+        another folder does not): a keyword set and cleared again, each STORE one MODSEQ."""
+        conn = self.dovecot.session(user)
+        conn.select(_quote(ALL_MAIL))
+        for uid in self._uids_of(conn, raw):
+            for op in ("+FLAGS.SILENT", "-FLAGS.SILENT"):
+                typ, data = conn.uid("STORE", str(uid), op, f"({TOUCH_KEYWORD})")
+                if typ != "OK":
+                    raise DovecotError(f"STORE {op} {TOUCH_KEYWORD} failed: {data!r}")
+        conn.close()
+
+    @staticmethod
+    def _uids_of(conn: imaplib.IMAP4, raw: bytes) -> list[int]:
+        """The UIDs of the selected folder's messages with `raw`'s Message-ID."""
+        found = _MSGID.search(raw)
+        if found is None:
+            raise ValueError("the message has no Message-ID to find it by")
+        typ, data = conn.uid("SEARCH", "HEADER", "Message-ID", found.group(1).decode())
+        if typ != "OK":
+            raise DovecotError(f"UID SEARCH failed: {data!r}")
+        return [int(u) for u in (data[0] or b"").split()]
 
     def rebuild_all_mail(self, user: str, raws: Iterable[bytes]) -> None:
         """Delete and re-create All Mail with these messages: a new UIDVALIDITY (as after a
@@ -221,6 +272,7 @@ class _Session:
         self.user: str | None = None
         self.selected: str | None = None
         self._side: imaplib.IMAP4 | None = None
+        self.broken: set[int] = set()  # UIDs of the current FETCH answered `BODY[] NIL`
 
     def run(self) -> None:
         try:
@@ -263,8 +315,20 @@ class _Session:
             wanted = [m.group(1).upper() for m in _GM_ITEM.finditer(line)]
             line = _strip_gm(line)
         meta = self._meta(line) if wanted else {}
+        self.broken = self._broken(line) if uid and sub == b"FETCH" else set()
         self._forward(line)
         self._relay(tag, verb, sub, wanted, meta, line)
+
+    def _broken(self, line: bytes) -> set[int]:
+        """The UIDs of this UID FETCH whose body is to be answered NIL (`unreadable`)."""
+        if not self.proxy.unreadable or self.selected is None or not _BODY.search(line):
+            return set()
+        spec = line.split(b" ")[3].decode()
+        return {
+            uid
+            for uid, msgid in self._ids(self.selected, spec).items()
+            if msgid.strip("<>") in self.proxy.unreadable
+        }
 
     def _forward(self, line: bytes) -> None:
         self.server.sendall(line)
@@ -296,6 +360,8 @@ class _Session:
                     self.selected = _folder_arg(sent)
                 self.client.sendall(_capabilities(line))
                 return
+            if self.broken and self._nil_body(line):
+                continue
             line = self._rewrite(line, verb, sub, wanted, meta)
             if line:
                 self.client.sendall(line)
@@ -313,10 +379,36 @@ class _Session:
         if verb == b"LIST" and line.startswith(b"* LIST"):
             line = _list_line(line)
         if wanted:
+            line = self._listed_size(line, meta)
             line = _add_gm(line, wanted, meta)
         if sub == b"FETCH" and b"BODY[] {" in line and (uid := _UID.search(line)):
             self.proxy.bodies.append(int(uid.group(1)))
         return _capabilities(line)
+
+    def _nil_body(self, line: bytes) -> bool:
+        """Send a FETCH line of a `broken` UID with `BODY[] NIL` instead of its literal
+        (read from the server and dropped); False for any other line."""
+        body = line.rstrip(b"\r\n")
+        found, uid = _LITERAL.search(body), _UID.search(line)
+        if found is None or uid is None or int(uid.group(1)) not in self.broken:
+            return False
+        if not body[: found.start()].endswith(b"BODY[] "):
+            return False
+        self.sin.read(int(found.group(1)))
+        rest = self.sin.readline()
+        self.proxy.nil_bodies.append(int(uid.group(1)))
+        self.client.sendall(body[: found.start()] + b"NIL" + rest)
+        return True
+
+    def _listed_size(self, line: bytes, meta: dict[int, tuple[int, int, list[str]]]) -> bytes:
+        """The FETCH line with the RFC822.SIZE `listed_sizes` tells for its message."""
+        uid = _UID.search(line)
+        if not self.proxy.listed_sizes or uid is None or int(uid.group(1)) not in meta:
+            return line
+        size = self.proxy.listed_sizes.get(meta[int(uid.group(1))][0])
+        if size is None:
+            return line
+        return _SIZE.sub(b"RFC822.SIZE %d" % size, line, count=1)
 
     def _literals(self, line: bytes, *, fetch: bool) -> None:
         """Relay the literals (and the rest of the line after each) of one server line."""

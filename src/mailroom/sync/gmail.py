@@ -21,12 +21,31 @@ is its X-GM-MSGID: the copy's folders are its labels. `\\Sent` says the account 
 Batches commit with their cursor exactly as in folders.py (`commit_batch`), so a kill
 re-fetches at most one batch; the inbox-first pass moves no cursor and is recomputed from
 the server on the next run, less what is stored.
+
+A message All Mail lists but the server does not send readably (`BODY[] NIL`, left out of
+the answer, or listed over the message size limit) goes through the same quarantine as
+any folder's (sync/quarantine.py): each failed attempt is recorded in its batch's
+transaction, the messages after it are stored all the same, and a cursor never passes
+it while it is `retrying`. With Gmail's order that means:
+
+    forward   oldest first: `last_uid` stays below the lowest retrying UID (CursorHold)
+    inbox     moves no cursor, but its retrying UIDs are noted on the backfill's hold
+    rest      newest first: `backfill_below` stays above the highest retrying UID of
+              either pass, so an inbox message to retry is not passed by the rest pass
+    retry     a person's Retry of a message both cursors passed: fetched by UID (listed
+              with its labels first) at the next sync, no cursor moves
+
+Holding a cursor costs a listing, never a refetch: the next sync lists from the cursor
+and leaves out what All Mail already holds (`_todo`, by UID) and what is quarantined or
+dismissed. A sync that leaves a message retrying does not mark All Mail ready and ends in
+the mailbox error `MessagesNotFetched` (the engine), so the retry waits for the backoff;
+after QUARANTINE_AFTER failed syncs the message is quarantined and the sync goes on.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -37,6 +56,7 @@ from sqlalchemy.orm import Session
 
 from mailroom.connectors import imap_gmail
 from mailroom.connectors.base import (
+    Fetched,
     FolderInfo,
     FolderRole,
     FolderStatus,
@@ -49,6 +69,7 @@ from mailroom.db.models import FolderState, MessageCopy
 from mailroom.sync import copies, quarantine
 from mailroom.sync.context import FolderReport, FolderStage, SyncContext
 from mailroom.sync.folders import commit_batch, folder_state, unchanged
+from mailroom.sync.quarantine import CursorHold, Place, QuarantineState
 from mailroom.sync.source import SyncSource
 
 log = logging.getLogger(__name__)
@@ -116,7 +137,9 @@ def sync_all_mail(
         if state.uidvalidity is not None and state.uidvalidity != status.uidvalidity:
             report.gone += _restart(session, ctx, state, status.uidvalidity)
             report.uidvalidity_changed = True
-        if unchanged(state, status):
+        if unchanged(state, status) and not quarantine.has_retrying(
+            session, mailbox_id=ctx.mailbox_id, folder=info.name
+        ):
             report.skipped = True
             return
     _Run(ctx, source, info, report).sync()
@@ -144,22 +167,38 @@ class _Run:
             stage, last_uid = FolderStage(state.stage), state.last_uid
             below, modseq = state.backfill_below, state.highestmodseq
         self.uidvalidity = opened.uidvalidity
+        self.place = Place(self.ctx.mailbox_id, self.name, opened.uidvalidity)
         if stage is FolderStage.NEW:
             top = max(opened.uidnext - 1, 0)
             below = top + 1 if top and opened.messages else None
             self._start(top, below)
             last_uid = top
-        fresh = self._listing(f"{last_uid + 1}:*") if opened.messages else []
-        if not self._store(fresh, mode="forward"):
+        # 0. a person's retries both cursors passed: fetched by UID, no cursor moves
+        with self.ctx.app.sessions() as session:
+            again = quarantine.retrying_passed(
+                session, self.place, last_uid=last_uid, backfill_below=below
+            )
+        retried = self._listing(uid_set(uid for uid, _ in again)) if again else []
+        if not self._store(retried, mode="retry", hold=CursorHold(forward=True)):
             return
-        if fresh:  # every entry is stored now, the reused ones too
-            top = max(e.uid for e in fresh)
+        # 1. new mail, oldest first; the cursor stays below a message to fetch again
+        fresh = self._listing(f"{last_uid + 1}:*") if opened.messages else []
+        ahead = CursorHold(forward=True)
+        if not self._store(fresh, mode="forward", hold=ahead):
+            return
+        if fresh:  # every entry is stored now (the reused ones too), or held
+            top = ahead.forward_cursor(max(e.uid for e in fresh))
             commit_batch(self.ctx, self.info, [], partial(_raise_last, top=top))
         if stage is not FolderStage.NEW:
             self._changes(last_uid, modseq)
-        if below is not None and not self._backfill(below):
+        # 2. the backfill: the inbox, then the rest; the cursor stays above a retry
+        behind = CursorHold(forward=False)
+        listed = [e.uid for e in (*retried, *fresh)]
+        if below is not None and not self._backfill(below, behind, listed):
             return
-        self._finish(opened)
+        self._forget_unlisted(set(listed))
+        if ahead.held is None and behind.held is None:  # else the folder is not done
+            self._finish(opened)
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -178,8 +217,9 @@ class _Run:
         )
         return entries
 
-    def _backfill(self, below: int) -> bool:
-        """The inbox first, then the rest, each newest first; False when stopped."""
+    def _backfill(self, below: int, hold: CursorHold, listed: list[int]) -> bool:
+        """The inbox first, then the rest, each newest first; False when stopped. Adds
+        the UIDs it listed to `listed`."""
         if self.ctx.since is not None:
             dated = self._gm(
                 "UID SEARCH SINCE", uid_sizes, low=1, high=below - 1, since=self.ctx.since
@@ -188,21 +228,60 @@ class _Run:
         else:
             spec = f"1:{below - 1}" if below > 1 else None
         candidates = self._listing(spec) if spec else []
+        listed += [e.uid for e in candidates]
+        todo = self._todo(candidates)
+        self._count_total(todo)
+        inbox = set(self._gm("UID SEARCH X-GM-RAW", imap_gmail.raw_search, "in:inbox"))
+        first = [e for e in todo if e.uid in inbox]
+        # The inbox pass moves no cursor, but a message of it left to retry holds the
+        # backfill cursor of the rest pass above it (`hold` is shared).
+        if not self._store(first[::-1], mode="inbox", hold=hold, todo=True):
+            return False
+        rest = [e for e in todo if e.uid not in inbox]
+        return self._store(rest[::-1], mode="backfill", hold=hold, todo=True)
+
+    def _todo(self, entries: Entries) -> list[imap_gmail.GmailEntry]:
+        """The entries still to store: neither stored in All Mail yet, nor quarantined or
+        dismissed (sync/quarantine.py: those are not fetched again)."""
+        if not entries:
+            return []
         with self.ctx.app.sessions() as session:
-            stored = copies.live_uids(
+            stored = self._stored(session, [e.uid for e in entries])
+            pending = quarantine.known(session, self.place)
+        settled = {uid for uid, state in pending.items() if state != QuarantineState.RETRYING}
+        return [e for e in entries if e.uid not in stored and e.uid not in settled]
+
+    def _stored(self, session: Session, uids: list[int]) -> set[int]:
+        """Which of these UIDs All Mail holds a live copy of (a few: asked by UID; many,
+        as the backfill lists: every live UID of the folder in one query)."""
+        if len(uids) > copies.CHUNK:
+            return copies.live_uids(
                 session,
                 mailbox_id=self.ctx.mailbox_id,
                 folder=self.name,
                 uidvalidity=self.uidvalidity,
             )
-        todo = [e for e in candidates if e.uid not in stored]
-        self._count_total(todo)
-        inbox = set(self._gm("UID SEARCH X-GM-RAW", imap_gmail.raw_search, "in:inbox"))
-        first = [e for e in todo if e.uid in inbox]
-        if not self._store(first[::-1], mode="inbox"):
-            return False
-        rest = [e for e in todo if e.uid not in inbox]
-        return self._store(rest[::-1], mode="backfill")
+        found = session.scalars(
+            select(MessageCopy.uid).where(
+                MessageCopy.mailbox_id == self.ctx.mailbox_id,
+                MessageCopy.folder == self.name,
+                MessageCopy.uidvalidity == self.uidvalidity,
+                MessageCopy.gone_at.is_(None),
+                MessageCopy.uid.in_(uids),
+            )
+        )
+        return set(found)
+
+    def _forget_unlisted(self, listed: set[int]) -> None:
+        """Rows still retrying whose UID no listing of this sync returned: expunged."""
+        with self.ctx.app.sessions() as session:
+            gone = quarantine.unlisted(session, self.place, listed)
+        if gone:
+
+            def forget(session: Session) -> None:
+                quarantine.forget_stored(session, self.place, gone)
+
+            commit_batch(self.ctx, self.info, [], lambda state: None, extra=forget)
 
     def _count_total(self, todo: Entries) -> None:
         def count(state: FolderState) -> None:
@@ -211,9 +290,12 @@ class _Run:
 
         commit_batch(self.ctx, self.info, [], count)
 
-    def _store(self, entries: Entries, *, mode: str) -> bool:
+    def _store(self, entries: Entries, *, mode: str, hold: CursorHold, todo: bool = False) -> bool:
         """Store `entries` in this order: known X-GM-MSGIDs as copies at once, the others
-        fetched in bounded batches, each committed with its cursor. False when stopped."""
+        fetched in bounded batches, each committed with its cursor and its quarantine
+        rows (sync/quarantine.py). False when stopped. `todo`: `entries` are filtered
+        already (`_todo`)."""
+        entries = list(entries) if todo else self._todo(entries)
         if not entries:
             return True
         from mailroom.sync.prefetch import Prefetcher  # loaded only when there is mail to fetch
@@ -224,26 +306,56 @@ class _Run:
         batches = size_batches(
             fetch, max_count=self.ctx.batch_size, max_bytes=self.ctx.max_batch_bytes
         )
+        too_big = quarantine.over_limit(fetch)  # their FETCH would fail the batch, always
+        wanted = [[uid for uid in batch if uid not in too_big] for batch in batches]
         fetcher = partial(self.source.fetch_uids, self.name)
-        with Prefetcher(fetcher, batches, depth=2) as prefetcher:
-            for batch, got in prefetcher:
-                if got.unreadable:  # never passed silently; not yet quarantined on this path
-                    raise quarantine.not_fetched_error(
-                        self.ctx.mailbox_id,
-                        [(self.name, u.uid, u.reason) for u in got.unreadable],
-                    )
-                raws = got.messages
-                labelled = [
-                    replace(r, labels=by_uid[r.uid].labels, server_id=str(by_uid[r.uid].msgid))
-                    for r in raws
-                    if r.uid in by_uid
-                ]
-                nbytes = sum(by_uid[uid].size for uid in batch)
-                advance = partial(_advance, batch=batch, nbytes=nbytes, mode=mode)
-                self.report.add(commit_batch(self.ctx, self.info, labelled, advance), len(raws))
-                if self.ctx.stopping:
-                    return False
+        try:
+            with Prefetcher(fetcher, wanted, depth=2) as prefetcher:
+                for batch, (_, got) in zip(batches, prefetcher, strict=True):
+                    got.unreadable += [too_big[uid] for uid in batch if uid in too_big]
+                    self._commit(batch, got, by_uid, mode=mode, hold=hold)
+                    if self.ctx.stopping:
+                        return False
+        finally:
+            self.report.unfetched += hold.failures
+            hold.failures = []
         return True
+
+    def _commit(
+        self,
+        batch: list[int],
+        got: Fetched,
+        by_uid: dict[int, imap_gmail.GmailEntry],
+        *,
+        mode: str,
+        hold: CursorHold,
+    ) -> None:
+        """One fetched batch, its labels, its cursor and its quarantine rows: one commit."""
+        labelled = [
+            replace(r, labels=by_uid[r.uid].labels, server_id=str(by_uid[r.uid].msgid))
+            for r in got.messages
+            if r.uid in by_uid
+        ]
+        left: set[int] = set()  # UIDs still to retry after this batch
+
+        def record(session: Session) -> None:
+            failed = {u.uid for u in got.unreadable}
+            quarantine.forget_stored(session, self.place, [u for u in batch if u not in failed])
+            if got.unreadable:
+                rows = quarantine.record_failures(
+                    session,
+                    self.place,
+                    got.unreadable,
+                    sizes={uid: by_uid[uid].size for uid in failed if uid in by_uid},
+                    server_ids={uid: str(by_uid[uid].msgid) for uid in failed if uid in by_uid},
+                )
+                hold.note(rows)
+                left.update(r.uid for r in rows if r.state == QuarantineState.RETRYING)
+
+        sizes = {uid: by_uid[uid].size for uid in batch}
+        advance = partial(_advance, sizes=sizes, mode=mode, hold=hold, left=left)
+        result = commit_batch(self.ctx, self.info, labelled, advance, extra=record)
+        self.report.add(result, len(got.messages))
 
     def _reuse(self, entries: Entries) -> set[int]:
         """Copies for the entries whose X-GM-MSGID is stored already (no fetch); their UIDs."""
@@ -316,16 +428,32 @@ class _Run:
         commit_batch(self.ctx, self.info, [], finish)
 
 
-def _advance(state: FolderState, *, batch: list[int], nbytes: int, mode: str) -> None:
-    """Move the cursor over a committed batch: forward up, the backfill down; the
-    inbox-first pass moves none (it is recomputed from the server, less what is stored)."""
+def _advance(
+    state: FolderState,
+    *,
+    sizes: Mapping[int, int],
+    mode: str,
+    hold: CursorHold,
+    left: set[int],
+) -> None:
+    """Move the cursor over a committed batch, never past a message to retry (`hold`):
+    forward up, the backfill down; the inbox-first pass moves none (it is recomputed from
+    the server, less what is stored) and neither does a retry. Counts the messages
+    settled (stored or given up on), not those `left` to retry: they count when settled."""
+    settled = [uid for uid in sizes if uid not in left]
+    nbytes = sum(sizes[uid] for uid in settled)
+    if mode == "retry":
+        return  # counted when a cursor passed it
     if mode == "forward":
-        state.last_uid = max(state.last_uid, max(batch))
-        state.total_messages += len(batch)
+        state.last_uid = max(state.last_uid, hold.forward_cursor(max(sizes)))
+        state.total_messages += len(settled)
         state.total_bytes += nbytes
     elif mode == "backfill":
-        state.backfill_below = min(state.backfill_below or min(batch), min(batch))
-    state.done_messages += len(batch)
+        low = hold.backfill_cursor(min(sizes))
+        state.backfill_below = (
+            low if state.backfill_below is None else min(state.backfill_below, low)
+        )
+    state.done_messages += len(settled)
     state.done_bytes += nbytes
 
 
@@ -340,6 +468,7 @@ def _restart(session: Session, ctx: SyncContext, state: FolderState, uidvalidity
     gone = copies.retire_other_uidvalidities(
         session, mailbox_id=ctx.mailbox_id, folder=state.name, keep=uidvalidity
     )
+    quarantine.clear_folder(session, mailbox_id=ctx.mailbox_id, folder=state.name, keep=uidvalidity)
     state.stage = FolderStage.NEW
     state.uidvalidity = state.uidnext = state.messages = state.highestmodseq = None
     state.last_uid = 0

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from mailroom.crm.records import record_summary
 from mailroom.crm.timeline import TimelineEntry, iso_date
-from mailroom.db.models import Attachment, Message, MessageLink, Record
+from mailroom.db.models import Attachment, Message, MessageCopy, MessageLink, Record
 from mailroom.mail.html import sanitise_html
 from mailroom.matching.reasons import reason_words
 
@@ -28,6 +28,25 @@ def record_view(record: Record) -> dict[str, Any]:
 
 def timeline_item(entry: TimelineEntry, *, level: str, thread: str) -> dict[str, Any]:
     return {**entry.to_json(), "access": level, "thread": thread}
+
+
+def message_labels(session: Session, message_id: int) -> list[str]:
+    """The labels of the message's live copies (Gmail's X-GM-LABELS, sync/gmail.py), once
+    each, sorted: `\\Inbox`, `\\Sent`, "Customers" … ([] for mail from other servers).
+    Shown with the body only (`everything`): a label is its owner's filing."""
+    found: set[str] = set()
+    for labels in session.scalars(
+        select(MessageCopy.labels).where(
+            MessageCopy.message_id == message_id, MessageCopy.gone_at.is_(None)
+        )
+    ):
+        found.update(labels or [])
+    return sorted(found)
+
+
+def label_name(label: str) -> str:
+    """A label as a person reads it: Gmail's system labels without their backslash."""
+    return label[1:] if label.startswith("\\") else label
 
 
 def message_view(
@@ -101,6 +120,7 @@ def message_view(
         ],
         "records": links,
         "linked": linked,
+        "labels": message_labels(session, message.id) if full else [],
         "access": level,
         "parse_error": message.parse_error,
     }

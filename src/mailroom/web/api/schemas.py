@@ -123,6 +123,12 @@ class MessageOut(BaseModel):
     linked: list[LinkedOut] = Field(
         default_factory=list, description="The linked records by name, with the reason in words."
     )
+    labels: list[str] = Field(
+        default_factory=list,
+        description="The Gmail labels of the message's copies, sorted (system labels as "
+        "Gmail names them, e.g. \\Inbox, \\Sent); empty for mail from other servers "
+        "and when your access does not include the body.",
+    )
     access: str
     parse_error: str | None
 

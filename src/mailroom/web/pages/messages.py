@@ -25,7 +25,7 @@ from mailroom.mail.html import SafeHtml, frame_csp, frame_document, text_documen
 from mailroom.matching.manual import link_by_hand, unlink_by_hand
 from mailroom.web.api.messages import attachment_response
 from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx
-from mailroom.web.present import message_view
+from mailroom.web.present import label_name, message_view
 from mailroom.web.templating import render
 
 router = APIRouter()
@@ -62,6 +62,7 @@ def message_page(
         ctx,
         nav="records",
         m=view,
+        labels=[label_name(label) for label in view["labels"]],
         images=images,
         has_html=bool(message.html_body),
         linked=linked_records(db, message.id),

@@ -1,0 +1,29 @@
+"""user time zone: the zone a user's pages show times in
+
+Revision ID: 0027
+Revises: 0018
+
+`users.time_zone` (issue 13, item 12): an IANA zone name (`Europe/Paris`), chosen on the
+account page or `PATCH /api/v1/me`; NULL until then, and the browser's own zone is saved
+on the first page it shows (docs/decisions/0027-times-in-the-viewers-time-zone.md).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0027"
+down_revision = "0018"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        batch.add_column(sa.Column("time_zone", sa.String(64), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("time_zone")

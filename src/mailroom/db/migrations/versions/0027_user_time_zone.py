@@ -20,10 +20,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("time_zone", sa.String(64), nullable=True))
+    # A plain ADD COLUMN (SQLite has it for a nullable column): a batch copy of `users`
+    # would rewrite the foreign keys that other tables hold on it.
+    op.add_column("users", sa.Column("time_zone", sa.String(64), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("time_zone")
+    op.drop_column("users", "time_zone")

@@ -23,13 +23,13 @@ def _print_report(report: SyncReport) -> None:
             f"Mailbox {report.mailbox_id}: paused until {report.paused_until:%Y-%m-%d %H:%M} "
             f"UTC, then it resumes by itself ({report.fetched} fetched before the pause)."
         )
-        console.print(f"  Why: {diagnose(report.error).hint}")
+        console.print(f"  Why: {diagnose(report.error, mailbox_id=report.mailbox_id).hint}")
         return
     if report.error:
         err_console.print(f"Mailbox {report.mailbox_id}: [red]{report.error.message}[/]")
         from mailroom.sync.health import diagnose
 
-        err_console.print(f"  Fix: {diagnose(report.error).hint}")
+        err_console.print(f"  Fix: {diagnose(report.error, mailbox_id=report.mailbox_id).hint}")
         return
     if report.skipped:
         why = {

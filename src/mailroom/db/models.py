@@ -91,6 +91,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), default="member")
     password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The IANA zone the user's pages show times in (issue 13); None until the user or
+    # their browser says (pages show UTC meanwhile).
+    time_zone: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class Record(Base):

@@ -29,6 +29,7 @@ from mailroom.services.aliases import AliasView, alias_views
 from mailroom.services.lookup import load_mailbox
 from mailroom.services.quarantine import quarantine_counts
 from mailroom.services.workers import claim_process
+from mailroom.sync.health import name_mailbox
 
 if TYPE_CHECKING:
     from mailroom.jobs.status import MailboxJobs
@@ -54,14 +55,14 @@ def last_hint(session: Session, mailbox: Mailbox) -> str | None:
     """How to fix the mailbox's last error (the sync engine's hint, else the error log's)."""
     if mailbox.status not in (MailboxStatus.ERROR, MailboxStatus.PAUSED) and not mailbox.last_error:
         return None
-    if mailbox.error_hint:
-        return str(mailbox.error_hint)
-    return session.scalar(
+    hint = mailbox.error_hint or session.scalar(
         select(MailboxError.hint)
         .where(MailboxError.mailbox_id == mailbox.id)
         .order_by(MailboxError.id.desc())
         .limit(1)
     )
+    # Hints stored before they named their mailbox say `ID`: name it when shown.
+    return name_mailbox(str(hint), mailbox.id) if hint else None
 
 
 def _one(
@@ -197,7 +198,7 @@ def error_log(
             "at": e.at.isoformat(),
             "kind": e.kind,
             "message": e.message,
-            "hint": e.hint,
+            "hint": name_mailbox(e.hint, mailbox_id) if e.hint else e.hint,
             "user_fixable": e.user_fixable,
             "retry_at": _iso(e.retry_at),
         }

@@ -183,7 +183,8 @@ def provider_of(app: App, mailbox_id: int) -> str:
     if grant is None:
         raise BadInput(
             f"Mailbox {mailbox_id} signs in with a password, not OAuth.",
-            hint="Enter its new password with `mailroom mailbox edit ID --password-stdin`.",
+            hint=f"Enter its new password with `mailroom mailbox edit {mailbox_id} "
+            "--password-stdin`.",
         )
     return grant.provider
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -105,6 +105,21 @@ HINTS = {
     "(disable another mailbox or raise the limit).",
 }
 
+# A hint is written once with `ID` for the mailbox; `name_mailbox` puts the real id in
+# before the hint is stored or shown, so a user can run the command as it is.
+_ID_PLACEHOLDER = re.compile(
+    r"(mailroom (?:mailbox (?:edit|reconnect|test|quarantine|errors)|sync --now)) ID\b"
+)
+
+
+def name_mailbox(hint: str, mailbox_id: int | None) -> str:
+    """The hint with its `mailroom … ID` commands naming mailbox `mailbox_id` (unchanged
+    when the id is unknown)."""
+    if mailbox_id is None:
+        return hint
+    return _ID_PLACEHOLDER.sub(lambda m: f"{m.group(1)} {mailbox_id}", hint)
+
+
 _THROTTLE = re.compile(r"\[THROTTLED\]|suggested backoff time|request is throttled", re.I)
 _BACKOFF_MS = re.compile(r"suggested backoff time:?\s*(\d+)\s*milli", re.I)
 _BANDWIDTH = re.compile(r"exceeded command or bandwidth limits|bandwidth limit", re.I)
@@ -132,12 +147,18 @@ class Diagnosis:
     pause: bool = False  # a quota that lifts by itself: `paused`, no failure counted
 
 
-def diagnose(exc: MailroomError) -> Diagnosis:
+def diagnose(exc: MailroomError, *, mailbox_id: int | None = None) -> Diagnosis:
     """Classify an error from a sync; the server's words come before the exception type.
 
     Throttling and quota answers can arrive as a refused LOGIN: they are checked first so
-    that a throttled login never counts against the credentials.
+    that a throttled login never counts against the credentials. With `mailbox_id`, the
+    hint's commands name that mailbox instead of `ID`.
     """
+    found = _diagnose(exc)
+    return replace(found, hint=name_mailbox(found.hint, mailbox_id))
+
+
+def _diagnose(exc: MailroomError) -> Diagnosis:
     text = exc.message
     if isinstance(exc, OAuthRevoked):  # the provider's words may say anything
         return Diagnosis("oauth_revoked", REVOKED_HINT, True, retry_after=REVOKED_RETRY)
@@ -198,7 +219,7 @@ def record_failure(
 ) -> Diagnosis:
     """Log the error, set the status and schedule the next attempt; returns the diagnosis."""
     now = now or datetime.now(UTC)
-    found = diagnose(exc)
+    found = diagnose(exc, mailbox_id=mailbox.id)
     if found.pause:
         _pause(session, mailbox, exc, found, now)
         return found

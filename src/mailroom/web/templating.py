@@ -8,12 +8,16 @@ so a crafted link cannot put words on the page).
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 from mailroom.matching.reasons import reason_words
 from mailroom.web.deps import PRE_COOKIE, Ctx
@@ -27,8 +31,37 @@ def plural(kind: str) -> str:
     return PLURALS.get(kind, f"{kind}s")
 
 
+def local_time(value: datetime | date | str | None, zone: str | None) -> str:
+    """A stored time (UTC, aware or naive, or its ISO text) as `YYYY-MM-DD HH:MM` in
+    `zone` (UTC when unset or unknown); a date stays a date, text that is no time stays."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        text = value
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            return text
+    if not isinstance(value, datetime):
+        return value.isoformat()
+    try:
+        tz = ZoneInfo(zone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo("UTC")
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+@pass_context
+def viewer_time(context: Context, value: datetime | date | str | None) -> str:
+    """The `localtime` filter: `value` in the signed-in user's time zone (issue 13)."""
+    ctx = context.get("ctx")
+    return local_time(value, ctx.user.time_zone if ctx is not None else None)
+
+
 TEMPLATES.env.filters["reason"] = reason_words
 TEMPLATES.env.filters["plural"] = plural
+TEMPLATES.env.filters["localtime"] = viewer_time
 
 NOTICES = {
     "connected": "Mailbox connected. Its first sync has started.",
@@ -40,6 +73,7 @@ NOTICES = {
     "role-saved": "Role saved.",
     "settings-saved": "Settings saved.",
     "token-revoked": "Token revoked.",
+    "time-zone-saved": "Time zone saved: times on every page are shown in it.",
     "signed-out": "You are signed out.",
     "password-saved": "Password changed. Other sessions were signed out.",
     "password-saved-tokens-revoked": "Password changed. Other sessions were signed out and "

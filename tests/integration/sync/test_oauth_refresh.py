@@ -153,7 +153,7 @@ def test_a_revoked_grant_is_oauth_revoked_never_an_auth_failure_and_not_retried(
         row = session.get(Mailbox, box)
         assert row is not None
         assert row.error_kind == "oauth_revoked" and row.auth_failure_count == 0
-        assert row.error_hint is not None and "mailroom mailbox reconnect ID" in row.error_hint
+        assert row.error_hint is not None and f"mailroom mailbox reconnect {box} " in row.error_hint
         assert row.next_attempt_at is not None
         wait = row.next_attempt_at.replace(tzinfo=UTC) - datetime.now(UTC)
         assert wait > timedelta(hours=12)

@@ -164,7 +164,7 @@ def test_oauth_mailbox_signs_in_syncs_refreshes_sends_and_reconnects_after_revoc
     cli("sync", "--once", code=2)
     errors = json.loads(cli("mailbox", "errors", box, "--json"))
     assert errors["errors"][0]["kind"] == "oauth_revoked"
-    assert "mailroom mailbox reconnect ID" in errors["errors"][0]["hint"]
+    assert f"mailroom mailbox reconnect {box} " in errors["errors"][0]["hint"]
     row = cli.mailbox(box)
     assert row["error_kind"] == "oauth_revoked" and row["auth_failures"] == 0
     spent = oauth_provider.authority.refreshes

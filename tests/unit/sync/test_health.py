@@ -131,3 +131,38 @@ def test_gmails_bandwidth_limit_pauses_longer_each_time_and_never_counts_as_fail
         assert mailbox.last_error is not None and mailbox.last_error.startswith("Paused until")
     assert waits[:3] == [3600.0, 7200.0, 14400.0]
     assert waits[-1] == PAUSE_MOST and waits == sorted(waits)
+
+
+def test_every_fix_hint_names_the_real_mailbox_id_never_a_literal_ID(sqlite_app: App) -> None:
+    """Issue 13: the fix said `mailroom mailbox edit ID` with a literal "ID"."""
+    from mailroom.errors import ConfigError, NotFound, OAuthRevoked
+    from mailroom.services.mailboxes import error_log, last_hint
+    from mailroom.sync.health import HINTS, name_mailbox, record_failure
+
+    for kind, hint in HINTS.items():
+        named = name_mailbox(hint, 42)
+        assert " ID" not in named.replace("Entra ID", ""), kind
+        if "mailroom " in hint:
+            assert "mailroom " in named and " 42" in named, kind
+    errors = [
+        AuthenticationError("refused the user name or password"),
+        OAuthRevoked("invalid_grant"),
+        NotFound("The server has no folder 'X'.", hint="Check with `mailroom mailbox test ID`."),
+        ConfigError("cannot decrypt"),
+        ProtocolError("NO [UNAVAILABLE] IMAP access is disabled for this account"),
+    ]
+    (box,) = setup_company(sqlite_app)
+    with transaction(sqlite_app.sessions) as session:
+        mailbox = session.get(Mailbox, box)
+        assert mailbox is not None
+        for error in errors:
+            found = record_failure(session, mailbox, error)  # type: ignore[arg-type]
+            assert f" {box}" in found.hint and " ID" not in found.hint, found.hint
+            assert mailbox.error_hint == found.hint
+        # A hint stored before hints named their mailbox is named when shown.
+        mailbox.error_hint = HINTS["auth_failed"]
+        assert last_hint(session, mailbox) == name_mailbox(HINTS["auth_failed"], box)
+        assert f"mailroom mailbox edit {box} --password-stdin" in str(last_hint(session, mailbox))
+    with sqlite_app.sessions() as session:
+        hints = [e["hint"] for e in error_log(session=session, mailbox_id=box)]
+    assert len(hints) == len(errors) and all(" ID" not in h for h in hints), hints

@@ -9,6 +9,7 @@ from mailroom.web.api import (
     discovery,
     mailbox_setup,
     mailboxes,
+    me,
     messages,
     notes,
     records,
@@ -27,6 +28,7 @@ SECTIONS = (
     admin,
     notes,
     unmatched,
+    me,
 )
 router = APIRouter(prefix=PREFIX)
 for section in SECTIONS:

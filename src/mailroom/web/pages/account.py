@@ -1,4 +1,8 @@
-"""The signed-in user's own page: API tokens (shown once when created) and password.
+"""The signed-in user's own page: time zone, API tokens (shown once when created), password.
+
+The time zone is the one times on every page are shown in (the `localtime` filter); until
+the user picks one, the browser reports its own zone once (`POST /account/time-zone` with
+`detected=true`, from app.js), which never overrides a choice (services.account).
 
 Changing the password asks for the current one, keeps this session, signs every other
 session out and, with the box ticked, revokes all the user's API tokens
@@ -19,6 +23,7 @@ from mailroom.security.auth import (
     list_api_tokens,
     revoke_api_token,
 )
+from mailroom.services.account import set_time_zone, time_zones
 from mailroom.web.deps import Csrf, Db, PageCtx
 from mailroom.web.templating import render
 
@@ -33,6 +38,7 @@ def _account(request: Request, ctx: PageCtx, db: Db, **values: Any) -> Response:
         ctx,
         nav="account",
         tokens=list_api_tokens(db, user=ctx.user),
+        time_zones=time_zones(),
         **({"new_token": None, "error": None} | values),
     )
 
@@ -40,6 +46,28 @@ def _account(request: Request, ctx: PageCtx, db: Db, **values: Any) -> Response:
 @router.get("")
 def account_page(request: Request, ctx: PageCtx, db: Db) -> Response:
     return _account(request, ctx, db)
+
+
+@router.post("/time-zone")
+def time_zone(
+    request: Request,
+    ctx: Csrf,
+    db: Db,
+    time_zone: Annotated[str, Form(max_length=100)],
+    detected: Annotated[bool, Form()] = False,
+) -> Response:
+    """Save the zone the user chose (or, `detected`, the browser's own if none is set)."""
+    try:
+        set_time_zone(db, user=ctx.user, time_zone=time_zone, only_if_unset=detected)
+        db.commit()
+    except MailroomError as exc:
+        db.rollback()
+        if detected:
+            return Response(status_code=204)  # a browser's odd zone: pages stay in UTC
+        return _account(request, ctx, db, status_code=422, error=exc)
+    if detected:
+        return Response(status_code=204)
+    return RedirectResponse("/account?notice=time-zone-saved", status_code=303)
 
 
 @router.post("/tokens")

@@ -1,6 +1,16 @@
 // Mailroom dashboard: the little behaviour htmx does not give. No inline scripts (CSP).
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
+  // Times are shown in the user's time zone; until they choose one, report the browser's
+  // own once (the server ignores it when a zone is already set; pages/account.py).
+  var detectToken = document.body.dataset.detectTimeZone;
+  if (detectToken && window.fetch && window.Intl) {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone) {
+      var body = new URLSearchParams({ csrf_token: detectToken, time_zone: zone, detected: "true" });
+      fetch("/account/time-zone", { method: "POST", body: body, credentials: "same-origin" });
+    }
+  }
   // Provider presets fill the server fields: the chosen protocol's (IMAP or POP3) and
   // SMTP's, all of them, so "Any other server" after Gmail leaves no smtp.gmail.com and
   // POP3 gets POP3's port (connectors/presets.py; issue 13).

@@ -42,9 +42,31 @@ def upgrade(engine: Engine) -> None:
     from alembic import command
 
     cfg = alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if sqlite:
+            # SQLite's batch mode rebuilds a table (copy, DROP, rename); with foreign keys on,
+            # the DROP deletes every row that references it by ON DELETE CASCADE (a record's
+            # addresses, a message's copies and links). The pragma only takes effect outside
+            # a transaction, so it is set on the driver's connection before BEGIN.
+            _set_foreign_keys(conn, on=False)
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"migrations left broken references: {broken[:5]}")
+        finally:
+            if sqlite:
+                _set_foreign_keys(conn, on=True)
+
+
+def _set_foreign_keys(conn: Connection, *, on: bool) -> None:
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    raw.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
 
 def is_current(engine: Engine) -> bool:

@@ -14,9 +14,18 @@ from mailroom.db.engine import transaction
 from mailroom.db.models import Message
 
 
+def _ours(obj: object, name: str | None, kind: str, reflected: bool, _: object) -> bool:
+    """Procrastinate's own tables (migration 0019 applies its schema on PostgreSQL) are not
+    Mailroom's models; everything else is compared."""
+    table = getattr(obj, "table", obj) if kind != "table" else obj
+    table_name = getattr(table, "name", name) or ""
+    return not str(table_name).startswith("procrastinate_")
+
+
 def test_migrations_create_exactly_the_models_schema(any_app: App) -> None:
     with any_app.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"include_object": _ours})
+        diff = compare_metadata(context, Base.metadata)
     assert diff == []
 
 

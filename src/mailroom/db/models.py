@@ -91,6 +91,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), default="member")
     password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Appended below what the user writes, after "-- " (outbox.quoting); "" for none.
+    signature: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class Record(Base):

@@ -226,6 +226,12 @@ def _visible_clause(session: Session, viewer: Viewer) -> ColumnElement[bool]:
     return and_(in_company, or_(own, took_part))
 
 
+def visible_messages(session: Session, viewer: Viewer) -> ColumnElement[bool]:
+    """SQL for “the viewer may see this message at some level”, for queries outside this
+    module (the address book's recent correspondents) that must honour strict privacy."""
+    return _visible_clause(session, viewer)
+
+
 def access_levels(
     session: Session, *, viewer: Viewer, message_ids: Sequence[int]
 ) -> dict[int, str]:

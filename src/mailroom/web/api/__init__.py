@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from mailroom.web.api import (
     admin,
+    compose_extras,
     discovery,
     mailbox_setup,
     mailboxes,
@@ -15,7 +16,16 @@ from mailroom.web.api import (
 )
 
 PREFIX = "/api/v1"
-SECTIONS = (records, messages, sending, mailboxes, mailbox_setup, discovery, admin)
+SECTIONS = (
+    records,
+    messages,
+    sending,
+    compose_extras,
+    mailboxes,
+    mailbox_setup,
+    discovery,
+    admin,
+)
 router = APIRouter(prefix=PREFIX)
 for section in SECTIONS:
     router.include_router(section.router)

@@ -16,6 +16,7 @@ from mailroom.web.pages import (
     mailboxes,
     messages,
     oauth,
+    outbox,
     records,
     setup,
 )
@@ -25,6 +26,7 @@ SECTIONS = (
     records,
     messages,
     compose,
+    outbox,
     discovery,
     mailboxes,
     mailbox_settings,

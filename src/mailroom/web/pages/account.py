@@ -1,4 +1,5 @@
-"""The signed-in user's own page: API tokens (shown once when created) and password.
+"""The signed-in user's own page: API tokens (shown once when created), password, and the
+signature appended to the mail they write (services.compose).
 
 Changing the password asks for the current one, keeps this session, signs every other
 session out and, with the box ticked, revokes all the user's API tokens
@@ -19,6 +20,7 @@ from mailroom.security.auth import (
     list_api_tokens,
     revoke_api_token,
 )
+from mailroom.services.compose import set_signature, signature_of
 from mailroom.web.deps import Csrf, Db, PageCtx
 from mailroom.web.templating import render
 
@@ -33,6 +35,7 @@ def _account(request: Request, ctx: PageCtx, db: Db, **values: Any) -> Response:
         ctx,
         nav="account",
         tokens=list_api_tokens(db, user=ctx.user),
+        signature=signature_of(db, user_id=ctx.user.id),
         **({"new_token": None, "error": None} | values),
     )
 
@@ -83,3 +86,19 @@ def new_password(
         return _account(request, ctx, db, status_code=422, error=exc)
     notice = "password-saved-tokens-revoked" if revoked else "password-saved"
     return RedirectResponse(f"/account?notice={notice}", status_code=303)
+
+
+@router.post("/signature")
+def save_signature(
+    request: Request,
+    ctx: Csrf,
+    db: Db,
+    signature: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """Save the signature appended below what the user writes (after "-- ")."""
+    try:
+        set_signature(db, viewer=ctx.viewer, signature=signature)
+    except MailroomError as exc:
+        db.rollback()
+        return _account(request, ctx, db, status_code=422, error=exc)
+    return RedirectResponse("/account?notice=signature-saved#signature", status_code=303)

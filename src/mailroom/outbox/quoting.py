@@ -4,7 +4,7 @@ Order (as mail programs write it, "bottom-posting" of the quote): the user's tex
 signature after the RFC 3676 §4.3 separator line "-- " (dash dash space); then the quoted
 original. For text the original is introduced by "On DATE, NAME wrote:" and every line is
 prefixed "> " (RFC 3676 quoting); a forward has a "Forwarded message" header block instead.
-For HTML the original's HTML is sanitised (mail.html, remote images blocked) and put in a
+For HTML the original's HTML is sanitised (mail.html; remote images dropped) and put in a
 `<blockquote type="cite">`; the user's text and the signature are escaped, never markup.
 Pure functions: no database, no network.
 """
@@ -16,12 +16,14 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from mailroom.mail.html import sanitise_html
+from mailroom.mail.html import BLOCKED_IMAGE, sanitise_html
 
 SIGNATURE_SEPARATOR = "-- "
 MAX_SIGNATURE = 2000
 MAX_QUOTED = 200_000  # characters of the original kept in a quote
 _FORWARD_PREFIX = re.compile(r"^\s*(fwd?|wg|tr|rv)\s*:", re.IGNORECASE)
+# The dashboard's stand-in for a blocked remote image means nothing in mail sent out.
+_PLACEHOLDER = re.compile(r"<img[^>]*" + re.escape(BLOCKED_IMAGE) + r"[^>]*>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +122,7 @@ def html_body(
         parts.append(f'<div class="signature">{SIGNATURE_SEPARATOR}<br>{sig}</div>')
     if original is not None:
         inner = (
-            sanitise_html(original.html[:MAX_QUOTED], allow_remote_images=False).html
+            _PLACEHOLDER.sub("", sanitise_html(original.html[:MAX_QUOTED]).html)
             if original.html.strip()
             else _paragraphs(original.text[:MAX_QUOTED])
         )

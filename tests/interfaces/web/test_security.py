@@ -12,6 +12,7 @@ from sqlalchemy import select
 from mailroom.app import App
 from mailroom.db.matching_models import MatchRule
 from mailroom.db.models import Mailbox, QuarantinedMessage, User
+from mailroom.db.outbox_models import OutboxEntry
 from mailroom.db.web_models import ApiToken, MailboxSharing, WebSession
 from mailroom.mail.html import BLOCKED_IMAGE, sanitise_html
 from mailroom.security.auth import MAX_FAILURES
@@ -28,6 +29,7 @@ FORMS = {
     "/mailboxes/{mailbox_id}/smtp": {"smtp_host": "127.0.0.1", "smtp_port": "25"},
     "/admin/rules/{name}/move": {"to": "down"},
     "/admin/rules/{name}/edit": {"action": "tag", "tag": "x", "to": "@y.test"},
+    "/mailboxes/{mailbox_id}/feeds": {"feeds": "lead"},
 }
 # JSON bodies the API routes need, for the same reason.
 JSONS = {
@@ -36,6 +38,7 @@ JSONS = {
     "/api/v1/mailboxes/{id}/smtp": {"host": "127.0.0.1", "port": 25},
     "/api/v1/mailboxes/{id}/aliases/approve": {"address": "sales@beta.example"},
     "/api/v1/rules/{name}": {"description": "edited by another company"},
+    "/api/v1/mailboxes/{mailbox_id}/feeds": {"feeds": ["lead"]},
 }
 BETA_RULE = "beta-only-rule"
 
@@ -55,7 +58,30 @@ def foreign_values(sqlite_app: App, beta: Tenant) -> dict[str, str]:
         "name": BETA_RULE,
         "qid": str(beta_quarantined(sqlite_app, beta)),
         "quarantine_id": str(beta_quarantined(sqlite_app, beta)),
+        "entry_id": str(beta_failed_send(sqlite_app, beta)),
     }
+
+
+def beta_failed_send(sqlite_app: App, beta: Tenant) -> int:
+    """The id of a failed send of Beta's admin's mailbox (an outbox row, made once)."""
+    from mailroom.db.engine import transaction
+
+    with transaction(sqlite_app.sessions) as session:
+        row = session.scalar(select(OutboxEntry).where(OutboxEntry.mailbox_id == beta.mailbox_id))
+        if row is None:
+            row = OutboxEntry(
+                company_id=beta.company_id,
+                mailbox_id=beta.mailbox_id,
+                message_id="failed.1@beta.example",
+                envelope_from=beta.admin,
+                recipients=["jo@client-beta.example"],
+                raw=b"Subject: x\r\n\r\nx\r\n",
+                status="failed",
+                last_error="550 No such user",
+            )
+            session.add(row)
+            session.flush()
+        return row.id
 
 
 def beta_quarantined(sqlite_app: App, beta: Tenant) -> int:
@@ -125,7 +151,10 @@ def test_every_route_refuses_another_companys_ids(
             form = {"record": f"contact:{alpha.contact_id}"}  # Alpha's record, Beta's message
         body = JSONS.get(path) if method in ("POST", "PATCH", "PUT") else None
         if body is not None:
-            body = {k: str(v).format(alpha_contact=alpha.contact_id) for k, v in body.items()}
+            body = {
+                k: str(v).format(alpha_contact=alpha.contact_id) if isinstance(v, str) else v
+                for k, v in body.items()
+            }
             if "port" in body:
                 body["port"] = int(body["port"])
         answer = web.request(method, url, headers=headers, data=form, json=body)

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from mailroom.errors import MailroomError
+from mailroom.errors import BadInput
 from mailroom.services.outbox import list_sends, retry_send
 from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx
 from mailroom.web.templating import render
@@ -42,7 +42,7 @@ def retry_page(request: Request, ctx: Csrf, db: Db, app: MailroomApp, entry_id: 
     """Retry a failed or held send now; back to the Outbox with the outcome."""
     try:
         result = retry_send(app, db, viewer=ctx.viewer, entry_id=entry_id)
-    except MailroomError as exc:
+    except BadInput as exc:  # not failed or held; anyone else's entry is a 404
         db.rollback()
         return render(
             request,

@@ -30,8 +30,8 @@ from typing import cast
 from sqlalchemy import Table, insert, select, tuple_
 from sqlalchemy.orm import Session
 
-from mailroom.db.matching_models import FeedSkip, LinkTombstone
-from mailroom.db.models import RECORD_TYPES, MessageLink
+from mailroom.db.matching_models import FeedSkip, LinkTombstone, MailboxPolicy
+from mailroom.db.models import RECORD_TYPES, MessageCopy, MessageLink
 from mailroom.matching import address_index, index
 
 CASE_REF = re.compile(r"\[Case #(\d{1,12})\]", re.IGNORECASE)
@@ -126,6 +126,50 @@ def record_feed_skips(
     ]
     if rows:
         session.execute(insert(cast(Table, FeedSkip.__table__)), rows)
+
+
+def refuse_unfed(
+    session: Session, *, company_id: int, plans: Mapping[int, Sequence[PlannedLink]]
+) -> dict[int, list[PlannedLink]]:
+    """For stored mail matched again (relink.py): drop the planned links of a type none
+    of the message's mailboxes feeds, keeping each refusal for `why`. A message seen by a
+    mailbox that feeds every type (or by none: drop address) keeps all its links."""
+    boxes: dict[int, set[int]] = {}
+    for part in index.chunks(list(plans)):
+        for message_id, mailbox_id in session.execute(
+            select(MessageCopy.message_id, MessageCopy.mailbox_id).where(
+                MessageCopy.message_id.in_(list(part))
+            )
+        ):
+            boxes.setdefault(message_id, set()).add(mailbox_id)
+    every = {b for bs in boxes.values() for b in bs}
+    fed: dict[int, list[str] | None] = {
+        mailbox_id: feeds
+        for mailbox_id, feeds in session.execute(
+            select(MailboxPolicy.mailbox_id, MailboxPolicy.feeds).where(
+                MailboxPolicy.mailbox_id.in_(sorted(every))
+            )
+        )
+    }
+    kept: dict[int, list[PlannedLink]] = {}
+    for message_id, links in plans.items():
+        seen = boxes.get(message_id, set())
+        chosen = [fed.get(b) for b in seen]
+        if not seen or any(c is None for c in chosen):
+            kept[message_id] = list(links)
+            continue
+        allowed = frozenset(t for c in chosen for t in (c or ()))
+        mine, refused = split_by_feeds({message_id: links}, allowed)
+        kept[message_id] = mine[message_id]
+        if refused:
+            record_feed_skips(
+                session,
+                company_id=company_id,
+                mailbox_id=min(seen),
+                feeds=allowed,
+                refused=refused,
+            )
+    return kept
 
 
 def plan_links(

@@ -90,3 +90,29 @@ def test_an_unknown_record_type_in_feeds_is_refused_with_the_known_ones(
     code, _, err = cli("mailbox", "edit", str(ids.ann_box), "--feeds", "lead,client")
     assert code != 0
     assert "'client'" in err and "lead,contact,account,case,opportunity" in err.replace(", ", ",")
+
+
+def test_a_record_added_later_links_stored_mail_only_as_its_mailboxes_feeds_allow(
+    sqlite_app: App, cli
+) -> None:  # type: ignore[no-untyped-def]
+    ids = setup(sqlite_app)
+    assert cli("mailbox", "edit", str(ids.ann_box), "--feeds", "lead")[0] == 0
+    ingest(
+        sqlite_app, ids.ann_box, mail(message_id="late@newco.example", sender="pat@newco.example")
+    )
+    ingest(
+        sqlite_app,
+        ids.bob_box,
+        mail(message_id="bob@newco.example", sender="pat@newco.example", to="bob@acme.example"),
+    )
+    code, out, _ = cli(
+        "records", "add", "--company", "Acme", "--type", "contact", "--name", "Pat",
+        "--email", "pat@newco.example",
+    )  # fmt: skip
+    assert code == 0
+    contact = out.strip()
+    _, out, _ = cli("why", "late@newco.example", "--json")
+    answer = json.loads(out)
+    assert answer["links"] == [] and answer["not_linked"][0]["record"] == contact
+    _, out, _ = cli("why", "bob@newco.example", "--json")  # Bob's mailbox feeds everything
+    assert json.loads(out)["links"] == [{"record": contact, "reason": "address:main"}]

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from mailroom.app import App
 from mailroom.crm.companies import add_user
 from mailroom.db.engine import transaction
-from mailroom.db.models import Company, User
+from mailroom.db.models import Company, Message, User
 from mailroom.db.outbox_models import OutboxEntry
 from mailroom.db.web_models import CompanyPrivacy
 from mailroom.security.auth import create_api_token
@@ -256,3 +256,56 @@ def test_signature_and_feeds_are_settings_on_the_page_and_the_api(
     )
     assert posted.status_code == 303
     assert len(client.get(feeds, headers=auth(people, "ann")).json()["feeds"]) == 5
+
+
+def test_the_api_starts_a_reply_all_and_a_forward_like_the_form(
+    people: People, client: TestClient
+) -> None:
+    env = people.env
+    ingest(
+        env.app,
+        env.mailbox_id,
+        build_message(
+            to="ann@acme.example, pat@client.example",
+            cc="boss@client.example, ann@acme.example",
+            subject="Plans",
+            body="The plans.",
+            message_id="<plans@client.example>",
+            attachment=("plans.pdf", b"%PDF plans"),
+        ),
+    )
+    with env.app.sessions() as session:
+        message = session.scalar(
+            select(Message.id).where(Message.message_id == "plans@client.example")
+        )
+    start = client.get(
+        f"/api/v1/compose?mode=reply-all&message={message}", headers=auth(people, "ann")
+    ).json()
+    assert (start["to"], start["cc"]) == (
+        ["jo@client.example", "pat@client.example"],
+        ["boss@client.example"],
+    )
+    assert start["subject"] == "Re: Plans" and start["reply_to"] == message
+    assert "> The plans." in start["quoted"]
+    forward = client.get(
+        f"/api/v1/compose?mode=forward&message={message}", headers=auth(people, "ann")
+    ).json()
+    assert forward["subject"] == "Fwd: Plans" and forward["forward_attachments"] == ["plans.pdf"]
+    sent = client.post(
+        "/api/v1/messages",
+        json={
+            "mailbox_id": env.mailbox_id,
+            "to": ["partner@partner.example"],
+            "text": "See below.",
+            "forward_of": message,
+        },
+        headers=auth(people, "ann"),
+    )
+    assert sent.status_code == 201, sent.text
+    (got,) = env.smtp.messages
+    assert b"plans.pdf" in got.data and b"Subject: Fwd: Plans" in got.data
+    beta = seed_tenant(env.app, "Beta")
+    foreign = client.get(
+        f"/api/v1/compose?mode=reply&message={beta.message_ids[0]}", headers=auth(people, "ann")
+    )
+    assert foreign.status_code == 404

@@ -29,6 +29,7 @@ from mailroom.db.times import as_utc
 from mailroom.digits import is_number
 from mailroom.errors import BadInput, MailroomError, NotFound
 from mailroom.ingest.bodies import ensure_bodies
+from mailroom.mailboxes.store import get_mailbox
 from mailroom.outbox.compose import FileAttachment, reply_subject
 from mailroom.outbox.delivery import DeliveryResult, deliver
 from mailroom.outbox.quoting import (
@@ -40,7 +41,7 @@ from mailroom.outbox.quoting import (
     quote_text,
     text_body,
 )
-from mailroom.outbox.service import SendRequest, queue_message
+from mailroom.outbox.service import SendRequest, find_parent, queue_message
 
 MAX_ATTACHMENTS = 20
 MODES = ("new", "reply", "reply-all", "forward")
@@ -176,11 +177,11 @@ def set_signature(session: Session, *, viewer: Viewer, signature: str) -> str:
 
 
 def _body(
-    session: Session, app: App, *, request: SendRequest, viewer: Viewer, how: Compose,
+    session: Session, app: App, *, request: SendRequest, user_id: int, how: Compose,
     source: Message | None,
 ) -> SendRequest:  # fmt: skip
     """The request with its body made: text, signature, quoted or forwarded original."""
-    signature = signature_of(session, user_id=viewer.user_id) if how.signature else ""
+    signature = signature_of(session, user_id=user_id) if how.signature else ""
     forward = how.forward_of is not None
     original = original_of(session, app, source) if source and (forward or how.quote) else None
     if not signature.strip() and original is None:
@@ -223,6 +224,22 @@ def _checked(
         if how.forward_of
         else None
     )
+    checked = replace(
+        _forwarding(session, app, request=request, forwarded=forwarded),
+        mailbox_id=mailbox.id,
+        html=request.html or None,
+        reply_to_message=parent.message_id if parent is not None else None,
+        record=record.ref if record is not None else None,
+    )
+    return _body(
+        session, app, request=checked, user_id=viewer.user_id, how=how, source=parent or forwarded
+    )
+
+
+def _forwarding(
+    session: Session, app: App, *, request: SendRequest, forwarded: Message | None
+) -> SendRequest:
+    """With a forwarded message: its attachments added and `Fwd:` before the subject."""
     attachments = list(request.attachments)
     subject = request.subject
     if forwarded is not None:
@@ -230,16 +247,35 @@ def _checked(
         subject = forward_subject(subject or forwarded.subject)
     if len(attachments) > MAX_ATTACHMENTS:
         raise BadInput(f"At most {MAX_ATTACHMENTS} attachments per message.")
-    checked = replace(
-        request,
-        mailbox_id=mailbox.id,
-        subject=subject,
-        html=request.html or None,
-        attachments=attachments,
-        reply_to_message=parent.message_id if parent is not None else None,
-        record=record.ref if record is not None else None,
+    return replace(request, subject=subject, attachments=attachments)
+
+
+def operator_request(
+    session: Session, app: App, *, request: SendRequest, forward: str | None, how: Compose
+) -> SendRequest:
+    """`mailroom send`'s request (the operator: no viewer) with its body made as the page
+    makes it: the mailbox owner's signature, the message answered (`reply_to_message`)
+    or forwarded (`forward`, a Message-ID) found in the mailbox's company."""
+    mailbox = get_mailbox(session, request.mailbox_id)
+    parent = (
+        find_parent(session, company_id=mailbox.company_id, message_id=request.reply_to_message)
+        if request.reply_to_message
+        else None
     )
-    return _body(session, app, request=checked, viewer=viewer, how=how, source=parent or forwarded)
+    forwarded = (
+        find_parent(session, company_id=mailbox.company_id, message_id=forward) if forward else None
+    )
+    if parent is not None and forwarded is not None:
+        raise BadInput("A message is a reply or a forward, not both.")
+    checked = _forwarding(session, app, request=request, forwarded=forwarded)
+    return _body(
+        session,
+        app,
+        request=checked,
+        user_id=mailbox.user_id,
+        how=replace(how, forward_of=forwarded.id if forwarded is not None else None),
+        source=parent or forwarded,
+    )
 
 
 def send_composed(

@@ -201,3 +201,40 @@ def test_forward_carries_the_originals_attachments_and_a_fwd_subject(env: Outbox
 def test_without_a_signature_or_quote_the_text_goes_out_as_written(env: OutboxEnv) -> None:
     send(env, Compose(), to=["jo@client.example"], subject="Plain", text="Just this.\n")
     assert text_of(arrived(env)) == "Just this.\n"
+
+
+def test_the_cli_forwards_and_quotes_like_the_page(
+    env: OutboxEnv, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mailroom.cli import main
+
+    monkeypatch.setenv("MAILROOM_SECRET_KEY", env.app.settings.secret_key_b64 or "")
+    stored(
+        env,
+        build_message(
+            subject="Drawing",
+            body="The drawing is attached.",
+            message_id="<d2@client.example>",
+            attachment=("drawing.pdf", b"%PDF-1.4 the drawing"),
+        ),
+        "d2@client.example",
+    )
+    ann = viewer(env)
+    with env.app.sessions() as session:
+        set_signature(session, viewer=ann, signature=SIGNATURE)
+    base = ["--data-dir", str(env.app.settings.data_dir), "send", "--mailbox", str(env.mailbox_id)]
+    code = main([*base, "--to", "colleague@partner.example", "--subject", "", "--body", "FYI",
+                 "--forward", "d2@client.example"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    msg = arrived(env)
+    assert msg["Subject"] == "Fwd: Drawing"
+    assert [p.get_filename() for p in msg.iter_attachments()] == ["drawing.pdf"]
+    body = text_of(msg)
+    assert body.index("FYI") < body.index("-- \nAnn Seller") < body.index("Forwarded message")
+    reply_args = ["--reply-to-message", "d2@client.example", "--quote", "--no-signature"]
+    code = main([*base, "--to", "jo@client.example", "--subject", "", "--body", "Thanks",
+                 *reply_args])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    reply = text_of(arrived(env))
+    assert reply.startswith("Thanks\n\nOn ") and "-- \n" not in reply
+    assert "> The drawing is attached." in reply

@@ -65,6 +65,7 @@ def test_reply_all_with_a_signature_then_a_refused_send_shows_red_in_the_outbox(
     page.fill("#signature-text", "Ann Seller\nSales, Acme")
     page.click("#signature-save")
     page.locator("text=Signature saved.").wait_for()
+    shot(page, "compose-account-signature")
 
     # Reply all from the message: To keeps Pat, Cc keeps the boss, Ann is on neither.
     page.goto(f"{url}/messages/{message_id}")
@@ -123,3 +124,13 @@ def test_reply_all_with_a_signature_then_a_refused_send_shows_red_in_the_outbox(
     assert page.evaluate(NO_OVERFLOW)
     assert page.locator(".entry.failed button.retry").is_visible()
     shot(page, "compose-outbox-phone")
+
+    # The mailbox's feeds on its settings page (phone width): untick accounts, save.
+    page.goto(f"{url}/mailboxes/{env.mailbox_id}/settings")
+    page.uncheck("#feeds input[value=account]")
+    page.click("#feeds-save")
+    page.locator("text=links only to the record types ticked").wait_for()
+    assert not page.locator("#feeds input[value=account]").is_checked()
+    assert page.locator("#feeds input[value=lead]").is_checked()
+    assert page.evaluate(NO_OVERFLOW)
+    shot(page, "compose-mailbox-feeds-phone")

@@ -125,6 +125,17 @@ def test_a_refused_send_is_red_on_the_form_the_outbox_and_every_page_never_green
         entry = session.get(OutboxEntry, entry_id)
         assert entry is not None and entry.attempts == 2 and entry.status == "failed"
     assert people.env.smtp.messages == []
+    other = client.post(
+        f"/api/v1/outbox/{entry_id}/dismiss", headers=auth(people, "bob"), json=None
+    )
+    assert other.status_code == 404  # a colleague's send is not Bob's to dismiss
+    dismissed = client.post(
+        f"/outbox/{entry_id}/dismiss", data={"csrf_token": csrf}, headers=ORIGIN
+    )
+    assert dismissed.status_code == 200 and 'data-state="dismissed"' in dismissed.text
+    assert 'id="send-failed-banner"' not in client.get("/records").text
+    again_api = client.post(f"/api/v1/outbox/{entry_id}/dismiss", headers=auth(people, "ann"))
+    assert again_api.status_code == 422  # only a failed or held send is dismissed
 
 
 def test_a_send_the_server_defers_goes_to_the_outbox_as_retrying_with_the_reason(

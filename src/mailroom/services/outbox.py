@@ -6,7 +6,8 @@ company (`scope="company"`), never another company's. Each entry keeps the JSON 
 the mailbox's address, `state` in words (`queued`, `retrying` — queued after a failed
 attempt, with the reason and the next attempt —, `sending`, `sent`, `failed`, `held`) and
 whether the viewer may retry it. `retry_send` queues a failed or held entry again and
-makes one attempt at once (outbox.delivery). `failed_sends` counts the viewer's own failed
+makes one attempt at once (outbox.delivery); `dismiss_send` gives up on one (it stays
+listed as `dismissed`). `failed_sends` counts the viewer's own failed
 and held entries: the dashboard shows a red banner while it is not zero.
 """
 
@@ -66,6 +67,11 @@ def list_sends(
     return rows
 
 
+def entry_summary_of(entry: OutboxEntry) -> dict[str, Any]:
+    """One entry as `outbox list --json` shows it, with its state in words."""
+    return entry_summary(entry) | {"state": state_of(entry)}
+
+
 def failed_sends(session: Session, *, viewer: Viewer) -> int:
     """How many of the viewer's own sends failed or are held for a decision."""
     count = session.scalar(
@@ -80,9 +86,8 @@ def failed_sends(session: Session, *, viewer: Viewer) -> int:
     return int(count or 0)
 
 
-def retry_send(app: App, session: Session, *, viewer: Viewer, entry_id: int) -> DeliveryResult:
-    """Queue a failed or held entry of the viewer's (an admin: of the company) again and
-    attempt it at once; BadInput for any other state, NotFound for anyone else's."""
+def _own_entry(session: Session, *, viewer: Viewer, entry_id: int) -> OutboxEntry:
+    """An entry of the viewer's own mailboxes (an admin: the company's); else NotFound."""
     row = session.execute(
         select(OutboxEntry, Mailbox.user_id)
         .join(Mailbox, Mailbox.id == OutboxEntry.mailbox_id)
@@ -90,6 +95,28 @@ def retry_send(app: App, session: Session, *, viewer: Viewer, entry_id: int) -> 
     ).first()
     if row is None or (row[1] != viewer.user_id and not viewer.is_admin):
         raise NotFound(f"No outbox entry {entry_id}.", hint="Open the Outbox to see yours.")
+    entry: OutboxEntry = row[0]
+    return entry
+
+
+def dismiss_send(session: Session, *, viewer: Viewer, entry_id: int) -> OutboxEntry:
+    """Give up on a failed or held send (committed): it stays listed as `dismissed`, is
+    never sent, and no longer keeps the red banner up."""
+    entry = _own_entry(session, viewer=viewer, entry_id=entry_id)
+    if entry.status not in FAILED:
+        raise BadInput(
+            f"Outbox entry {entry_id} is {entry.status}; only failed or held ones are dismissed."
+        )
+    entry.status = "dismissed"
+    entry.next_attempt_at = None
+    session.commit()
+    return entry
+
+
+def retry_send(app: App, session: Session, *, viewer: Viewer, entry_id: int) -> DeliveryResult:
+    """Queue a failed or held entry of the viewer's (an admin: of the company) again and
+    attempt it at once; BadInput for any other state, NotFound for anyone else's."""
+    _own_entry(session, viewer=viewer, entry_id=entry_id)
     try:
         release(session, entry_id=entry_id)
         session.commit()

@@ -42,6 +42,7 @@ NOTICES = {
     "retry-sent": "Sent. It is on the timeline.",
     "retry-waiting": "Still not sent; the reason is below.",
     "signature-saved": "Signature saved.",
+    "send-dismissed": "Dismissed: that message will not be sent.",
     "feeds-saved": "Saved: mail of this mailbox links only to the record types ticked.",
     "rule-added": "Rule added.",
     "rule-removed": "Rule removed.",

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from mailroom.services.addressbook import MAX_SUGGESTIONS, suggestions
 from mailroom.services.mailbox_feeds import change_mailbox_feeds, mailbox_feeds
-from mailroom.services.outbox import list_sends, retry_send
+from mailroom.services.outbox import dismiss_send, entry_summary_of, list_sends, retry_send
 from mailroom.web.api.schemas import ERRORS
 from mailroom.web.api.schemas_in import Strict
 from mailroom.web.deps import ApiCtx, Db, MailroomApp
@@ -55,6 +55,12 @@ def retry(ctx: ApiCtx, db: Db, app: MailroomApp, entry_id: Id) -> Any:
         "hint": result.error.hint if result.error else None,
     }
     return JSONResponse(answer, status_code=200 if result.status == "sent" else 202)
+
+
+@router.post("/outbox/{entry_id}/dismiss", tags=["messages"])
+def dismiss(ctx: ApiCtx, db: Db, entry_id: Id) -> dict[str, Any]:
+    """Give up on a failed or held send: listed as `dismissed`, never sent."""
+    return entry_summary_of(dismiss_send(db, viewer=ctx.viewer, entry_id=entry_id))
 
 
 @router.get("/addressbook", tags=["records"])

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from mailroom.errors import BadInput
-from mailroom.services.outbox import list_sends, retry_send
+from mailroom.services.outbox import dismiss_send, list_sends, retry_send
 from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx
 from mailroom.web.templating import render
 
@@ -56,3 +56,23 @@ def retry_page(request: Request, ctx: Csrf, db: Db, app: MailroomApp, entry_id: 
         )
     notice = "retry-sent" if result.status == "sent" else "retry-waiting"
     return RedirectResponse(f"/outbox?notice={notice}#entry-{entry_id}", status_code=303)
+
+
+@router.post("/outbox/{entry_id}/dismiss")
+def dismiss_page(request: Request, ctx: Csrf, db: Db, entry_id: int) -> Response:
+    """Give up on a failed send: it stays listed, the red banner goes."""
+    try:
+        dismiss_send(db, viewer=ctx.viewer, entry_id=entry_id)
+    except BadInput as exc:
+        db.rollback()
+        return render(
+            request,
+            "outbox.html",
+            ctx,
+            nav="outbox",
+            scope="mine",
+            entries=list_sends(db, viewer=ctx.viewer, scope="mine"),
+            error=exc,
+            status_code=422,
+        )
+    return RedirectResponse(f"/outbox?notice=send-dismissed#entry-{entry_id}", status_code=303)

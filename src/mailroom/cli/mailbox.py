@@ -143,8 +143,15 @@ def mailbox_edit(
     port: int = typer.Option(None, "--port"),
     security: str = typer.Option(None, "--security", help="ssl|starttls|none"),
     username: str = typer.Option(None, "--username"),
+    feeds: str = typer.Option(
+        None,
+        "--feeds",
+        help="Record types its mail may link to: all, or some of "
+        "lead,contact,account,case,opportunity.",
+    ),
 ) -> None:
-    """Change credentials or server settings; re-enables a failed mailbox and syncs it."""
+    """Change credentials, server settings or what the mailbox feeds; a login change
+    re-enables a failed mailbox and syncs it."""
     password = read_secret_stdin("Mailbox password") if password_stdin else None
     from mailroom.services.host_policy import OPERATOR
     from mailroom.services.mailbox_setup import IncomingChange, edit_incoming
@@ -153,6 +160,16 @@ def mailbox_edit(
         password=password, host=host, port=port, security=security, username=username
     )
     app = get_app()
+    if feeds is not None:
+        from mailroom.services.mailbox_feeds import change_mailbox_feeds
+
+        with app.sessions() as session:
+            fed = change_mailbox_feeds(
+                session=session, mailbox_id=mailbox_id, feeds=feeds, viewer=None
+            )
+        console.print(f"Mailbox {mailbox_id} feeds: {', '.join(fed)}.")
+        if change == IncomingChange():
+            return
     with app.sessions() as session:
         edit_incoming(
             session=session, app=app, mailbox_id=mailbox_id, change=change, network=OPERATOR

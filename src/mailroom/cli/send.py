@@ -68,6 +68,17 @@ def send(
         None, "--reply-to-message", help="The Message-ID of the logged message to answer."
     ),
     record: str = typer.Option(None, "--record", help="TYPE:ID of the record sent from."),
+    forward: str = typer.Option(
+        None,
+        "--forward",
+        help="The Message-ID of a logged message to forward (its text below, its files attached).",
+    ),
+    quote: bool = typer.Option(
+        False, "--quote", help="With --reply-to-message: quote the original below the text."
+    ),
+    signature: bool = typer.Option(
+        True, "--signature/--no-signature", help="Append the mailbox owner's signature."
+    ),
 ) -> None:
     """Send a message through the mailbox's SMTP server; prints its Message-ID."""
     if (body is None) == (body_file is None):
@@ -86,8 +97,12 @@ def send(
         reply_to_message=reply_to_message,
         record=record,
     )
+    from mailroom.services.compose import Compose, operator_request
+
     app = get_app()
     with transaction(app.sessions) as session:
+        how = Compose(quote=quote, signature=signature)
+        request = operator_request(session, app, request=request, forward=forward, how=how)
         entry_id = queue_message(session, request=request).id
     result = deliver(app, entry_id)
     if result.status == "sent":

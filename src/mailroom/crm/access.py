@@ -233,7 +233,8 @@ def _visible_clause(session: Session, viewer: Viewer) -> ColumnElement[bool]:
 
 def visible_messages(session: Session, viewer: Viewer) -> ColumnElement[bool]:
     """SQL for "the viewer may see this message at some level" (company scoped), for
-    queries that aggregate over mail (crm.unmatched) and must count only what they may see."""
+    queries outside this module that aggregate over mail (crm.unmatched, the address book's
+    recent correspondents) and must count only what the viewer may see."""
     return _visible_clause(session, viewer)
 
 

@@ -19,7 +19,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailroom.db.models import Base, utcnow
@@ -57,6 +67,23 @@ class MailboxPolicy(Base):
         ForeignKey("mailboxes.id", ondelete="CASCADE"), unique=True
     )
     participation: Mapped[str] = mapped_column(String(20), default="known-records")
+    # The record types this mailbox's mail may link to; None: every type (issue 13 item 11).
+    feeds: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+
+
+class FeedSkip(Base):
+    """A link the linker planned but the mailbox's `feeds` refused (shown by `why`)."""
+
+    __tablename__ = "feed_skips"
+    __table_args__ = (UniqueConstraint("message_id", "record_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"))
+    mailbox_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mailboxes.id", ondelete="SET NULL"), default=None
+    )
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    feeds: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class BlockEntry(Base):

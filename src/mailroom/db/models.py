@@ -94,6 +94,8 @@ class User(Base):
     # The IANA zone the user's pages show times in (issue 13); None until the user or
     # their browser says (pages show UTC meanwhile).
     time_zone: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Appended below what the user writes, after "-- " (outbox.quoting); "" for none.
+    signature: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class Record(Base):

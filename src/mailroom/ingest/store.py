@@ -33,7 +33,15 @@ from mailroom.matching.classify import external_participants
 from mailroom.matching.conversations import ThreadInput, assign_conversations
 from mailroom.matching.directory import CompanyDirectory
 from mailroom.matching.filters import Decision
-from mailroom.matching.linker import MatchInput, apply_links, clean_text, identity_for, plan_links
+from mailroom.matching.linker import (
+    MatchInput,
+    apply_links,
+    clean_text,
+    identity_for,
+    plan_links,
+    record_feed_skips,
+    split_by_feeds,
+)
 from mailroom.matching.policy import Policy
 from mailroom.matching.view import MailView
 
@@ -262,7 +270,16 @@ class Segment:
             inputs=[self.match_input(message_id, item) for message_id, item in logged],
             opportunity_policy=self.policy.opportunity_policy,
         )
+        plans, refused = split_by_feeds(plans, self.policy.feeds)
         written.links = len(apply_links(self.session, company_id=self.company_id, plans=plans))
+        if refused:  # the mailbox feeds other record types: kept for `why`
+            record_feed_skips(
+                self.session,
+                company_id=self.company_id,
+                mailbox_id=self.mailbox_id,
+                feeds=self.policy.feeds,
+                refused=refused,
+            )
         message_id, last = logged[-1]
         if last.decision.actions:
             row = self.session.get(Message, message_id)

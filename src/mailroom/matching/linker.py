@@ -30,8 +30,8 @@ from typing import cast
 from sqlalchemy import Table, insert, select, tuple_
 from sqlalchemy.orm import Session
 
-from mailroom.db.matching_models import LinkTombstone
-from mailroom.db.models import MessageLink
+from mailroom.db.matching_models import FeedSkip, LinkTombstone, MailboxPolicy
+from mailroom.db.models import RECORD_TYPES, MessageCopy, MessageLink
 from mailroom.matching import address_index, index
 
 CASE_REF = re.compile(r"\[Case #(\d{1,12})\]", re.IGNORECASE)
@@ -80,6 +80,96 @@ class PlannedLink:
 
     record_id: int
     reason: str
+    record_type: str = ""
+
+
+def split_by_feeds(
+    plans: Mapping[int, Sequence[PlannedLink]], feeds: frozenset[str] | None
+) -> tuple[dict[int, list[PlannedLink]], dict[int, list[PlannedLink]]]:
+    """(kept, refused): the planned links whose record type the mailbox feeds, and the
+    others (issue 13 item 11: a mailbox's mail may link only to the types it feeds;
+    `feeds` None means every type)."""
+    if feeds is None:
+        return {m: list(links) for m, links in plans.items()}, {}
+    kept: dict[int, list[PlannedLink]] = {}
+    refused: dict[int, list[PlannedLink]] = {}
+    for message_id, links in plans.items():
+        kept[message_id] = [link for link in links if link.record_type in feeds]
+        gone = [link for link in links if link.record_type not in feeds]
+        if gone:
+            refused[message_id] = gone
+    return kept, refused
+
+
+def record_feed_skips(
+    session: Session,
+    *,
+    company_id: int,
+    mailbox_id: int | None,
+    feeds: frozenset[str] | None,
+    refused: Mapping[int, Sequence[PlannedLink]],
+) -> None:
+    """Keep the links a mailbox's `feeds` refused (once per message and record), for `why`."""
+    pairs = [(m, link.record_id) for m, links in refused.items() for link in links]
+    existing = _pairs(session, FeedSkip, pairs)
+    chosen = [t for t in RECORD_TYPES if t in (feeds or ())]
+    rows = [
+        {
+            "message_id": m,
+            "record_id": r,
+            "mailbox_id": mailbox_id,
+            "company_id": company_id,
+            "feeds": chosen,
+        }
+        for m, r in dict.fromkeys(pairs)
+        if (m, r) not in existing
+    ]
+    if rows:
+        session.execute(insert(cast(Table, FeedSkip.__table__)), rows)
+
+
+def refuse_unfed(
+    session: Session, *, company_id: int, plans: Mapping[int, Sequence[PlannedLink]]
+) -> dict[int, list[PlannedLink]]:
+    """For stored mail matched again (relink.py): drop the planned links of a type none
+    of the message's mailboxes feeds, keeping each refusal for `why`. A message seen by a
+    mailbox that feeds every type (or by none: drop address) keeps all its links."""
+    boxes: dict[int, set[int]] = {}
+    for part in index.chunks(list(plans)):
+        for message_id, mailbox_id in session.execute(
+            select(MessageCopy.message_id, MessageCopy.mailbox_id).where(
+                MessageCopy.message_id.in_(list(part))
+            )
+        ):
+            boxes.setdefault(message_id, set()).add(mailbox_id)
+    every = {b for bs in boxes.values() for b in bs}
+    fed: dict[int, list[str] | None] = {
+        mailbox_id: feeds
+        for mailbox_id, feeds in session.execute(
+            select(MailboxPolicy.mailbox_id, MailboxPolicy.feeds).where(
+                MailboxPolicy.mailbox_id.in_(sorted(every))
+            )
+        )
+    }
+    kept: dict[int, list[PlannedLink]] = {}
+    for message_id, links in plans.items():
+        seen = boxes.get(message_id, set())
+        chosen = [fed.get(b) for b in seen]
+        if not seen or any(c is None for c in chosen):
+            kept[message_id] = list(links)
+            continue
+        allowed = frozenset(t for c in chosen for t in (c or ()))
+        mine, refused = split_by_feeds({message_id: links}, allowed)
+        kept[message_id] = mine[message_id]
+        if refused:
+            record_feed_skips(
+                session,
+                company_id=company_id,
+                mailbox_id=min(seen),
+                feeds=allowed,
+                refused=refused,
+            )
+    return kept
 
 
 def plan_links(
@@ -191,7 +281,7 @@ class _Plan:
     def add(self, record_id: int, reason: str, record_type: str) -> None:
         if record_id not in self.types:
             self.types[record_id] = record_type
-            self.links.append(PlannedLink(record_id, reason))
+            self.links.append(PlannedLink(record_id, reason, record_type))
 
 
 def apply_links(
@@ -226,7 +316,9 @@ def apply_links(
 
 
 def _pairs(
-    session: Session, model: type[MessageLink] | type[LinkTombstone], pairs: list[tuple[int, int]]
+    session: Session,
+    model: type[MessageLink] | type[LinkTombstone] | type[FeedSkip],
+    pairs: list[tuple[int, int]],
 ) -> set[tuple[int, int]]:
     found: set[tuple[int, int]] = set()
     for part in index.chunks(pairs):

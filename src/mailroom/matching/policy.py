@@ -24,7 +24,7 @@ from mailroom.db.matching_models import (
     MailboxPolicy,
     MatchingSettings,
 )
-from mailroom.db.models import Company, Mailbox
+from mailroom.db.models import RECORD_TYPES, Company, Mailbox
 from mailroom.errors import BadInput, NotFound
 from mailroom.matching.blocklist import Blocklist, load_blocklist
 from mailroom.matching.rules import Rule, load_rules
@@ -44,6 +44,7 @@ class Policy:
     confidential: tuple[str, ...] = tuple(DEFAULT_CONFIDENTIAL)
     max_created_per_sender: int = DEFAULT_MAX_CREATED_PER_SENDER
     participation: str = "known-records"
+    feeds: frozenset[str] | None = None  # record types the mailbox's mail may link to
     blocklist: Blocklist = field(default_factory=Blocklist)
     rules: tuple[Rule, ...] = ()
 
@@ -129,6 +130,45 @@ def set_participation(session: Session, *, mailbox: Mailbox, policy: str) -> Mai
     return row
 
 
+def parse_feeds(value: str | Sequence[str]) -> list[str] | None:
+    """`lead,contact` (or a list) as the feeds setting; `all` or every type → None.
+
+    BadInput names an unknown type and lists the known ones; nothing at all is refused
+    (a mailbox that links to nothing is not a feed choice)."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    wanted = [item.strip().lower() for item in items if item.strip()]
+    hint = f"Use `all` or a comma-separated list of: {', '.join(RECORD_TYPES)}."
+    if not wanted:
+        raise BadInput("Name at least one record type the mailbox feeds.", hint=hint)
+    if wanted == ["all"]:
+        return None
+    unknown = [item for item in wanted if item not in RECORD_TYPES]
+    if unknown:
+        raise BadInput(f"Unknown record type {unknown[0]!r} in feeds.", hint=hint)
+    chosen = [t for t in RECORD_TYPES if t in wanted]
+    return None if len(chosen) == len(RECORD_TYPES) else chosen
+
+
+def feeds_of(session: Session, *, mailbox_id: int) -> list[str] | None:
+    """The record types the mailbox's mail may link to (None: all)."""
+    value = session.scalar(
+        select(MailboxPolicy.feeds).where(MailboxPolicy.mailbox_id == mailbox_id)
+    )
+    return list(value) if value is not None else None
+
+
+def set_feeds(session: Session, *, mailbox: Mailbox, feeds: list[str] | None) -> None:
+    """Set which record types the mailbox's mail may link to (None: all); from now on.
+
+    Links already made stay; mail stored later (and mail re-matched) follows the setting."""
+    row = session.scalar(select(MailboxPolicy).where(MailboxPolicy.mailbox_id == mailbox.id))
+    if row is None:
+        row = MailboxPolicy(mailbox_id=mailbox.id, participation="known-records")
+        session.add(row)
+    row.feeds = list(feeds) if feeds is not None else None
+    session.flush()
+
+
 def load_policy(session: Session, *, company_id: int, mailbox_id: int | None) -> Policy:
     """The policy for mail of `mailbox_id` (None: mail that came by no mailbox)."""
     settings = session.scalar(
@@ -138,14 +178,17 @@ def load_policy(session: Session, *, company_id: int, mailbox_id: int | None) ->
     if mailbox_id is not None and (mailbox is None or mailbox.company_id != company_id):
         raise NotFound(f"No mailbox {mailbox_id} in this company.")
     participation = "known-records"
+    feeds: frozenset[str] | None = None
     own: frozenset[str] = frozenset()
     if mailbox is not None:
-        participation = (
-            session.scalar(
-                select(MailboxPolicy.participation).where(MailboxPolicy.mailbox_id == mailbox.id)
+        row = session.execute(
+            select(MailboxPolicy.participation, MailboxPolicy.feeds).where(
+                MailboxPolicy.mailbox_id == mailbox.id
             )
-            or "known-records"
-        )
+        ).first()
+        if row is not None:
+            participation = row[0] or "known-records"
+            feeds = frozenset(row[1]) if row[1] is not None else None
         approved = (a.address for a in mailbox.aliases if a.approved)  # pending: a claim only
         own = frozenset([mailbox.address, *approved])
     user_id = mailbox.user_id if mailbox is not None else None
@@ -156,6 +199,7 @@ def load_policy(session: Session, *, company_id: int, mailbox_id: int | None) ->
         mailbox_address=mailbox.address if mailbox is not None else None,
         own_addresses=own,
         participation=participation,
+        feeds=feeds,
         blocklist=load_blocklist(session, company_id=company_id, user_id=user_id),
         rules=load_rules(session, company_id=company_id),
     )

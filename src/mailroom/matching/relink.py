@@ -22,7 +22,7 @@ from mailroom.db.matching_models import MessageSkip
 from mailroom.db.models import Message, MessageAddress, Record, RecordEmail
 from mailroom.matching.directory import CompanyDirectory, load_directory
 from mailroom.matching.index import chunks
-from mailroom.matching.linker import MatchInput, apply_links, plan_links
+from mailroom.matching.linker import MatchInput, apply_links, plan_links, refuse_unfed
 from mailroom.matching.policy import opportunity_policy_of
 
 
@@ -132,6 +132,7 @@ def relink_messages(session: Session, *, company_id: int, message_ids: list[int]
     for part in chunks(message_ids):
         inputs = stored_inputs(session, list(part), directory)
         plans = plan_links(session, company_id=company_id, inputs=inputs, opportunity_policy=policy)
+        plans = refuse_unfed(session, company_id=company_id, plans=plans)  # mailbox feeds
         created += len(apply_links(session, company_id=company_id, plans=plans))
     return created
 

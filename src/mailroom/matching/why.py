@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailroom.db.matching_models import LinkTombstone, MessageSkip, RuleOutcome
-from mailroom.db.models import Company, Message, MessageAddress, MessageLink, Record
+from mailroom.db.matching_models import FeedSkip, LinkTombstone, MessageSkip, RuleOutcome
+from mailroom.db.models import Company, Mailbox, Message, MessageAddress, MessageLink, Record
 from mailroom.errors import BadInput, NotFound
 from mailroom.mail.threads import normalise_message_id
 from mailroom.matching.linker import identity_for
@@ -39,13 +39,21 @@ class Explanation:
     outcomes: list[tuple[str, str]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     participants: list[str] = field(default_factory=list)
+    # (record ref, why): links the mailbox's `feeds` setting refused (issue 13 item 11)
+    not_fed: list[tuple[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """The fixed object; `not_linked` is added only when a feeds setting refused a link."""
+        answer: dict[str, Any] = {
             "message_id": self.message_id,
             "links": [{"record": ref, "reason": reason} for ref, reason in self.links],
             "skipped_by": self.skipped_by,
         }
+        if self.not_fed:
+            answer["not_linked"] = [
+                {"record": ref, "reason": "feeds", "detail": detail} for ref, detail in self.not_fed
+            ]
+        return answer
 
     def lines(self) -> list[str]:
         """The human answer, one fact a line."""
@@ -57,9 +65,11 @@ class Explanation:
             out.append(f"  linked to {ref}: {reason}")
         for rule, outcome in self.outcomes:
             out.append(f"  rule:{rule}: {outcome}")
+        for ref, detail in self.not_fed:
+            out.append(f"  not linked to {ref}: {detail}")
         for ref in self.removed:
             out.append(f"  {ref}: link removed by hand (automation never re-adds it)")
-        if not self.skipped_by and not self.links:
+        if not self.skipped_by and not self.links and not self.not_fed:
             people = ", ".join(self.participants) or "none"
             out.append(f"  not linked: no record holds an external participant ({people})")
         return out
@@ -132,6 +142,7 @@ def explain(session: Session, *, message_id: str, company: Company | None = None
         )
     )
     return Explanation(
+        not_fed=_not_fed(session, message.id),
         message_id=message.message_id,
         company=owner.name if owner else "?",
         subject=message.subject,
@@ -143,3 +154,26 @@ def explain(session: Session, *, message_id: str, company: Company | None = None
         removed=removed,
         participants=people,
     )
+
+
+def _not_fed(session: Session, message_id: int) -> list[tuple[str, str]]:
+    """The links a mailbox's feeds setting refused, each with the setting and its fix."""
+    rows = session.execute(
+        select(Record.type, Record.id, FeedSkip.mailbox_id, FeedSkip.feeds, Mailbox.address)
+        .join(Record, Record.id == FeedSkip.record_id)
+        .outerjoin(Mailbox, Mailbox.id == FeedSkip.mailbox_id)
+        .where(FeedSkip.message_id == message_id)
+        .order_by(FeedSkip.id)
+    )
+    found = []
+    for rtype, rid, mailbox_id, feeds, address in rows:
+        where = f"mailbox {mailbox_id} ({address})" if mailbox_id else "its mailbox"
+        fix = f"mailroom mailbox edit {mailbox_id} --feeds all" if mailbox_id else "--feeds all"
+        found.append(
+            (
+                f"{rtype}:{rid}",
+                f"{where} feeds only {', '.join(feeds)} (its feeds setting); "
+                f"to link {rtype}s too: `{fix}`",
+            )
+        )
+    return found

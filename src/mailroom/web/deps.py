@@ -31,6 +31,7 @@ from mailroom.db.models import Company, User
 from mailroom.db.web_models import WebSession
 from mailroom.security.auth import check_csrf, session_for_cookie, user_for_token
 from mailroom.services.host_policy import ConnectLimiter, HostPolicy
+from mailroom.services.outbox import failed_sends
 
 SESSION_COOKIE = "mr_session"
 PRE_COOKIE = "mr_pre"
@@ -74,6 +75,7 @@ class Ctx:
     viewer: Viewer
     company: Company
     web_session: WebSession | None = None
+    failed_sends: int = 0  # the user's own sends that failed: a red banner on every page
 
     @property
     def csrf_token(self) -> str:
@@ -92,6 +94,7 @@ def page_ctx(request: Request, db: Db) -> Ctx:
         raise SignInRequired()
     user, web_session = found
     ctx = _ctx(db, user, web_session)
+    ctx.failed_sends = failed_sends(db, viewer=ctx.viewer)
     db.commit()  # end the read (SQLite: BEGIN IMMEDIATE) before a route talks to a server
     return ctx
 

@@ -82,6 +82,13 @@ NOTICES = {
     "smtp-saved": "SMTP settings saved; this mailbox can send.",
     "sent": "Sent. It is on the timeline.",
     "queued": "Not sent yet: the server did not answer. Mailroom will try again.",
+    "send-retrying": "Not sent: the mail server did not take the message. Mailroom tries "
+    "again; the reason and the next attempt are below.",
+    "retry-sent": "Sent. It is on the timeline.",
+    "retry-waiting": "Still not sent; the reason is below.",
+    "signature-saved": "Signature saved.",
+    "send-dismissed": "Dismissed: that message will not be sent.",
+    "feeds-saved": "Saved: mail of this mailbox links only to the record types ticked.",
     "rule-added": "Rule added.",
     "rule-removed": "Rule removed.",
     "rule-changed": "Rule changed; it keeps its name and its place in the order.",
@@ -105,6 +112,9 @@ NOTICES = {
     "note-saved": "Note added.",
 }
 
+# Notices about mail that did not go: shown red (role=alert), never as a green success.
+BAD_NOTICES = frozenset({"queued", "send-retrying", "retry-waiting"})
+
 
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
@@ -119,11 +129,12 @@ def render(
     status_code: int = 200,
     **values: Any,
 ) -> HTMLResponse:
-    notice = NOTICES.get(request.query_params.get("notice", ""))
+    key = request.query_params.get("notice", "")
+    notice = NOTICES.get(key)
     return TEMPLATES.TemplateResponse(
         request,
         template,
-        {"ctx": ctx, "nav": nav, "notice": notice, **values},
+        {"ctx": ctx, "nav": nav, "notice": notice, "notice_bad": key in BAD_NOTICES, **values},
         status_code=status_code,
     )
 

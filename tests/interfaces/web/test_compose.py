@@ -111,9 +111,9 @@ def test_reply_from_a_message_threads_under_it(env: OutboxEnv, client: TestClien
         parent = session.scalar(select(Message.id).where(Message.message_id == "q1@client.example"))
     csrf = sign_in(client, "ann@acme.example")
     message_page = client.get(f"/messages/{parent}").text
-    assert f'href="/compose?reply={parent}"' in message_page
-    form = client.get(f"/compose?reply={parent}").text
-    assert 'value="jo@client.example"' in form and 'value="Question"' in form
+    assert f'href="/compose?mode=reply&amp;message={parent}"' in message_page
+    form = client.get(f"/compose?reply={parent}").text  # the older link still works
+    assert 'value="jo@client.example"' in form and 'value="Re: Question"' in form
     answer = client.post(
         "/compose",
         data={

@@ -13,6 +13,7 @@ from mailroom.app import App
 from mailroom.db.engine import transaction
 from mailroom.db.matching_models import MatchRule
 from mailroom.db.models import Mailbox, MailboxAlias, QuarantinedMessage, Record, User
+from mailroom.db.outbox_models import OutboxEntry
 from mailroom.db.web_models import ApiToken, MailboxSharing, WebSession
 from mailroom.mail.html import BLOCKED_IMAGE, sanitise_html
 from mailroom.security.auth import MAX_FAILURES
@@ -40,6 +41,7 @@ FORMS = {
     "/messages/{message_id}/records": {"type": "lead"},
     "/records/{type}/{id}/notes": {"text": "a note on another company's record"},
     "/tasks/{task_id}/edit": {"title": "edited by another company", "due": "2030-01-01"},
+    "/mailboxes/{mailbox_id}/feeds": {"feeds": "lead"},
 }
 # JSON bodies the API routes need, for the same reason.
 JSONS = {
@@ -55,6 +57,7 @@ JSONS = {
     "/api/v1/messages/{message_id}/records": {"type": "lead"},
     "/api/v1/records/{type}/{id}/notes": {"text": "a note on another company's record"},
     "/api/v1/tasks/{task_id}": {"title": "edited by another company"},
+    "/api/v1/mailboxes/{mailbox_id}/feeds": {"feeds": ["lead"]},
 }
 BETA_RULE = "beta-only-rule"
 
@@ -103,7 +106,30 @@ def foreign_values(sqlite_app: App, beta: Tenant) -> dict[str, str]:
         "name": BETA_RULE,
         "qid": str(beta_quarantined(sqlite_app, beta)),
         "quarantine_id": str(beta_quarantined(sqlite_app, beta)),
+        "entry_id": str(beta_failed_send(sqlite_app, beta)),
     }
+
+
+def beta_failed_send(sqlite_app: App, beta: Tenant) -> int:
+    """The id of a failed send of Beta's admin's mailbox (an outbox row, made once)."""
+    from mailroom.db.engine import transaction
+
+    with transaction(sqlite_app.sessions) as session:
+        row = session.scalar(select(OutboxEntry).where(OutboxEntry.mailbox_id == beta.mailbox_id))
+        if row is None:
+            row = OutboxEntry(
+                company_id=beta.company_id,
+                mailbox_id=beta.mailbox_id,
+                message_id="failed.1@beta.example",
+                envelope_from=beta.admin,
+                recipients=["jo@client-beta.example"],
+                raw=b"Subject: x\r\n\r\nx\r\n",
+                status="failed",
+                last_error="550 No such user",
+            )
+            session.add(row)
+            session.flush()
+        return row.id
 
 
 def beta_quarantined(sqlite_app: App, beta: Tenant) -> int:
@@ -175,7 +201,10 @@ def test_every_route_refuses_another_companys_ids(
             form = {"record": f"contact:{alpha.contact_id}"}  # Alpha's record, Beta's message
         body = JSONS.get(path) if method in ("POST", "PATCH", "PUT") else None
         if body is not None:
-            body = {k: str(v).format(alpha_contact=alpha.contact_id) for k, v in body.items()}
+            body = {
+                k: str(v).format(alpha_contact=alpha.contact_id) if isinstance(v, str) else v
+                for k, v in body.items()
+            }
             if "port" in body:
                 body["port"] = int(body["port"])
         answer = web.request(method, url, headers=headers, data=form, json=body)

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from mailroom.web.api import (
     admin,
+    compose_extras,
     discovery,
     mailbox_setup,
     mailboxes,
@@ -22,6 +23,7 @@ SECTIONS = (
     records,
     messages,
     sending,
+    compose_extras,
     mailboxes,
     mailbox_setup,
     discovery,

@@ -40,6 +40,23 @@ class SendIn(Strict):
     record: str | None = Field(
         None, max_length=40, description="TYPE:ID sent from; a case adds `[Case #ID]`."
     )
+    forward_of: int | None = Field(
+        None,
+        ge=1,
+        le=2**62,
+        description="The `id` of a message to forward: its text below yours, its "
+        "attachments attached, `Fwd:` before the subject.",
+    )
+    quote: bool = Field(
+        False, description="With `reply_to`: quote the message answered below the text."
+    )
+    signature: bool = Field(
+        True, description="Append your signature (Account) below the text, after `-- `."
+    )
+
+
+class SignatureIn(Strict):
+    signature: str = Field(max_length=2000, description="Plain text; empty for none.")
 
 
 class SentOut(BaseModel):

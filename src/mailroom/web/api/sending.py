@@ -1,8 +1,10 @@
 """`POST /api/v1/messages` (send or reply) and `POST/DELETE /api/v1/messages/{id}/links`.
 
-Sending is `web.sending.send_message`, the same path as the compose page and `mailroom
-send`: the answer says whether the SMTP server accepted the message (`sent`, with the
-logged message's `id`, already on the record's timeline) or it waits for a retry.
+Sending is `services.compose.send_composed`, the same path as the compose page: the
+answer says whether the SMTP server accepted the message (`sent`, with the logged
+message's `id`, already on the record's timeline) or it waits for a retry. `GET /compose`
+gives what a reply, reply-all or forward starts with; `GET/PUT /account/signature` the
+caller's signature.
 """
 
 from __future__ import annotations
@@ -20,11 +22,25 @@ from mailroom.errors import BadInput, NotFound
 from mailroom.matching.manual import link_by_hand, unlink_by_hand
 from mailroom.outbox.compose import FileAttachment
 from mailroom.outbox.service import SendRequest
+from mailroom.services.compose import (
+    Compose,
+    compose_form,
+    parse_record_ref,
+    send_composed,
+    set_signature,
+    signature_of,
+)
 from mailroom.web.api.schemas import ERRORS
-from mailroom.web.api.schemas_in import AttachmentIn, LinkIn, LinksOut, SendIn, SentOut
+from mailroom.web.api.schemas_in import (
+    AttachmentIn,
+    LinkIn,
+    LinksOut,
+    SendIn,
+    SentOut,
+    SignatureIn,
+)
 from mailroom.web.deps import ApiCtx, Db, MailroomApp
 from mailroom.web.present import message_view
-from mailroom.web.sending import parse_record_ref, send_message
 
 router = APIRouter(tags=["messages"], responses=ERRORS)
 MessageId = Annotated[int, Path(ge=1, le=2**62)]
@@ -60,7 +76,13 @@ def send(ctx: ApiCtx, db: Db, app: MailroomApp, body: SendIn) -> Any:
         attachments=[_decode(a) for a in body.attachments],
         record=body.record,
     )
-    result = send_message(app, db, viewer=ctx.viewer, request=request, reply_to=body.reply_to)
+    how = Compose(
+        reply_to=body.reply_to,
+        forward_of=body.forward_of,
+        quote=body.quote,
+        signature=body.signature,
+    )
+    result = send_composed(app, db, viewer=ctx.viewer, request=request, how=how)
     if result.status not in ("sent", "queued") and result.error is not None:
         raise result.error
     db.expire_all()
@@ -109,3 +131,39 @@ def unlink(
     unlink_by_hand(db, message=message, record=target)
     db.commit()
     return _links(db, ctx, message_id)
+
+
+@router.get("/compose")
+def compose_start(
+    ctx: ApiCtx,
+    db: Db,
+    app: MailroomApp,
+    mode: Annotated[str, Query(pattern="^(new|reply|reply-all|forward)$")] = "new",
+    message: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+) -> dict[str, Any]:
+    """What a new message, reply, reply-all or forward starts with: `to`, `cc`, `subject`,
+    the quoted original (`quoted`) and the attachments a forward carries."""
+    form = compose_form(db, app, viewer=ctx.viewer, mode=mode, message_id=message)
+    return {
+        "mode": mode,
+        "to": [a for a in form["to"].split(", ") if a],
+        "cc": [a for a in form["cc"].split(", ") if a],
+        "subject": form["subject"],
+        "quoted": form["quoted"],
+        "reply_to": form["reply"] or None,
+        "forward_of": form["forward"] or None,
+        "forward_attachments": list(form["forward_files"]),
+        "signature": form["signature"],
+    }
+
+
+@router.get("/account/signature", tags=["account"])
+def get_signature(ctx: ApiCtx, db: Db) -> dict[str, str]:
+    """Your signature, appended below what you write after a `-- ` line."""
+    return {"signature": signature_of(db, user_id=ctx.viewer.user_id)}
+
+
+@router.put("/account/signature", tags=["account"])
+def put_signature(ctx: ApiCtx, db: Db, body: SignatureIn) -> dict[str, str]:
+    """Set your signature (plain text, at most 2,000 characters; empty for none)."""
+    return {"signature": set_signature(db, viewer=ctx.viewer, signature=body.signature)}

@@ -1,8 +1,10 @@
-"""The signed-in user's own page: time zone, API tokens (shown once when created), password.
+"""The signed-in user's own page: time zone, signature, API tokens (shown once when
+created), password.
 
 The time zone is the one times on every page are shown in (the `localtime` filter); until
 the user picks one, the browser reports its own zone once (`POST /account/time-zone` with
-`detected=true`, from app.js), which never overrides a choice (services.account).
+`detected=true`, from app.js), which never overrides a choice (services.account). The
+signature is appended to the mail the user writes (services.compose).
 
 Changing the password asks for the current one, keeps this session, signs every other
 session out and, with the box ticked, revokes all the user's API tokens
@@ -24,6 +26,7 @@ from mailroom.security.auth import (
     revoke_api_token,
 )
 from mailroom.services.account import set_time_zone, time_zones
+from mailroom.services.compose import set_signature, signature_of
 from mailroom.web.deps import Csrf, Db, PageCtx
 from mailroom.web.templating import render
 
@@ -39,6 +42,7 @@ def _account(request: Request, ctx: PageCtx, db: Db, **values: Any) -> Response:
         nav="account",
         tokens=list_api_tokens(db, user=ctx.user),
         time_zones=time_zones(),
+        signature=signature_of(db, user_id=ctx.user.id),
         **({"new_token": None, "error": None} | values),
     )
 
@@ -111,3 +115,19 @@ def new_password(
         return _account(request, ctx, db, status_code=422, error=exc)
     notice = "password-saved-tokens-revoked" if revoked else "password-saved"
     return RedirectResponse(f"/account?notice={notice}", status_code=303)
+
+
+@router.post("/signature")
+def save_signature(
+    request: Request,
+    ctx: Csrf,
+    db: Db,
+    signature: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """Save the signature appended below what the user writes (after "-- ")."""
+    try:
+        set_signature(db, viewer=ctx.viewer, signature=signature)
+    except MailroomError as exc:
+        db.rollback()
+        return _account(request, ctx, db, status_code=422, error=exc)
+    return RedirectResponse("/account?notice=signature-saved#signature", status_code=303)

@@ -1,9 +1,11 @@
-"""Compose and reply: the form (from a record page, or "Reply" on a message) and sending.
+"""Compose, reply, reply-all and forward: the form and sending (services.compose).
 
-Sending goes through web.sending (the same outbox services as `mailroom send`). On
-success the browser returns to the record (or the message replied to), where the sent
-message is already on the timeline; on any error the form comes back filled in, with the
-error and its fix, and nothing was queued.
+`GET /compose?mode=reply|reply-all|forward&message=ID` starts the form from a message
+(`?reply=ID` is the older form of `mode=reply`); `?record=TYPE:ID` from a record. On
+success the browser returns to the record (or the message answered), where the sent
+message is already on the timeline. A send the server refused comes back as the filled-in
+form with the error (red); one that waits for a retry goes to the Outbox page with a red
+notice and the reason — never a green banner for mail that did not go.
 """
 
 from __future__ import annotations
@@ -17,18 +19,21 @@ from mailroom.digits import is_number
 from mailroom.errors import BadInput, MailroomError
 from mailroom.outbox.compose import FileAttachment
 from mailroom.outbox.service import SendRequest
-from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx
-from mailroom.web.sending import (
+from mailroom.services.addressbook import suggestions
+from mailroom.services.compose import (
+    Compose,
+    compose_form,
     own_mailboxes,
-    parse_record_ref,
-    reply_parent,
-    send_message,
+    send_composed,
+    signature_of,
     split_addresses,
 )
+from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx
 from mailroom.web.templating import render
 
 router = APIRouter()
 MAX_UPLOAD = 30 * 1024 * 1024
+TITLES = {"new": "New email", "reply": "Reply", "reply-all": "Reply all", "forward": "Forward"}
 
 
 def _form(request: Request, ctx: PageCtx, db: Db, form: dict[str, Any], **values: Any) -> Response:
@@ -38,9 +43,20 @@ def _form(request: Request, ctx: PageCtx, db: Db, form: dict[str, Any], **values
         ctx,
         nav="records",
         form=form,
+        title=TITLES.get(form.get("mode", "new"), "New email"),
         mailboxes=own_mailboxes(db, viewer=ctx.viewer),
+        addressbook=suggestions(db, viewer=ctx.viewer, query="", limit=20),
         **{"error": None, "status_code": 200, **values},
     )
+
+
+@router.get("/compose/addressbook")
+def addressbook_json(
+    ctx: PageCtx, db: Db, q: Annotated[str, Query(max_length=200)] = ""
+) -> dict[str, Any]:
+    """The compose form's suggestions for what is typed (the page's form of
+    `GET /api/v1/addressbook`, with the session cookie)."""
+    return {"items": suggestions(db, viewer=ctx.viewer, query=q)}
 
 
 @router.get("/compose")
@@ -48,25 +64,15 @@ def compose_page(
     request: Request,
     ctx: PageCtx,
     db: Db,
+    app: MailroomApp,
     record: Annotated[str, Query(max_length=40)] = "",
     reply: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    mode: Annotated[str, Query(pattern="^(new|reply|reply-all|forward)$")] = "new",
+    message: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> Response:
-    form: dict[str, Any] = {"to": "", "cc": "", "bcc": "", "subject": "", "text": "", "html": ""}
-    form |= {"record": "", "reply": reply or "", "record_name": "", "parent": None}
-    if record:
-        target = parse_record_ref(db, viewer=ctx.viewer, ref=record)
-        form |= {"record": target.ref, "record_name": target.name}
-        emails = [e.address for e in target.emails]
-        form["to"] = emails[0] if emails else ""
-    if reply:
-        parent = reply_parent(db, viewer=ctx.viewer, message_id=reply)
-        own = ctx.viewer.addresses
-        if parent.direction == "outbound" or parent.from_address in own:
-            answer_to = [a for a in parent.to_addresses if a not in own]
-        else:
-            answer_to = list(parent.reply_to_addresses or []) or [parent.from_address or ""]
-        form |= {"to": ", ".join(a for a in answer_to if a), "subject": parent.subject}
-        form["parent"] = {"id": parent.id, "subject": parent.subject, "from": parent.from_address}
+    if reply is not None and message is None:
+        mode, message = "reply", reply
+    form = compose_form(db, app, viewer=ctx.viewer, mode=mode, message_id=message, record=record)
     return _form(request, ctx, db, form)
 
 
@@ -92,6 +98,24 @@ async def _attachments(files: list[UploadFile] | None) -> list[FileAttachment]:
 
 
 Text = Annotated[str, Form(max_length=100_000)]
+Ref = Annotated[str, Form(max_length=20)]
+
+
+def _message_ref(value: str, what: str) -> int | None:
+    if not value:
+        return None
+    if not is_number(value) or len(value) > 18:
+        raise BadInput(f"The message {what} is not a message id.")
+    return int(value)
+
+
+def _where_next(record: str, reply: str, forward: str, notice: str) -> str:
+    if record:
+        kind, _, ident = record.partition(":")
+        return f"/records/{kind}/{ident}?notice={notice}"
+    if reply or forward:
+        return f"/messages/{reply or forward}?notice={notice}"
+    return f"/records?notice={notice}"
 
 
 @router.post("/compose")
@@ -108,22 +132,25 @@ async def send_route(
     cc: Text = "",
     bcc: Text = "",
     record: Annotated[str, Form(max_length=40)] = "",
-    reply: Annotated[str, Form(max_length=20)] = "",
+    reply: Ref = "",
+    forward: Ref = "",
+    mode: Annotated[str, Form(max_length=10)] = "new",
+    quote: Annotated[bool, Form()] = False,
+    signature: Annotated[bool, Form()] = False,
     attachment: Annotated[list[UploadFile] | None, Form()] = None,
 ) -> Response:
-    form: dict[str, Any] = {"to": to, "cc": cc, "bcc": bcc, "subject": subject}
-    form |= {
-        "text": text,
-        "html": html,
-        "record": record,
-        "reply": reply,
-        "record_name": "",
-        "parent": None,
-    }
-    form["mailbox"] = mailbox
+    form: dict[str, Any] = {"to": to, "cc": cc, "bcc": bcc, "subject": subject, "text": text}
+    form |= {"html": html, "record": record, "reply": reply, "forward": forward, "mode": mode}
+    form |= {"record_name": "", "parent": None, "quote": quote, "quoted": "", "mailbox": mailbox}
+    form |= {"forward_files": [], "use_signature": signature}
+    form["signature"] = signature_of(db, user_id=ctx.viewer.user_id)
     try:
-        if reply and not is_number(reply):
-            raise BadInput("The message replied to is not a message id.")
+        how = Compose(
+            reply_to=_message_ref(reply, "replied to"),
+            forward_of=_message_ref(forward, "forwarded"),
+            quote=quote,
+            signature=signature,
+        )
         send_request = SendRequest(
             mailbox_id=mailbox,
             to=split_addresses(to),
@@ -135,18 +162,13 @@ async def send_route(
             attachments=await _attachments(attachment),
             record=record or None,
         )
-        reply_to = int(reply) if reply else None
-        result = send_message(app, db, viewer=ctx.viewer, request=send_request, reply_to=reply_to)
+        result = send_composed(app, db, viewer=ctx.viewer, request=send_request, how=how)
     except MailroomError as exc:
         db.rollback()
         return _form(request, ctx, db, form, error=exc, status_code=422)
-    if result.status not in ("sent", "queued"):
+    if result.status == "queued":
+        return RedirectResponse(f"/outbox?notice=send-retrying#entry-{result.entry_id}", 303)
+    if result.status != "sent":
         error = result.error or MailroomError(f"The message is {result.status}.")
-        return _form(request, ctx, db, form, error=error, status_code=422)
-    notice = "sent" if result.status == "sent" else "queued"
-    if record:
-        kind, _, ident = record.partition(":")
-        return RedirectResponse(f"/records/{kind}/{ident}?notice={notice}", status_code=303)
-    if reply:
-        return RedirectResponse(f"/messages/{reply}?notice={notice}", status_code=303)
-    return RedirectResponse(f"/records?notice={notice}", status_code=303)
+        return _form(request, ctx, db, form, error=error, status_code=422, failed=result)
+    return RedirectResponse(_where_next(record, reply, forward, "sent"), status_code=303)

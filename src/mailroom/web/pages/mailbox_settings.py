@@ -12,9 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from mailroom.db.models import RECORD_TYPES
 from mailroom.errors import BadInput, MailroomError, NotFound, RateLimited
 from mailroom.outbox.smtp_settings import smtp_summary
 from mailroom.services.mailbox_checks import smtp_row, test_mailbox
+from mailroom.services.mailbox_feeds import change_mailbox_feeds, mailbox_feeds
 from mailroom.services.mailbox_setup import IncomingChange, edit_incoming, set_outgoing
 from mailroom.services.mailboxes import get_mailbox_json, sync_now
 from mailroom.web.deps import Csrf, Db, MailroomApp, PageCtx, host_policy
@@ -45,6 +47,8 @@ def _page(
         mailbox=mailbox,
         username=mailbox["username"],
         smtp=smtp,
+        record_types=RECORD_TYPES,
+        feeds=mailbox_feeds(session=db, mailbox_id=mailbox_id, viewer=ctx.viewer),
         **{"error": None, "lines": [], "where": "", "typed": {}, **values},
         **form_values(),
     )
@@ -147,3 +151,22 @@ def test_route(request: Request, ctx: Csrf, db: Db, app: MailroomApp, mailbox_id
         return _page(request, ctx, db, mailbox_id, status_code=status, error=exc, where="test")
     lines = found.lines()
     return _page(request, ctx, db, mailbox_id, lines=lines, where="test")
+
+
+@router.post("/mailboxes/{mailbox_id}/feeds")
+def feeds_save(
+    request: Request,
+    ctx: Csrf,
+    db: Db,
+    mailbox_id: int,
+    feeds: Annotated[list[str] | None, Form(max_length=5)] = None,
+) -> Response:
+    """Save which record types the mailbox's mail may link to (issue 13 item 11)."""
+    try:
+        change_mailbox_feeds(
+            session=db, mailbox_id=mailbox_id, feeds=list(feeds or []), viewer=ctx.viewer
+        )
+    except BadInput as exc:
+        db.rollback()
+        return _page(request, ctx, db, mailbox_id, status_code=422, error=exc, where="feeds")
+    return RedirectResponse(f"/mailboxes/{mailbox_id}/settings?notice=feeds-saved#feeds", 303)

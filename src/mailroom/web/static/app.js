@@ -142,4 +142,35 @@ document.addEventListener("DOMContentLoaded", function () {
       if (search) { event.preventDefault(); search.focus(); }
     }
   });
+  // Compose's To/Cc/Bcc: the address book (services/addressbook.py) as the user types the
+  // last address of the list; each suggestion keeps the addresses already typed. Without
+  // JavaScript the datalist holds the first 20 addresses and the fields are plain inputs.
+  var book = document.getElementById("addressbook");
+  var bookTimer = null;
+  var fillBook = function (field) {
+    var typed = field.value;
+    var cut = Math.max(typed.lastIndexOf(","), typed.lastIndexOf(";"));
+    var before = cut >= 0 ? typed.slice(0, cut + 1).trim() + " " : "";
+    var q = typed.slice(cut + 1).trim();
+    fetch("/compose/addressbook?q=" + encodeURIComponent(q), { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : { items: [] }; })
+      .then(function (data) {
+        book.textContent = "";
+        data.items.forEach(function (item) {
+          var opt = document.createElement("option");
+          opt.value = before + item.address;
+          opt.textContent = item.name ? item.name + (item.record ? " · " + item.record : "") : item.address;
+          book.appendChild(opt);
+        });
+      })
+      .catch(function () { /* keep the suggestions already there */ });
+  };
+  if (book) {
+    document.querySelectorAll("input[data-addressbook]").forEach(function (field) {
+      field.addEventListener("input", function () {
+        clearTimeout(bookTimer);
+        bookTimer = setTimeout(function () { fillBook(field); }, 150);
+      });
+    });
+  }
 });

@@ -48,8 +48,9 @@ def timed(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
     """Run `cmd` under GNU time: wall seconds, peak RSS in MB of its largest process (GNU
     time's %M), and the peak of the summed RSS of the whole process tree (the sync's fetch
     workers included), sampled every 50 ms."""
+    server_cpu = tree_cpu_seconds(SERVER_PID[0]) if SERVER_PID else 0.0
     proc = subprocess.Popen(
-        ["/usr/bin/time", "-f", "%e %M", *cmd],
+        ["/usr/bin/time", "-f", "%e %M %U %S", *cmd],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -69,12 +70,45 @@ def timed(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
     sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {stdout[-2000:]}{stderr[-2000:]}")
-    wall, rss = stderr.strip().splitlines()[-1].split()
+    wall, rss, user, system = stderr.strip().splitlines()[-1].split()
+    server_cpu = (tree_cpu_seconds(SERVER_PID[0]) if SERVER_PID else 0.0) - server_cpu
     return {
         "seconds": float(wall),
         "peak_rss_mb": int(rss) / 1024,
         "peak_tree_rss_mb": peak[0] / 1024,
+        "cpu_seconds": float(user) + float(system),  # the command and its waited-for children
+        "server_cpu_seconds": server_cpu,  # Dovecot's, meanwhile
     }
+
+
+SERVER_PID: list[int] = []  # Dovecot's master process, once started
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system) of `root`, its living descendants and the children it
+    reaped, from /proc: how much of the machine a server used, whatever else ran."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        used[pid] = int(fields[11]) + int(fields[12])  # utime, stime
+        if pid == root:
+            used[pid] += int(fields[13]) + int(fields[14])  # cutime, cstime: reaped children
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        tree.update(children)
+        frontier += children
+    return sum(used.get(pid, 0) for pid in tree) / tick
 
 
 def tree_rss_kib(root: int) -> int:
@@ -151,6 +185,14 @@ def main() -> None:
     )
     parser.add_argument("--no-mbsync", action="store_true", help="skip the mbsync phases")
     parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        metavar="SRC",
+        help="also run the initial sync (SQLite) with another src/ tree first on PYTHONPATH "
+        "(e.g. `git archive COMMIT src | tar -x -C DIR`, then DIR/src): before/after, same run",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         default=None,
@@ -167,6 +209,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="mailroom-bench-work-"))
     dovecot = DovecotServer(root)  # mkdtemp: traversable by the mail user
     dovecot.start()
+    SERVER_PID.append(dovecot._proc.pid)
     try:
         run(dovecot, work, args.messages, args)
     finally:
@@ -215,6 +258,10 @@ def run(dovecot: DovecotServer, work: Path, count: int, args: argparse.Namespace
     results["wire baseline (1)"] = timed(wire_cmd(dovecot), env)
     results["mailroom initial"] = timed(cli, env)
     results["wire baseline (2)"] = timed(wire_cmd(dovecot), env)
+    if args.before is not None:
+        _, _, before_env = make_target(dovecot, work / "mailroom-before", None)
+        before_env["PYTHONPATH"] = str(args.before.resolve())
+        results["mailroom initial (before)"] = timed(cli, before_env)
     pg_admin = args.pg
     if pg_admin is not None:
         with scratch_pg(pg_admin) as url:
@@ -248,14 +295,15 @@ def run(dovecot: DovecotServer, work: Path, count: int, args: argparse.Namespace
             dovecot.append(USER, "INBOX", build_message(sender="new2@client.example", minutes=n))
         results["mbsync +100"] = timed(mbsync, env)
 
-    print(f"{'phase':30} {'wall':>10}  {'largest':>7}  {'tree':>7}")
+    print(f"{'phase':30} {'wall':>10}  {'largest':>7}  {'tree':>7}  {'CPU':>7}  {'Dovecot':>7}")
     for name, value in results.items():
         many = "initial" in name or "baseline" in name
         rate = (count if many else 100 if "+100" in name else 0) / value["seconds"]
         extra = f"  {rate:8.0f} msg/s" if rate else ""
         print(
             f"{name:30} {value['seconds']:8.2f} s  {value['peak_rss_mb']:4.0f} MB"
-            f"  {value['peak_tree_rss_mb']:4.0f} MB{extra}"
+            f"  {value['peak_tree_rss_mb']:4.0f} MB  {value['cpu_seconds']:5.1f} s"
+            f"  {value['server_cpu_seconds']:5.1f} s{extra}"
         )
     print(f"mailroom engine, no-change resync: {engine_ms:.1f} ms per folder (in-process)")
     print(
@@ -288,10 +336,20 @@ def sync_ratios(results: dict[str, dict[str, float]], *, has_mbsync: bool) -> di
     Mailroom / mbsync per phase."""
     initial = results["mailroom initial"]
     wire = min(results["wire baseline (1)"]["seconds"], results["wire baseline (2)"]["seconds"])
-    ratios = {"mailroom/wire baseline, initial": initial["seconds"] / wire}
+    wire_cpu = min(r["cpu_seconds"] for k, r in results.items() if k.startswith("wire"))
+    ratios = {
+        "mailroom/wire baseline, initial": initial["seconds"] / wire,
+        "mailroom/wire baseline, initial, CPU": initial["cpu_seconds"] / wire_cpu,
+    }
+    before = results.get("mailroom initial (before)")
+    if before is not None:
+        ratios["before: mailroom/wire baseline, initial"] = before["seconds"] / wire
+        ratios["after/before, initial"] = initial["seconds"] / before["seconds"]
+        ratios["after/before, initial, CPU"] = initial["cpu_seconds"] / before["cpu_seconds"]
     pg = results.get("mailroom initial (postgresql)")
     if pg is not None:
         ratios["postgresql/sqlite, initial"] = pg["seconds"] / initial["seconds"]
+        ratios["postgresql/sqlite, initial, CPU"] = pg["cpu_seconds"] / initial["cpu_seconds"]
         ratios["mailroom on postgresql/wire baseline, initial"] = pg["seconds"] / wire
     if has_mbsync:
         for phase in ("initial", "no change", "+100"):
@@ -368,14 +426,15 @@ def scratch_pg(admin_url: str) -> Iterator[str]:
 
 
 def profile_initial(app: Any, box_id: int, out: Path) -> None:
-    """The initial sync in this process under cProfile (its fetch workers are processes
+    """The initial sync in this process under cProfile, timing the CPU of this thread
+    (its fetch workers are processes
     of their own): stats to `out`, the top of the cumulative and own-time tables printed."""
     import cProfile
     import pstats
 
     from mailroom.sync.engine import sync_mailbox
 
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.thread_time)  # CPU: wall is noise on a shared machine
     t = time.perf_counter()
     cpu = time.process_time()
     profiler.enable()

@@ -199,6 +199,12 @@ def main() -> None:
         metavar="FILE",
         help="run only the initial sync, in-process under cProfile, and dump the stats to FILE",
     )
+    parser.add_argument(
+        "--sections",
+        action="store_true",
+        help="run only the initial sync, in-process, and print the CPU of each step "
+        "(cheap wrappers, not a profiler: cProfile's overhead overstates small functions)",
+    )
     args = parser.parse_args()
     if args.generate_only:
         if args.cache is None:
@@ -250,6 +256,9 @@ def run(dovecot: DovecotServer, work: Path, count: int, args: argparse.Namespace
     app, box_id, env = make_target(dovecot, work / "mailroom", None)
     if args.profile is not None:
         profile_initial(app, box_id, args.profile)
+        return
+    if args.sections:
+        sections_initial(app, box_id)
         return
     cli = [sys.executable, "-c", "from mailroom.cli import main; main()", "sync", "--once"]
     results: dict[str, dict[str, float]] = {}
@@ -448,6 +457,103 @@ def profile_initial(app: Any, box_id: int, out: Path) -> None:
     stats = pstats.Stats(profiler)
     stats.sort_stats("cumulative").print_stats(45)
     stats.sort_stats("tottime").print_stats(30)
+    app.close()
+
+
+SECTIONS = (  # (module, attribute path) of the steps timed by --sections, outer first
+    ("mailroom.sync.folders", "commit_batch"),
+    ("mailroom.ingest.batch", "ingest_batch"),
+    ("mailroom.ingest.batch", "_ingest"),
+    ("mailroom.ingest.store", "Segment.flush"),
+    ("mailroom.ingest.store", "assign_conversations"),
+    ("mailroom.matching.conversations", "_subject_unions"),
+    ("mailroom.ingest.store", "Segment.match"),
+    ("mailroom.ingest.batch", "_store_copies"),
+    ("mailroom.ingest.batch", "decide"),
+    ("mailroom.ingest.batch", "_view"),
+    ("mailroom.matching.directory", "load_directory"),
+    ("mailroom.ingest.batch", "load_policy"),
+    ("mailroom.sync.folders", "_touch"),
+    ("mailroom.sync.fetch_worker", "FetchWorker._receive"),
+    ("mailroom.connectors.imap", "ImapSource.list_uids"),
+)
+
+
+def sections_initial(app: Any, box_id: int) -> None:
+    """The initial sync in this process with each of SECTIONS timed (this thread's CPU,
+    inclusive, and wall), and every SQL statement counted with its time in the driver."""
+    import importlib
+
+    from sqlalchemy import event
+
+    from mailroom.sync.engine import sync_mailbox
+
+    spent: dict[str, list[float]] = {}
+
+    def wrap(label: str, fn: Any) -> Any:
+        def timed_call(*a: Any, **k: Any) -> Any:
+            cpu, wall = time.thread_time(), time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                total = spent.setdefault(label, [0.0, 0.0, 0])
+                total[0] += time.thread_time() - cpu
+                total[1] += time.perf_counter() - wall
+                total[2] += 1
+
+        return timed_call
+
+    for module_name, path in SECTIONS:
+        owner: Any = importlib.import_module(module_name)
+        *outer, name = path.split(".")
+        for part in outer:
+            owner = getattr(owner, part)
+        setattr(owner, name, wrap(path, getattr(owner, name)))
+    sql = [0, 0.0, 0.0]
+
+    @event.listens_for(app.engine, "before_cursor_execute")
+    def before(*_: Any) -> None:
+        sql[1] -= time.thread_time()
+        sql[2] -= time.perf_counter()
+
+    @event.listens_for(app.engine, "after_cursor_execute")
+    def after(*_: Any) -> None:
+        sql[0] += 1
+        sql[1] += time.thread_time()
+        sql[2] += time.perf_counter()
+
+    commits = [0, 0.0, 0.0]
+
+    @event.listens_for(app.engine, "commit")
+    def committing(*_: Any) -> None:  # right before the driver's COMMIT
+        commits[1] -= time.thread_time()
+        commits[2] -= time.perf_counter()
+
+    @event.listens_for(app.sessions, "after_commit")
+    def committed(*_: Any) -> None:
+        if commits[2] < 0:
+            commits[0] += 1
+            commits[1] += time.thread_time()
+            commits[2] += time.perf_counter()
+
+    cpu, wall = time.thread_time(), time.perf_counter()
+    report = sync_mailbox(app, box_id)
+    cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
+    print(
+        f"initial sync in-process: {wall:.1f} s wall, {cpu:.1f} s CPU (this thread), "
+        f"{report.fetched} fetched, error {report.error}, load {os.getloadavg()[0]:.1f}"
+    )
+    print(f"{'step':36} {'calls':>7} {'CPU s':>7} {'CPU %':>6} {'wall s':>7}")
+    for label, (c, w, n) in spent.items():
+        print(f"{label:36} {n:7d} {c:7.2f} {100 * c / cpu:5.1f}% {w:7.2f}")
+    print(
+        f"{'SQL statements (in the driver)':36} {sql[0]:7d} {sql[1]:7.2f} "
+        f"{100 * sql[1] / cpu:5.1f}% {sql[2]:7.2f}"
+    )
+    print(
+        f"{'COMMIT (WAL checkpoints included)':36} {commits[0]:7d} {commits[1]:7.2f} "
+        f"{100 * commits[1] / cpu:5.1f}% {commits[2]:7.2f}"
+    )
     app.close()
 
 

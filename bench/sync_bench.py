@@ -257,6 +257,12 @@ def run(dovecot: DovecotServer, work: Path, count: int, args: argparse.Namespace
     if args.profile is not None:
         profile_initial(app, box_id, args.profile)
         return
+    if args.sections and args.pg is not None:  # the same on PostgreSQL
+        app.close()
+        with scratch_pg(args.pg) as url:
+            pg_app, pg_box, _ = make_target(dovecot, work / "mailroom-pg", url)
+            sections_initial(pg_app, pg_box)
+        return
     if args.sections:
         sections_initial(app, box_id)
         return
@@ -511,16 +517,24 @@ def sections_initial(app: Any, box_id: int) -> None:
         setattr(owner, name, wrap(path, getattr(owner, name)))
     sql = [0, 0.0, 0.0]
 
+    by_statement: dict[str, list[float]] = {}  # the statement's first words → wall, count
+    started: list[float] = [0.0]
+
     @event.listens_for(app.engine, "before_cursor_execute")
     def before(*_: Any) -> None:
         sql[1] -= time.thread_time()
         sql[2] -= time.perf_counter()
+        started[0] = time.perf_counter()
 
     @event.listens_for(app.engine, "after_cursor_execute")
-    def after(*_: Any) -> None:
+    def after(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         sql[0] += 1
         sql[1] += time.thread_time()
         sql[2] += time.perf_counter()
+        key = " ".join(statement.split()[:4])[:60]
+        entry = by_statement.setdefault(key, [0.0, 0])
+        entry[0] += time.perf_counter() - started[0]
+        entry[1] += 1
 
     commits = [0, 0.0, 0.0]
 
@@ -550,6 +564,8 @@ def sections_initial(app: Any, box_id: int) -> None:
         f"{'SQL statements (in the driver)':36} {sql[0]:7d} {sql[1]:7.2f} "
         f"{100 * sql[1] / cpu:5.1f}% {sql[2]:7.2f}"
     )
+    for key, (seconds, n) in sorted(by_statement.items(), key=lambda kv: -kv[1][0])[:8]:
+        print(f"  {key:60} {int(n):6d} {seconds:7.2f} s wall")
     print(
         f"{'COMMIT (WAL checkpoints included)':36} {commits[0]:7d} {commits[1]:7.2f} "
         f"{100 * commits[1] / cpu:5.1f}% {commits[2]:7.2f}"

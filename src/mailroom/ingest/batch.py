@@ -45,7 +45,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import cast
 
-from sqlalchemy import Table, delete, insert, select, tuple_
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from mailroom.connectors.base import RawMessage
@@ -283,16 +283,22 @@ def _store_copies(
         return 0
     places = {(raw.folder, raw.uidvalidity, raw.uid): identity_of(msg) for raw, msg in parsed}
     by_place = {(raw.folder, raw.uidvalidity, raw.uid): raw for raw, _ in parsed}
-    existing = set(
-        session.execute(
-            select(MessageCopy.folder, MessageCopy.uidvalidity, MessageCopy.uid).where(
+    # A batch is one folder and UIDVALIDITY: one plain `uid IN (…)` per pair, cheaper to
+    # build than a tuple IN of every (folder, uidvalidity, uid) (bench/README.md).
+    uids: dict[tuple[str, int], list[int]] = {}
+    for folder, uidvalidity, uid in places:
+        uids.setdefault((folder, uidvalidity), []).append(uid)
+    existing: set[tuple[str, int, int]] = set()
+    for (folder, uidvalidity), some in uids.items():
+        found = session.scalars(
+            select(MessageCopy.uid).where(
                 MessageCopy.mailbox_id == target.mailbox_id,
-                tuple_(MessageCopy.folder, MessageCopy.uidvalidity, MessageCopy.uid).in_(
-                    list(places)
-                ),
+                MessageCopy.folder == folder,
+                MessageCopy.uidvalidity == uidvalidity,
+                MessageCopy.uid.in_(some),
             )
-        ).all()
-    )
+        )
+        existing.update((folder, uidvalidity, uid) for uid in found)
     rows = [
         {
             "message_id": ids_by_identity[identity],

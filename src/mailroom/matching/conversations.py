@@ -26,8 +26,9 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
-from sqlalchemy import Table, and_, delete, insert, select, text, update
+from sqlalchemy import Table, and_, case, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
@@ -51,6 +52,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 WINDOW = timedelta(days=30)
 _CHUNK = 500
+_T = TypeVar("_T")
 _LABEL = "\x00conversation:"
 _LOCK_SPACE = 0x4D52  # pg_advisory_xact_lock's first key: Mailroom's conversations
 
@@ -90,7 +92,7 @@ class _UnionFind:
         return list(out.values())
 
 
-def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+def _chunks(values: Sequence[_T]) -> Iterable[Sequence[_T]]:
     for start in range(0, len(values), _CHUNK):
         yield values[start : start + _CHUNK]
 
@@ -206,15 +208,15 @@ def assign_conversations(
     # this batch connects them (a label node per conversation; ids have no control chars).
     for identity, label in existing.items():
         uf.union(identity, f"{_LABEL}{label}")
-    new_nodes: list[dict[str, object]] = []
-    for members in uf.groups():
-        ids_here = [m for m in members if not m.startswith(_LABEL)]
-        label = _label(session, company_id, {existing[m] for m in ids_here if m in existing})
-        new_nodes += [
-            {"company_id": company_id, "identity": m, "conversation_id": label}
-            for m in ids_here
-            if m not in existing
-        ]
+    groups = [[m for m in members if not m.startswith(_LABEL)] for members in uf.groups()]
+    stored = [{existing[m] for m in ids_here if m in existing} for ids_here in groups]
+    labels = _labels(session, company_id, stored)
+    new_nodes = [
+        {"company_id": company_id, "identity": m, "conversation_id": label}
+        for ids_here, label in zip(groups, labels, strict=True)
+        for m in ids_here
+        if m not in existing
+    ]
     if new_nodes:
         session.execute(insert(_table(ConversationNode)), new_nodes)
 
@@ -235,24 +237,39 @@ def _table(model: type) -> Table:
     return table
 
 
-def _label(session: Session, company_id: int, labels: set[int]) -> int:
-    """The conversation a group of ids ends up in: a new one, the one it already has, or,
-    when it joins several, the smallest, with the others' nodes moved onto it."""
-    if not labels:
+def _labels(session: Session, company_id: int, groups: Sequence[set[int]]) -> list[int]:
+    """The conversation each group of ids ends up in (given the labels its stored ids
+    have): a new one, the one it already has, or, when it joins several, the smallest, with
+    the others' nodes moved onto it. A fixed number of statements for the whole batch (one
+    per message cost more than the rest of a batch's ingestion together, bench/README.md):
+    the new conversations in one multi-row INSERT (its rows differ by id only, so any
+    order of the returned ids will do), the merges in one UPDATE and one DELETE."""
+    moves: dict[int, int] = {}  # a merged conversation → the one its nodes move to
+    labels: list[int | None] = []
+    for found in groups:
+        if not found:
+            labels.append(None)
+            continue
+        keep, *others = sorted(found)
+        moves.update((other, keep) for other in others)
+        labels.append(keep)
+    fresh = sum(label is None for label in labels)
+    if fresh:
+        table = _table(Conversation)
         created = session.execute(
-            insert(_table(Conversation)).returning(_table(Conversation).c.id),
-            [{"company_id": company_id}],
+            insert(table).returning(table.c.id), [{"company_id": company_id}] * fresh
         )
-        return int(created.scalar_one())
-    keep, *others = sorted(labels)
-    if others:
+        ids = iter(sorted(created.scalars()))
+        labels = [next(ids) if label is None else label for label in labels]
+    for chunk in _chunks(sorted(moves)):  # groups are disjoint: no move targets a mover
+        target = case(*((ConversationNode.conversation_id == o, moves[o]) for o in chunk))
         session.execute(
             update(ConversationNode)
-            .where(ConversationNode.conversation_id.in_(others))
-            .values(conversation_id=keep)
+            .where(ConversationNode.conversation_id.in_(list(chunk)))
+            .values(conversation_id=target)
         )
-        session.execute(delete(Conversation).where(Conversation.id.in_(others)))
-    return keep
+        session.execute(delete(Conversation).where(Conversation.id.in_(list(chunk))))
+    return [label for label in labels if label is not None]
 
 
 def conversation_keys(session: Session, message_ids: Sequence[int]) -> dict[int, str]:

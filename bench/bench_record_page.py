@@ -10,6 +10,7 @@ in the machine's load hits both alike):
   access checks, the timeline's queries, Jinja rendering), read from the app's own
   `Server-Timing` header (server time, without the test client's overhead),
 - `GET /api/v1/records/contact/{id}/timeline` (the timeline API, Bearer token), the same way,
+- `GET /records/contact/{id}/activity` (the record's stream of mail, notes and tasks),
 - `crm.access.visible_timeline_page` alone (the queries),
 
 first with the company transparent, then strict (every message filtered per viewer). It
@@ -192,6 +193,7 @@ def measure(
     kinds: dict[str, Callable[[int], float]] = {
         "page": lambda rid: server_ms(client, f"/records/contact/{rid}"),
         "api": lambda rid: server_ms(client, f"/api/v1/records/contact/{rid}/timeline", bearer),
+        "activity": lambda rid: server_ms(client, f"/records/contact/{rid}/activity"),
         "query": lambda rid: query_ms(app, rid),
     }
     times: dict[str, dict[str, list[float]]] = {k: {n: [] for n in ids} for k in kinds}

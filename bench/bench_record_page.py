@@ -19,7 +19,7 @@ at most 1.2x), the load average before and after (`uptime`: the machine is share
 ratios from one run), and writes bench/results/record-page-<dialect>.json with the run's
 commit and package versions (bench/_meta.py).
 
-Run:  .venv/bin/python bench/bench_record_page.py [--messages 10000] [--runs 30]
+Run:  .venv/bin/python bench/bench_record_page.py [--messages 10000] [--runs 60]
           [--db sqlite,postgresql] [--pg-admin postgresql://postgres@127.0.0.1:5432/postgres]
 """
 
@@ -285,7 +285,7 @@ def uptime() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=60)
     parser.add_argument("--db", default="sqlite,postgresql", help="comma-separated")
     parser.add_argument(
         "--pg-admin",

@@ -1,31 +1,42 @@
-"""Benchmark: first page of a record page with 10,000 messages, server time.
+"""Benchmark: the first page of a record with 10,000 messages against one with 50, server time.
 
-Generates (into a temporary SQLite data dir, or the PostgreSQL URL given with --pg) one
-company with a contact holding N messages (default 10,000; each with a copy, two
-participants and a link) and a baseline contact with 50, then times in the same run:
+Generates one company with a contact holding N messages (default 10,000; each with a copy,
+two participants and a link) and a baseline contact with 50, on SQLite (a temporary data
+dir) and on PostgreSQL (a temporary database made through `--pg-admin`, dropped after), and
+times in the same run, for the big record and the baseline record alternately (so a change
+in the machine's load hits both alike):
 
-- `GET /records/contact/{id}` through the whole app (session lookup, access checks,
-  the timeline's queries, Jinja rendering) with an in-process ASGI client, read from the
-  app's `Server-Timing` header (server time, as the issue asks), and
+- `GET /records/contact/{id}` (the record page) through the whole app (session lookup,
+  access checks, the timeline's queries, Jinja rendering), read from the app's own
+  `Server-Timing` header (server time, without the test client's overhead),
+- `GET /api/v1/records/contact/{id}/timeline` (the timeline API, Bearer token), the same way,
+- `GET /records/contact/{id}/activity` (the record's stream of mail, notes and tasks),
 - `crm.access.visible_timeline_page` alone (the queries),
 
-for the big record and the baseline record, and prints median and p95 in ms and the
-ratio big/baseline, and writes them to bench/results/record-page-<dialect>.json with the
-run's commit and package versions (bench/_meta.py). The issue's target: the big record's
-first page under 100 ms.
+first with the company transparent, then strict (every message filtered per viewer). It
+prints median and p95 in ms and the ratio big/baseline of the medians (the issue's target:
+at most 1.2x), the load average before and after (`uptime`: the machine is shared; compare
+ratios from one run), and writes bench/results/record-page-<dialect>.json with the run's
+commit and package versions (bench/_meta.py).
 
-Run:  .venv/bin/python bench/bench_record_page.py [--messages 10000] [--runs 30] [--pg URL]
+Run:  .venv/bin/python bench/bench_record_page.py [--messages 10000] [--runs 60]
+          [--db sqlite,postgresql] [--pg-admin postgresql://postgres@127.0.0.1:5432/postgres]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
@@ -47,14 +58,16 @@ from mailroom.db.models import (
     Record,
     User,
 )
+from mailroom.db.web_models import DEFAULT_RETENTION_DAYS, CompanyPrivacy
 from mailroom.mailboxes.store import add_mailbox
+from mailroom.security.auth import create_api_token
 from mailroom.security.secrets import encode_key, new_key
 from mailroom.web.app import create_web_app
 
 PASSWORD = "bench-password-1"
 
 
-def generate(app: App, *, messages: int) -> tuple[int, int]:
+def generate(app: App, *, messages: int) -> tuple[int, int, int]:
     """Make the company, users, a mailbox and two contacts with N and 50 messages."""
     with transaction(app.sessions) as session:
         company = add_company(session, name="Bench", domains=["bench.example"])
@@ -142,16 +155,7 @@ def generate(app: App, *, messages: int) -> tuple[int, int]:
                     ],
                 )
             next_id += n
-    return big_id, small_id
-
-
-def timed(fn: object, runs: int) -> list[float]:
-    out = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()  # type: ignore[operator]
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
+    return company_id, big_id, small_id
 
 
 def p95(values: list[float]) -> float:
@@ -162,78 +166,164 @@ def summary(values: list[float]) -> str:
     return f"median {statistics.median(values):7.2f} ms   p95 {p95(values):7.2f} ms"
 
 
+def server_ms(client: TestClient, url: str, headers: dict[str, str] | None = None) -> float:
+    """The app's own Server-Timing for one GET (server time, without the client's)."""
+    response = client.get(url, headers=headers or {})
+    assert response.status_code == 200, (url, response.status_code)
+    return float(response.headers["server-timing"].split("dur=")[1])
+
+
+def query_ms(app: App, record_id: int) -> float:
+    """`visible_timeline_page` alone (a fresh session, as a request has)."""
+    with app.sessions() as session:
+        owner = session.scalars(select(User).where(User.email == "ann@bench.example")).one()
+        viewer = access.viewer_for(session, owner)
+        record = session.get(Record, record_id)
+        assert record is not None
+        t0 = time.perf_counter()
+        access.visible_timeline_page(session, viewer=viewer, record=record, limit=50)
+        return (time.perf_counter() - t0) * 1000
+
+
+def measure(
+    app: App, client: TestClient, token: str, ids: dict[str, int], runs: int
+) -> dict[str, dict[str, list[float]]]:
+    """Each kind of request for each record, alternating big and baseline every run."""
+    bearer = {"Authorization": f"Bearer {token}"}
+    kinds: dict[str, Callable[[int], float]] = {
+        "page": lambda rid: server_ms(client, f"/records/contact/{rid}"),
+        "api": lambda rid: server_ms(client, f"/api/v1/records/contact/{rid}/timeline", bearer),
+        "activity": lambda rid: server_ms(client, f"/records/contact/{rid}/activity"),
+        "query": lambda rid: query_ms(app, rid),
+    }
+    times: dict[str, dict[str, list[float]]] = {k: {n: [] for n in ids} for k in kinds}
+    for rid in ids.values():  # warm every path once, and check the page shows 50 entries
+        page = client.get(f"/records/contact/{rid}")
+        assert page.status_code == 200 and page.text.count('class="entry') == 50
+        api = client.get(f"/api/v1/records/contact/{rid}/timeline", headers=bearer)
+        assert len(api.json()["items"]) == 50
+        for fn in kinds.values():
+            fn(rid)
+    for _ in range(runs):
+        for kind, fn in kinds.items():
+            for name, rid in ids.items():
+                times[kind][name].append(fn(rid))
+    return times
+
+
+def set_strict(app: App, company_id: int) -> None:
+    with transaction(app.sessions) as session:
+        session.add(
+            CompanyPrivacy(
+                company_id=company_id,
+                visibility="strict",
+                retention_days=DEFAULT_RETENTION_DAYS,
+                retention_enabled=False,
+            )
+        )
+
+
+def run_one(url: str, data: Path, *, messages: int, runs: int) -> dict[str, Any]:
+    """Generate, then measure transparent and strict; returns the figures and ratios."""
+    settings = Settings(data_dir=data, database_url=url, secret_key_b64=encode_key(new_key()))
+    app = open_app(settings)
+    t0 = time.perf_counter()
+    company_id, big, small = generate(app, messages=messages)
+    dialect = app.engine.dialect.name
+    print(f"{dialect}: generated {messages} + 50 messages in {time.perf_counter() - t0:.1f} s")
+    with transaction(app.sessions) as session:
+        owner = session.scalars(select(User).where(User.email == "ann@bench.example")).one()
+        token, _row = create_api_token(session, user=owner, name="bench")
+    out: dict[str, Any] = {"figures": {}, "ratios": {}}
+    ids = {"baseline": small, "big": big}
+    with TestClient(create_web_app(app)) as client:
+        csrf = client.get("/signin").text.split('name="csrf_token" value="')[1].split('"')[0]
+        client.post(
+            "/signin",
+            data={"email": "ann@bench.example", "password": PASSWORD, "csrf_token": csrf},
+            headers={"Origin": "http://testserver"},
+        )
+        for mode in ("transparent", "strict"):
+            if mode == "strict":
+                set_strict(app, company_id)
+            times = measure(app, client, token, ids, runs)
+            for kind, per in times.items():
+                for name, values in per.items():
+                    label = f"{dialect} {mode} {kind} {name}"
+                    out["figures"][f"{mode}/{kind}/{name}"] = {
+                        "median_ms": statistics.median(values),
+                        "p95_ms": p95(values),
+                    }
+                    print(f"{label:42} {summary(values)}")
+                ratio = statistics.median(per["big"]) / statistics.median(per["baseline"])
+                out["ratios"][f"{mode}/{kind}"] = round(ratio, 3)
+                print(f"{dialect} {mode} {kind}: ratio {messages}/50 = {ratio:.2f}x")
+    app.close()
+    return out
+
+
+def temporary_pg(admin_url: str) -> tuple[str, Callable[[], None]]:
+    """A new empty PostgreSQL database: its URL, and a function that drops it."""
+    import psycopg
+
+    name = f"mailroom_bench_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+
+    def drop() -> None:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return f"{base}/{name}", drop
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--pg", default=None, help="a PostgreSQL URL (an empty database)")
+    parser.add_argument("--runs", type=int, default=60)
+    parser.add_argument("--db", default="sqlite,postgresql", help="comma-separated")
+    parser.add_argument(
+        "--pg-admin",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="a PostgreSQL URL allowed to create and drop a database",
+    )
     args = parser.parse_args()
-    data = Path(tempfile.mkdtemp(prefix="mailroom-bench-"))
-    settings = Settings(
-        data_dir=data,
-        database_url=args.pg or f"sqlite:///{data / 'm.sqlite3'}",
-        secret_key_b64=encode_key(new_key()),
-    )
-    app = open_app(settings)
-    t0 = time.perf_counter()
-    big, small = generate(app, messages=args.messages)
-    print(
-        f"generated {args.messages} + 50 messages in {time.perf_counter() - t0:.1f} s "
-        f"({app.engine.dialect.name})"
-    )
-    figures: dict[str, dict[str, float]] = {}
-    with TestClient(create_web_app(app)) as client:
-        token = client.get("/signin").text.split('name="csrf_token" value="')[1].split('"')[0]
-        client.post(
-            "/signin",
-            data={"email": "ann@bench.example", "password": PASSWORD, "csrf_token": token},
-            headers={"Origin": "http://testserver"},
+    before = uptime()
+    print(f"load before: {before}")
+    results: dict[str, dict[str, Any]] = {}
+    for db in args.db.split(","):
+        data = Path(tempfile.mkdtemp(prefix="mailroom-bench-"))
+        if db == "sqlite":
+            results[db] = run_one(
+                f"sqlite:///{data / 'm.sqlite3'}", data, messages=args.messages, runs=args.runs
+            )
+        else:
+            url, drop = temporary_pg(args.pg_admin)
+            try:
+                results[db] = run_one(url, data, messages=args.messages, runs=args.runs)
+            finally:
+                drop()
+    after = uptime()
+    print(f"load after:  {after}")
+    print("ratios (big/baseline medians; target <= 1.2x):")
+    for db, result in results.items():
+        print(f"  {db:11} " + "  ".join(f"{k} {v:.2f}x" for k, v in result["ratios"].items()))
+    for db, result in results.items():
+        write_result(
+            f"record-page-{db}",
+            {
+                "messages": args.messages,
+                "runs": args.runs,
+                "uptime_before": before,
+                "uptime_after": after,
+                **result,
+            },
         )
-        for record_id, label in (
-            (small, "baseline (50 messages)"),
-            (big, f"big ({args.messages})"),
-        ):
-            page = client.get(f"/records/contact/{record_id}")
-            assert page.status_code == 200 and page.text.count('class="entry') == 50
-            client.get(f"/records/contact/{record_id}")  # warm
-            page_ms = [
-                float(
-                    client.get(f"/records/contact/{record_id}")
-                    .headers["server-timing"]
-                    .split("dur=")[1]
-                )
-                for _ in range(args.runs)
-            ]  # the app's own Server-Timing: server time, without the test client's overhead
-            with app.sessions() as session:
-                owner = session.scalars(select(User).where(User.email == "ann@bench.example")).one()
-                user = access.viewer_for(session, owner)
-                record = session.get(Record, record_id)
-                query_ms = timed(
-                    lambda s=session, rec=record, u=user: access.visible_timeline_page(
-                        s, viewer=u, record=rec, limit=50
-                    ),
-                    args.runs,
-                )
-            figures[label] = {
-                "page_ms_median": statistics.median(page_ms),
-                "page_ms_p95": p95(page_ms),
-                "query_ms_median": statistics.median(query_ms),
-                "query_ms_p95": p95(query_ms),
-            }
-            print(f"{label:24} page  {summary(page_ms)}")
-            print(f"{label:24} query {summary(query_ms)}")
-            if record_id == small:
-                base_page, base_query = statistics.median(page_ms), statistics.median(query_ms)
-            else:
-                print(
-                    f"ratio big/baseline: page {statistics.median(page_ms) / base_page:.2f}x, "
-                    f"query {statistics.median(query_ms) / base_query:.2f}x"
-                )
-    write_result(
-        f"record-page-{app.engine.dialect.name}",
-        {"messages": args.messages, "runs": args.runs, "figures": figures},
-    )
-    app.close()
 
 
 if __name__ == "__main__":

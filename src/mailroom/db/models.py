@@ -449,7 +449,8 @@ class MessageLink(Base):
     __tablename__ = "message_links"
     __table_args__ = (
         UniqueConstraint("message_id", "record_id"),
-        Index("ix_message_links_record", "record_id"),
+        # A record's timeline in order, any page by keyset (crm.access; migration 0022).
+        Index("ix_message_links_record_date", "record_id", "message_date", "message_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
@@ -457,3 +458,8 @@ class MessageLink(Base):
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
     reason: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The message's date_utc, copied by database triggers on insert (and when the message's
+    # date changes), never written by the application: the timeline's sort key.
+    message_date: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True, server_default=None
+    )

@@ -11,11 +11,12 @@ from mailroom.web.api import (
     mailboxes,
     messages,
     records,
+    reports,
     sending,
 )
 
 PREFIX = "/api/v1"
-SECTIONS = (records, messages, sending, mailboxes, mailbox_setup, discovery, admin)
+SECTIONS = (records, messages, sending, mailboxes, mailbox_setup, discovery, admin, reports)
 router = APIRouter(prefix=PREFIX)
 for section in SECTIONS:
     router.include_router(section.router)

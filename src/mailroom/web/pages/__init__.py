@@ -17,12 +17,14 @@ from mailroom.web.pages import (
     messages,
     oauth,
     records,
+    reports,
     setup,
 )
 
 SECTIONS = (
     auth,
     records,
+    reports,
     messages,
     compose,
     discovery,

@@ -1,0 +1,63 @@
+"""The activity report page in real headless Chromium: the SVG chart is drawn from the
+same counts as the API, the grouping can be changed, and a 390-px phone screen shows it
+without sideways scrolling. Screenshots go to test-output/screenshots/report-*.png."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest_web import LiveServer, seed_tenant
+from tests.e2e.test_dashboard import ARGS, CHROMIUM, TIMEOUT, playwright_api, shot, sign_in
+
+RANGE = "from=2026-01-05&to=2026-01-18"
+
+
+@pytest.fixture
+def chromium() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def test_the_activity_report_draws_its_chart_and_fits_a_phone_in_chromium(
+    live_server: LiveServer, chromium: object
+) -> None:
+    tenant = seed_tenant(live_server.app, "Alpha")
+    page = chromium.new_page(viewport={"width": 1200, "height": 900})  # type: ignore[attr-defined]
+    page.set_default_timeout(TIMEOUT)
+    sign_in(page, live_server.url, tenant.admin)
+    page.click("nav >> text=Reports")
+    page.wait_for_url(f"{live_server.url}/reports/activity")
+    page.goto(f"{live_server.url}/reports/activity?by=week&{RANGE}")
+    chart = page.locator("svg.chart")
+    assert chart.count() == 1
+    assert chart.locator("rect.sent").count() == 1  # one week with mail: 1 sent, 2 received
+    assert chart.locator("rect.received").count() == 1
+    assert chart.get_attribute("role") == "img"
+    rows = page.locator("table.report-table tbody tr")
+    assert rows.nth(0).inner_text().split("\t")[1:] == ["1", "2", "3"]
+    shot(page, "report-activity-desktop")
+    page.select_option("select[name=by]", "user")
+    page.click("form.report-form button[type=submit]")
+    page.wait_for_url("**/reports/activity?by=user*")
+    labels = chart.locator("text.chart-label").all_text_contents()
+    assert sorted(labels) == sorted([tenant.admin, tenant.member])
+    assert page.locator("table.report-table").inner_text().count("\t3") == 1
+    with page.expect_download() as download:
+        page.click("text=Download CSV")
+    path = download.value.path()
+    assert path.read_text().splitlines()[0] == "user_id,email,name,sent,received,total"
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/reports/activity?by=week&{RANGE}")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390
+    box = page.locator("svg.chart").bounding_box()
+    assert box is not None and box["width"] <= 390 and box["height"] > 20
+    shot(page, "report-activity-phone")

@@ -12,11 +12,22 @@ from mailroom.web.api import (
     messages,
     records,
     reports,
+    rules_stored,
     sending,
 )
 
 PREFIX = "/api/v1"
-SECTIONS = (records, messages, sending, mailboxes, mailbox_setup, discovery, admin, reports)
+SECTIONS = (
+    records,
+    messages,
+    sending,
+    mailboxes,
+    mailbox_setup,
+    discovery,
+    admin,
+    reports,
+    rules_stored,
+)
 router = APIRouter(prefix=PREFIX)
 for section in SECTIONS:
     router.include_router(section.router)

@@ -1,6 +1,9 @@
-"""The activity report page in real headless Chromium: the SVG chart is drawn from the
-same counts as the API, the grouping can be changed, and a 390-px phone screen shows it
-without sideways scrolling. Screenshots go to test-output/screenshots/report-*.png."""
+"""The activity report page and "Run on stored mail" in real headless Chromium.
+
+The report's SVG chart is drawn from the same counts as the API, the grouping can be
+changed, and a 390-px phone screen shows it without sideways scrolling; a rule run on
+stored mail shows its preview count, then changes as many messages, on a phone screen.
+Screenshots go to test-output/screenshots/report-*.png and rules-run-on-stored-*.png."""
 
 from __future__ import annotations
 
@@ -8,6 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from mailroom.crm.companies import get_company
+from mailroom.db.engine import transaction
+from mailroom.matching.rulebook import add_rule
 from tests.conftest_web import LiveServer, seed_tenant
 from tests.e2e.test_dashboard import ARGS, CHROMIUM, TIMEOUT, playwright_api, shot, sign_in
 
@@ -61,3 +67,38 @@ def test_the_activity_report_draws_its_chart_and_fits_a_phone_in_chromium(
     box = page.locator("svg.chart").bounding_box()
     assert box is not None and box["width"] <= 390 and box["height"] > 20
     shot(page, "report-activity-phone")
+
+
+def test_run_on_stored_mail_shows_the_preview_count_then_runs_in_chromium(
+    live_server: LiveServer, chromium: object
+) -> None:
+    app = live_server.app
+    tenant = seed_tenant(app, "Alpha")
+    with transaction(app.sessions) as session:
+        add_rule(
+            session,
+            company=get_company(session, "Alpha"),
+            name="no-contracts",
+            action="ignore",
+            conditions={"subject_contains": "contract"},
+        )
+    page = chromium.new_page(viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
+    page.set_default_timeout(TIMEOUT)
+    sign_in(page, live_server.url, tenant.admin)
+    page.goto(f"{live_server.url}/records/contact/{tenant.contact_id}")
+    assert page.locator("text=Contract").count() >= 1
+    page.goto(f"{live_server.url}/admin/rules")
+    page.click("button[aria-label='Run no-contracts on stored mail']")
+    assert page.locator("#stored-preview-count").inner_text() == "1"
+    card = page.locator("#stored-run").bounding_box()
+    assert card is not None and card["x"] + card["width"] <= 390
+    shot(page, "rules-run-on-stored-preview-phone")
+    page.click("#stored-run-button")
+    page.wait_for_selector("#stored-affected")
+    assert page.locator("#stored-affected").inner_text() == "1"
+    shot(page, "rules-run-on-stored-done-phone")
+    page.goto(f"{live_server.url}/records/contact/{tenant.contact_id}")
+    assert page.locator("text=Contract").count() == 0
+    page.goto(f"{live_server.url}/admin/rules")
+    page.click("button[aria-label='Run no-contracts on stored mail']")
+    assert page.locator("#stored-preview-count").inner_text() == "0"  # nothing left to do

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from mailroom.web.api import (
     admin,
     discovery,
+    filtered,
     mailbox_setup,
     mailboxes,
     messages,
@@ -27,6 +28,7 @@ SECTIONS = (
     admin,
     reports,
     rules_stored,
+    filtered,
 )
 router = APIRouter(prefix=PREFIX)
 for section in SECTIONS:

@@ -13,6 +13,7 @@ from mailroom.web.pages import (
     auth,
     compose,
     discovery,
+    filtered,
     mailbox_settings,
     mailboxes,
     messages,
@@ -25,6 +26,7 @@ from mailroom.web.pages import (
 SECTIONS = (
     auth,
     records,
+    filtered,
     reports,
     messages,
     compose,

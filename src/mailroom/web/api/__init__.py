@@ -10,6 +10,7 @@ from mailroom.web.api import (
     filtered,
     mailbox_setup,
     mailboxes,
+    matching_settings,
     messages,
     records,
     reports,
@@ -29,6 +30,7 @@ SECTIONS = (
     reports,
     rules_stored,
     filtered,
+    matching_settings,
 )
 router = APIRouter(prefix=PREFIX)
 for section in SECTIONS:

@@ -8,6 +8,7 @@ from mailroom.web.pages import (
     account,
     admin,
     admin_mail,
+    admin_matching,
     admin_rules,
     admin_rules_stored,
     auth,
@@ -38,6 +39,7 @@ SECTIONS = (
     admin_rules,
     admin_rules_stored,
     admin_mail,
+    admin_matching,
     account,
     setup,
 )

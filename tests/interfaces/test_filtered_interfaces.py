@@ -5,9 +5,11 @@ companies answered 404 where the admin role is needed."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from mailroom.app import App
+from mailroom.cli import main
 from mailroom.crm.retention import set_privacy
 from mailroom.db.engine import transaction
 from tests.conftest_web import Tenant, sign_in
@@ -121,3 +123,33 @@ def test_matching_settings_page_and_api_change_the_same_settings(
                    headers=bearer(alpha.member_token)).status_code == 404  # fmt: skip
     sign_in(web, alpha.member)
     assert web.get("/admin/matching").status_code == 404
+
+
+def test_cli_block_says_what_is_logged_and_remove_logged_takes_it_off(
+    sqlite_app: App,
+    web: TestClient,
+    two_tenants: tuple[Tenant, Tenant],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    alpha, _beta = two_tenants
+    monkeypatch.setenv("MAILROOM_SECRET_KEY", sqlite_app.settings.secret_key_b64 or "")
+
+    def cli(*args: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = main(["--data-dir", str(sqlite_app.settings.data_dir), *args])
+        out, err = capsys.readouterr()
+        return code, out + err
+
+    code, out = cli("blocklist", "add", "@client-alpha.example", "--company", "Alpha")
+    assert code == 0 and "3 message(s) already logged" in out and "remove-logged" in out
+    code, out = cli("blocklist", "remove-logged", "@client-alpha.example", "--company",
+                    "Alpha", "--dry-run")  # fmt: skip
+    assert code == 0 and "3 logged message(s)" in out and "would be" in out
+    code, out = cli("blocklist", "remove-logged", "@client-alpha.example", "--company", "Alpha")
+    assert code == 0 and "3 logged message(s)" in out
+    timeline = web.get(f"/api/v1/records/contact/{alpha.contact_id}/timeline",
+                       headers=bearer(alpha.admin_token))  # fmt: skip
+    assert timeline.json()["items"] == []
+    code, out = cli("blocklist", "remove-logged", "@client-alpha.example", "--company", "Alpha")
+    assert "0 logged message(s)" in out

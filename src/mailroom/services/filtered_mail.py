@@ -217,37 +217,54 @@ def _blocked_query(session: Session, *, company_id: int, entry: str, user_email:
     return query
 
 
-def blocked_logged(
-    session: Session, *, viewer: Viewer, entry: str, user_email: str | None = None
-) -> int:
-    """How many logged messages blocking `entry` would remove from the timelines."""
+def _admin_company(viewer: Viewer | None, company_id: int) -> int:
+    """The company acted on: an admin viewer's (web, API), or the one the CLI named."""
+    if viewer is None:
+        return company_id
     require_admin(viewer)
+    return viewer.company_id
+
+
+def blocked_logged(
+    session: Session,
+    *,
+    entry: str,
+    viewer: Viewer | None = None,
+    company_id: int = 0,
+    user_email: str | None = None,
+) -> int:
+    """How many logged messages blocking `entry` would remove from the timelines (an admin
+    `viewer` for the page and API, or `company_id` for the CLI)."""
+    company_id = _admin_company(viewer, company_id)
     query = _blocked_query(
-        session, company_id=viewer.company_id, entry=clean_entry(entry), user_email=user_email
+        session, company_id=company_id, entry=clean_entry(entry), user_email=user_email
     )
     return session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
 def remove_blocked_logged(
-    session: Session, *, viewer: Viewer, entry: str, user_email: str | None = None
+    session: Session,
+    *,
+    entry: str,
+    viewer: Viewer | None = None,
+    company_id: int = 0,
+    user_email: str | None = None,
 ) -> int:
     """Skip (`filter:blocklist`) and unlink the logged mail `entry` blocks; hand-made links
     stay. Returns how many messages were removed from the timelines; flushes, the caller
     commits."""
-    require_admin(viewer)
+    company_id = _admin_company(viewer, company_id)
     entry = clean_entry(entry)
     ids = list(
         session.scalars(
-            _blocked_query(
-                session, company_id=viewer.company_id, entry=entry, user_email=user_email
-            )
+            _blocked_query(session, company_id=company_id, entry=entry, user_email=user_email)
         )
     )
     for message_id in ids:
         session.add(
             MessageSkip(
                 message_id=message_id,
-                company_id=viewer.company_id,
+                company_id=company_id,
                 skipped_by="filter:blocklist",
                 detail=f"blocked by {entry} after it was logged",
             )

@@ -38,6 +38,7 @@ MODULES = (
     "why",
     "send",
     "oauth",
+    "report",
 )
 
 # Every top-level command: the modules whose `register` adds it or adds to it, and its
@@ -89,6 +90,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "blocklist": (("blocklist",), "Addresses and @domains whose mail is never logged."),
     "outbox": (("privacy", "send"), "Messages sent from Mailroom, and sending limits."),
     "oauth": (("oauth",), "OAuth clients for signing in Google and Microsoft mailboxes."),
+    "report": (("report",), "Reports: mail sent and received."),
 }
 
 # Plain help (rich_markup_mode=None): Rich's help panels cost more to import than Typer

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 from fastapi.testclient import TestClient
 
 from mailroom.app import App
+from mailroom.cli import main
 from mailroom.crm.retention import set_privacy
 from mailroom.db.engine import transaction
 from tests.conftest_web import Tenant
@@ -117,3 +119,26 @@ def test_bad_input_is_a_422_that_says_what_to_fix(
 
 def test_without_a_token_the_report_is_a_401(web: TestClient) -> None:
     assert web.get(URL).status_code == 401
+
+
+def test_cli_report_gives_the_apis_rows_for_the_operator(
+    web: TestClient,
+    sqlite_app: App,
+    two_tenants: tuple[Tenant, Tenant],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    alpha, _beta = two_tenants
+    monkeypatch.setenv("MAILROOM_SECRET_KEY", sqlite_app.settings.secret_key_b64 or "")
+    for by in ("user", "week", "type"):
+        capsys.readouterr()
+        args = ["report", "activity", "--company", "Alpha", "--by", by, "--json"]
+        code = main(["--data-dir", str(sqlite_app.settings.data_dir), *args,
+                     "--from", RANGE["from"], "--to", RANGE["to"]])  # fmt: skip
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert json.loads(out) == {"rows": rows(web, alpha.admin_token, by)}
+    capsys.readouterr()
+    code = main(["--data-dir", str(sqlite_app.settings.data_dir), "report", "activity",
+                 "--company", "Alpha", "--by", "month"])  # fmt: skip
+    assert code != 0 and "by=user" in capsys.readouterr().err

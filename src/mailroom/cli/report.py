@@ -12,7 +12,7 @@ from datetime import date
 import typer
 
 from mailroom.cli.common import console, get_app, print_json
-from mailroom.crm.companies import get_company
+from mailroom.crm.companies import get_company, get_user
 from mailroom.errors import BadInput
 
 report_app = typer.Typer(help="Reports: mail sent and received.", no_args_is_help=True)
@@ -35,14 +35,22 @@ def report_activity(
     end: str = typer.Option(None, "--to", help="Last day, YYYY-MM-DD (UTC)."),
     as_json: bool = typer.Option(False, "--json", help='{"rows": [...]}, as the API.'),
     as_csv: bool = typer.Option(False, "--csv"),
+    user: str = typer.Option(None, "--user", help="Only this user's mail (their email)."),
 ) -> None:
     """Logged mail sent and received per user, week, record type or opportunity stage."""
     from mailroom.services.activity_report import activity_report, operator_viewer
 
     with get_app().sessions() as session:
-        viewer = operator_viewer(company_id=get_company(session, company).id)
+        owner = get_company(session, company)
+        viewer = operator_viewer(company_id=owner.id)
+        user_id = get_user(session, user).id if user else None
         report = activity_report(
-            session, viewer=viewer, by=by, start=_day(start, "--from"), end=_day(end, "--to")
+            session,
+            viewer=viewer,
+            by=by,
+            start=_day(start, "--from"),
+            end=_day(end, "--to"),
+            user_id=user_id,
         )
     if as_json:
         print_json({"rows": report.rows})

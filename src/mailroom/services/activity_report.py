@@ -16,6 +16,9 @@ outbound (mail among internal people only is never logged), dated within the ran
 - `stage`: opportunities' stage (`stage`, else `status`, else "open"), a message once per
   stage it is linked under.
 
+`user_id` narrows any grouping to one user's mail (by the same rule as `user`): per user
+per week is `by="week"` with a user.
+
 Who sees what (docs/decisions/0023-activity-report-and-stored-mail-rules.md): everyone sees
 the whole team's rows, as SharpSpring shows the team; an admin's counts cover all the
 company's logged mail (admins already see every mailbox's message counts on the health
@@ -33,10 +36,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
-from mailroom.crm.access import Viewer, privacy_of, visible_messages_clause
+from mailroom.crm.access import Viewer, privacy_of, viewer_for, visible_messages_clause
 from mailroom.db.models import (
     RECORD_TYPES,
     Mailbox,
@@ -49,7 +52,7 @@ from mailroom.db.models import (
     User,
 )
 from mailroom.db.times import as_utc
-from mailroom.errors import BadInput
+from mailroom.errors import BadInput, NotFound
 
 GROUPINGS = ("user", "week", "type", "stage")
 DIRECTIONS = ("outbound", "inbound")
@@ -124,14 +127,18 @@ def activity_report(
     by: str,
     start: date | None = None,
     end: date | None = None,
+    user_id: int | None = None,
 ) -> ActivityReport:
     """Logged mail sent and received per `by` (user, week, type, stage) in the range, as the
-    viewer may count it (module docstring); the CLI passes `operator_viewer`."""
+    viewer may count it (module docstring); the CLI passes `operator_viewer`. With
+    `user_id`, only that user's mail (per user per week: `by="week"`)."""
     if by not in GROUPINGS:
         raise BadInput(f"Unknown grouping {by!r}.", hint=f"Use by={', by='.join(GROUPINGS)}.")
     start, end = report_range(start=start, end=end)
     partial = not viewer.is_admin and privacy_of(session, viewer.company_id).visibility == "strict"
     logged = _logged_messages(session, viewer=viewer, start=start, end=end)
+    if user_id is not None:
+        logged = logged.where(_users_mail(session, viewer=viewer, user_id=user_id))
     rows = _GROUPERS[by](session, viewer, logged, start, end)
     return ActivityReport(by=by, start=start, end=end, rows=rows, partial=partial)
 
@@ -155,6 +162,27 @@ def _logged_messages(session: Session, *, viewer: Viewer, start: date, end: date
             Message.id.in_(linked),
         )
     )
+
+
+def _users_mail(session: Session, *, viewer: Viewer, user_id: int) -> ColumnElement[bool]:
+    """SQL for "the message is this user's": copied from their mailboxes, or one of their
+    addresses is a participant; NotFound for a user of another company."""
+    user = session.get(User, user_id)
+    if user is None or user.company_id != viewer.company_id:
+        raise NotFound(f"No user {user_id}.", hint="Pick a user of your company.")
+    theirs = viewer_for(session, user)
+    took_part = Message.id.in_(
+        select(MessageAddress.message_id).where(
+            MessageAddress.company_id == viewer.company_id,
+            MessageAddress.address.in_(sorted(theirs.addresses)),
+        )
+    )
+    if not theirs.mailbox_ids:
+        return took_part
+    copied = Message.id.in_(
+        select(MessageCopy.message_id).where(MessageCopy.mailbox_id.in_(sorted(theirs.mailbox_ids)))
+    )
+    return or_(copied, took_part)
 
 
 def _counts(message_ids: Iterable[int], direction: dict[int, str]) -> dict[str, int]:

@@ -171,3 +171,26 @@ def test_a_bad_grouping_or_range_is_refused_with_how_to_fix_it(
         activity_report(session, viewer=_viewer(sqlite_app, ANN), by=by, start=start, end=end)
     assert caught.value.hint
     assert BASE.date() == START
+
+
+def test_one_users_mail_per_week_equals_a_count_from_the_raw_mail(any_app: App) -> None:
+    sent = _generate(41)
+    users = _load(any_app, sent)
+    admin = _viewer(any_app, ANN, admin=True)
+    for email in (ANN, BOB):
+        theirs = [
+            s for s in sent
+            if _logged(s) and (email in (s.sender, *s.to) or s.box == email.split("@")[0])
+        ]  # fmt: skip
+        expected: Counter[tuple[str, str]] = Counter()
+        for s in theirs:
+            monday = (START + timedelta(weeks=s.day // 7)).isoformat()
+            expected[monday, "sent" if s.sender in (ANN, BOB) else "received"] += 1
+        with any_app.sessions() as session:
+            rows = activity_report(
+                session, viewer=admin, by="week", start=START, end=END, user_id=users[email]
+            ).rows
+        assert [(r["sent"], r["received"]) for r in rows] == [
+            (expected[str(r["week"]), "sent"], expected[str(r["week"]), "received"]) for r in rows
+        ]
+        assert sum(int(str(r["total"])) for r in rows) == len(theirs) > 0

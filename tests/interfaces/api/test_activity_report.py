@@ -142,3 +142,17 @@ def test_cli_report_gives_the_apis_rows_for_the_operator(
     code = main(["--data-dir", str(sqlite_app.settings.data_dir), "report", "activity",
                  "--company", "Alpha", "--by", "month"])  # fmt: skip
     assert code != 0 and "by=user" in capsys.readouterr().err
+
+
+def test_one_users_weeks_and_a_user_of_another_company_is_a_404(
+    web: TestClient, sqlite_app: App, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    alpha, beta = two_tenants
+    users = {r["email"]: r["user_id"] for r in rows(web, alpha.admin_token, "user")}
+    admins = rows(web, alpha.admin_token, "week", user_id=str(users[alpha.admin]))
+    assert [r["total"] for r in admins] == [3, 0]
+    members = rows(web, alpha.admin_token, "week", user_id=str(users[alpha.member]))
+    assert [r["total"] for r in members] == [0, 0]
+    foreign = web.get(URL, params={"by": "week", "user_id": str(users[alpha.admin])},
+                      headers=bearer(beta.admin_token))  # fmt: skip
+    assert foreign.status_code == 404

@@ -55,11 +55,14 @@ def get_activity(
     start: Annotated[date | None, Query(alias="from", description="First day (UTC).")] = None,
     end: Annotated[date | None, Query(alias="to", description="Last day (UTC).")] = None,
     format: Annotated[Literal["json", "csv"] | None, Query()] = None,
+    user_id: Annotated[
+        int | None, Query(ge=1, le=2**62, description="Only this user's mail (per user per week).")
+    ] = None,
 ) -> Any:
     """Logged mail sent and received per user, ISO week, record type or opportunity stage,
     from `from` to `to` (both included; default the last 12 weeks), counted as you may see
     it: admins count all the company's logged mail, members the mail they may see."""
-    report = activity_report(db, viewer=ctx.viewer, by=by, start=start, end=end)
+    report = activity_report(db, viewer=ctx.viewer, by=by, start=start, end=end, user_id=user_id)
     wants_csv = format == "csv" or (
         format is None and "text/csv" in request.headers.get("accept", "")
     )

@@ -11,7 +11,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 
+from mailroom.db.models import User
 from mailroom.errors import BadInput
 from mailroom.services.activity_report import GROUPINGS, ActivityReport, activity_report
 from mailroom.web.charts import bar_chart
@@ -46,13 +48,14 @@ def _day(value: str, name: str) -> date | None:
         ) from None
 
 
-def _report(db: Db, ctx: PageCtx, by: str, start: str, end: str) -> ActivityReport:
+def _report(db: Db, ctx: PageCtx, by: str, start: str, end: str, user: str) -> ActivityReport:
     return activity_report(
         db,
         viewer=ctx.viewer,
         by=by if by in GROUPINGS else "week",
         start=_day(start, "From"),
         end=_day(end, "To"),
+        user_id=int(user) if user.isdigit() else None,
     )
 
 
@@ -74,8 +77,14 @@ def activity_page(
     by: Text = "week",
     start: Annotated[str, Query(alias="from", max_length=20)] = "",
     end: Annotated[str, Query(alias="to", max_length=20)] = "",
+    user: Text = "",
 ) -> Response:
-    report = _report(db, ctx, by, start, end)
+    report = _report(db, ctx, by, start, end, user)
+    users = db.execute(
+        select(User.id, User.name, User.email)
+        .where(User.company_id == ctx.viewer.company_id)
+        .order_by(User.email)
+    ).all()
     labels = [_label(report.by, row) for row in report.rows]
     return render(
         request,
@@ -88,6 +97,8 @@ def activity_page(
         chart_title=f"Emails sent and received per {BY_WORDS[report.by].lower()}, "
         f"{report.start} to {report.end}",
         by_words=BY_WORDS,
+        users=[(uid, name or email) for uid, name, email in users],
+        user=user,
     )
 
 
@@ -98,9 +109,11 @@ def activity_csv(
     by: Text = "week",
     start: Annotated[str, Query(alias="from", max_length=20)] = "",
     end: Annotated[str, Query(alias="to", max_length=20)] = "",
+    user: Text = "",
 ) -> Response:
-    report = _report(db, ctx, by, start, end)
-    name = f"activity-by-{report.by}-{report.start}-{report.end}.csv"
+    report = _report(db, ctx, by, start, end, user)
+    who = f"-user-{user}" if user.isdigit() else ""
+    name = f"activity-by-{report.by}{who}-{report.start}-{report.end}.csv"
     return Response(
         report.csv(),
         media_type="text/csv; charset=utf-8",

@@ -39,6 +39,7 @@ MODULES = (
     "send",
     "oauth",
     "worker",
+    "report",
 )
 
 # Every top-level command: the modules whose `register` adds it or adds to it, and its
@@ -98,6 +99,7 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
     "blocklist": (("blocklist",), "Addresses and @domains whose mail is never logged."),
     "outbox": (("privacy", "send"), "Messages sent from Mailroom, and sending limits."),
     "oauth": (("oauth",), "OAuth clients for signing in Google and Microsoft mailboxes."),
+    "report": (("report",), "Reports: mail sent and received."),
 }
 
 # Plain help (rich_markup_mode=None): Rich's help panels cost more to import than Typer

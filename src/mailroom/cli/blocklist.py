@@ -26,12 +26,45 @@ def blocklist_add(
     user: str = typer.Option(None, "--user", help="Only for this user's mailboxes."),
 ) -> None:
     """Block an address or a domain (subdomains included)."""
+    from mailroom.services.filtered_mail import blocked_logged
+
     with transaction(get_app().sessions) as session:
-        row = add_entry(
-            session, company=get_company(session, company), entry=entry, user_email=user
-        )
+        owner = get_company(session, company)
+        row = add_entry(session, company=owner, entry=entry, user_email=user)
         value = row.entry
+        logged = blocked_logged(session, entry=value, company_id=owner.id, user_email=user)
     console.print(f"Blocked {value}" + (f" for {user}" if user else "") + ".")
+    if logged:
+        console.print(
+            f"{logged} message(s) already logged have {value}; to take them off the "
+            f"timelines: mailroom blocklist remove-logged {value} --company {company!r}"
+            + (f" --user {user}" if user else ""),
+            markup=False,
+        )
+
+
+@blocklist_app.command("remove-logged")
+def blocklist_remove_logged(
+    entry: str = typer.Argument(..., help="A blocked address or @domain."),
+    company: str = typer.Option(..., "--company"),
+    user: str = typer.Option(None, "--user", help="The entry of this user's mailboxes."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only count them."),
+) -> None:
+    """Take the mail a blocked entry already logged off the timelines (hand-made links stay;
+    the messages stay stored, skipped as blocklist)."""
+    from mailroom.services.filtered_mail import blocked_logged, remove_blocked_logged
+
+    with transaction(get_app().sessions) as session:
+        owner = get_company(session, company)
+        if dry_run:
+            count = blocked_logged(session, entry=entry, company_id=owner.id, user_email=user)
+            session.rollback()
+        else:
+            count = remove_blocked_logged(
+                session, entry=entry, company_id=owner.id, user_email=user
+            )
+    verb = "would be taken" if dry_run else "taken"
+    console.print(f"{count} logged message(s) with {entry} {verb} off the timelines.")
 
 
 @blocklist_app.command("list")

@@ -1,4 +1,4 @@
-"""`mailroom rules add|edit|list|remove|test|order`, and the matching settings.
+"""`mailroom rules add|edit|list|remove|test|run|order`, and the matching settings.
 
 A rule is added with its conditions as options and exactly one `--action`:
 
@@ -8,6 +8,8 @@ A rule is added with its conditions as options and exactly one `--action`:
         --record-type lead --pattern 'Name: (?P<name>.+)' --pattern 'Email: (?P<email>\\S+)'
     mailroom rules edit web-leads --company Acme --to sales@acme.example   # same place
     mailroom rules test web-leads --company Acme --last 100     # changes nothing
+    mailroom rules run web-leads --company Acme --dry-run      # how many stored it would change
+    mailroom rules run web-leads --company Acme                # apply it to stored mail
 """
 
 from __future__ import annotations
@@ -259,6 +261,38 @@ def rules_test(
     for row in hits:
         console.print(f"<{row.message_id}> {row.subject[:60]!r}: would {row.would}", markup=False)
     console.print(f"{len(hits)} of {len(rows)} messages match {name}; nothing was changed.")
+
+
+@rules_app.command("run")
+def rules_run(
+    name: str = typer.Argument(...),
+    company: str = typer.Option(..., "--company"),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Only count the stored messages it would change."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Run a rule on the mail already stored (a second run changes nothing)."""
+    from mailroom.services.stored_rules import preview_rule_on_stored, run_rule_on_stored
+
+    app = get_app()
+    with app.sessions() as session:
+        company_id = get_company(session, company).id
+        if dry_run:
+            status = preview_rule_on_stored(
+                session, company_id=company_id, name=name, blobs=app.blobs
+            )
+    if not dry_run:
+        status = run_rule_on_stored(app, company_id=company_id, name=name)
+    if as_json:
+        print_json(status.to_json())
+        return
+    verb = "would change" if dry_run else "changed"
+    console.print(
+        f"Rule {status.rule} ({status.action}) {verb} {status.affected} of "
+        f"{status.total} stored messages." + (" Nothing was changed." if dry_run else ""),
+        markup=False,
+    )
 
 
 @rules_app.command("settings")

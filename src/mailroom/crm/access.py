@@ -460,3 +460,10 @@ def require_admin(viewer: Viewer) -> None:
     """Admin pages and routes answer 404 to members, as if they did not exist."""
     if not viewer.is_admin:
         raise NotFound("This page is for admins.", hint="Ask an admin of your company.")
+
+
+def visible_messages_clause(session: Session, *, viewer: Viewer) -> ColumnElement[bool]:
+    """SQL for “the viewer may see this message at some level” (company scoped), for
+    services that count or list mail as the viewer may see it (reports, filtered-mail
+    notes)."""
+    return _visible_clause(session, viewer)

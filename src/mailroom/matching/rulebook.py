@@ -335,3 +335,9 @@ def _describe(
     if rule.action == "assign-owner":
         return f"set owner {rule.params['owner']} where unset on {', '.join(linked)}"
     return f"tag {', '.join(linked)} with {rule.params['tag']!r}"
+
+
+def stored_parse(message: Message, blobs: BlobStore | None) -> ParsedMessage:
+    """A stored message parsed again as ingestion saw it (its raw bytes when the blob is
+    kept, else its stored columns), for running rules on stored mail."""
+    return _stored_parse(message, blobs)

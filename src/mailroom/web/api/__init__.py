@@ -8,12 +8,16 @@ from mailroom.web.api import (
     admin,
     compose_extras,
     discovery,
+    filtered,
     mailbox_setup,
     mailboxes,
+    matching_settings,
     me,
     messages,
     notes,
     records,
+    reports,
+    rules_stored,
     sending,
     unmatched,
 )
@@ -31,6 +35,10 @@ SECTIONS = (
     notes,
     unmatched,
     me,
+    reports,
+    rules_stored,
+    filtered,
+    matching_settings,
 )
 router = APIRouter(prefix=PREFIX)
 for section in SECTIONS:

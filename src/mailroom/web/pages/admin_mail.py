@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -63,7 +64,9 @@ def blocklist_page(request: Request, ctx: PageCtx, db: Db) -> Response:
 @router.post("/blocklist")
 def block(request: Request, ctx: Csrf, db: Db, entry: Entry, user: Entry = "") -> Response:
     form = {"entry": entry, "user": user}
-    return _change_blocklist(request, ctx, db, add_entry, form, notice="blocked", keep_form=True)
+    return _change_blocklist(
+        request, ctx, db, add_entry, form, notice="blocked", keep_form=True, offer=True
+    )
 
 
 @router.post("/blocklist/remove")
@@ -81,6 +84,7 @@ def _change_blocklist(
     *,
     notice: str,
     keep_form: bool = False,
+    offer: bool = False,
 ) -> Response:
     """Add or remove one entry (committed), or show the page again with the error (422);
     `keep_form` refills the form with what was typed."""
@@ -93,7 +97,10 @@ def _change_blocklist(
         db.rollback()
         kept = form if keep_form else {}
         return _blocklist(request, ctx, db, status_code=422, error=exc, form=kept)
-    return RedirectResponse(f"/admin/blocklist?notice={notice}", status_code=303)
+    query = {"notice": notice}
+    if offer:  # the page then offers to remove what the entry already logged (pages/filtered.py)
+        query |= {"offer": form["entry"], "offer_user": form["user"]}
+    return RedirectResponse(f"/admin/blocklist?{urlencode(query)}", status_code=303)
 
 
 @router.get("/dropbox")

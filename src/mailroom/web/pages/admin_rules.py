@@ -41,6 +41,7 @@ def _page(
     rules = [rule_json(r) for r in list_rules(db, company=ctx.company)]
     defaults: dict[str, Any] = {"error": None, "trial": None, "trial_name": "", "form": {}}
     defaults["editing"] = None
+    defaults["stored"] = None  # a run on stored mail (web/pages/admin_rules_stored.py)
     return render(
         request,
         "admin_rules.html",

@@ -120,7 +120,9 @@ def test_other_companies_are_served_while_a_server_drips_its_login(
         ]
         for thread in threads:
             thread.start()
-        _wait_for_logins(server, 3)
+        # SQLite: `serve` syncs in-process, so the sync logs in too. PostgreSQL: "sync now"
+        # only queues a job for the workers (issue 14), and none runs in this test.
+        _wait_for_logins(server, 3 if any_app.settings.is_sqlite else 2)
         try:
             for _ in range(5):
                 status, text = call(f"{url}/api/v1/mailboxes", token=beta.member_token)

@@ -74,3 +74,7 @@ async def _recover(queue: procrastinate.App, app: App, job: Job) -> None:
     except (exceptions.AlreadyEnqueued, exceptions.UniqueViolation):
         # another job of that mailbox waits already (e.g. a "sync now"): it does the work
         await queue.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+    except exceptions.ConnectorException as exc:
+        # Two ticks may recover at once (the tick holds no lock, see jobs.tasks): the other
+        # one retried it first and the job is no longer `doing`.
+        log.info("job %s was already retried: %s", job.id, exc)

@@ -5,8 +5,9 @@
   scheduler runs after a sync. Its claim names the job (`…:job<ID>`, recovery.py). On
   shutdown the sync ends after its batch and the mailbox is queued again at once, for the
   next worker (hand-back).
-- `mailroom.tick` (every `MAILROOM_JOBS_TICK` s, one at a time: lock `mailroom:tick`):
-  retry the jobs of dead workers (recovery.py), then queue every mailbox that
+- `mailroom.tick` (every `MAILROOM_JOBS_TICK` s, one per timestamp, no lock — a dead
+  worker's tick must not block the recovery of itself): retry the jobs of dead workers
+  (recovery.py), then queue every mailbox that
   `sync.scheduler.mailboxes_due` says is due and has no running job.
 - `mailroom.chore(name)`: one `tick()` of the serve's chore `name` (chores.py), per period.
 
@@ -63,8 +64,12 @@ def register(
     def sync_mailbox_job(context: JobContext, mailbox_id: int, forced: bool = False) -> str:
         return run_sync(queue, app, context, mailbox_id, forced, timings, stopping)
 
+    # No lock on the tick: it is what recovers stalled jobs, so a tick whose worker died
+    # holding a lock would block every later tick, and with them all recovery. Periodic
+    # defers are one per timestamp; overlapping ticks queue a mailbox at most once
+    # (queueing_lock) and tolerate each other's retries (jobs.recovery).
     @queue.periodic(cron=timings.tick_cron, periodic_id="tick")
-    @queue.task(name=TICK_TASK, queue=CHORES_QUEUE, lock="mailroom:tick", pass_context=True)
+    @queue.task(name=TICK_TASK, queue=CHORES_QUEUE, pass_context=True)
     async def tick_job(context: JobContext, timestamp: int) -> str:
         return await run_tick(queue, app, timings)
 

@@ -57,6 +57,7 @@ def test_record_writes_answer_every_generated_request_as_documented(
             max_examples=30,
             deadline=None,
             database=None,
+            derandomize=True,  # the same examples every run: a pass is not luck
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         )
         @given(case=operation.as_strategy())

@@ -174,20 +174,34 @@ def _sync_folder(
     status: FolderStatus | None = None,
 ) -> None:
     status = status or source.folder_status(info.name)
+    if not needs_sync(ctx, info, status, report, reset=_reset):
+        return
+    if isinstance(source, SyncSource):
+        _sync_by_uid(ctx, source, info, report)
+    else:
+        _sync_forward(ctx, source, info, status, report)
+
+
+Reset = Callable[[Session, SyncContext, FolderState, int], int]
+
+
+def needs_sync(
+    ctx: SyncContext, info: FolderInfo, status: FolderStatus, report: FolderReport, *, reset: Reset
+) -> bool:
+    """In one short transaction: start the folder over (`reset`) when its UIDVALIDITY
+    changed, and say whether it needs a sync — not when STATUS shows nothing new and no
+    message waits for a retry (then `report.skipped`)."""
     with transaction(ctx.app.sessions) as session:
         state = folder_state(session, ctx.mailbox_id, info)
         if state.uidvalidity is not None and state.uidvalidity != status.uidvalidity:
-            report.gone += _reset(session, ctx, state, status.uidvalidity)
+            report.gone += reset(session, ctx, state, status.uidvalidity)
             report.uidvalidity_changed = True
         if unchanged(state, status) and not quarantine.has_retrying(
             session, mailbox_id=ctx.mailbox_id, folder=info.name
         ):
             report.skipped = True
-            return
-    if isinstance(source, SyncSource):
-        _sync_by_uid(ctx, source, info, report)
-    else:
-        _sync_forward(ctx, source, info, status, report)
+            return False
+    return True
 
 
 def _reset(session: Session, ctx: SyncContext, state: FolderState, uidvalidity: int) -> int:

@@ -68,7 +68,7 @@ from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, MessageCopy
 from mailroom.sync import copies, quarantine
 from mailroom.sync.context import FolderReport, FolderStage, SyncContext
-from mailroom.sync.folders import commit_batch, folder_state, unchanged
+from mailroom.sync.folders import commit_batch, folder_state, needs_sync
 from mailroom.sync.quarantine import CursorHold, Place, QuarantineState
 from mailroom.sync.source import SyncSource
 
@@ -132,16 +132,8 @@ def sync_all_mail(
     if not isinstance(source, GmailSource):
         raise TypeError("sync_all_mail needs a source that runs Gmail's verbs")
     status = status or source.folder_status(info.name)
-    with transaction(ctx.app.sessions) as session:
-        state = folder_state(session, ctx.mailbox_id, info)
-        if state.uidvalidity is not None and state.uidvalidity != status.uidvalidity:
-            report.gone += _restart(session, ctx, state, status.uidvalidity)
-            report.uidvalidity_changed = True
-        if unchanged(state, status) and not quarantine.has_retrying(
-            session, mailbox_id=ctx.mailbox_id, folder=info.name
-        ):
-            report.skipped = True
-            return
+    if not needs_sync(ctx, info, status, report, reset=_restart):
+        return
     _Run(ctx, source, info, report).sync()
 
 

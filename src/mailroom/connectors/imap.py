@@ -332,23 +332,33 @@ class ImapSource(Connection):
         self.open_folder(folder)
         self._call("IDLE", self._require().idle)
 
-    def idle_wait(self, timeout: float) -> bool:
-        """Wait up to `timeout` s for a push; True when the folder changed (EXISTS/EXPUNGE…)."""
-        pushed = self._call("IDLE", self._require().idle_check, timeout)
-        return any(
-            isinstance(item, tuple) and len(item) > 1 and item[1] in _CHANGES for item in pushed
-        )
+    def idle_pushes(self) -> bool | None:
+        """What the server pushed and is waiting on the socket, without blocking: True
+        when the folder changed (EXISTS, EXPUNGE, FETCH…), False for other responses
+        ("* OK Still here"), None when nothing could be read (the peer closed, or only a
+        TLS record arrived): then `idle_done` tells which."""
+        pushed = self._call("IDLE", self._require().idle_check, 0)
+        if not pushed:
+            return None
+        return _changed(pushed)
 
-    def idle_done(self) -> None:
-        """Leave IDLE (DONE); servers drop an IDLE after 30 minutes (RFC 2177 §3)."""
-        self._call("DONE", self._require().idle_done)
+    def idle_done(self) -> bool:
+        """Leave IDLE (DONE; servers drop an IDLE after 30 minutes, RFC 2177 §3); True
+        when a change was pushed meanwhile."""
+        _, pushed = self._call("DONE", self._require().idle_done)
+        return _changed(pushed)
+
+    def wire(self) -> socket.socket | None:
+        """The connection's socket (to wait for pushes in a selector), None once closed."""
+        client = self._client
+        sock = getattr(getattr(client, "_imap", None), "sock", None)
+        return sock if isinstance(sock, socket.socket) else None
 
     def abort(self) -> None:
         """Cut the connection from another thread: the blocked command fails at once."""
         self.aborted = True  # read by a fetch worker's wait (sync/fetch_worker.py)
-        client = self._client
-        sock = getattr(getattr(client, "_imap", None), "sock", None)
-        if isinstance(sock, socket.socket):
+        sock = self.wire()
+        if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
@@ -392,6 +402,11 @@ class ImapSource(Connection):
             scrub=self._scrub,
             bearer=self.bearer,
         )
+
+
+def _changed(pushed: Sequence[object]) -> bool:
+    """Whether IDLE pushes (parsed untagged responses) say the folder changed."""
+    return any(isinstance(item, tuple) and len(item) > 1 and item[1] in _CHANGES for item in pushed)
 
 
 def _folder_status(

@@ -6,6 +6,7 @@ how long a test may hang when the behaviour is broken.
 
 from __future__ import annotations
 
+import secrets
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from mailroom.app import App
 from mailroom.db.models import Mailbox, Message
 from mailroom.sync.engine import sync_mailbox
-from mailroom.sync.idle import IdleWatcher, watcher_opener
+from mailroom.sync.idle import IdleHub, watcher_opener
 from mailroom.sync.scheduler import PollScheduler
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer
@@ -119,28 +120,50 @@ def test_idle_survives_a_kick_and_is_renewed_before_the_server_timeout(
         mailbox = session.get(Mailbox, box)
     assert mailbox is not None
     changes: list[int] = []
-    watcher = IdleWatcher(
-        mailbox_id=box,
-        folder="INBOX",
-        opener=watcher_opener(sqlite_app, mailbox),
-        on_change=changes.append,
-        refresh=0.6,  # stands in for 25 minutes, under RFC 2177's 30
-        tick=0.1,
-    )
-    watcher.start()
+    hub = IdleHub(on_change=changes.append, refresh=0.6)  # 0.6 s stands in for 25 minutes
+    watched = hub.watch((box, "INBOX"), watcher_opener(sqlite_app, mailbox))
     try:
-        assert wait_for(lambda: watcher.cycles >= 3), "IDLE is re-issued after each refresh"
+        assert wait_for(lambda: watched.cycles >= 3), "IDLE is re-issued after each refresh"
         dovecot.doveadm("kick", login)
         assert wait_for(lambda: len(changes) >= 1), "a reconnect counts as a change"
         before = len(changes)
-        cycles = watcher.cycles
-        assert wait_for(lambda: watcher.cycles > cycles)
+        cycles = watched.cycles
+        assert wait_for(lambda: watched.cycles > cycles)
         dovecot.append(login, "INBOX", build_message(sender="jo@client.example"))
         assert wait_for(lambda: len(changes) > before), "the push after the kick arrives"
     finally:
-        watcher.stop()
-        watcher.join(5)
-    assert not watcher.is_alive()
+        hub.stop()
+    assert watched.source is None, "stopping logs out"
+
+
+def test_one_hub_watches_many_folders_and_each_push_names_its_mailbox(
+    sqlite_app: App, dovecot: DovecotServer
+) -> None:
+    users = [(f"hub-{secrets.token_hex(4)}", secrets.token_urlsafe(12)) for _ in range(6)]
+    for login, password in users:
+        dovecot.add_user(login, password)
+    boxes = [
+        connect_mailbox(sqlite_app, dovecot, user, company=f"Hub{n}")
+        for n, user in enumerate(users)
+    ]
+    changes: list[int] = []
+    hub = IdleHub(on_change=changes.append, pool_size=2)
+    try:
+        with sqlite_app.sessions() as session:
+            for box in boxes:
+                mailbox = session.get(Mailbox, box)
+                assert mailbox is not None
+                hub.watch((box, "INBOX"), watcher_opener(sqlite_app, mailbox))
+        assert wait_for(lambda: all(w.cycles >= 1 for w in hub.folders.values()))
+        assert changes == [], "a first connect is not a change"
+        for index in (4, 1):
+            dovecot.append(users[index][0], "INBOX", build_message(sender="jo@client.example"))
+            assert wait_for(lambda index=index: boxes[index] in changes)
+        assert set(changes) == {boxes[4], boxes[1]}
+        hub.unwatch((boxes[4], "INBOX"))
+        assert (boxes[4], "INBOX") not in hub.folders
+    finally:
+        hub.stop()
 
 
 def test_a_stalled_sync_is_cut_and_reported_then_resumes(

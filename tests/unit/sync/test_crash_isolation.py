@@ -4,8 +4,9 @@ No server: the sources here are in memory (mailroom_testing.memory_source)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
-import threading
+import time
 from collections.abc import Sequence
 
 import pytest
@@ -15,7 +16,7 @@ from mailroom.connectors.base import FolderInfo
 from mailroom.connectors.imap import ImapSource
 from mailroom.db.models import Mailbox
 from mailroom.sync import engine
-from mailroom.sync.idle import IdleWatcher
+from mailroom.sync.idle import IdleHub
 from mailroom.sync.scheduler import PollScheduler
 from mailroom_testing.memory_source import MemorySource
 from tests.helpers.sync_support import setup_company
@@ -91,18 +92,21 @@ def test_the_scheduler_logs_a_sync_that_raised(
 
 
 def test_an_idle_watcher_backs_off_instead_of_dying() -> None:
-    attempts = threading.Event()
+    attempts: list[float] = []
 
     def opener() -> ImapSource:
-        attempts.set()
+        attempts.append(time.monotonic())
         raise ValueError("invalid literal for int() with base 10: b'abc'")
 
-    watcher = IdleWatcher(mailbox_id=1, folder="INBOX", opener=opener, on_change=lambda _: None)
-    watcher.start()
+    hub = IdleHub(on_change=lambda _: None, first_backoff=0.2, max_backoff=0.4)
     try:
-        assert attempts.wait(5)
-        watcher.join(0.5)  # the first backoff is 2 s: the thread waits, alive
-        assert watcher.is_alive()
+        watched = hub.watch((1, "INBOX"), opener)
+        deadline = time.monotonic() + 10
+        while len(attempts) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(attempts) >= 4, "the watch is retried, not dead"
+        assert watched.alive and watched.failures >= 3
+        gaps = [b - a for a, b in itertools.pairwise(attempts)]
+        assert all(gap >= 0.15 for gap in gaps), "each retry waits its backoff"
     finally:
-        watcher.stop()
-        watcher.join(5)
+        hub.stop()

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import time
+
 from mailroom.connectors.imap import ImapSource
 from mailroom.errors import OAuthRevoked
-from mailroom.sync.idle import IdleWatcher
+from mailroom.sync.idle import IdleHub
 
 
 def test_a_revoked_grant_stops_the_idle_watcher_after_one_sync_request() -> None:
@@ -16,8 +18,14 @@ def test_a_revoked_grant_stops_the_idle_watcher_after_one_sync_request() -> None
         opened.append(1)
         raise OAuthRevoked("The provider refused the sign-in (invalid_grant)")
 
-    watcher = IdleWatcher(mailbox_id=7, folder="INBOX", opener=opener, on_change=changed.append)
-    watcher.start()
-    watcher.join(30)
-    assert not watcher.is_alive()
+    hub = IdleHub(on_change=changed.append, first_backoff=0.1)
+    try:
+        watched = hub.watch((7, "INBOX"), opener)
+        deadline = time.monotonic() + 10
+        while watched.alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # a retry, if there were one, would have come by now
+    finally:
+        hub.stop()
+    assert not watched.alive
     assert opened == [1] and changed == [7]

@@ -5,8 +5,10 @@ private Dovecot (its process limits raised below) and a fresh PostgreSQL databas
 
 1. N users, each with one message in INBOX and an empty Sent; N mailboxes in Mailroom;
 2. one `mailroom worker --concurrency 8` syncs them all (queued by its tick), then
-   watches INBOX and Sent of each with IDLE: 2N watcher threads and connections (the
-   concurrency model of decision 0020: a thread per watched folder);
+   watches INBOX and Sent of each with IDLE: 2N connections (decision 0031: one selector
+   thread and a pool of 32 for the blocking steps); with `--before SRC` the same N again
+   with another `src/` tree first on the worker's PYTHONPATH (`git archive ab88f50 src |
+   tar -x -C DIR`: a thread per watched folder), so both models are measured in one run;
 3. once every watcher is connected: the worker's RSS and thread count, its CPU while
    idle over 10 s, then `--samples` deliveries (APPEND to a random mailbox's INBOX, one
    at a time) and the latency from the APPEND until the message is stored (what the
@@ -15,7 +17,13 @@ private Dovecot (its process limits raised below) and a fresh PostgreSQL databas
 Writes bench/results/idle-workers.json (bench/_meta.py) and prints a table; compare sizes
 as ratios within one run. The issue's target: 1,000 per worker, p50 < 3 s, RSS < 600 MB.
 
+Each imap process of Dovecot holds an inotify instance while it IDLEs; the bench raises
+the kernel's per-user limit (`fs.inotify.max_user_instances`, 128 here) to 4N + 512 when
+it may (root), since Dovecot falls back to polling every 30 s without one, which would be
+measured as push latency.
+
 Run:  .venv/bin/python bench/bench_idle_workers.py [--mailboxes 100 300] [--samples 20]
+          [--before DIR/src]
 """
 
 from __future__ import annotations
@@ -141,7 +149,22 @@ def stored(app: App, message_id: str) -> bool:
         return found is not None
 
 
-def run_size(dovecot: DovecotServer, n: int, samples: int, work: Path) -> dict[str, Any]:
+def raise_inotify_limit(n: int) -> int:
+    """Make room for an inotify instance per Dovecot imap process; the limit in force."""
+    path = Path("/proc/sys/fs/inotify/max_user_instances")
+    current = int(path.read_text())
+    wanted = 4 * n + 512
+    if current < wanted:
+        try:
+            path.write_text(str(wanted))
+        except OSError as exc:
+            print(f"cannot raise {path} to {wanted} ({exc}): pushes may wait 30 s", flush=True)
+    return int(path.read_text())
+
+
+def run_size(
+    dovecot: DovecotServer, n: int, samples: int, work: Path, src: Path | None = None
+) -> dict[str, Any]:
     name = f"mailroom_idle_bench_{n}_{secrets.token_hex(3)}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -161,9 +184,11 @@ def run_size(dovecot: DovecotServer, n: int, samples: int, work: Path) -> dict[s
             MAILROOM_POLL_INTERVAL="3600",
             MAILROOM_JOBS_TICK="1",
         )
+        if src is not None:
+            env["PYTHONPATH"] = str(src)
         argv = [sys.executable, "-c", "from mailroom.cli import main; main()", "-v"]
         argv += ["--data-dir", str(settings.data_dir), "worker", "--concurrency", "8"]
-        log = (work / f"worker-{n}.log").open("wb")
+        log = (work / f"worker-{n}{'-before' if src else ''}.log").open("wb")
         proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
 
         def all_synced() -> bool:
@@ -193,6 +218,7 @@ def run_size(dovecot: DovecotServer, n: int, samples: int, work: Path) -> dict[s
             time.sleep(0.5)
         latencies.sort()
         return {
+            "model": "before" if src is not None else "after",
             "mailboxes": n,
             "watched_folders": 2 * n,
             "synced_all_s": round(synced_in, 1),
@@ -223,7 +249,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mailboxes", type=int, nargs="+", default=[100, 300])
     parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="another src/ tree (git archive COMMIT src | tar -x -C DIR; pass DIR/src): "
+        "each size runs with it too, in the same run",
+    )
     args = parser.parse_args()
+    print("inotify instances per user:", raise_inotify_limit(max(args.mailboxes)), flush=True)
+    print("load before:", os.getloadavg(), flush=True)
     os.environ["MAILROOM_ALLOW_PRIVATE_HOSTS"] = "1"
     root = Path(tempfile.mkdtemp(prefix="mailroom-idle-bench-"))
     dovecot = BigDovecot(tempfile.mkdtemp(prefix="mailroom-idle-dovecot-"))
@@ -233,10 +267,14 @@ def main() -> None:
         for n in args.mailboxes:
             results.append(run_size(dovecot, n, args.samples, root))
             print(results[-1], flush=True)
+            if args.before is not None:
+                results.append(run_size(dovecot, n, args.samples, root, args.before.resolve()))
+                print(results[-1], flush=True)
     finally:
         dovecot.stop()
-    base = results[0]
+    print("load after:", os.getloadavg(), flush=True)
     for row in results:
+        base = next(r for r in results if r["model"] == row["model"])  # its smallest size
         row["rss_ratio_to_smallest"] = round(row["rss_mb"] / base["rss_mb"], 2)
         if row is not base:  # the marginal cost of a watched mailbox (two folders)
             added = row["mailboxes"] - base["mailboxes"]
@@ -244,17 +282,34 @@ def main() -> None:
                 (row["rss_mb"] - base["rss_mb"]) * 1024 / added, 1
             )
         row["p50_ratio_to_smallest"] = round(row["latency_p50_s"] / base["latency_p50_s"], 2)
+        before = [
+            r for r in results if r["model"] == "before" and r["mailboxes"] == row["mailboxes"]
+        ]
+        if row["model"] == "after" and before:  # the two models at the same size
+            for field in ("rss_mb", "idle_cpu_percent", "latency_p50_s", "latency_p99_s"):
+                if before[0][field]:
+                    row[f"{field}_after_over_before"] = round(row[field] / before[0][field], 2)
     print(
-        f"{'mailboxes':>9} {'RSS MB':>8} {'KB/mbox':>8} {'threads':>7} {'idle CPU%':>9} "
-        f"{'p50 s':>6} {'p99 s':>6}"
+        f"{'model':>6} {'mailboxes':>9} {'RSS MB':>8} {'KB/mbox':>8} {'threads':>7} "
+        f"{'idle CPU%':>9} {'p50 s':>6} {'p99 s':>6}"
     )
     for row in results:
         print(
-            f"{row['mailboxes']:>9} {row['rss_mb']:>8} {row['rss_kb_per_mailbox']:>8} "
-            f"{row['threads']:>7} {row['idle_cpu_percent']:>9} {row['latency_p50_s']:>6} "
-            f"{row['latency_p99_s']:>6}"
+            f"{row['model']:>6} {row['mailboxes']:>9} {row['rss_mb']:>8} "
+            f"{row['rss_kb_per_mailbox']:>8} {row['threads']:>7} {row['idle_cpu_percent']:>9} "
+            f"{row['latency_p50_s']:>6} {row['latency_p99_s']:>6}"
         )
-    write_result("idle-workers", {"results": results, "model": "a thread per watched folder"})
+    write_result(
+        "idle-workers",
+        {
+            "results": results,
+            "models": {
+                "after": "one selector thread + a pool of 32 (decision 0031)",
+                "before": "a thread per watched folder",
+            },
+            "load_average": os.getloadavg(),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """IDLE push on the workers: the watched folders spread over the live workers.
 
 What is watched is what serve watches (`sync.scheduler.idle_folders`: INBOX and Sent of
-every healthy IMAP mailbox), with serve's watchers (`sync.idle.IdleManager`, a thread and
-a connection per folder). Which worker watches a mailbox: rendezvous hashing of the
+every healthy IMAP mailbox), with serve's watchers (`sync.idle.IdleManager`: a connection
+per folder, all waiting in one selector thread). Which worker watches a mailbox: rendezvous hashing of the
 mailbox id over the live workers (a heartbeat within `stalled_after`), recomputed every
 tick by each worker on its own, with no coordination. When a worker dies, it drops out of
 the live set within `stalled_after` seconds and its mailboxes hash to the others at their

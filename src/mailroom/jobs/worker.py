@@ -4,8 +4,9 @@ Concurrency: `concurrency` jobs at once, each a synchronous job (the sync engine
 blocking I/O) in a thread of the event loop's executor, sized to match; the loop itself
 keeps the heartbeat, LISTEN/NOTIFY and the periodic deferrer going while jobs block.
 
-IDLE: with the `sync` queue, the worker also runs its share of the IDLE watchers (a
-thread and a connection per watched folder, watch.py), whose pushes queue syncs.
+IDLE: with the `sync` queue, the worker also runs its share of the IDLE watchers (one
+selector thread for every watched connection, sync/idle.py; watch.py), whose pushes queue
+syncs.
 
 Shutdown (SIGTERM or SIGINT): `stopping` is set, so each running sync ends after the
 batch it is committing and queues its mailbox again (hand-back, tasks.py); Procrastinate

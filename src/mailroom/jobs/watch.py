@@ -2,13 +2,14 @@
 
 What is watched is what serve watches (`sync.scheduler.idle_folders`: INBOX and Sent of
 every healthy IMAP mailbox), with serve's watchers (`sync.idle.IdleManager`: a connection
-per folder, all waiting in one selector thread). Which worker watches a mailbox: rendezvous hashing of the
-mailbox id over the live workers (a heartbeat within `stalled_after`), recomputed every
-tick by each worker on its own, with no coordination. When a worker dies, it drops out of
-the live set within `stalled_after` seconds and its mailboxes hash to the others at their
-next tick; when one joins, about 1/N of the mailboxes move to it. During such a change two
-workers may watch one mailbox for a tick: harmless, watching is read-only, and a push only
-queues a sync (its queueing lock makes two pushes one job).
+per folder, all waiting in one selector thread). Which worker watches a mailbox:
+rendezvous hashing of the mailbox id over the live workers (a heartbeat within
+`stalled_after`), recomputed every tick by each worker on its own, with no coordination.
+When a worker dies, it drops out of the live set within `stalled_after` seconds and its
+mailboxes hash to the others at their next tick; when one joins, about 1/N of the
+mailboxes move to it. During such a change two workers may watch one mailbox for a tick:
+harmless, watching is read-only, and a push only queues a sync (its queueing lock makes
+two pushes one job).
 
 A push (EXISTS, EXPUNGE, FETCH, or a reconnect) queues a sync of the mailbox at `PUSH`
 priority, from the watcher's thread onto the worker's event loop.

@@ -177,18 +177,11 @@ class IdleHub:
     def _run(self) -> None:
         try:
             while not self._closing:
-                events = self._selector.select(self._next_timeout())
-                for key, _ in events:
-                    if key.data is None:
-                        self._drain_wake()
-                        continue
-                    watched: WatchedFolder = key.data
-                    self._leave_selector(watched)
-                    self._submit(self._read, watched)
-                self._handle_inbox()
-                self._fire_timers()
-        except Exception:  # a bug: logged; the watched mailboxes are still polled
-            log.exception("IDLE hub stopped")
+                try:
+                    self._turn()
+                except Exception:  # a bug: logged, and the hub goes on with the others
+                    log.exception("IDLE hub: a turn of the loop failed")
+                    time.sleep(0.1)
         finally:
             for key in list(self._selector.get_map().values()):
                 if key.data is not None:
@@ -196,6 +189,18 @@ class IdleHub:
             self._selector.close()
             self._wake_r.close()
             self._wake_w.close()
+
+    def _turn(self) -> None:
+        """Wait for a readable connection, a message or a timer; act on each."""
+        for key, _ in self._selector.select(self._next_timeout()):
+            if key.data is None:
+                self._drain_wake()
+                continue
+            watched: WatchedFolder = key.data
+            self._leave_selector(watched)
+            self._submit(self._read, watched)
+        self._handle_inbox()
+        self._fire_timers()
 
     def _next_timeout(self) -> float | None:
         if not self._timers:
@@ -262,9 +267,15 @@ class IdleHub:
             watched.state = WatchState.CONNECTING
             self._submit(self._open, watched)
             return
+        try:
+            self._selector.register(sock, selectors.EVENT_READ, watched)
+        except (ValueError, KeyError, OSError) as exc:  # closed under us: connect again
+            log.info("IDLE %s/%s: cannot wait on the connection (%s)", *watched.key, exc)
+            watched.state = WatchState.CONNECTING
+            self._submit(self._reopen, watched)
+            return
         watched.epoch += 1
         watched.state = WatchState.IDLING
-        self._selector.register(sock, selectors.EVENT_READ, watched)
         self._later(max(0.0, watched.refresh_at - time.monotonic()), "refresh", watched)
 
     def _leave_selector(self, watched: WatchedFolder) -> None:
@@ -319,6 +330,10 @@ class IdleHub:
             self._changed(watched)  # we may have missed a push while disconnected
         watched.connected_once = True
         return self._start_idle(watched, source)
+
+    def _reopen(self, watched: WatchedFolder) -> str:
+        self._drop_source(watched)
+        return self._open(watched)
 
     def _read(self, watched: WatchedFolder) -> str:
         source = self._require(watched)

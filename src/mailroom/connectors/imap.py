@@ -327,10 +327,13 @@ class ImapSource(Connection):
                 )
         return sorted(found)
 
-    def idle_start(self, folder: str) -> None:
-        """EXAMINE the folder and enter IDLE (RFC 2177 §3); the server then pushes changes."""
-        self.open_folder(folder)
+    def idle_start(self, folder: str) -> FolderStatus:
+        """EXAMINE the folder and enter IDLE (RFC 2177 §3); the server then pushes changes.
+        Returns the folder's state as EXAMINE reported it (a change between two IDLEs
+        shows there, not as a push)."""
+        status = self.open_folder(folder)
         self._call("IDLE", self._require().idle)
+        return status
 
     def idle_pushes(self) -> bool | None:
         """What the server pushed and is waiting on the socket, without blocking: True

@@ -135,9 +135,11 @@ async def run_tick(queue: procrastinate.App, app: App, timings: JobTimings) -> s
 
 
 def due_now(app: App, timings: JobTimings) -> list[tuple[int, bool]]:
-    """`mailboxes_due`, less the mailboxes whose sync job is running (it holds the lock)."""
+    """`mailboxes_due`, less the mailboxes whose sync job is queued or running: deferring
+    those again would only meet their queueing lock (at 1,000 mailboxes, a thousand
+    refused defers a tick kept the worker's event loop busy for a minute)."""
     with app.sessions() as session:
-        running = running_mailboxes(session)
+        running = busy_mailboxes(session)
         return mailboxes_due(
             session,
             now=datetime.now(UTC),
@@ -146,12 +148,12 @@ def due_now(app: App, timings: JobTimings) -> list[tuple[int, bool]]:
         )
 
 
-def running_mailboxes(session: Any) -> set[int]:
-    """Mailbox ids with a sync job in progress (`doing`)."""
+def busy_mailboxes(session: Any) -> set[int]:
+    """Mailbox ids with a sync job waiting (`todo`) or in progress (`doing`)."""
     rows = session.execute(
         text(
             "SELECT args->>'mailbox_id' FROM procrastinate_jobs "
-            "WHERE status = 'doing' AND task_name = :task"
+            "WHERE status IN ('todo', 'doing') AND task_name = :task"
         ),
         {"task": SYNC_TASK},
     )

@@ -81,6 +81,7 @@ class WatchedFolder:
     connected_once: bool = False
     refresh_at: float = 0.0
     in_idle: bool = False
+    seen: tuple[object, ...] | None = None  # the folder's EXAMINE state at the last IDLE
     epoch: int = 0  # bumped whenever the folder enters or leaves the selector
     busy: bool = False  # a pool job owns it (set and cleared by the hub's thread only)
 
@@ -363,7 +364,11 @@ class IdleHub:
         return "closed"
 
     def _start_idle(self, watched: WatchedFolder, source: ImapSource) -> str:
-        source.idle_start(watched.folder)
+        status = source.idle_start(watched.folder)
+        state = (status.uidvalidity, status.uidnext, status.messages, status.highestmodseq)
+        if watched.seen is not None and state != watched.seen:
+            self._changed(watched)  # changed between DONE and this IDLE: no push came
+        watched.seen = state
         watched.in_idle = True
         watched.cycles += 1
         watched.failures = 0

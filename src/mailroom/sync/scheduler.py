@@ -28,7 +28,7 @@ from collections.abc import Set
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
@@ -184,7 +184,23 @@ def mailboxes_due(
     attempt, or a push (`pushed`) when no backoff is pending. `running` ones are skipped.
     """
     result = []
-    rows = session.scalars(select(Mailbox).where(Mailbox.enabled.is_(True)))
+    # SQL keeps only the candidates (a superset of the rule below), so a tick over
+    # thousands of mailboxes loads the few that may be due, not every row
+    candidate = or_(
+        Mailbox.sync_requested_at.is_not(None),
+        Mailbox.status == "syncing",
+        Mailbox.next_attempt_at <= now,
+        and_(
+            Mailbox.next_attempt_at.is_(None),
+            or_(
+                Mailbox.last_attempt_at.is_(None),
+                Mailbox.last_attempt_at <= now - timedelta(seconds=interval),
+            ),
+        ),
+    )
+    if pushed:
+        candidate = or_(candidate, Mailbox.id.in_(sorted(pushed)))
+    rows = session.scalars(select(Mailbox).where(Mailbox.enabled.is_(True), candidate))
     for box in rows:
         if box.id in running:
             continue

@@ -23,8 +23,7 @@ import hashlib
 import logging
 import os
 import socket
-from collections.abc import Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Collection, Sequence
 
 import procrastinate
 from procrastinate.worker import Worker
@@ -37,7 +36,6 @@ from mailroom.sync.idle import REFRESH, IdleManager
 from mailroom.sync.scheduler import idle_folders
 
 log = logging.getLogger(__name__)
-V = TypeVar("V")
 
 
 def owner_of(mailbox_id: int, workers: Sequence[int]) -> int:
@@ -49,10 +47,10 @@ def owner_of(mailbox_id: int, workers: Sequence[int]) -> int:
 
 
 def share(
-    wanted: Mapping[tuple[int, str], V], workers: Sequence[int], me: int
-) -> dict[tuple[int, str], V]:
+    wanted: Collection[tuple[int, str]], workers: Sequence[int], me: int
+) -> set[tuple[int, str]]:
     """The part of `wanted` that worker `me` watches."""
-    return {key: value for key, value in wanted.items() if owner_of(key[0], workers) == me}
+    return {key for key in wanted if owner_of(key[0], workers) == me}
 
 
 class Watch:

@@ -34,7 +34,7 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
@@ -397,12 +397,18 @@ class IdleHub:
             log.debug("IDLE %s: logout failed", watched.mailbox_id)
 
 
-def watcher_opener(app: App, mailbox: Mailbox) -> Opener:
-    """Connects with the mailbox's stored credentials (decrypted at each connect)."""
+def watcher_opener(app: App, mailbox_id: int) -> Opener:
+    """Connects with the mailbox's stored credentials, read afresh at each connect (a
+    changed password or a refreshed token is used by the next reconnect)."""
     from mailroom.sync.connect import open_source
 
     def open_() -> ImapSource:
-        source = open_source(mailbox, app)
+        with app.sessions() as session:
+            mailbox = session.get(Mailbox, mailbox_id)
+            if mailbox is None:
+                raise MailroomError(f"Mailbox {mailbox_id} no longer exists")
+            session.expunge(mailbox)
+        source = open_source(mailbox, app)  # no transaction is open during the login
         if not isinstance(source, ImapSource):
             source.close()
             raise TypeError("IDLE needs an IMAP mailbox")
@@ -430,15 +436,15 @@ class IdleManager:
         """The watched folders by (mailbox id, folder)."""
         return self.hub.folders
 
-    def reconcile(self, wanted: Mapping[Key, Mailbox]) -> None:
+    def reconcile(self, wanted: Collection[Key]) -> None:
         """Start the watches wanted and missing; stop the ones no longer wanted."""
         for key in [k for k in self.hub.folders if k not in wanted]:
             self.hub.unwatch(key)
-        for key, mailbox in wanted.items():
+        for key in wanted:
             current = self.hub.folders.get(key)
             if current is not None and (current.alive or current.unsupported):
                 continue
-            self.hub.watch(key, watcher_opener(self.app, mailbox))
+            self.hub.watch(key, watcher_opener(self.app, key[0]))
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop every watch (LOGOUT) and the hub."""

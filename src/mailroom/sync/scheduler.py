@@ -129,7 +129,7 @@ class PollScheduler:
                 pushed=pushed,
             )
 
-    def idle_wanted(self) -> dict[tuple[int, str], Mailbox]:
+    def idle_wanted(self) -> set[tuple[int, str]]:
         """INBOX and Sent of every healthy IMAP mailbox that has synced them once."""
         with self.app.sessions() as session:
             return idle_folders(session)
@@ -222,12 +222,12 @@ def mailboxes_due(
     return result
 
 
-def idle_folders(session: Session) -> dict[tuple[int, str], Mailbox]:
-    """INBOX and Sent of every healthy IMAP mailbox that has synced them once: what IDLE
-    watches, in serve (PollScheduler) and spread over the workers (jobs/watch.py)."""
-    wanted: dict[tuple[int, str], Mailbox] = {}
+def idle_folders(session: Session) -> set[tuple[int, str]]:
+    """(mailbox id, folder) of INBOX and Sent of every healthy IMAP mailbox that has
+    synced them once: what IDLE watches, in serve (PollScheduler) and spread over the
+    workers (jobs/watch.py). Columns only: it runs every tick over every mailbox."""
     rows = session.execute(
-        select(Mailbox, FolderState.name)
+        select(Mailbox.id, Mailbox.folders, FolderState.name)
         .join(FolderState, FolderState.mailbox_id == Mailbox.id)
         .where(
             Mailbox.enabled.is_(True),
@@ -236,7 +236,8 @@ def idle_folders(session: Session) -> dict[tuple[int, str], Mailbox]:
             FolderState.role.in_(PUSH_ROLES),
         )
     )
-    for mailbox, folder in rows:
-        if not mailbox.folders or folder in mailbox.folders:
-            wanted[(mailbox.id, folder)] = mailbox
-    return wanted
+    return {
+        (mailbox_id, folder)
+        for mailbox_id, chosen, folder in rows
+        if not chosen or folder in chosen
+    }

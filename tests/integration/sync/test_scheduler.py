@@ -116,12 +116,9 @@ def test_idle_survives_a_kick_and_is_renewed_before_the_server_timeout(
 ) -> None:
     login = imap_user[0]
     box = connect_mailbox(sqlite_app, dovecot, imap_user)
-    with sqlite_app.sessions() as session:
-        mailbox = session.get(Mailbox, box)
-    assert mailbox is not None
     changes: list[int] = []
     hub = IdleHub(on_change=changes.append, refresh=0.6)  # 0.6 s stands in for 25 minutes
-    watched = hub.watch((box, "INBOX"), watcher_opener(sqlite_app, mailbox))
+    watched = hub.watch((box, "INBOX"), watcher_opener(sqlite_app, box))
     try:
         assert wait_for(lambda: watched.cycles >= 3), "IDLE is re-issued after each refresh"
         dovecot.doveadm("kick", login)
@@ -149,11 +146,8 @@ def test_one_hub_watches_many_folders_and_each_push_names_its_mailbox(
     changes: list[int] = []
     hub = IdleHub(on_change=changes.append, pool_size=2)
     try:
-        with sqlite_app.sessions() as session:
-            for box in boxes:
-                mailbox = session.get(Mailbox, box)
-                assert mailbox is not None
-                hub.watch((box, "INBOX"), watcher_opener(sqlite_app, mailbox))
+        for box in boxes:
+            hub.watch((box, "INBOX"), watcher_opener(sqlite_app, box))
         assert wait_for(lambda: all(w.cycles >= 1 for w in hub.folders.values()))
         assert changes == [], "a first connect is not a change"
         for index in (4, 1):

@@ -63,9 +63,10 @@ class ThreadWatcher(threading.Thread):
         self.ready.set()
         sock = source.wire()
         assert sock is not None
+        poller = select.poll()  # as IMAPClient's idle_check (select() stops at fd 1,024)
+        poller.register(sock, select.POLLIN)
         while not self.stop.is_set():
-            readable, _, _ = select.select([sock], [], [], 1.0)
-            if readable and source.idle_pushes():
+            if poller.poll(1000) and source.idle_pushes():
                 self.changed(self.key[0])
         source.idle_done()
         source.close()

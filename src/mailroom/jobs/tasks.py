@@ -36,12 +36,11 @@ from mailroom.jobs.queue import (
     CHORE_TASK,
     CHORES_QUEUE,
     HIGH,
-    NORMAL,
     SYNC_QUEUE,
     SYNC_TASK,
     TICK_TASK,
     defer_sync,
-    defer_sync_async,
+    defer_syncs_async,
 )
 from mailroom.jobs.recovery import job_owner_suffix, recover_stalled
 from mailroom.jobs.timing import JobTimings
@@ -125,12 +124,7 @@ async def run_tick(queue: procrastinate.App, app: App, timings: JobTimings) -> s
     """Recover stalled jobs, then queue the due mailboxes; a one-line outcome."""
     recovered = await recover_stalled(queue, app, stalled_after=timings.stalled_after)
     due = await asyncio.to_thread(due_now, app, timings)
-    queued = 0
-    for mailbox_id, forced in due:
-        priority = HIGH if forced else NORMAL
-        queued += await defer_sync_async(
-            queue, mailbox_id=mailbox_id, forced=forced, priority=priority
-        )
+    queued = await defer_syncs_async(queue, due)
     return f"{recovered} stalled jobs retried, {queued} syncs queued"
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from mailroom.app import App
 from mailroom.db.engine import transaction
 from mailroom.db.models import Mailbox
-from mailroom.jobs.queue import HIGH, NORMAL, defer_sync, make_queue
+from mailroom.jobs.queue import HIGH, NORMAL, defer_sync, defer_syncs_async, make_queue
 from mailroom.jobs.recovery import recover_stalled
 from mailroom.jobs.tasks import due_now
 from mailroom.jobs.timing import JobTimings
@@ -88,6 +88,38 @@ def test_what_is_due_skips_a_running_mailbox_and_waits_for_the_backoff(queue_app
         assert row is not None
         row.next_attempt_at = datetime.now(UTC) - timedelta(seconds=1)
     assert sorted(due_now(queue_app, timings)) == [(backing_off, False), (fresh, False)]
+
+
+def test_a_tick_queues_every_due_mailbox_once_in_a_batch_and_skips_the_queued(
+    queue_app: App,
+) -> None:
+    boxes = setup_company(queue_app, mailbox_users=12)
+    asked, polled = boxes[0], boxes[1]
+    with transaction(queue_app.sessions) as session:
+        row = session.get(Mailbox, asked)
+        assert row is not None
+        row.sync_requested_at = datetime.now(UTC)
+    queue = make_queue(queue_app, pool_size=1)
+    timings = JobTimings(poll_interval=300)
+    with queue.open():
+        assert defer_sync(queue, mailbox_id=polled, forced=False, priority=NORMAL)
+        due = due_now(queue_app, timings)
+        assert polled not in {box for box, _ in due}, "a queued mailbox is not due again"
+        assert asyncio.run(_defer(queue_app, due, chunk=5)) == len(boxes) - 1
+        assert due_now(queue_app, timings) == [], "every due mailbox is queued now"
+        # a mailbox queued between "what is due" and the batch: that chunk goes one by one
+        assert asyncio.run(_defer(queue_app, [(asked, True), (polled, False)], chunk=5)) == 0
+    jobs = sync_jobs(queue_app)
+    assert sorted(box for box, *_ in jobs) == sorted(boxes), "each mailbox once"
+    assert {(box, priority, forced) for box, _, priority, forced in jobs if box == asked} == {
+        (asked, HIGH, True)
+    }
+
+
+async def _defer(app: App, due: list[tuple[int, bool]], *, chunk: int) -> int:
+    queue = make_queue(app, pool_size=1, worker=True)  # a worker's asynchronous connector
+    async with queue.open_async():
+        return await defer_syncs_async(queue, due, chunk=chunk)
 
 
 def test_recovery_retries_a_dead_workers_job_and_releases_only_its_claim(queue_app: App) -> None:

@@ -245,31 +245,39 @@ class IndexView:
     own_opportunities: dict[int, tuple[Opportunity, ...]]
     own_complete: bool = False  # the own tables hold everything: never ask the shared one
 
-    def by_address(self, addresses: Iterable[str]) -> dict[str, list[AddressHit]]:
-        """address → every record holding it (in record-email order)."""
-        found: dict[str, list[AddressHit]] = {}
+    def by_address(self, addresses: Iterable[str]) -> dict[str, tuple[AddressHit, ...]]:
+        """address → every record holding it (in record-email order); only the addresses
+        some record holds."""
         own, shared = self.own_addresses, self.shared
         with shared.lock:
+            overlay = shared.addresses
+            if not own and not overlay and not self.own_complete:  # the usual case
+                return shared.table.find(addresses)
+            found: dict[str, tuple[AddressHit, ...]] = {}
+            rest = []
             for address in addresses:
                 if address in own:
                     hits = own[address]
                 elif self.own_complete:
                     continue
-                elif address in shared.addresses:
-                    hits = shared.addresses[address]
+                elif address in overlay:
+                    hits = overlay[address]
                 else:
-                    hits = shared.table.get(address)
+                    rest.append(address)
+                    continue
                 if hits:
-                    found[address] = list(hits)
+                    found[address] = hits
+            found.update(shared.table.find(rest))
         return found
 
     def by_domain(self, domains: Iterable[str]) -> dict[str, list[int]]:
         """domain → the accounts holding it."""
         found: dict[str, list[int]] = {}
+        own = self.own_domains
         with self.shared.lock:
             table = {} if self.own_complete else self.shared.domains
             for domain in domains:
-                ids = self.own_domains.get(domain, table.get(domain))
+                ids = own[domain] if domain in own else table.get(domain)
                 if ids:
                     found[domain] = list(ids)
         return found
@@ -279,6 +287,8 @@ class IndexView:
         found: dict[int, list[Opportunity]] = {}
         with self.shared.lock:
             table = {} if self.own_complete else self.shared.opportunities
+            if not table and not self.own_opportunities:  # a company with none open
+                return found
             for parent in parents:
                 opps = self.own_opportunities.get(parent, table.get(parent))
                 if opps:

@@ -45,6 +45,7 @@ from mailroom.matching.index import (
 )
 
 DELTA_LIMIT = 20_000  # changed keys past which rebuilding is cheaper than re-reading them
+PRUNED = "p"  # a log row saying the rows up to id `key` were deleted (matching.index_log)
 OVERLAY_LIMIT = 50_000  # changed addresses laid over the packed table before it is rebuilt
 
 _ALL_ADDRESSES = (  # in record-email order, which the table keeps for equal addresses
@@ -170,7 +171,9 @@ def _read_opportunities(
 def _changed_keys(
     conn: Connection | Session, company_id: int, after: int, upto: int
 ) -> _Keys | None:
-    """The keys changed in (after, upto]; None when more than DELTA_LIMIT."""
+    """The keys changed in (after, upto]; None when more than DELTA_LIMIT, or when rows
+    after `after` were pruned (a marker says so: it may be newer than `upto` when the
+    pruner committed after `upto` was read, so markers are read past it)."""
     keys = _Keys()
     records: set[int] = set()
     rows = conn.execute(
@@ -178,14 +181,17 @@ def _changed_keys(
         .where(
             RecordIndexChange.company_id == company_id,
             RecordIndexChange.id > after,
-            RecordIndexChange.id <= upto,
+            (RecordIndexChange.id <= upto) | (RecordIndexChange.kind == PRUNED),
         )
         .limit(DELTA_LIMIT + 1)
     ).all()
     if len(rows) > DELTA_LIMIT:
         return None
     for kind, key, record_id in rows:
-        if kind == "a":
+        if kind == PRUNED:
+            if int(key) > after:  # changes this index has not applied are gone
+                return None
+        elif kind == "a":
             keys.addresses.add(key)
         elif kind == "d":
             keys.domains.add(key)

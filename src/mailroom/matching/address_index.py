@@ -101,7 +101,10 @@ _INDEXES_LOCK = threading.Lock()
 
 def _index_of(engine: Engine, company_id: int) -> _Index:
     with _INDEXES_LOCK:
-        return _INDEXES.setdefault(engine, {}).setdefault(company_id, _Index())
+        indexes = _INDEXES.setdefault(engine, {})
+        if company_id not in indexes:  # not setdefault: an _Index per call costs a table
+            indexes[company_id] = _Index()
+        return indexes[company_id]
 
 
 def _latest(conn: Connection, company_id: int) -> int:

@@ -13,6 +13,7 @@ a To and two Cc participants, about half of them holding a record's address.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -33,11 +34,12 @@ def address(i: int) -> str:
     return f"person{i}@company{i // 7}.example"
 
 
-def open_bench_app(out: Path) -> App:
+def open_bench_app(out: Path, url: str | None = None) -> App:
+    """The bench's app: SQLite in `out`, or the database at `url` (data dir `out`)."""
     out.mkdir(parents=True, exist_ok=True)
     settings = Settings(
         data_dir=out,
-        database_url=f"sqlite:///{out / 'mailroom.sqlite3'}",
+        database_url=url or f"sqlite:///{out / 'mailroom.sqlite3'}",
         secret_key_b64=encode_key(new_key()),
     )
     return open_app(settings)
@@ -126,15 +128,24 @@ def messages(records: int, count: int, *, seed: int = 7) -> list[MatchInput]:
             return address(rng.randrange(records))
         return f"stranger{rng.randrange(10**9)}@nowhere{rng.randrange(1000)}.example"
 
+    # What ingestion says of such a message (no references, a subject of its own): its
+    # conversation is new, of this batch only (conversations.assign_conversations). Source
+    # older than that flag (`bench_matching.py --before`) does not take it.
+    extra = {"new_conversation": True} if "new_conversation" in _fields(MatchInput) else {}
     return [
         MatchInput(
             message_id=n + 1,
             identity=f"bench{n}@bench.example",
             participants=tuple((role, someone()) for role in ("from", "to", "cc", "cc")),
             subject=f"Message {n}",
+            **extra,  # type: ignore[arg-type]
         )
         for n in range(count)
     ]
+
+
+def _fields(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
 
 
 def main() -> None:

@@ -221,7 +221,7 @@ class Segment:
         inserted = self.session.execute(insert(table).returning(table.c.identity, table.c.id), rows)
         returned = {identity: message_id for identity, message_id in inserted}
         ids = [returned[row["identity"]] for row in rows]
-        assign_conversations(
+        alone = assign_conversations(
             self.session,
             company_id=self.company_id,
             inputs=[thread_input(r) for r in rows],
@@ -254,20 +254,27 @@ class Segment:
                 (message_id, item)
                 for item, message_id in zip(items, ids, strict=True)
                 if item.decision.skipped_by is None
-            ]
+            ],
+            alone=alone,
         )
         written.links, written.records_created = matched.links, matched.records_created
         return written
 
-    def match(self, logged: list[tuple[int, Item]]) -> Written:
-        """Plan and write the links of stored messages, then the last one's rule actions."""
+    def match(
+        self, logged: list[tuple[int, Item]], *, alone: frozenset[str] = frozenset()
+    ) -> Written:
+        """Plan and write the links of stored messages, then the last one's rule actions.
+        `alone`: the identities in conversations of this batch only (assign_conversations)."""
         written = Written()
         if not logged:
             return written
         plans = plan_links(
             self.session,
             company_id=self.company_id,
-            inputs=[self.match_input(message_id, item) for message_id, item in logged],
+            inputs=[
+                self.match_input(message_id, item, alone=item.identity in alone)
+                for message_id, item in logged
+            ],
             opportunity_policy=self.policy.opportunity_policy,
         )
         plans, refused = split_by_feeds(plans, self.policy.feeds)
@@ -294,7 +301,7 @@ class Segment:
             )
         return written
 
-    def match_input(self, message_id: int, item: Item) -> MatchInput:
+    def match_input(self, message_id: int, item: Item, *, alone: bool = False) -> MatchInput:
         """What the linker needs to know of a stored message."""
         parsed = item.parsed
         return MatchInput(
@@ -304,4 +311,5 @@ class Segment:
             subject=clean_text(parsed.subject),
             in_reply_to=clean_text(parsed.in_reply_to)[:500] if parsed.in_reply_to else None,
             references=tuple(parsed.references),
+            new_conversation=alone,
         )

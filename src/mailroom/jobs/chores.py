@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from mailroom.app import App
 from mailroom.crm.retention import RetentionSweeper
 from mailroom.matching.conversations import ConversationBackfill
+from mailroom.matching.index_log import IndexLogPruner
 from mailroom.outbox.worker import OutboxWorker
 from mailroom.periodic import Periodic
 
@@ -55,6 +56,8 @@ BASE_CHORES: tuple[Chore, ...] = (
     # thread mail stored before conversations existed: serve ticks every second until none
     # is left, then stops; a worker's job cannot stop its schedule, so every 10 s
     Chore("conversations", ConversationBackfill, every=10.0),
+    # the record index's change log beyond what a process could still catch up from
+    Chore("index-log", IndexLogPruner),
 )
 
 

@@ -45,6 +45,7 @@ from mailroom.matching.index import (
 )
 
 DELTA_LIMIT = 20_000  # changed keys past which rebuilding is cheaper than re-reading them
+PRUNED = "p"  # a log row saying the rows up to id `key` were deleted (matching.index_log)
 OVERLAY_LIMIT = 50_000  # changed addresses laid over the packed table before it is rebuilt
 
 _ALL_ADDRESSES = (  # in record-email order, which the table keeps for equal addresses
@@ -100,7 +101,10 @@ _INDEXES_LOCK = threading.Lock()
 
 def _index_of(engine: Engine, company_id: int) -> _Index:
     with _INDEXES_LOCK:
-        return _INDEXES.setdefault(engine, {}).setdefault(company_id, _Index())
+        indexes = _INDEXES.setdefault(engine, {})
+        if company_id not in indexes:  # not setdefault: an _Index per call costs a table
+            indexes[company_id] = _Index()
+        return indexes[company_id]
 
 
 def _latest(conn: Connection, company_id: int) -> int:
@@ -170,7 +174,9 @@ def _read_opportunities(
 def _changed_keys(
     conn: Connection | Session, company_id: int, after: int, upto: int
 ) -> _Keys | None:
-    """The keys changed in (after, upto]; None when more than DELTA_LIMIT."""
+    """The keys changed in (after, upto]; None when more than DELTA_LIMIT, or when rows
+    after `after` were pruned (a marker says so: it may be newer than `upto` when the
+    pruner committed after `upto` was read, so markers are read past it)."""
     keys = _Keys()
     records: set[int] = set()
     rows = conn.execute(
@@ -178,14 +184,17 @@ def _changed_keys(
         .where(
             RecordIndexChange.company_id == company_id,
             RecordIndexChange.id > after,
-            RecordIndexChange.id <= upto,
+            (RecordIndexChange.id <= upto) | (RecordIndexChange.kind == PRUNED),
         )
         .limit(DELTA_LIMIT + 1)
     ).all()
     if len(rows) > DELTA_LIMIT:
         return None
     for kind, key, record_id in rows:
-        if kind == "a":
+        if kind == PRUNED:
+            if int(key) > after:  # changes this index has not applied are gone
+                return None
+        elif kind == "a":
             keys.addresses.add(key)
         elif kind == "d":
             keys.domains.add(key)
@@ -245,31 +254,39 @@ class IndexView:
     own_opportunities: dict[int, tuple[Opportunity, ...]]
     own_complete: bool = False  # the own tables hold everything: never ask the shared one
 
-    def by_address(self, addresses: Iterable[str]) -> dict[str, list[AddressHit]]:
-        """address → every record holding it (in record-email order)."""
-        found: dict[str, list[AddressHit]] = {}
+    def by_address(self, addresses: Iterable[str]) -> dict[str, tuple[AddressHit, ...]]:
+        """address → every record holding it (in record-email order); only the addresses
+        some record holds."""
         own, shared = self.own_addresses, self.shared
         with shared.lock:
+            overlay = shared.addresses
+            if not own and not overlay and not self.own_complete:  # the usual case
+                return shared.table.find(addresses)
+            found: dict[str, tuple[AddressHit, ...]] = {}
+            rest = []
             for address in addresses:
                 if address in own:
                     hits = own[address]
                 elif self.own_complete:
                     continue
-                elif address in shared.addresses:
-                    hits = shared.addresses[address]
+                elif address in overlay:
+                    hits = overlay[address]
                 else:
-                    hits = shared.table.get(address)
+                    rest.append(address)
+                    continue
                 if hits:
-                    found[address] = list(hits)
+                    found[address] = hits
+            found.update(shared.table.find(rest))
         return found
 
     def by_domain(self, domains: Iterable[str]) -> dict[str, list[int]]:
         """domain → the accounts holding it."""
         found: dict[str, list[int]] = {}
+        own = self.own_domains
         with self.shared.lock:
             table = {} if self.own_complete else self.shared.domains
             for domain in domains:
-                ids = self.own_domains.get(domain, table.get(domain))
+                ids = own[domain] if domain in own else table.get(domain)
                 if ids:
                     found[domain] = list(ids)
         return found
@@ -279,6 +296,8 @@ class IndexView:
         found: dict[int, list[Opportunity]] = {}
         with self.shared.lock:
             table = {} if self.own_complete else self.shared.opportunities
+            if not table and not self.own_opportunities:  # a company with none open
+                return found
             for parent in parents:
                 opps = self.own_opportunities.get(parent, table.get(parent))
                 if opps:

@@ -181,12 +181,16 @@ def assign_conversations(
     company_id: int,
     inputs: Sequence[ThreadInput],
     internal: Callable[[str], bool] = lambda _address: False,
-) -> None:
+) -> frozenset[str]:
     """Put newly stored messages (already in `messages`, so the subject fallback sees the
     batch too) into conversations: join, create or merge them. `internal` tells the
-    company's own addresses (matching.directory). Idempotent."""
+    company's own addresses (matching.directory). Idempotent.
+
+    Returns the identities whose conversation is new and made of this batch's messages
+    only (no id in it had a node before, none is another stored message): no other
+    message of it can be linked to anything yet, so matching need not look it up."""
     if not inputs:
-        return
+        return frozenset()
     _lock(session, company_id)
     uf = _UnionFind()
     for item in inputs:
@@ -219,6 +223,13 @@ def assign_conversations(
     ]
     if new_nodes:
         session.execute(insert(_table(ConversationNode)), new_nodes)
+    batch = {item.identity for item in inputs}
+    return frozenset(
+        m
+        for ids_here, found in zip(groups, stored, strict=True)
+        if not found and batch.issuperset(ids_here)
+        for m in ids_here
+    )
 
 
 def _lock(session: Session, company_id: int) -> None:

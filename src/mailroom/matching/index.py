@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import BindParameter, Executable, bindparam, select
 from sqlalchemy.orm import Session, aliased
@@ -98,15 +98,22 @@ def domain_candidates(domain: str) -> list[str]:
     return found if found[-1] == top else [domain]
 
 
+@lru_cache(maxsize=65536)
+def domain_keys(domain: str) -> tuple[str, ...]:
+    """`domain_candidates`, remembered: a batch asks it for every unknown participant, and
+    the same few thousand domains come back all day."""
+    return tuple(domain_candidates(domain))
+
+
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     """`items` in slices of at most `size` (bound parameters per statement)."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-@dataclass(frozen=True, slots=True)
-class AddressHit:
-    """A record that holds an address, under which field."""
+class AddressHit(NamedTuple):
+    """A record that holds an address, under which field (a named tuple: matching makes
+    one per known participant, and a tuple is made in half the time of a frozen dataclass)."""
 
     record_id: int
     type: str

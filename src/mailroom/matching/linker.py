@@ -25,7 +25,8 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from functools import lru_cache
+from typing import NamedTuple, cast
 
 from sqlalchemy import Table, insert, select, tuple_
 from sqlalchemy.orm import Session
@@ -72,11 +73,14 @@ class MatchInput:
     subject: str = ""
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
+    # Its conversation is new and holds only messages stored in this batch
+    # (conversations.assign_conversations): no conversation lookup.
+    new_conversation: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedLink:
-    """One record a message should link to, with the reason."""
+class PlannedLink(NamedTuple):
+    """One record a message should link to, with the reason (a named tuple: matching makes
+    one per link, and a tuple is made in half the time of a frozen dataclass)."""
 
     record_id: int
     reason: str
@@ -179,13 +183,13 @@ def plan_links(
     inputs: Sequence[MatchInput],
     opportunity_policy: str = "all",
 ) -> dict[int, list[PlannedLink]]:
-    """message id → its planned links, for a batch, in a fixed number of queries."""
+    """message id → its planned links, for a batch, in a fixed number of queries (none
+    but the index's version check when no message replies, names a case or joins a stored
+    conversation)."""
     addresses = {a for item in inputs for _, a in item.participants}
     known = address_index.view(session, company_id=company_id)
     hits = known.by_address(addresses)
-    domain_keys = {
-        a: index.domain_candidates(a.rpartition("@")[2]) for a in addresses if a not in hits
-    }
+    domain_keys = {a: index.domain_keys(a.rpartition("@")[2]) for a in addresses if a not in hits}
     domains = known.by_domain({d for ds in domain_keys.values() for d in ds})
     contacts = {
         h.record_id: h.account_id for hs in hits.values() for h in hs if h.type == "contact"
@@ -200,42 +204,84 @@ def plan_links(
         session, company_id=company_id, identities={r for ids in thread_ids for r in ids}
     )
     conversations = index.conversation_records(
-        session, company_id=company_id, identities={item.identity for item in inputs}
+        session,
+        company_id=company_id,
+        identities={item.identity for item in inputs if not item.new_conversation},
     )
     cases = index.existing_cases(
         session, company_id=company_id, ids={c for refs in case_refs for c in refs}
     )
+    # Per address, its links in plan order, computed once a batch: by the records holding
+    # it (with a contact's account and opportunities), else by the accounts of its domain.
+    by_address: dict[str, list[PlannedLink]] = {}
+    for address, found in hits.items():
+        links = by_address[address] = []
+        for hit in found:
+            links.append(PlannedLink(hit.record_id, _address_reason(hit.field), hit.type))
+            if hit.type == "contact":
+                if hit.account_id is not None:
+                    links.append(PlannedLink(hit.account_id, "address:contact", "account"))
+                if opportunities:
+                    links.extend(
+                        PlannedLink(opp, "address:contact", "opportunity")
+                        for opp in _pick(
+                            opportunities, hit.record_id, hit.account_id, opportunity_policy
+                        )
+                    )
+    by_domain: dict[str, list[PlannedLink]] = {}
+    for address, keys in domain_keys.items() if domains else ():
+        accounts = [PlannedLink(a, "domain", "account") for d in keys for a in domains.get(d, ())]
+        if accounts:
+            by_domain[address] = accounts
+    # Whether any link of this batch can be a case or opportunity a later reply follows.
+    followable = bool(threads or conversations or cases or opportunities) or any(
+        hit.type in _FOLLOWED for found in hits.values() for hit in found
+    )
     plans: dict[int, list[PlannedLink]] = {}
     for item, refs, case_ids in zip(inputs, thread_ids, case_refs, strict=True):
-        plan = _Plan()
-        for _, address in item.participants:
-            for hit in hits.get(address, ()):
-                plan.add(hit.record_id, f"address:{hit.field}", hit.type)
-                if hit.type == "contact":
-                    if hit.account_id is not None:
-                        plan.add(hit.account_id, "address:contact", "account")
-                    for opp in _pick(
-                        opportunities, hit.record_id, hit.account_id, opportunity_policy
-                    ):
-                        plan.add(opp, "address:contact", "opportunity")
-        for _, address in item.participants:
-            for domain in domain_keys.get(address, ()):
-                for account in domains.get(domain, ()):
-                    plan.add(account, "domain", "account")
+        links = []
+        for _, address in item.participants:  # addresses first, then domains
+            if address in by_address:
+                links += by_address[address]
+        if by_domain:
+            for _, address in item.participants:
+                if address in by_domain:
+                    links += by_domain[address]
         for ref in refs:
-            for record_id, rtype in threads.get(ref, ()):
-                plan.add(record_id, "thread", rtype)
-        for record_id, rtype in conversations.get(item.identity, ()):
-            plan.add(record_id, "thread", rtype)
-        for case_id in case_ids:
-            if case_id in cases:
-                plan.add(case_id, "case-ref", "case")
-        plans[item.message_id] = plan.links
-        # A later reply in the same batch follows this message's cases and opportunities.
-        followed = [(r, t) for r, t in plan.types.items() if t in index.THREAD_TYPES]
-        if followed:
-            threads.setdefault(item.identity, []).extend(followed)
+            links += [PlannedLink(r, "thread", t) for r, t in threads.get(ref, ())]
+        if item.identity in conversations:
+            links += [PlannedLink(r, "thread", t) for r, t in conversations[item.identity]]
+        if case_ids:
+            links += [PlannedLink(c, "case-ref", "case") for c in case_ids if c in cases]
+        if len(links) > 1:
+            links = _first_reasons(links)
+        plans[item.message_id] = links
+        if followable:  # a later reply in the batch follows its cases and opportunities
+            followed = [(x.record_id, x.record_type) for x in links if x.record_type in _FOLLOWED]
+            if followed:
+                threads.setdefault(item.identity, []).extend(followed)
     return plans
+
+
+_FOLLOWED = frozenset(index.THREAD_TYPES)
+
+
+def _first_reasons(links: list[PlannedLink]) -> list[PlannedLink]:
+    """Each record once, with the first reason that reached it."""
+    if len({link.record_id for link in links}) == len(links):
+        return links
+    seen: set[int] = set()
+    kept = []
+    for link in links:
+        if link.record_id not in seen:
+            seen.add(link.record_id)
+            kept.append(link)
+    return kept
+
+
+@lru_cache(maxsize=1024)
+def _address_reason(field_name: str) -> str:
+    return f"address:{field_name}"
 
 
 def _case_refs(subject: str) -> list[int]:
@@ -244,6 +290,8 @@ def _case_refs(subject: str) -> list[int]:
 
 
 def _thread_ids(item: MatchInput) -> list[str]:
+    if not item.references and not item.in_reply_to:
+        return []
     ids = [identity_for(r) for r in item.references]
     if item.in_reply_to and identity_for(item.in_reply_to) not in ids:
         ids.append(identity_for(item.in_reply_to))
@@ -269,19 +317,6 @@ def _pick(
     if policy == "recent":
         return [max(mine, key=lambda o: o.order).id]
     return [o.id for o in sorted(mine, key=lambda o: o.order)]
-
-
-class _Plan:
-    """The links of one message: the first reason for each record wins."""
-
-    def __init__(self) -> None:
-        self.links: list[PlannedLink] = []
-        self.types: dict[int, str] = {}
-
-    def add(self, record_id: int, reason: str, record_type: str) -> None:
-        if record_id not in self.types:
-            self.types[record_id] = record_type
-            self.links.append(PlannedLink(record_id, reason, record_type))
 
 
 def apply_links(

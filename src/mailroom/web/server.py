@@ -7,7 +7,8 @@ here as children.
 On SQLite, one process (the embedded default): uvicorn serves `create_web_app(app)` (web/app.py)
 while daemon threads poll mailboxes (`PollScheduler`), delete unlinked mail past its
 retention (`RetentionSweeper`), thread mail stored before conversations existed
-(`ConversationBackfill`, until none is left), remind the people of a mailbox whose OAuth
+(`ConversationBackfill`, until none is left), prune the record index's change log
+(`IndexLogPruner`), remind the people of a mailbox whose OAuth
 grant died once a day (`RevokedNotices`) and queue the daily reminder of due tasks
 (`TaskReminders`). Each background service is started before uvicorn and stopped after it,
 in reverse order. `proxy_headers` lets a TLS proxy on 127.0.0.1 mark
@@ -26,6 +27,7 @@ import uvicorn
 from mailroom.app import App
 from mailroom.crm.retention import RetentionSweeper
 from mailroom.matching.conversations import ConversationBackfill
+from mailroom.matching.index_log import IndexLogPruner
 from mailroom.security.secrets import create_key_file
 from mailroom.services.mail_services import start_mail_services
 from mailroom.services.oauth_notices import RevokedNotices
@@ -85,11 +87,13 @@ def run_server(
     scheduler = PollScheduler(app, interval=interval)
     retention = RetentionSweeper(app)
     backfill = ConversationBackfill(app)
+    index_log = IndexLogPruner(app)
     revoked = RevokedNotices(app)
     reminders = TaskReminders(app)
     scheduler.start()
     retention.start()
     backfill.start()
+    index_log.start()
     revoked.start()
     reminders.start()
     mail = start_mail_services(app, host=host, smtp_port=smtp_port)
@@ -106,6 +110,7 @@ def run_server(
         mail.stop()
         reminders.stop()
         revoked.stop()
+        index_log.stop()
         backfill.stop()
         retention.stop()
         scheduler.stop()

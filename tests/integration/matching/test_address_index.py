@@ -5,14 +5,16 @@ in the caller's own transaction — on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, func, insert, select, update
 
 from mailroom.app import App, open_app
 from mailroom.crm.companies import add_company
 from mailroom.crm.records import EmailField, add_record
 from mailroom.db.engine import transaction
+from mailroom.db.matching_models import RecordIndexChange
 from mailroom.db.models import Company, Record, RecordDomain, RecordEmail
-from mailroom.matching import address_index
+from mailroom.matching import address_index, index_log
+from mailroom.matching.address_table import AddressTable
 
 
 def seen(app: App, address: str) -> list[tuple[int, str, str]]:
@@ -163,3 +165,55 @@ def test_opportunities_opened_closed_and_moved_are_seen(acme: App) -> None:
     with transaction(acme.sessions) as session:
         session.delete(session.get(Record, 2))
     assert open_for(1) == []
+
+
+def test_a_process_behind_the_pruned_log_rebuilds_and_one_ahead_of_it_does_not(
+    acme: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builds: list[int] = []
+
+    def counted(rows: object) -> AddressTable:
+        table = AddressTable(rows)  # type: ignore[arg-type]
+        builds.append(len(table))
+        return table
+
+    monkeypatch.setattr(address_index, "AddressTable", counted)
+    assert seen(acme, "jo@client.example") == [(1, "contact", "main")]  # built here
+    other = open_app(acme.settings)  # a second process, which makes the changes
+    try:
+        with transaction(other.sessions) as session:
+            session.execute(
+                update(RecordEmail)
+                .where(RecordEmail.record_id == 1)
+                .values(address="jo@moved.example")
+            )
+            session.execute(
+                insert(RecordDomain), [{"record_id": 1, "company_id": 1, "domain": "x.example"}]
+            )
+            session.execute(
+                insert(RecordEmail),
+                [{"record_id": 1, "company_id": 1, "field": "other", "address": "jo2@x.example"}],
+            )
+        assert seen(other, "jo@moved.example") == [(1, "contact", "main")]  # up to date
+        builds.clear()
+        with transaction(other.sessions) as session:  # all but the newest change
+            deleted = index_log.prune(session, company_id=1, keep=1)
+        assert deleted > 0
+        with other.sessions() as session:
+            kinds = list(session.scalars(select(RecordIndexChange.kind).order_by("id")))
+            assert kinds == ["a", index_log.PRUNED]
+        # `other` applied every pruned change: it answers from its index, no rebuild.
+        assert seen(other, "jo2@x.example") == [(1, "contact", "other")]
+        assert builds == []
+        # `acme` is behind the pruned rows: the rows left cannot say what it missed (the
+        # address moved away from jo@client.example), so it rebuilds and answers right.
+        assert seen(acme, "jo@client.example") == []
+        assert builds == [2]
+        assert seen(acme, "jo@moved.example") == [(1, "contact", "main")]
+        assert seen(acme, "jo2@x.example") == [(1, "contact", "other")]
+        with transaction(other.sessions) as session:  # a second prune: still one marker
+            index_log.prune(session, company_id=1, keep=0)
+            index_log.prune(session, company_id=1, keep=0)
+            assert session.scalar(select(func.count()).select_from(RecordIndexChange)) == 1
+    finally:
+        other.close()

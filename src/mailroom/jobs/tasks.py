@@ -10,6 +10,7 @@
   (recovery.py), then queue every mailbox that
   `sync.scheduler.mailboxes_due` says is due and has no running job.
 - `mailroom.chore(name)`: one `tick()` of the serve's chore `name` (chores.py), per period.
+- `mailroom.<name>` of each long run (background.py): relinks, server searches, rule runs.
 
 A periodic task is deferred by every worker's deferrer, but Procrastinate keeps one job
 per task and timestamp (`procrastinate_periodic_defers`): once across all workers.
@@ -31,6 +32,7 @@ from sqlalchemy import text
 from mailroom.app import App
 from mailroom.errors import MailroomError
 from mailroom.ingest import bodies
+from mailroom.jobs.background import BackgroundTask, register_background
 from mailroom.jobs.chores import Chore, chore
 from mailroom.jobs.queue import (
     CHORE_TASK,
@@ -57,8 +59,11 @@ def register(
     timings: JobTimings,
     stopping: threading.Event,
     chores: Sequence[Chore],
+    background: tuple[BackgroundTask, ...] = (),
 ) -> None:
-    """Register the tasks above on `queue`, bound to `app`, with `chores` as periodic."""
+    """Register the tasks above on `queue`, bound to `app`, with `chores` as periodic and
+    the long runs `background` (background.py)."""
+    register_background(queue, app, background, stopping)
 
     @queue.task(name=SYNC_TASK, queue=SYNC_QUEUE, pass_context=True)
     def sync_mailbox_job(context: JobContext, mailbox_id: int, forced: bool = False) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import signal
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,26 +46,6 @@ from mailroom_testing.dovecot import DovecotServer
 from tests.helpers.matching_kit import ingest, mail, setup
 from tests.helpers.sync_support import connect_mailbox
 from tests.integration.jobs.test_workers import Workers, wait_for
-
-
-@pytest.fixture
-def queue_app(pg_app: App) -> App:
-    """The PostgreSQL app with Procrastinate's tables emptied (pg_app truncates only ours)."""
-    with pg_app.engine.begin() as conn:
-        conn.execute(
-            text(
-                "TRUNCATE procrastinate_jobs, procrastinate_events, "
-                "procrastinate_periodic_defers, procrastinate_workers RESTART IDENTITY CASCADE"
-            )
-        )
-    return pg_app
-
-
-@pytest.fixture
-def workers(queue_app: App, tmp_path: Path) -> Any:
-    pool = Workers(queue_app, tmp_path)
-    yield pool
-    pool.stop_all()
 
 
 def jobs_of(app: App, task: str) -> list[tuple[str, int]]:

@@ -40,6 +40,7 @@ CHORE_TASK = "mailroom.chore"
 NORMAL = 0
 PUSH = 5  # an IDLE push: before the polls, after a "sync now"
 HIGH = 10
+TICK_PRIORITY = 20  # recovery and queueing take the next free slot, before any sync
 
 
 def mailbox_lock(mailbox_id: int) -> str:

@@ -11,6 +11,7 @@ from mailroom.db import (
     models,
     oauth_models,  # noqa: F401
     outbox_models,  # noqa: F401
+    run_models,  # noqa: F401
     task_models,  # noqa: F401
     web_models,  # noqa: F401
 )

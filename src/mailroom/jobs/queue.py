@@ -26,6 +26,7 @@ from mailroom.app import App
 from mailroom.jobs.timing import JobTimings, load_timings
 
 if TYPE_CHECKING:
+    from mailroom.jobs.background import BackgroundTask
     from mailroom.jobs.chores import Chore
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ CHORE_TASK = "mailroom.chore"
 NORMAL = 0
 PUSH = 5  # an IDLE push: before the polls, after a "sync now"
 HIGH = 10
+TICK_PRIORITY = 20  # recovery and queueing take the next free slot, before any sync
 
 
 def mailbox_lock(mailbox_id: int) -> str:
@@ -60,6 +62,7 @@ def make_queue(
     worker: bool = False,
     pool_size: int = 4,
     chores: Sequence[Chore] | None = None,
+    background: Sequence[BackgroundTask] = (),
 ) -> procrastinate.App:
     """The Procrastinate app for `app`'s database, with Mailroom's tasks registered.
 
@@ -67,7 +70,8 @@ def make_queue(
     process that only defers (serve, the CLI). `stopping` is set when the worker shuts down
     (its sync jobs then end after their batch and hand the mailbox back). `chores`: the
     periodic chores a worker runs (default `chores.BASE_CHORES`; a worker is given
-    `services.workers.worker_chores()`).
+    `services.workers.worker_chores()`). `background`: the long runs a worker runs
+    (background.py; given `services.workers.worker_background()`).
     """
     from mailroom.jobs.chores import BASE_CHORES
     from mailroom.jobs.tasks import register
@@ -88,6 +92,7 @@ def make_queue(
         timings or load_timings(),
         stopping or threading.Event(),
         BASE_CHORES if chores is None else chores,
+        tuple(background),
     )
     return queue
 

@@ -10,6 +10,7 @@
   (recovery.py), then queue every mailbox that
   `sync.scheduler.mailboxes_due` says is due and has no running job.
 - `mailroom.chore(name)`: one `tick()` of the serve's chore `name` (chores.py), per period.
+- `mailroom.<name>` of each long run (background.py): relinks, server searches, rule runs.
 
 A periodic task is deferred by every worker's deferrer, but Procrastinate keeps one job
 per task and timestamp (`procrastinate_periodic_defers`): once across all workers.
@@ -31,6 +32,7 @@ from sqlalchemy import text
 from mailroom.app import App
 from mailroom.errors import MailroomError
 from mailroom.ingest import bodies
+from mailroom.jobs.background import BackgroundTask, register_background
 from mailroom.jobs.chores import Chore, chore
 from mailroom.jobs.queue import (
     CHORE_TASK,
@@ -38,6 +40,7 @@ from mailroom.jobs.queue import (
     HIGH,
     SYNC_QUEUE,
     SYNC_TASK,
+    TICK_PRIORITY,
     TICK_TASK,
     defer_sync,
     defer_syncs_async,
@@ -56,8 +59,11 @@ def register(
     timings: JobTimings,
     stopping: threading.Event,
     chores: Sequence[Chore],
+    background: tuple[BackgroundTask, ...] = (),
 ) -> None:
-    """Register the tasks above on `queue`, bound to `app`, with `chores` as periodic."""
+    """Register the tasks above on `queue`, bound to `app`, with `chores` as periodic and
+    the long runs `background` (background.py)."""
+    register_background(queue, app, background, stopping)
 
     @queue.task(name=SYNC_TASK, queue=SYNC_QUEUE, pass_context=True)
     def sync_mailbox_job(context: JobContext, mailbox_id: int, forced: bool = False) -> str:
@@ -66,8 +72,13 @@ def register(
     # No lock on the tick: it is what recovers stalled jobs, so a tick whose worker died
     # holding a lock would block every later tick, and with them all recovery. Periodic
     # defers are one per timestamp; overlapping ticks queue a mailbox at most once
-    # (queueing_lock) and tolerate each other's retries (jobs.recovery).
-    @queue.periodic(cron=timings.tick_cron, periodic_id="tick")
+    # (queueing_lock) and tolerate each other's retries (jobs.recovery). A queueing lock
+    # (todo jobs only: a dead worker's `doing` tick blocks nothing) keeps one tick
+    # waiting, not one per second, while every slot syncs; TICK_PRIORITY takes the next
+    # free slot before the waiting syncs (bench_worker_throughput: 205 ticks had piled up).
+    @queue.periodic(
+        cron=timings.tick_cron, periodic_id="tick", queueing_lock="tick", priority=TICK_PRIORITY
+    )
     @queue.task(name=TICK_TASK, queue=CHORES_QUEUE, pass_context=True)
     async def tick_job(context: JobContext, timestamp: int) -> str:
         return await run_tick(queue, app, timings)
@@ -82,6 +93,7 @@ def register(
             cron=each.cron(app),
             periodic_id=each.name,
             lock=f"chore:{each.name}",
+            queueing_lock=f"chore:{each.name}",  # one waiting, however long slots are busy
             task_kwargs={"name": each.name},
         )(chore_job)
 

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from procrastinate.worker import Worker
 
 from mailroom.app import App
+from mailroom.jobs.background import BackgroundTask
 from mailroom.jobs.chores import Chore
 from mailroom.jobs.queue import QUEUES, SYNC_QUEUE, make_queue
 from mailroom.jobs.timing import JobTimings, load_timings
@@ -45,6 +46,7 @@ def run_worker(
     name: str | None = None,
     watch: bool = True,
     chores: Sequence[Chore] | None = None,
+    background: Sequence[BackgroundTask] = (),
 ) -> None:
     """Run a worker until SIGTERM/SIGINT (see the module docstring); with `watch` (and
     the sync queue), also its share of the IDLE watchers (watch.py)."""
@@ -58,6 +60,7 @@ def run_worker(
             name=name,
             watch=watch,
             chores=chores,
+            background=background,
         )
     )
 
@@ -72,6 +75,7 @@ async def _main(
     name: str | None,
     watch: bool,
     chores: Sequence[Chore] | None,
+    background: Sequence[BackgroundTask],
 ) -> None:
     loop = asyncio.get_running_loop()
     loop.set_default_executor(
@@ -85,6 +89,7 @@ async def _main(
         worker=True,
         pool_size=concurrency + 4,
         chores=chores,
+        background=background,
     )
     async with queue.open_async():
         worker = Worker(

@@ -17,9 +17,13 @@ exactly these — decision record 0023):
   writes its outcome, so a second run finds nothing to do: **a second run changes nothing**.
 
 Messages are scanned in id order, `BATCH` at a time, each batch in its own short
-transaction. Up to `INLINE_LIMIT` stored messages run in the request; more run in a
-daemon thread of `mailroom serve` (the CLI always runs inline), whose progress
-(`run_status`) the page polls. One run per company and rule at a time per process.
+transaction. Up to `INLINE_LIMIT` stored messages run in the request; more run in the
+background (the CLI always runs inline), whose progress (`run_status`) the page polls:
+on SQLite in a daemon thread of `mailroom serve` (one run per company and rule at a
+time per process); on PostgreSQL as a job of the workers (`rule_job`, one per company
+and rule at a time across all of them), its progress a `background_runs` row committed
+with each batch, so a job retried after its worker died goes on after the last batch
+committed with exact counts.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from sqlalchemy.orm import Session
 from mailroom.app import App
 from mailroom.crm.access import Viewer, require_admin
 from mailroom.db.engine import transaction
-from mailroom.db.matching_models import MessageSkip, RuleOutcome
+from mailroom.db.matching_models import MatchRule, MessageSkip, RuleOutcome
 from mailroom.db.models import Company, Mailbox, Message, MessageCopy, MessageLink
 from mailroom.errors import Conflict, NotFound
 from mailroom.ingest.actions import apply_actions
@@ -48,6 +52,15 @@ from mailroom.matching.policy import load_policy
 from mailroom.matching.rulebook import get_rule, stored_parse
 from mailroom.matching.rules import Rule, make_rule
 from mailroom.matching.view import MailView
+from mailroom.services.background_runs import (
+    RunKey,
+    active,
+    finish_run,
+    queue_run,
+    record_progress,
+    shown,
+    start_run,
+)
 
 log = logging.getLogger(__name__)
 BATCH = 200
@@ -207,27 +220,45 @@ def preview_rule_on_stored(
     return status
 
 
+def _run_batch(
+    session: Session,
+    *,
+    company_id: int,
+    rule: Rule,
+    after: int,
+    blobs: BlobStore | None,
+    limit: int = BATCH,
+) -> tuple[int, int, int]:
+    """Run the rule on the next `limit` messages after id `after`, in the caller's
+    transaction: (messages scanned, the last one's id, messages changed)."""
+    rows = list(
+        session.scalars(
+            select(Message)
+            .where(Message.company_id == company_id, Message.id > after)
+            .order_by(Message.id)
+            .limit(limit)
+        )
+    )
+    changed = 0
+    for message in rows:
+        view = _changes(session, rule, message, blobs)
+        if view is not None:
+            _apply(session, rule, message, view)
+            changed += 1
+    return len(rows), (rows[-1].id if rows else after), changed
+
+
 def _run(app: App, company_id: int, rule: Rule, status: RunStatus) -> None:
     after = 0
     while True:
         with transaction(app.sessions) as session:
-            rows = list(
-                session.scalars(
-                    select(Message)
-                    .where(Message.company_id == company_id, Message.id > after)
-                    .order_by(Message.id)
-                    .limit(BATCH)
-                )
+            scanned, after, changed = _run_batch(
+                session, company_id=company_id, rule=rule, after=after, blobs=app.blobs
             )
-            for message in rows:
-                view = _changes(session, rule, message, app.blobs)
-                if view is not None:
-                    _apply(session, rule, message, view)
-                    status.affected += 1
-        if not rows:
+        if not scanned:
             break
-        after = rows[-1].id
-        status.scanned += len(rows)
+        status.affected += changed
+        status.scanned += scanned
     status.state = "done"
 
 
@@ -256,6 +287,8 @@ def run_rule_on_stored(
         company_id = company.id
         total = stored_count(session, company_id=company_id)
         session.rollback()
+    if background and total > INLINE_LIMIT and not app.settings.is_sqlite:
+        return _queue_rule(app, company_id=company_id, rule=rule, total=total)
     key = (company_id, rule.name)
     with _lock:
         current = _jobs.get(key)
@@ -284,10 +317,122 @@ def run_rule_on_stored(
     return status
 
 
-def run_status(*, name: str, company_id: int = 0, viewer: Viewer | None = None) -> RunStatus | None:
-    """The last run of rule NAME on stored mail in this process, if any."""
+RULE_JOB = "rule_on_stored"
+
+
+def rule_run(company_id: int, name: str) -> RunKey:
+    """The background run of rule NAME on the company's stored mail (PostgreSQL)."""
+    return RunKey("rule", f"{company_id}:{name}")
+
+
+def _busy(name: str, scanned: int, total: int) -> Conflict:
+    return Conflict(
+        f"Rule {name} is already running on stored mail ({scanned} of {total} messages).",
+        hint="Wait for it to finish; the rules page shows its progress.",
+    )
+
+
+def _queue_rule(app: App, *, company_id: int, rule: Rule, total: int) -> RunStatus:
+    """PostgreSQL: queue the run for the workers; `Conflict` if one waits or runs."""
+    from mailroom.jobs.background import defer_background
+
+    run = rule_run(company_id, rule.name)
+    with transaction(app.sessions) as session:
+        current = active(session, run)
+        if current is not None:
+            raise _busy(rule.name, current.done, current.total)
+        queue_run(session, run, company_id=company_id, total=total)
+    if not defer_background(
+        app, name=RULE_JOB, lock=run.lock, company_id=company_id, rule=rule.name, batch=BATCH
+    ):
+        raise _busy(rule.name, 0, total)
+    return RunStatus(rule=rule.name, action=rule.action, total=total, background=True)
+
+
+def rule_job(
+    app: App,
+    *,
+    stop: threading.Event,
+    resume: bool,
+    company_id: int,
+    rule: str,
+    batch: int = BATCH,
+) -> str:
+    """The workers' job running rule `rule` on the company's stored mail: each batch
+    committed with the run's progress (the last message id, scanned and changed counts),
+    so `resume` goes on exactly after the last batch committed. On `stop` it queues
+    itself again after its batch."""
+    from mailroom.jobs.background import defer_background
+
+    run = rule_run(company_id, rule)
+    try:
+        with transaction(app.sessions) as session:
+            row = start_run(session, run, company_id=company_id, resume=resume)
+            company = _company(session, company_id=company_id, viewer=None)
+            the_rule = _rule(session, company, rule)
+            row.total = stored_count(session, company_id=company_id)
+            after, scanned, affected = row.after, row.done, row.affected
+        while True:
+            if stop.is_set():
+                defer_background(
+                    app,
+                    name=RULE_JOB,
+                    lock=run.lock,
+                    company_id=company_id,
+                    rule=rule,
+                    batch=batch,
+                    resume=True,
+                )
+                return f"rule {rule}: {scanned} scanned, handed back"
+            with transaction(app.sessions) as session:
+                count, after, changed = _run_batch(
+                    session,
+                    company_id=company_id,
+                    rule=the_rule,
+                    after=after,
+                    blobs=app.blobs,
+                    limit=batch,
+                )
+                scanned, affected = scanned + count, affected + changed
+                record_progress(session, run, after=after, done=scanned, affected=affected)
+            if not count:
+                break
+    except Exception as exc:  # shown on the page; the batches done so far are kept
+        log.exception("running rule %s on stored mail failed", rule)
+        with transaction(app.sessions) as session:
+            finish_run(session, run, state="failed", outcome=str(exc)[:500])
+        return f"rule {rule}: failed"
+    with transaction(app.sessions) as session:
+        finish_run(session, run, state="done", outcome=None)
+    return f"rule {rule}: {scanned} scanned, {affected} changed"
+
+
+def run_status(
+    *, name: str, company_id: int = 0, viewer: Viewer | None = None, app: App | None = None
+) -> RunStatus | None:
+    """The last run of rule NAME on stored mail (in this process; with a PostgreSQL
+    `app`, the workers' last run when there is one), if any."""
     if viewer is not None:
         require_admin(viewer)
         company_id = viewer.company_id
+    if app is not None and not app.settings.is_sqlite:
+        with app.sessions() as session:
+            row = shown(session, rule_run(company_id, name))
+            if row is not None:
+                rule = session.scalar(
+                    select(MatchRule.action).where(
+                        MatchRule.company_id == company_id, MatchRule.name == name
+                    )
+                )
+                return RunStatus(
+                    rule=name,
+                    action=rule or "",
+                    total=row.total,
+                    scanned=row.done,
+                    affected=row.affected,
+                    state="running" if row.state == "queued" else row.state,
+                    background=True,
+                    error=row.outcome if row.state == "failed" else None,
+                )
     with _lock:
         return _jobs.get((company_id, name))

@@ -25,6 +25,7 @@ from mailroom.db.models import Mailbox
 from mailroom.errors import BadInput, ConfigError
 
 if TYPE_CHECKING:
+    from mailroom.jobs.background import BackgroundTask
     from mailroom.jobs.chores import Chore
 
 QUEUE_NAMES = ("sync", "chores")  # jobs.queue.QUEUES, without importing Procrastinate here
@@ -55,7 +56,14 @@ def run_worker(
         raise BadInput("--concurrency must be at least 1.", hint="Try --concurrency 4.")
     from mailroom.jobs.worker import run_worker as run
 
-    run(app, concurrency=concurrency, queues=queues, grace=grace, chores=worker_chores())
+    run(
+        app,
+        concurrency=concurrency,
+        queues=queues,
+        grace=grace,
+        chores=worker_chores(),
+        background=worker_background(),
+    )
 
 
 def worker_chores() -> tuple[Chore, ...]:
@@ -70,6 +78,20 @@ def worker_chores() -> tuple[Chore, ...]:
         *BASE_CHORES,
         Chore("revoked-notices", RevokedNotices),
         Chore("task-reminders", TaskReminders),
+    )
+
+
+def worker_background() -> tuple[BackgroundTask, ...]:
+    """The long runs serve does in daemon threads on SQLite, as the workers' jobs on
+    PostgreSQL (jobs.background): linking a record's stored mail, searching the server
+    for it, running a rule on stored mail."""
+    from mailroom.jobs.background import BackgroundTask
+    from mailroom.services import record_links, stored_rules
+
+    return (
+        BackgroundTask(record_links.RELINK, record_links.relink_job),
+        BackgroundTask(record_links.RETRO, record_links.retro_job),
+        BackgroundTask(stored_rules.RULE_JOB, stored_rules.rule_job),
     )
 
 

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -44,19 +44,6 @@ FAST = {
 WAIT = 120.0  # a bound on waiting for a state, never an assertion on speed
 
 
-@pytest.fixture
-def queue_app(pg_app: App) -> App:
-    """The PostgreSQL app with Procrastinate's tables emptied (pg_app truncates only ours)."""
-    with pg_app.engine.begin() as conn:
-        conn.execute(
-            text(
-                "TRUNCATE procrastinate_jobs, procrastinate_events, "
-                "procrastinate_periodic_defers, procrastinate_workers RESTART IDENTITY CASCADE"
-            )
-        )
-    return pg_app
-
-
 class Workers:
     """`mailroom worker` subprocesses on the app's database, each logging to a file."""
 
@@ -65,12 +52,14 @@ class Workers:
         self.logs = logs
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def start(self, *, concurrency: int = 2) -> subprocess.Popen[bytes]:
+    def start(
+        self, *, concurrency: int = 2, timings: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         env = dict(
             os.environ,
             MAILROOM_SECRET_KEY=self.app.settings.secret_key_b64 or "",
             MAILROOM_DATABASE_URL=self.app.settings.database_url,
-            **FAST,
+            **{**FAST, **(timings or {})},
         )
         log = (self.logs / f"worker-{len(self.procs)}.log").open("wb")
         argv = [sys.executable, "-c", "from mailroom.cli import main; main()", "-v"]
@@ -96,13 +85,6 @@ class Workers:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-
-
-@pytest.fixture
-def workers(queue_app: App, tmp_path: Path) -> Iterator[Workers]:
-    pool = Workers(queue_app, tmp_path)
-    yield pool
-    pool.stop_all()
 
 
 def wait_for(what: str, check: Callable[[], bool], pool: Workers, timeout: float = WAIT) -> None:

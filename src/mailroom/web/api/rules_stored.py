@@ -57,9 +57,9 @@ def run_stored(ctx: ApiCtx, db: Db, app: MailroomApp, name: RuleName) -> Any:
 
 
 @router.get("/rules/{name}/stored/status", response_model=StoredRunOut)
-def stored_status(ctx: ApiCtx, name: RuleName) -> dict[str, Any]:
+def stored_status(ctx: ApiCtx, app: MailroomApp, name: RuleName) -> dict[str, Any]:
     """The progress of the rule's last run on stored mail (since `serve` started)."""
-    status = run_status(viewer=ctx.viewer, name=name)
+    status = run_status(viewer=ctx.viewer, name=name, app=app)
     if status is None:
         raise NotFound(f"Rule {name} has not run on stored mail.", hint="POST to run it.")
     return status.to_json()

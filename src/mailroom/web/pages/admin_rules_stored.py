@@ -37,10 +37,10 @@ def run_route(request: Request, ctx: Csrf, db: Db, app: MailroomApp, name: str) 
 
 
 @router.get("/{name}/stored/status")
-def status_route(request: Request, ctx: PageCtx, name: str) -> Response:
+def status_route(request: Request, ctx: PageCtx, app: MailroomApp, name: str) -> Response:
     """The run's progress card (polled while it runs)."""
     access.require_admin(ctx.viewer)
-    status = run_status(viewer=ctx.viewer, name=name)
+    status = run_status(viewer=ctx.viewer, name=name, app=app)
     if status is None:
         raise NotFound(f"Rule {name} has not run on stored mail.", hint="Open Admin → Rules.")
     return render(request, "_stored_run.html", ctx, stored=status.to_json())

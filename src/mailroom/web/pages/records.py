@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from mailroom.crm import access
 from mailroom.db.models import RECORD_TYPES, Attachment, Record, User
 from mailroom.services.record_links import relink_progress, server_search_state
-from mailroom.web.deps import Db, PageCtx
+from mailroom.web.deps import Db, MailroomApp, PageCtx
 from mailroom.web.templating import is_htmx, render
 
 router = APIRouter()
@@ -131,6 +131,7 @@ def record_page(
     request: Request,
     ctx: PageCtx,
     db: Db,
+    app: MailroomApp,
     type: str,
     id: int,
     merge_q: Annotated[str, Query(max_length=320)] = "",
@@ -170,8 +171,8 @@ def record_page(
         merge_q=merge_q,
         merge_found=merge_found,
         counts=_counts(request),
-        progress=relink_progress(record.id),
-        server_search=server_search_state(record.id),
+        progress=relink_progress(record.id, app),
+        server_search=server_search_state(record.id, app),
         **_timeline_values(db, ctx, record, after=None),
     )
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, aliased
 
 from mailroom.app import App
 from mailroom.crm.access import privacy_of
-from mailroom.db.engine import transaction
+from mailroom.db.engine import each_in_own_transaction
 from mailroom.db.models import Company, Mailbox, Message, MessageCopy, MessageLink
 from mailroom.db.web_models import VISIBILITY_MODES, CompanyPrivacy
 from mailroom.errors import BadInput
@@ -131,11 +131,11 @@ def purge_all(app: App, *, now: datetime | None = None) -> dict[int, int]:
     """Run retention for every company, one short transaction each: company id → deleted."""
     with app.sessions() as session:
         companies = list(session.scalars(select(Company.id).order_by(Company.id)))
-    done = {}
-    for company_id in companies:
-        with transaction(app.sessions) as session:
-            done[company_id] = purge_unlinked(session, company_id=company_id, now=now)
-    return done
+    return each_in_own_transaction(
+        app.sessions,
+        companies,
+        lambda session, company: purge_unlinked(session, company_id=company, now=now),
+    )
 
 
 class RetentionSweeper(Periodic):

@@ -13,15 +13,18 @@ the three to 0600 again (config.tighten), whatever the umask.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailroom.config import open_private, tighten
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 # Page cache per connection (SQLite defaults to 2 MB): the sync inserts into indexes that
 # outgrow 2 MB after a few thousand messages, and every miss is a read and an eviction.
@@ -101,3 +104,15 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One short transaction: commit on success, roll back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def each_in_own_transaction(
+    factory: sessionmaker[Session], keys: Iterable[K], work: Callable[[Session, K], V]
+) -> dict[K, V]:
+    """`work(session, key)` for each key, each in its own short transaction (a sweep over
+    every company holds no lock across companies): key → result."""
+    done: dict[K, V] = {}
+    for key in keys:
+        with transaction(factory) as session:
+            done[key] = work(session, key)
+    return done

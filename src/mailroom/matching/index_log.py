@@ -18,7 +18,7 @@ from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from mailroom.app import App
-from mailroom.db.engine import transaction
+from mailroom.db.engine import each_in_own_transaction
 from mailroom.db.matching_models import RecordIndexChange
 from mailroom.matching.address_index import DELTA_LIMIT, PRUNED
 from mailroom.periodic import Periodic
@@ -54,12 +54,12 @@ def prune(session: Session, *, company_id: int, keep: int = KEEP) -> int:
 def prune_all(app: App, *, keep: int = KEEP) -> dict[int, int]:
     """`prune` every company with a log, one short transaction each: company id → deleted."""
     with app.sessions() as session:
-        companies = list(session.scalars(select(RecordIndexChange.company_id).distinct()))
-    done = {}
-    for company_id in sorted(companies):
-        with transaction(app.sessions) as session:
-            done[company_id] = prune(session, company_id=company_id, keep=keep)
-    return done
+        companies = sorted(session.scalars(select(RecordIndexChange.company_id).distinct()))
+    return each_in_own_transaction(
+        app.sessions,
+        companies,
+        lambda session, company: prune(session, company_id=company, keep=keep),
+    )
 
 
 class IndexLogPruner(Periodic):

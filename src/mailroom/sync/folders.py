@@ -111,6 +111,8 @@ def commit_batch(
         update(folder_state(session, ctx.mailbox_id, info))
         session.flush()
         event = _touch(session, mailbox, info.name)
+    if ctx.statistics is not None:
+        ctx.statistics.added(result.messages)
     ctx.beat()
     if ctx.progress is not None:
         ctx.progress(event)

@@ -315,6 +315,12 @@ def run(dovecot: DovecotServer, work: Path, count: int, args: argparse.Namespace
             pg_app, _, pg_env = make_target(dovecot, work / "mailroom-pg", url)
             results["mailroom initial (postgresql)"] = timed(cli, pg_env)
             pg_app.close()
+        if args.before is not None:  # the other src/ on PostgreSQL too, on its own database
+            with scratch_pg(pg_admin, suffix="before") as url:
+                pg_app, _, pg_env = make_target(dovecot, work / "mailroom-pg-before", url)
+                pg_env["PYTHONPATH"] = str(args.before.resolve())
+                results["mailroom initial (postgresql, before)"] = timed(cli, pg_env)
+                pg_app.close()
     results["mailroom no change"] = timed(cli, env)
     from mailroom.sync.engine import sync_mailbox
 
@@ -398,6 +404,13 @@ def sync_ratios(results: dict[str, dict[str, float]], *, has_mbsync: bool) -> di
         ratios["postgresql/sqlite, initial"] = pg["seconds"] / initial["seconds"]
         ratios["postgresql/sqlite, initial, CPU"] = pg["cpu_seconds"] / initial["cpu_seconds"]
         ratios["mailroom on postgresql/wire baseline, initial"] = pg["seconds"] / wire
+        pg_before = results.get("mailroom initial (postgresql, before)")
+        if pg_before is not None and before is not None:
+            ratios["before: postgresql/sqlite, initial"] = pg_before["seconds"] / before["seconds"]
+            ratios["postgresql after/before, initial"] = pg["seconds"] / pg_before["seconds"]
+            ratios["postgresql after/before, initial, CPU"] = (
+                pg["cpu_seconds"] / pg_before["cpu_seconds"]
+            )
     if has_mbsync:
         for phase in ("initial", "no change", "+100"):
             mine, theirs = results[f"mailroom {phase}"], results[f"mbsync {phase}"]
@@ -457,11 +470,11 @@ def make_target(
 
 
 @contextlib.contextmanager
-def scratch_pg(admin_url: str) -> Iterator[str]:
+def scratch_pg(admin_url: str, suffix: str = "") -> Iterator[str]:
     """A new PostgreSQL database for this run (dropped after); yields its SQLAlchemy URL."""
     import psycopg
 
-    name = f"mailroom_bench_{os.getpid()}"
+    name = f"mailroom_bench_{os.getpid()}{'_' + suffix if suffix else ''}"
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)

@@ -63,8 +63,11 @@ class GrowthAnalyzer:
         if self._added < max(self._min_rows, self._rows):
             return
         if self._analyze():
-            self._rows = max(self._rows + self._added, self._estimate())
-            self._added = 0
+            self.runs += 1
+        # failed or not, wait for the next doubling: a lock held elsewhere is not waited
+        # for at every batch
+        self._rows = max(self._rows + self._added, self._estimate())
+        self._added = 0
 
     def _estimate(self) -> int:
         """The planner's row count of `messages` (pg_class.reltuples; -1: never analysed)."""
@@ -82,5 +85,4 @@ class GrowthAnalyzer:
         except DBAPIError as exc:  # a lock held by another ANALYZE, or no right to analyse
             log.debug("ANALYZE of the synced tables skipped: %s", exc)
             return False
-        self.runs += 1
         return True

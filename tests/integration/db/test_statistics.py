@@ -51,3 +51,19 @@ def test_sqlite_is_never_analysed(sqlite_app: App) -> None:
     analyzer = GrowthAnalyzer(sqlite_app.sessions, dialect="sqlite", min_rows=1)
     analyzer.added(store(sqlite_app, ids.ann_box, 0, 3))
     assert analyzer.runs == 0
+
+
+def test_tables_locked_by_another_analyse_are_skipped_until_the_next_doubling(
+    pg_app: App,
+) -> None:
+    ids = setup(pg_app)
+    analyzer = GrowthAnalyzer(pg_app.sessions, dialect="postgresql", min_rows=10)
+    with pg_app.engine.connect() as other:
+        other.execute(text("LOCK TABLE messages IN SHARE UPDATE EXCLUSIVE MODE"))  # as ANALYZE
+        analyzer.added(store(pg_app, ids.ann_box, 0, 12))
+        assert analyzer.runs == 0  # gave up after the lock timeout, the sync went on
+        analyzer.added(store(pg_app, ids.ann_box, 12, 2))
+        assert analyzer.runs == 0  # not tried again at every batch
+        other.rollback()
+    analyzer.added(store(pg_app, ids.ann_box, 14, 12))
+    assert analyzer.runs == 1

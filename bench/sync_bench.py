@@ -200,6 +200,20 @@ def main() -> None:
         help="run only the initial sync, in-process under cProfile, and dump the stats to FILE",
     )
     parser.add_argument(
+        "--profile-resync",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="run the initial sync in-process, then three +100 resyncs under cProfile "
+        "(wall-clock timer: a resync mostly waits), and dump the stats to FILE",
+    )
+    parser.add_argument(
+        "--resync-only",
+        action="store_true",
+        help="run the initial sync in-process, then only the +100 in-process step against "
+        "the bare resync (with --pg: on PostgreSQL)",
+    )
+    parser.add_argument(
         "--sections",
         action="store_true",
         help="run only the initial sync, in-process, and print the CPU of each step "
@@ -257,6 +271,24 @@ def run(dovecot: DovecotServer, work: Path, count: int, args: argparse.Namespace
     if args.profile is not None:
         profile_initial(app, box_id, args.profile)
         return
+    if args.profile_resync is not None:
+        if args.pg is not None:
+            app.close()
+            with scratch_pg(args.pg) as url:
+                pg_app, pg_box, _ = make_target(dovecot, work / "mailroom-pg", url)
+                profile_resync(dovecot, pg_app, pg_box, args.profile_resync)
+            return
+        profile_resync(dovecot, app, box_id, args.profile_resync)
+        return
+    if args.resync_only:
+        if args.pg is not None:
+            app.close()
+            with scratch_pg(args.pg) as url:
+                pg_app, pg_box, _ = make_target(dovecot, work / "mailroom-pg", url)
+                resync_only(dovecot, pg_app, pg_box)
+            return
+        resync_only(dovecot, app, box_id)
+        return
     if args.sections and args.pg is not None:  # the same on PostgreSQL
         app.close()
         with scratch_pg(args.pg) as url:
@@ -283,6 +315,12 @@ def run(dovecot: DovecotServer, work: Path, count: int, args: argparse.Namespace
             pg_app, _, pg_env = make_target(dovecot, work / "mailroom-pg", url)
             results["mailroom initial (postgresql)"] = timed(cli, pg_env)
             pg_app.close()
+        if args.before is not None:  # the other src/ on PostgreSQL too, on its own database
+            with scratch_pg(pg_admin, suffix="before") as url:
+                pg_app, _, pg_env = make_target(dovecot, work / "mailroom-pg-before", url)
+                pg_env["PYTHONPATH"] = str(args.before.resolve())
+                results["mailroom initial (postgresql, before)"] = timed(cli, pg_env)
+                pg_app.close()
     results["mailroom no change"] = timed(cli, env)
     from mailroom.sync.engine import sync_mailbox
 
@@ -366,6 +404,13 @@ def sync_ratios(results: dict[str, dict[str, float]], *, has_mbsync: bool) -> di
         ratios["postgresql/sqlite, initial"] = pg["seconds"] / initial["seconds"]
         ratios["postgresql/sqlite, initial, CPU"] = pg["cpu_seconds"] / initial["cpu_seconds"]
         ratios["mailroom on postgresql/wire baseline, initial"] = pg["seconds"] / wire
+        pg_before = results.get("mailroom initial (postgresql, before)")
+        if pg_before is not None and before is not None:
+            ratios["before: postgresql/sqlite, initial"] = pg_before["seconds"] / before["seconds"]
+            ratios["postgresql after/before, initial"] = pg["seconds"] / pg_before["seconds"]
+            ratios["postgresql after/before, initial, CPU"] = (
+                pg["cpu_seconds"] / pg_before["cpu_seconds"]
+            )
     if has_mbsync:
         for phase in ("initial", "no change", "+100"):
             mine, theirs = results[f"mailroom {phase}"], results[f"mbsync {phase}"]
@@ -425,11 +470,11 @@ def make_target(
 
 
 @contextlib.contextmanager
-def scratch_pg(admin_url: str) -> Iterator[str]:
+def scratch_pg(admin_url: str, suffix: str = "") -> Iterator[str]:
     """A new PostgreSQL database for this run (dropped after); yields its SQLAlchemy URL."""
     import psycopg
 
-    name = f"mailroom_bench_{os.getpid()}"
+    name = f"mailroom_bench_{os.getpid()}{'_' + suffix if suffix else ''}"
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
@@ -463,6 +508,38 @@ def profile_initial(app: Any, box_id: int, out: Path) -> None:
     stats = pstats.Stats(profiler)
     stats.sort_stats("cumulative").print_stats(45)
     stats.sort_stats("tottime").print_stats(30)
+    app.close()
+
+
+def profile_resync(dovecot: DovecotServer, app: Any, box_id: int, out: Path) -> None:
+    """The initial sync in-process (not profiled), then three rounds of 100 new messages,
+    each resync under cProfile with a wall-clock timer (a resync mostly waits on Dovecot
+    and the database): stats of the three to `out`, the top of the tables printed."""
+    import cProfile
+    import pstats
+
+    from mailroom.sync.engine import sync_mailbox
+
+    t = time.perf_counter()
+    report = sync_mailbox(app, box_id)
+    print(f"initial sync: {time.perf_counter() - t:.1f} s, {report.fetched} fetched")
+    profiler = cProfile.Profile(time.perf_counter)
+    walls = []
+    for round_ in range(3):
+        for n in range(100):
+            message = build_message(sender=f"p{round_}@client.example", minutes=n)
+            dovecot.append(USER, "INBOX", message)
+        t = time.perf_counter()
+        profiler.enable()
+        assert sync_mailbox(app, box_id).fetched == 100
+        profiler.disable()
+        walls.append(time.perf_counter() - t)
+    print(f"+100 resyncs under cProfile: {', '.join(f'{w:.2f} s' for w in walls)}")
+    print(f"load: {os.getloadavg()[0]:.2f}")
+    profiler.dump_stats(out)
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("cumulative").print_stats(60)
+    stats.sort_stats("tottime").print_stats(25)
     app.close()
 
 
@@ -573,7 +650,26 @@ def sections_initial(app: Any, box_id: int) -> None:
     app.close()
 
 
-def resync_after_new(dovecot: DovecotServer, app: Any, box_id: int) -> dict[str, float]:
+def resync_only(dovecot: DovecotServer, app: Any, box_id: int) -> None:
+    """The initial sync in-process (not timed), then `resync_after_new`, printed."""
+    from mailroom.sync.engine import sync_mailbox
+
+    t = time.perf_counter()
+    report = sync_mailbox(app, box_id)
+    print(f"initial sync in-process: {time.perf_counter() - t:.1f} s, {report.fetched} fetched")
+    sync_mailbox(app, box_id)  # warm-up, as in the whole run
+    plus_100 = resync_after_new(dovecot, app, box_id)
+    print(
+        f"+100 resync in-process: mailroom {plus_100['mailroom']:.2f} s, bare "
+        f"STATUS/EXAMINE/FETCH {plus_100['baseline']:.2f} s, mailroom's own "
+        f"{plus_100['mailroom'] - plus_100['baseline']:.2f} s (median of 3 rounds)"
+    )
+    print(f"rounds: mailroom {plus_100['mailroom_runs']}, bare {plus_100['baseline_runs']}")
+    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    app.close()
+
+
+def resync_after_new(dovecot: DovecotServer, app: Any, box_id: int) -> dict[str, Any]:
     """Three rounds of: 100 new messages → a bare imaplib connect, LOGIN, STATUS, EXAMINE
     and UID FETCH BODY.PEEK[] of them (Dovecot's own share, its rescan of the maildir
     after new mail included), then Mailroom syncs them (not timed); 100 more → Mailroom's
@@ -596,7 +692,12 @@ def resync_after_new(dovecot: DovecotServer, app: Any, box_id: int) -> dict[str,
         t = time.perf_counter()
         assert sync_mailbox(app, box_id).fetched == 100
         mine.append(time.perf_counter() - t)
-    return {"mailroom": statistics.median(mine), "baseline": statistics.median(bare)}
+    return {
+        "mailroom": statistics.median(mine),
+        "baseline": statistics.median(bare),
+        "mailroom_runs": [round(x, 3) for x in mine],
+        "baseline_runs": [round(x, 3) for x in bare],
+    }
 
 
 def bare_resync(dovecot: DovecotServer) -> float:

@@ -295,18 +295,35 @@ class ImapSource(Connection):
         """
         if not known:
             return set(), {}
-        self._selected_status(folder)
-        high, raw = max(known), self._raw()
-        if modseq is not None and self.supports("CONDSTORE"):
-            vanished = self._qresync_on
-            since = functools.partial(imap_fetch.changed_since, raw, vanished=vanished)
-            gone, flags = self._call("UID FETCH CHANGEDSINCE", since, modseq=modseq, high=high)
-            if gone is None:
-                present = self._call("UID SEARCH", imap_fetch.search, raw, f"UID 1:{high}")
-                gone = known - set(present)
+        high = max(known)
+        if modseq is not None and (found := self.changes_since(folder, modseq=modseq, high=high)):
+            gone, flags = found
             return gone & known, flags
+        self._selected_status(folder)
+        raw = self._raw()
+        if modseq is not None and self.supports("CONDSTORE"):
+            since = functools.partial(imap_fetch.changed_since, raw, vanished=False)
+            _, flags = self._call("UID FETCH CHANGEDSINCE", since, modseq=modseq, high=high)
+            present = self._call("UID SEARCH", imap_fetch.search, raw, f"UID 1:{high}")
+            return known - set(present), flags
         flags = self._call("UID FETCH FLAGS", imap_fetch.all_flags, raw, high=high)
         return known - set(flags), flags
+
+    def changes_since(
+        self, folder: str, *, modseq: int, high: int
+    ) -> tuple[set[int], imap_fetch.Flags] | None:
+        """With QRESYNC: the UIDs <= `high` expunged since `modseq` (VANISHED), and UID →
+        flags of those whose flags changed, in one `UID FETCH 1:high (UID FLAGS)
+        (CHANGEDSINCE m VANISHED)` (RFC 7162 §3.2.6) that needs no list of the UIDs the
+        caller holds: the cost grows with the change, not the folder. None without QRESYNC
+        (then `changes` diffs against the known UIDs). A UID in the answer may be one the
+        caller never stored."""
+        if not self._qresync_on or not self.supports("CONDSTORE"):
+            return None
+        self._selected_status(folder)
+        since = functools.partial(imap_fetch.changed_since, self._raw(), vanished=True)
+        gone, flags = self._call("UID FETCH CHANGEDSINCE", since, modseq=modseq, high=high)
+        return gone or set(), flags
 
     def run_raw(
         self, folder: str, action: str, fn: Callable[..., R], /, *args: object, **kwargs: object

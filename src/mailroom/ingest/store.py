@@ -23,6 +23,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from mailroom.connectors.base import RawMessage
+from mailroom.db.bulk import insert_with_ids
 from mailroom.db.matching_models import MessageSkip
 from mailroom.db.models import Attachment, Message, MessageAddress
 from mailroom.ingest.actions import apply_actions
@@ -214,13 +215,8 @@ class Segment:
                 row["html_body"] = clean_text(item.parsed.html)
             rows.append(row)
         # Core INSERTs on the tables (not the ORM's bulk path): a third of the cost per row.
-        # RETURNING the identity with the id, not in parameter order: SQLite can only give
-        # that order one row per statement, and each statement is a round trip through
-        # the GIL; identities are unique within a segment, so they map the ids back.
-        table = cast(Table, Message.__table__)
-        inserted = self.session.execute(insert(table).returning(table.c.identity, table.c.id), rows)
-        returned = {identity: message_id for identity, message_id in inserted}
-        ids = [returned[row["identity"]] for row in rows]
+        # Identities are unique within a segment (db/bulk.py maps the ids back by them).
+        ids = insert_with_ids(self.session, cast(Table, Message.__table__), rows, key="identity")
         alone = assign_conversations(
             self.session,
             company_id=self.company_id,

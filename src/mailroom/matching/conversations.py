@@ -141,16 +141,38 @@ def _subject_candidates(
     return found
 
 
-def _shared(a: frozenset[str], b: frozenset[str], internal: Callable[[str], bool]) -> bool:
-    """Whether two messages' people overlap: on an outside person, or, between two messages
-    among the company's own people only, on anyone. A message with outside people never
-    joins an inside-only one by subject: an internal "Fwd: Quote request" would otherwise
-    bridge every client's "Quote request" to the same salesperson."""
-    outside_a = {x for x in a if not internal(x)}
-    outside_b = {x for x in b if not internal(x)}
-    if outside_a or outside_b:
-        return bool(outside_a & outside_b)
-    return bool(a & b)
+class _SubjectIndex:
+    """The stored messages of one subject key, found by the people they share.
+
+    Two messages' people must overlap on an outside person, or, when both are among the
+    company's own people only, on anyone. A message with outside people never joins an
+    inside-only one by subject: an internal "Fwd: Quote request" would otherwise bridge
+    every client's "Quote request" to the same salesperson. Indexed: a message with
+    outside people meets the messages holding one of them (`outside`); an inside-only one
+    meets the inside-only messages holding any of its people (`inside`). Each message's
+    outside people are worked out once, not once per pair (a batch of 100 "Quote request"
+    web-form mails against hundreds stored with that subject compared every pair:
+    bench/README.md, "Resync after 100 new messages").
+    """
+
+    def __init__(self, stored: Iterable[_Stored], outside: Callable[[frozenset[str]], set[str]]):
+        self.outside: dict[str, list[_Stored]] = {}
+        self.inside: dict[str, list[_Stored]] = {}
+        for other in stored:
+            theirs = outside(other.participants)
+            index = self.outside if theirs else self.inside
+            for person in theirs or other.participants:
+                index.setdefault(person, []).append(other)
+
+    def sharing(self, people: frozenset[str], outside: set[str]) -> Iterable[_Stored]:
+        """The stored messages whose people overlap `people` (with `outside` the outside
+        ones among them) as the class says, each once."""
+        index, keys = (self.outside, outside) if outside else (self.inside, people)
+        found: dict[str, _Stored] = {}
+        for person in keys:
+            for other in index.get(person, ()):
+                found.setdefault(other.identity, other)
+        return found.values()
 
 
 def _subject_unions(
@@ -161,16 +183,28 @@ def _subject_unions(
     internal: Callable[[str], bool],
 ) -> None:
     candidates = _subject_candidates(session, company_id, inputs)
+    known: dict[frozenset[str], set[str]] = {}
+
+    def outside(people: frozenset[str]) -> set[str]:
+        found = known.get(people)
+        if found is None:
+            found = known[people] = {x for x in people if not internal(x)}
+        return found
+
+    indexes: dict[str, _SubjectIndex] = {}
     for item in inputs:
         date = as_utc(item.date)
         if not item.subject_key or date is None:
             continue
-        for other in candidates.get(item.subject_key, ()):
+        index = indexes.get(item.subject_key)
+        if index is None:
+            stored = candidates.get(item.subject_key, ())
+            index = indexes[item.subject_key] = _SubjectIndex(stored, outside)
+        for other in index.sharing(item.participants, outside(item.participants)):
             if (
                 other.identity != item.identity
                 and (not item.refs or not other.has_refs)
                 and abs(other.date - date) <= WINDOW
-                and _shared(item.participants, other.participants, internal)
             ):
                 uf.union(item.identity, other.identity)
 

@@ -17,6 +17,7 @@ from mailroom.app import App
 from mailroom.ingest.counts import IngestCounts
 
 if TYPE_CHECKING:  # ingest (and matching under it) is imported when there is mail to store
+    from mailroom.db.statistics import GrowthAnalyzer
     from mailroom.ingest.batch import BatchResult
 
 MAX_BATCH_BYTES = 16 << 20
@@ -81,6 +82,8 @@ class SyncContext:
     progress: Callable[[ProgressEvent], None] | None = None
     stop: threading.Event | None = None
     beat: Callable[[], None] = field(default=lambda: None)
+    # ANALYZEs the tables this sync grows, between batches (db/statistics.py; PostgreSQL)
+    statistics: GrowthAnalyzer | None = None
 
     @property
     def stopping(self) -> bool:

@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mailroom.db.models import MessageCopy
@@ -35,6 +35,21 @@ def live_uids(session: Session, *, mailbox_id: int, folder: str, uidvalidity: in
                 MessageCopy.uidvalidity == uidvalidity,
                 MessageCopy.gone_at.is_(None),
             )
+        )
+    )
+
+
+def highest_live_uid(
+    session: Session, *, mailbox_id: int, folder: str, uidvalidity: int
+) -> int | None:
+    """The highest UID of the folder's live copies (None: none), from the copies' unique
+    index: what a QRESYNC resync asks about, without loading every UID (`live_uids`)."""
+    return session.scalar(
+        select(func.max(MessageCopy.uid)).where(
+            MessageCopy.mailbox_id == mailbox_id,
+            MessageCopy.folder == folder,
+            MessageCopy.uidvalidity == uidvalidity,
+            MessageCopy.gone_at.is_(None),
         )
     )
 

@@ -55,6 +55,7 @@ from mailroom.app import App
 from mailroom.connectors.base import FolderInfo, FolderRole, FolderStatus, MailboxSource
 from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, Mailbox
+from mailroom.db.statistics import GrowthAnalyzer
 from mailroom.errors import MailroomError, NetworkError, NotFound, SystemFault
 from mailroom.mail.blobs import sweep_staging
 from mailroom.mailboxes.status import MailboxStatus, disable, mark_idle, mark_waiting
@@ -223,6 +224,7 @@ def sync_mailbox(
         progress=progress,
         stop=stop,
         beat=lambda: setattr(active, "beat", time.monotonic()),
+        statistics=GrowthAnalyzer(app.sessions, dialect=app.engine.dialect.name),
     )
     try:
         _run(app, mailbox, ctx, opener, active, report)

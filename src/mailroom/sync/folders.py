@@ -111,6 +111,8 @@ def commit_batch(
         update(folder_state(session, ctx.mailbox_id, info))
         session.flush()
         event = _touch(session, mailbox, info.name)
+    if ctx.statistics is not None:
+        ctx.statistics.added(result.messages)
     ctx.beat()
     if ctx.progress is not None:
         ctx.progress(event)
@@ -266,7 +268,7 @@ def _sync_by_uid(
         return
     # 2. expunged or moved away, and flags changed by other clients, since the last sync
     if stage is not FolderStage.NEW:
-        _changes(ctx, source, info, opened, modseq, report)
+        _changes(ctx, source, info, opened, modseq, report, fetched={uid for uid, _ in fresh})
     # 3. backfill, newest first, resumable from `backfill_below`
     behind = CursorHold(forward=False)
     if below is not None:
@@ -307,6 +309,14 @@ class ChangeSource(SyncSource, Protocol):
     ) -> tuple[set[int], dict[int, tuple[str, ...]]]: ...
 
 
+class VanishedSource(SyncSource, Protocol):
+    """A source that reports expunges without a list of the UIDs we hold (QRESYNC)."""
+
+    def changes_since(
+        self, folder: str, *, modseq: int, high: int
+    ) -> tuple[set[int], dict[int, tuple[str, ...]]] | None: ...
+
+
 def _changes(
     ctx: SyncContext,
     source: SyncSource,
@@ -314,34 +324,50 @@ def _changes(
     opened: FolderStatus,
     modseq: int | None,
     report: FolderReport,
+    *,
+    fetched: set[int],
 ) -> None:
-    """Mark copies gone and store changed flags, in one commit (RFC 7162 §3.1.4, §3.2.6)."""
+    """Mark copies gone and store changed flags, in one commit (RFC 7162 §3.1.4, §3.2.6).
+
+    With QRESYNC the server names what vanished, so only the highest live UID is read
+    here (cost grows with the change); otherwise every live UID of the folder is, for
+    the source to diff against. The flags of the messages `fetched` by this sync are left
+    out: CHANGEDSINCE names them all (they are newer than `modseq`), they were stored as
+    fetched, and a change since is newer than the HIGHESTMODSEQ of this EXAMINE, which
+    the folder keeps, so the next sync sees it (without CONDSTORE every flag is read
+    again anyway)."""
+    mailbox_id, folder, uidvalidity = ctx.mailbox_id, info.name, opened.uidvalidity
     with ctx.app.sessions() as session:
-        known = copies.live_uids(
-            session, mailbox_id=ctx.mailbox_id, folder=info.name, uidvalidity=opened.uidvalidity
+        high = copies.highest_live_uid(
+            session, mailbox_id=mailbox_id, folder=folder, uidvalidity=uidvalidity
         )
-    flags: dict[int, tuple[str, ...]] = {}
-    if hasattr(source, "changes"):
-        gone, flags = cast(ChangeSource, source).changes(info.name, known=known, modseq=modseq)
+    if high is None:
+        return  # no live copy: nothing to be gone or flagged
+    found = None
+    if modseq is not None and hasattr(source, "changes_since"):
+        found = cast(VanishedSource, source).changes_since(folder, modseq=modseq, high=high)
+    if found is not None:
+        gone, flags = found
     else:
-        gone = source.expunged(info.name, known=known, modseq=modseq)
+        with ctx.app.sessions() as session:
+            known = copies.live_uids(
+                session, mailbox_id=mailbox_id, folder=folder, uidvalidity=uidvalidity
+            )
+        flags = {}
+        if hasattr(source, "changes"):
+            gone, flags = cast(ChangeSource, source).changes(folder, known=known, modseq=modseq)
+        else:
+            gone = source.expunged(folder, known=known, modseq=modseq)
+    flags = {uid: kept for uid, kept in flags.items() if uid not in fetched}
     if not gone and not flags:
         return
 
     def apply(session: Session) -> None:
         report.gone += copies.mark_gone(
-            session,
-            mailbox_id=ctx.mailbox_id,
-            folder=info.name,
-            uidvalidity=opened.uidvalidity,
-            uids=gone,
+            session, mailbox_id=mailbox_id, folder=folder, uidvalidity=uidvalidity, uids=gone
         )
         report.flags_changed += copies.update_flags(
-            session,
-            mailbox_id=ctx.mailbox_id,
-            folder=info.name,
-            uidvalidity=opened.uidvalidity,
-            flags=flags,
+            session, mailbox_id=mailbox_id, folder=folder, uidvalidity=uidvalidity, flags=flags
         )
 
     commit_batch(ctx, info, [], lambda s: None, extra=apply)

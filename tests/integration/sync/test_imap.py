@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from mailroom.app import App
@@ -12,6 +13,7 @@ from mailroom.connectors.base import MailboxSource
 from mailroom.connectors.imap import ImapSource
 from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, Mailbox, Message, MessageCopy
+from mailroom.sync import copies
 from mailroom.sync.connect import open_source
 from mailroom.sync.engine import ProgressEvent, sync_mailbox
 from mailroom_testing.builders import build_message
@@ -105,6 +107,31 @@ def test_new_mail_and_expunges_are_picked_up_with_qresync_and_without(
         gone = session.scalars(select(MessageCopy).where(MessageCopy.gone_at.is_not(None)))
         assert len(list(gone)) == 4
     assert message_count(sqlite_app) == 8
+
+
+def test_a_qresync_resync_reads_no_list_of_the_folders_uids(
+    sqlite_app: App,
+    dovecot: DovecotServer,
+    imap_user: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cost grows with change: with QRESYNC the server names what vanished, so a resync
+    never loads every live UID of the folder (copies.live_uids) to diff against."""
+    login = imap_user[0]
+    seed(dovecot, login, "INBOX", 6)
+    box = connect_mailbox(sqlite_app, dovecot, imap_user, folders=("INBOX",))
+    assert sync_mailbox(sqlite_app, box).messages == 6
+
+    def refuse(*_args: object, **_kwargs: object) -> set[int]:
+        raise AssertionError("a QRESYNC resync loaded every live UID")
+
+    monkeypatch.setattr(copies, "live_uids", refuse)
+    expunge(dovecot, login, "INBOX", sorted(server_ids(dovecot, login, "INBOX"))[:2])
+    seed(dovecot, login, "INBOX", 3, start=50)
+    report = sync_mailbox(sqlite_app, box)
+    assert report.error is None
+    assert (report.fetched, report.gone) == (3, 2)
+    assert_db_matches_server(sqlite_app, dovecot, login, box, ("INBOX",))
 
 
 def test_uidvalidity_change_ends_with_no_duplicate_and_no_loss(

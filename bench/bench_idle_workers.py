@@ -43,12 +43,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._meta import write_result
+from bench._pg import temporary_pg
 from mailroom.app import App, open_app
 from mailroom.config import Settings
 from mailroom.crm.companies import add_company, add_user
@@ -104,6 +104,19 @@ def sockets(pid: int) -> int:
         with contextlib.suppress(OSError):
             count += os.readlink(fd).startswith("socket:")
     return count
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each still running (a worker hands its batch back), then wait; SIGKILL
+    what has not stopped after 120 s."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def wait(what: str, check: Any, timeout: float) -> float:
@@ -165,10 +178,7 @@ def raise_inotify_limit(n: int) -> int:
 def run_size(
     dovecot: DovecotServer, n: int, samples: int, work: Path, src: Path | None = None
 ) -> dict[str, Any]:
-    name = f"mailroom_idle_bench_{n}_{secrets.token_hex(3)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
+    url, drop = temporary_pg(PG_ADMIN, f"idle_{n}")
     key = encode_key(new_key())
     settings = Settings(
         data_dir=work / f"data-{n}", database_url=url, secret_key_b64=key, allow_private_hosts=True
@@ -234,15 +244,9 @@ def run_size(
             "samples": samples,
         }
     finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes([proc] if proc is not None else [])
         app.close()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop()
 
 
 def main() -> None:

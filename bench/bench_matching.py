@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -120,22 +119,6 @@ def child(url: str, work: Path, args: argparse.Namespace, src: Path) -> dict[str
     return result
 
 
-def temporary_pg(admin_url: str, size: int) -> tuple[str, Callable[[], None]]:
-    """A new empty PostgreSQL database: its URL, and a function that drops it."""
-    import psycopg
-
-    name = f"mailroom_bench_match_{size}_{secrets.token_hex(3)}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-
-    def drop() -> None:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return f"{base}/{name}", drop
-
-
 def line(label: str, rates: dict[str, float], cpu: dict[str, float]) -> str:
     dict_rate = rates["dict"]
     return (
@@ -168,6 +151,7 @@ def main() -> None:
         return
 
     from _meta import write_result
+    from _pg import temporary_pg
     from gen_matching import generate, open_bench_app
 
     load = {"before": uptime()}
@@ -180,7 +164,7 @@ def main() -> None:
             if db == "sqlite":
                 url = f"sqlite:///{work / 'mailroom.sqlite3'}"
             else:
-                url, drop = temporary_pg(args.pg_admin, size)
+                url, drop = temporary_pg(args.pg_admin, f"match_{size}")
             try:
                 app = open_bench_app(work, url)
                 started = time.perf_counter()

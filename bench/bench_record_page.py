@@ -26,8 +26,6 @@ Run:  .venv/bin/python bench/bench_record_page.py [--messages 10000] [--runs 60]
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import statistics
 import subprocess
 import sys
@@ -44,6 +42,7 @@ from sqlalchemy import insert, select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._meta import write_result
+from bench._pg import temporary_pg
 from mailroom.app import App, open_app
 from mailroom.config import Settings
 from mailroom.crm import access
@@ -260,22 +259,6 @@ def run_one(url: str, data: Path, *, messages: int, runs: int) -> dict[str, Any]
                 print(f"{dialect} {mode} {kind}: ratio {messages}/50 = {ratio:.2f}x")
     app.close()
     return out
-
-
-def temporary_pg(admin_url: str) -> tuple[str, Callable[[], None]]:
-    """A new empty PostgreSQL database: its URL, and a function that drops it."""
-    import psycopg
-
-    name = f"mailroom_bench_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-
-    def drop() -> None:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return f"{base}/{name}", drop
 
 
 def uptime() -> str:

@@ -32,9 +32,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,13 +42,13 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._meta import write_result
-from bench.bench_idle_workers import PG_ADMIN, BigDovecot
+from bench._pg import temporary_pg
+from bench.bench_idle_workers import PG_ADMIN, BigDovecot, stop_processes
 from bench.sync_bench import tree_cpu_seconds
 from mailroom.app import App, open_app
 from mailroom.config import Settings
@@ -171,10 +169,8 @@ def run_count(
     concurrency: int,
     root: Path,
 ) -> dict[str, Any]:
-    name = f"mailroom_tp_bench_{workers}_{secrets.token_hex(3)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
+    url, drop = temporary_pg(PG_ADMIN, f"tp_{workers}")
+    name = url.rsplit("/", 1)[1]
     key = encode_key(new_key())
     work = root / f"data-{workers}"
     app = setup_app(dovecot, logins, work, url, key)
@@ -255,17 +251,9 @@ def run_count(
             "load_after": [round(x, 2) for x in load_after],
         }
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs)
         app.close()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -20,7 +20,6 @@ commit and package versions, bench/_meta.py).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import subprocess
@@ -28,7 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench._meta import write_result  # noqa: E402
+from bench._pg import scratch_pg  # noqa: E402
 from bench.gen_mailbox import fill  # noqa: E402
 from mailroom_testing.builders import build_message  # noqa: E402
 from mailroom_testing.dovecot import DovecotServer  # noqa: E402
@@ -316,7 +315,7 @@ def run(dovecot: DovecotServer, work: Path, count: int, args: argparse.Namespace
             results["mailroom initial (postgresql)"] = timed(cli, pg_env)
             pg_app.close()
         if args.before is not None:  # the other src/ on PostgreSQL too, on its own database
-            with scratch_pg(pg_admin, suffix="before") as url:
+            with scratch_pg(pg_admin, "before") as url:
                 pg_app, _, pg_env = make_target(dovecot, work / "mailroom-pg-before", url)
                 pg_env["PYTHONPATH"] = str(args.before.resolve())
                 results["mailroom initial (postgresql, before)"] = timed(cli, pg_env)
@@ -467,22 +466,6 @@ def make_target(
         )
         box_id = box.id
     return app, box_id, env
-
-
-@contextlib.contextmanager
-def scratch_pg(admin_url: str, suffix: str = "") -> Iterator[str]:
-    """A new PostgreSQL database for this run (dropped after); yields its SQLAlchemy URL."""
-    import psycopg
-
-    name = f"mailroom_bench_{os.getpid()}{'_' + suffix if suffix else ''}"
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def profile_initial(app: Any, box_id: int, out: Path) -> None:

@@ -115,14 +115,38 @@ def ensure_bodies(
 def fill_bodies(
     session: Session, *, blobs: BlobStore, company_id: int | None = None, limit: int = FILL_BATCH
 ) -> int:
-    """Parse the bodies of up to `limit` messages stored with headers only; how many."""
-    query = select(Message).where(Message.bodies_parsed.is_(False)).order_by(Message.id)
+    """Parse the bodies of up to `limit` messages stored with headers only; how many were
+    picked. The batch is claimed in one UPDATE … RETURNING, not one per message, and on
+    PostgreSQL picked with SKIP LOCKED, so workers filling at once take different
+    messages instead of racing for the same first ones (bench_worker_throughput: each
+    added worker raised the CPU per message, a quarter of it these claims)."""
+    pick = select(Message.id).where(Message.bodies_parsed.is_(False)).order_by(Message.id)
     if company_id is not None:
-        query = query.where(Message.company_id == company_id)
-    rows = list(session.scalars(query.limit(limit)))
-    for row in rows:
-        ensure_bodies(session, row, blobs)
-    return len(rows)
+        pick = pick.where(Message.company_id == company_id)
+    pick = pick.limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    picked = list(session.scalars(pick))
+    if not picked:
+        return 0
+    claimed = set(
+        session.scalars(
+            update(Message)
+            .where(Message.id.in_(picked), Message.bodies_parsed.is_(False))
+            .values(bodies_parsed=True)
+            .returning(Message.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    for message in session.scalars(
+        select(Message).where(Message.id.in_(sorted(claimed))).order_by(Message.id)
+    ):
+        if message.raw_sha256 is not None and blobs.exists(message.raw_sha256):
+            parsed = parse_message(blobs.get(message.raw_sha256))
+            store_bodies(session, blobs=blobs, message=message, parsed=parsed)
+        message.bodies_parsed = True  # the identity map may hold the row from before
+    session.flush()
+    return len(picked)
 
 
 def fill_in_background(

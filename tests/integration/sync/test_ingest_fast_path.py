@@ -10,7 +10,7 @@ from mailroom.crm.companies import get_company
 from mailroom.crm.records import EmailField, add_record
 from mailroom.db.engine import transaction
 from mailroom.db.models import Message
-from mailroom.ingest.bodies import ensure_bodies, fill_in_background
+from mailroom.ingest.bodies import ensure_bodies, fill_bodies, fill_in_background
 from tests.helpers.matching_kit import fast_ingest, links_of, mail, setup, stored
 
 
@@ -44,3 +44,23 @@ def test_synced_mail_is_linked_at_once_and_gets_its_bodies_on_first_read(
     assert parsed and "Forty widgets" in text and files == 1
     assert fill_in_background(any_app) == 1  # f2 is left; then none
     assert stored(any_app, "f2@x")[0] and fill_in_background(any_app) == 0
+
+
+def test_two_fillers_at_once_parse_different_messages_each_once(any_app: App) -> None:
+    kit = setup(any_app)
+    fast_ingest(
+        any_app,
+        kit.ann_box,
+        *(mail(message_id=f"b{n}@x", body=f"Body {n}", attachment=b"%PDF q") for n in range(6)),
+    )
+    postgresql = any_app.engine.dialect.name == "postgresql"
+    with any_app.sessions() as first, first.begin():  # one filler holds its batch, uncommitted
+        assert fill_bodies(first, blobs=any_app.blobs, limit=3) == 3
+        if postgresql:  # the other skips the locked ones (SQLite has one writer at a time)
+            with transaction(any_app.sessions) as second:
+                assert fill_bodies(second, blobs=any_app.blobs, limit=10) == 3
+    assert fill_in_background(any_app) == (0 if postgresql else 3)
+    assert fill_in_background(any_app) == 0, "every message parsed"
+    for n in range(6):
+        parsed, text, files = stored(any_app, f"b{n}@x")
+        assert parsed and f"Body {n}" in text and files == 1, "each parsed once, one attachment"

@@ -97,13 +97,20 @@ def make_queue(
     return queue
 
 
+def _sync_deferrer(
+    queue: procrastinate.App, mailbox_id: int, priority: int
+) -> procrastinate.jobs.JobDeferrer:
+    """The sync task configured for one mailbox: its lock and queueing lock, a priority."""
+    lock = mailbox_lock(mailbox_id)
+    return queue.configure_task(
+        SYNC_TASK, queue=SYNC_QUEUE, lock=lock, queueing_lock=lock, priority=priority
+    )
+
+
 def defer_sync(queue: procrastinate.App, *, mailbox_id: int, forced: bool, priority: int) -> bool:
     """Queue a sync of the mailbox (synchronously); False when one already waits."""
-    lock = mailbox_lock(mailbox_id)
     try:
-        queue.configure_task(
-            SYNC_TASK, queue=SYNC_QUEUE, lock=lock, queueing_lock=lock, priority=priority
-        ).defer(mailbox_id=mailbox_id, forced=forced)
+        _sync_deferrer(queue, mailbox_id, priority).defer(mailbox_id=mailbox_id, forced=forced)
     except exceptions.AlreadyEnqueued:
         return False
     return True
@@ -113,11 +120,10 @@ async def defer_sync_async(
     queue: procrastinate.App, *, mailbox_id: int, forced: bool, priority: int
 ) -> bool:
     """`defer_sync` from a worker's event loop."""
-    lock = mailbox_lock(mailbox_id)
     try:
-        await queue.configure_task(
-            SYNC_TASK, queue=SYNC_QUEUE, lock=lock, queueing_lock=lock, priority=priority
-        ).defer_async(mailbox_id=mailbox_id, forced=forced)
+        await _sync_deferrer(queue, mailbox_id, priority).defer_async(
+            mailbox_id=mailbox_id, forced=forced
+        )
     except exceptions.AlreadyEnqueued:
         return False
     return True
@@ -135,13 +141,9 @@ async def defer_syncs_async(
     for start in range(0, len(due), chunk):
         part = due[start : start + chunk]
         jobs = [
-            queue.configure_task(
-                SYNC_TASK,
-                queue=SYNC_QUEUE,
-                lock=mailbox_lock(mailbox_id),
-                queueing_lock=mailbox_lock(mailbox_id),
-                priority=HIGH if forced else NORMAL,
-            ).make_new_job(mailbox_id=mailbox_id, forced=forced)
+            _sync_deferrer(queue, mailbox_id, HIGH if forced else NORMAL).make_new_job(
+                mailbox_id=mailbox_id, forced=forced
+            )
             for mailbox_id, forced in part
         ]
         try:

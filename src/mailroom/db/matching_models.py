@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -176,18 +177,25 @@ class SenderCounter(Base):
 
 class RecordIndexChange(Base):
     """One change to what matching looks up: an address or domain added or removed, or a
-        record's type or account changed. Written by database triggers (migration 0012) on
-        `record_emails`, `record_domains` and `records`, so every writer — the ORM, a bulk
-        statement, another process — is seen; the in-memory index (matching.address_index)
-        catches up from the last id it applied. `key` is the address (kind "a"), the domain
-        ("d"), or empty with `record_id` for a record-level change ("r") or for the parent whose
-    opportunities changed ("o"). No foreign key: the
-        rows of a company being deleted are still written while its cascade runs."""
+    record's type or account changed. Written by database triggers (migration 0012) on
+    `record_emails`, `record_domains` and `records`, so every writer — the ORM, a bulk
+    statement, another process — is seen; the in-memory index (matching.address_index)
+    catches up from the last id it applied, and on PostgreSQL also re-reads the rows of
+    transactions that were still in progress when it last read (`xact`, migration 0024).
+    `key` is the address (kind "a"), the domain ("d"), or empty with `record_id` for a
+    record-level change ("r") or for the parent whose opportunities changed ("o"). No
+    foreign key: the rows of a company being deleted are still written while its cascade
+    runs."""
 
     __tablename__ = "record_index_changes"
-    __table_args__ = (Index("ix_record_index_changes_company_id", "company_id", "id"),)
+    __table_args__ = (
+        Index("ix_record_index_changes_company_id", "company_id", "id"),
+        Index("ix_record_index_changes_xact", "company_id", "xact"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(1))
     key: Mapped[str] = mapped_column(String(320), default="")
     record_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    # PostgreSQL: the writing transaction's id (server default, migration 0024); SQLite: NULL.
+    xact: Mapped[int | None] = mapped_column(BigInteger)

@@ -12,6 +12,14 @@ id the index was built at: answer from memory. Newer: apply the changed keys (re
 the database, at most `DELTA_LIMIT` of them; more, and the index is rebuilt), then answer.
 Several processes agree because they all follow the same log.
 
+On PostgreSQL a change's id is drawn from a sequence when the row is written, not when it
+commits, so a transaction can commit a change below an id already applied. The index
+therefore also remembers which transactions were in progress when it read the newest id
+(its snapshot's in-progress list; each log row carries its writer's transaction id,
+`xact`), and re-reads those transactions' rows once they have ended, whatever their ids
+(decision 0035). A transaction that began after that read draws ids above it, so nothing
+else can be missed. SQLite's writers take turns: ids commit in order there.
+
 Only committed changes enter the shared index: it is refreshed on a connection of its own.
 Changes the caller's own transaction has made and not yet committed (a rule that just
 created a lead from this batch) are read in the caller's session and laid over the shared
@@ -27,8 +35,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    Text,
+    bindparam,
+    cast,
+    exists,
+    func,
+    select,
+)
+from sqlalchemy.orm import Session, aliased
 
 from mailroom.db.engine import READ_ONLY
 from mailroom.db.matching_models import RecordIndexChange
@@ -65,6 +83,16 @@ _ALL_OPPORTUNITIES = select(Record.id, Record.account_id, Record.fields, Record.
 _LATEST = select(func.max(RecordIndexChange.id)).where(
     RecordIndexChange.company_id == bindparam("company_id")
 )
+_OWN_XACT = cast(cast(func.pg_current_xact_id_if_assigned(), Text), BigInteger)
+_MINE = aliased(RecordIndexChange)
+# The same, with the snapshot it was read in, the reader's own transaction if it has one,
+# and whether that transaction has written changes of its own.
+_LATEST_PG = select(
+    func.max(RecordIndexChange.id),
+    cast(func.pg_current_snapshot(), Text),
+    _OWN_XACT,
+    exists().where(_MINE.company_id == bindparam("company_id"), _MINE.xact == _OWN_XACT),
+).where(RecordIndexChange.company_id == bindparam("company_id"))
 _ALL_DOMAINS = (
     select(RecordDomain.domain, RecordDomain.record_id)
     .join(Record, Record.id == RecordDomain.record_id)
@@ -88,6 +116,7 @@ class _Index:
     table as last built, the addresses changed since laid over it (() where removed)."""
 
     version: int = -1  # -1: never loaded
+    running: frozenset[int] = frozenset()  # transactions in progress when `version` was read
     table: AddressTable = field(default_factory=lambda: AddressTable(()))
     addresses: dict[str, tuple[AddressHit, ...]] = field(default_factory=dict)  # over `table`
     domains: dict[str, tuple[int, ...]] = field(default_factory=dict)
@@ -107,8 +136,35 @@ def _index_of(engine: Engine, company_id: int) -> _Index:
         return indexes[company_id]
 
 
-def _latest(conn: Connection, company_id: int) -> int:
-    return int(conn.execute(_LATEST, {"company_id": company_id}).scalar() or 0)
+@dataclass(frozen=True, slots=True)
+class _Position:
+    """The newest change id a statement saw, the other transactions then in progress
+    (PostgreSQL; empty on SQLite), the reader's own transaction (None: none yet) and
+    whether it has written changes (PostgreSQL; on SQLite they are the ids above the
+    shared index's, all of them)."""
+
+    newest: int
+    running: frozenset[int] = frozenset()
+    own: int | None = None
+    own_changes: bool = False
+
+    def ended(self, running: frozenset[int]) -> frozenset[int]:
+        """Which of `running` (an index's in-progress list) have committed or rolled back
+        by this position; the reader's own transaction never counts as ended."""
+        return frozenset(running - self.running - {self.own})
+
+
+def _running(snapshot: str) -> frozenset[int]:
+    """The in-progress list of a `pg_current_snapshot()` ("xmin:xmax:xip,…")."""
+    xip = snapshot.rsplit(":", 1)[1]
+    return frozenset(int(xact) for xact in xip.split(",") if xact)
+
+
+def _position(conn: Connection, company_id: int) -> _Position:
+    if conn.dialect.name != "postgresql":
+        return _Position(int(conn.execute(_LATEST, {"company_id": company_id}).scalar() or 0))
+    newest, snapshot, own, own_changes = conn.execute(_LATEST_PG, {"company_id": company_id}).one()
+    return _Position(int(newest or 0), _running(str(snapshot)), own, bool(own_changes))
 
 
 def _hit(record_id: int, rtype: str, field_name: str, account_id: int | None) -> AddressHit:
@@ -172,35 +228,55 @@ def _read_opportunities(
 
 
 def _changed_keys(
-    conn: Connection | Session, company_id: int, after: int, upto: int
+    conn: Connection | Session,
+    company_id: int,
+    after: int,
+    upto: int,
+    xacts: frozenset[int] = frozenset(),
+    *,
+    ended: bool = True,
 ) -> _Keys | None:
-    """The keys changed in (after, upto]; None when more than DELTA_LIMIT, or when rows
-    after `after` were pruned (a marker says so: it may be newer than `upto` when the
-    pruner committed after `upto` was read, so markers are read past it)."""
-    keys = _Keys()
-    records: set[int] = set()
+    """The keys changed in (after, upto], and by the transactions `xacts` whatever their
+    ids; None when more than DELTA_LIMIT, or when rows not yet applied may have been
+    pruned: a marker past `after` (it may be newer than `upto` when the pruner committed
+    after `upto` was read, so markers are read past it) deleted rows above `after` or, if
+    `xacts` have `ended`, perhaps some of theirs."""
+    wanted = (RecordIndexChange.id > after) & (
+        (RecordIndexChange.id <= upto) | (RecordIndexChange.kind == PRUNED)
+    )
+    if xacts:
+        wanted = wanted | RecordIndexChange.xact.in_(sorted(xacts))
     rows = conn.execute(
-        select(RecordIndexChange.kind, RecordIndexChange.key, RecordIndexChange.record_id)
-        .where(
-            RecordIndexChange.company_id == company_id,
-            RecordIndexChange.id > after,
-            (RecordIndexChange.id <= upto) | (RecordIndexChange.kind == PRUNED),
+        select(
+            RecordIndexChange.id,
+            RecordIndexChange.kind,
+            RecordIndexChange.key,
+            RecordIndexChange.record_id,
         )
+        .where(RecordIndexChange.company_id == company_id, wanted)
         .limit(DELTA_LIMIT + 1)
     ).all()
     if len(rows) > DELTA_LIMIT:
         return None
-    for kind, key, record_id in rows:
-        if kind == PRUNED:
-            if int(key) > after:  # changes this index has not applied are gone
-                return None
-        elif kind == "a":
+    for _, kind, key, _ in rows:
+        if kind == PRUNED and (int(key) > after or (xacts and ended)):
+            return None  # changes this index has not applied may be gone
+    return _keys_of(conn, rows)
+
+
+def _keys_of(conn: Connection | Session, rows: Iterable[tuple[int, str, str, int | None]]) -> _Keys:
+    """The addresses, domains and parents a set of log rows touched (a record-level change
+    touches every address and domain the record now holds)."""
+    keys = _Keys()
+    records: set[int] = set()
+    for _, kind, key, record_id in rows:
+        if kind == "a":
             keys.addresses.add(key)
         elif kind == "d":
             keys.domains.add(key)
         elif kind == "o" and record_id is not None:
             keys.parents.add(record_id)
-        elif record_id is not None:
+        elif kind != PRUNED and record_id is not None:
             records.add(record_id)
     for part in chunks(sorted(records)):
         keys.addresses.update(
@@ -224,12 +300,13 @@ def _apply(target: dict[Any, Any], keys: set[Any], fresh: dict[Any, Any]) -> Non
 def _refresh(engine: Engine, company_id: int, index: _Index) -> None:
     """Bring the shared index up to the newest committed change (caller holds its lock)."""
     with engine.connect().execution_options(**{READ_ONLY: True}) as conn:
-        newest = _latest(conn, company_id)
-        if newest == index.version:
+        position = _position(conn, company_id)
+        newest, ended = position.newest, position.ended(index.running)
+        if newest == index.version and not ended:
             return
         keys = None
         if index.version >= 0:
-            keys = _changed_keys(conn, company_id, index.version, newest)
+            keys = _changed_keys(conn, company_id, index.version, newest, ended)
         if keys is None or len(index.addresses) + len(keys.addresses) > OVERLAY_LIMIT:
             rows = conn.execute(_ALL_ADDRESSES.where(RecordEmail.company_id == company_id))
             index.table, index.addresses = AddressTable(rows), {}
@@ -241,7 +318,7 @@ def _refresh(engine: Engine, company_id: int, index: _Index) -> None:
             _apply(index.domains, keys.domains, _read_domains(conn, company_id, keys.domains))
             parents = _read_opportunities(conn, company_id, keys.parents)
             _apply(index.opportunities, keys.parents, parents)
-        index.version = newest
+        index.version, index.running = newest, position.running
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,15 +387,18 @@ def view(session: Session, *, company_id: int) -> IndexView:
     engine = session.get_bind()
     assert isinstance(engine, Engine)
     index = _index_of(engine, company_id)
-    mine = _latest(session.connection(), company_id)
+    position = _position(session.connection(), company_id)
+    mine = position.newest
     with index.lock:
-        if mine > index.version:
+        if mine > index.version or position.ended(index.running):
             _refresh(engine, company_id, index)
         shared_version = index.version
-    if mine <= shared_version:
+    own = frozenset({position.own}) if position.own_changes and position.own else frozenset()
+    if mine <= shared_version and not own:
         return IndexView(index, {}, {}, {})
-    # The caller's own uncommitted changes, for this call only.
-    keys = _changed_keys(session, company_id, shared_version, mine)
+    # The caller's own uncommitted changes (and whatever committed since the shared index
+    # read the log), for this call only.
+    keys = _changed_keys(session, company_id, shared_version, mine, own, ended=False)
     if keys is None:  # more than DELTA_LIMIT of them: read the whole index in the session
         return IndexView(
             index,

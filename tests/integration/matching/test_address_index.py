@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
 
 from mailroom.app import App, open_app
 from mailroom.crm.companies import add_company
@@ -28,9 +29,8 @@ def accounts_of(app: App, domain: str) -> list[int]:
         return address_index.view(session, company_id=1).by_domain([domain]).get(domain, [])
 
 
-@pytest.fixture
-def acme(any_app: App) -> App:
-    with transaction(any_app.sessions) as session:
+def _with_acme(app: App) -> App:
+    with transaction(app.sessions) as session:
         company = add_company(session, name="Acme", domains=["acme.example"])
         add_record(
             session,
@@ -39,7 +39,23 @@ def acme(any_app: App) -> App:
             name="Jo",
             emails=[EmailField("main", "jo@client.example")],
         )
-    return any_app
+    return app
+
+
+@pytest.fixture
+def acme(any_app: App) -> App:
+    return _with_acme(any_app)
+
+
+@pytest.fixture
+def pg_acme(pg_app: App) -> App:
+    """PostgreSQL only: SQLite's writers take turns, so its change ids commit in order."""
+    return _with_acme(pg_app)
+
+
+def _add_address(session: Session, address: str) -> None:
+    session.add(RecordEmail(record_id=1, company_id=1, field="other", address=address))
+    session.flush()
 
 
 def test_records_added_changed_and_removed_after_the_first_lookup_are_seen(acme: App) -> None:
@@ -217,3 +233,53 @@ def test_a_process_behind_the_pruned_log_rebuilds_and_one_ahead_of_it_does_not(
             assert session.scalar(select(func.count()).select_from(RecordIndexChange)) == 1
     finally:
         other.close()
+
+
+def test_a_change_committed_after_a_later_one_is_still_seen(pg_acme: App) -> None:
+    assert seen(pg_acme, "jo@client.example") == [(1, "contact", "main")]
+    slow = pg_acme.sessions()
+    try:
+        _add_address(slow, "slow@client.example")  # draws the lower change id
+        with transaction(pg_acme.sessions) as session:
+            _add_address(session, "fast@client.example")  # a higher id, committed first
+        assert seen(pg_acme, "fast@client.example") == [(1, "contact", "other")]
+        slow.commit()  # below the id the index has applied
+    finally:
+        slow.close()
+    assert seen(pg_acme, "slow@client.example") == [(1, "contact", "other")]
+    with pg_acme.sessions() as session:  # and nothing is read again once it is applied
+        index = address_index._index_of(pg_acme.engine, 1)
+        assert index.running == address_index._position(session.connection(), 1).running
+
+
+def test_the_callers_own_change_below_the_shared_version_is_seen_in_its_transaction(
+    pg_acme: App,
+) -> None:
+    assert seen(pg_acme, "jo@client.example") == [(1, "contact", "main")]
+    with pg_acme.sessions() as mine:
+        _add_address(mine, "mine@client.example")  # the lower id, not committed
+        with transaction(pg_acme.sessions) as session:
+            _add_address(session, "theirs@client.example")
+        view = address_index.view(mine, company_id=1)  # the shared index moves past mine
+        found = view.by_address(["mine@client.example", "theirs@client.example"])
+        assert sorted(found) == ["mine@client.example", "theirs@client.example"]
+        mine.rollback()
+    assert seen(pg_acme, "mine@client.example") == []
+
+
+def test_a_late_commit_whose_rows_were_pruned_before_they_were_read_rebuilds(
+    pg_acme: App,
+) -> None:
+    assert seen(pg_acme, "jo@client.example") == [(1, "contact", "main")]
+    slow = pg_acme.sessions()
+    try:
+        _add_address(slow, "slow@client.example")
+        with transaction(pg_acme.sessions) as session:
+            _add_address(session, "fast@client.example")
+        assert seen(pg_acme, "fast@client.example") == [(1, "contact", "other")]
+        slow.commit()
+    finally:
+        slow.close()
+    with transaction(pg_acme.sessions) as session:  # prunes the late rows before any read
+        assert index_log.prune(session, company_id=1, keep=0) > 0
+    assert seen(pg_acme, "slow@client.example") == [(1, "contact", "other")]

@@ -58,6 +58,8 @@ def translate_error(
     """The MailServerError for what imaplib/IMAPClient/the socket raised during `action`."""
     where = f"{host}:{port}"
     server = f"The IMAP server {where}"
+    if isinstance(exc, LoginError) and isinstance(exc.__context__, imaplib.IMAP4.abort):
+        exc = exc.__context__  # IMAPClient wraps a connection dropped during LOGIN too
     if isinstance(exc, LoginError):
         said = scrub(server_text(exc))
         code = match.group(1) if (match := RESP_CODE.match(said)) else None

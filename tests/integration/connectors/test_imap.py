@@ -30,6 +30,7 @@ from mailroom.errors import (
     TLSError,
 )
 from mailroom_testing.dovecot import DovecotServer, imap_bytes
+from mailroom_testing.hostile_server import HANG_UP, HostileServer
 
 ENRON = Path("conversations/enron")
 SEEDED = 500  # INBOX messages of the shared mailbox; every third one is \Seen
@@ -221,6 +222,25 @@ def test_dropped_connection_is_a_network_error(
             for _ in range(200):
                 src.list_folders()
                 time.sleep(0.05)
+
+
+def test_a_connection_dropped_during_login_is_a_network_error_not_a_wrong_password() -> None:
+    server = HostileServer()
+    server.on("LOGIN", lambda tag, args: [HANG_UP])
+    try:
+        plain = ServerSettings(
+            host=server.host,
+            port=server.port,
+            username="u",
+            password="p",
+            security=Security.NONE,
+        )
+        with pytest.raises(NetworkError) as caught:
+            ImapSource.connect(plain)
+        assert "dropped the connection" in caught.value.message
+        assert not isinstance(caught.value, AuthenticationError)
+    finally:
+        server.close()
 
 
 def test_no_answer_is_a_protocol_error(source: ImapSource) -> None:

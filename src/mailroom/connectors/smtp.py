@@ -39,6 +39,9 @@ from typing import ParamSpec, TypeVar
 
 from mailroom.connectors import sasl
 from mailroom.connectors.base import Security, ServerSettings
+from mailroom.connectors.deadline import TOO_SLOW_HINT, AnswerTooSlow
+from mailroom.connectors.limits import TOO_LARGE_HINT, AnswerTooLarge
+from mailroom.connectors.smtp_bounded import BoundedSmtp, BoundedSmtpSsl
 from mailroom.connectors.transport import (
     NETWORK_HINT,
     Connection,
@@ -97,7 +100,7 @@ class SmtpSender(Connection):
     """A logged-in SMTP connection that sends whole messages, one transaction at a time."""
 
     protocol = "SMTP"
-    failures = (smtplib.SMTPException, OSError, ValueError)
+    failures = (smtplib.SMTPException, OSError, ValueError, AnswerTooLarge)
 
     def __init__(self, conn: smtplib.SMTP | None, *, host: str, port: int) -> None:
         super().__init__(host=host, port=port)
@@ -120,7 +123,7 @@ class SmtpSender(Connection):
             if settings.security is Security.SSL:
                 conn: smtplib.SMTP = sender._call(
                     "connect",
-                    smtplib.SMTP_SSL,
+                    BoundedSmtpSsl,
                     host,
                     port,
                     local_hostname=local_hostname,
@@ -130,7 +133,7 @@ class SmtpSender(Connection):
             else:
                 conn = sender._call(
                     "connect",
-                    smtplib.SMTP,
+                    BoundedSmtp,
                     host,
                     port,
                     local_hostname=local_hostname,
@@ -218,7 +221,7 @@ class SmtpSender(Connection):
             code, answer = conn.data(data)
         except smtplib.SMTPDataError as exc:
             code, answer = exc.smtp_code, exc.smtp_error
-        except (smtplib.SMTPException, OSError) as exc:
+        except (smtplib.SMTPException, OSError, AnswerTooLarge) as exc:
             raise self._translate("DATA", exc) from exc
         if code != 250:
             reason = "size" if code == 552 else "content"
@@ -264,6 +267,16 @@ class SmtpSender(Connection):
 
     def _translate(self, action: str, exc: BaseException) -> MailServerError:
         server = f"The SMTP server {self.host}:{self.port}"
+        if isinstance(exc, AnswerTooSlow):
+            return ProtocolError(
+                f"{server} sent {exc.what} in answer to {action}: Mailroom stopped waiting",
+                hint=TOO_SLOW_HINT,
+            )
+        if isinstance(exc, AnswerTooLarge):
+            return ProtocolError(
+                f"{server} sent {exc.what} in answer to {action}: Mailroom stopped reading it",
+                hint=TOO_LARGE_HINT,
+            )
         if isinstance(exc, smtplib.SMTPAuthenticationError):
             said = self._scrub(_reply(exc.smtp_error))
             if exc.smtp_code < 500 and exc.smtp_code != 454:

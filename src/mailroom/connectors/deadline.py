@@ -25,7 +25,8 @@ import socket
 import time
 from collections.abc import Callable
 
-from mailroom.connectors.limits import AnswerLimits, AnswerTooLarge
+from mailroom.connectors.limits import TOO_LARGE_HINT, AnswerLimits, AnswerTooLarge
+from mailroom.errors import ProtocolError
 
 TOO_SLOW_HINT = (
     "The server answered far slower than any working mail server (Mailroom's time budget "
@@ -116,3 +117,17 @@ class DeadlineReader:
             raise AnswerTooSlow(allowed, self.limits.command_rate) from None
         finally:
             sock.settimeout(before)
+
+
+def refused_answer(exc: AnswerTooLarge, server: str, action: str) -> ProtocolError:
+    """The ProtocolError for an answer stopped by a cap or the time budget, in the words
+    every protocol uses ("The IMAP server h:p sent … in answer to FETCH: …")."""
+    if isinstance(exc, AnswerTooSlow):
+        return ProtocolError(
+            f"{server} sent {exc.what} in answer to {action}: Mailroom stopped waiting",
+            hint=TOO_SLOW_HINT,
+        )
+    return ProtocolError(
+        f"{server} sent {exc.what} in answer to {action}: Mailroom stopped reading it",
+        hint=TOO_LARGE_HINT,
+    )

@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 from imapclient.exceptions import LoginError
 
-from mailroom.connectors.deadline import TOO_SLOW_HINT, AnswerTooSlow
-from mailroom.connectors.limits import TOO_LARGE_HINT, AnswerTooLarge
+from mailroom.connectors.deadline import refused_answer
+from mailroom.connectors.limits import AnswerTooLarge
 from mailroom.connectors.transport import (
     AUTH_HINT,
     NETWORK_HINT,
@@ -70,16 +70,8 @@ def translate_error(
         return credentials_refused(
             f"The IMAP server {host}", username, said, bearer=bearer, hint=AUTH_HINT
         )
-    if isinstance(exc, AnswerTooSlow):
-        return ProtocolError(
-            f"{server} sent {exc.what} in answer to {action}: Mailroom stopped waiting",
-            hint=TOO_SLOW_HINT,
-        )
     if isinstance(exc, AnswerTooLarge):
-        return ProtocolError(
-            f"{server} sent {exc.what} in answer to {action}: Mailroom stopped reading it",
-            hint=TOO_LARGE_HINT,
-        )
+        return refused_answer(exc, server, action)
     if isinstance(exc, imaplib.IMAP4.abort | EOFError):
         why = scrub(server_text(exc)) or "connection closed"
         return NetworkError(

@@ -45,10 +45,9 @@ from typing import Any, Protocol, cast
 
 from mailroom.connectors import sasl
 from mailroom.connectors.base import Security, ServerSettings
-from mailroom.connectors.deadline import TOO_SLOW_HINT, AnswerTooSlow, DeadlineReader
+from mailroom.connectors.deadline import DeadlineReader, refused_answer
 from mailroom.connectors.limits import (
     DEFAULT_LIMITS,
-    TOO_LARGE_HINT,
     AnswerLimits,
     AnswerTooLarge,
     number,
@@ -324,16 +323,8 @@ class Pop3Mailbox(Connection):
         server = f"The POP3 server {where}"
         if isinstance(exc, AnswerTooLarge):
             self.abort()  # the rest of the answer is never read: the session is unusable
-        if isinstance(exc, AnswerTooSlow):
-            return ProtocolError(
-                f"{server} sent {exc.what} in answer to {action}: Mailroom stopped waiting",
-                hint=TOO_SLOW_HINT,
-            )
         if isinstance(exc, AnswerTooLarge):
-            return ProtocolError(
-                f"{server} sent {exc.what} in answer to {action}: Mailroom stopped reading it",
-                hint=TOO_LARGE_HINT,
-            )
+            return refused_answer(exc, server, action)
         if isinstance(exc, poplib.error_proto):
             return self._refused(action, exc, server)
         failure = self._transport_error(action, exc)

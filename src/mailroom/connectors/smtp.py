@@ -39,8 +39,8 @@ from typing import ParamSpec, TypeVar
 
 from mailroom.connectors import sasl
 from mailroom.connectors.base import Security, ServerSettings
-from mailroom.connectors.deadline import TOO_SLOW_HINT, AnswerTooSlow
-from mailroom.connectors.limits import TOO_LARGE_HINT, AnswerTooLarge
+from mailroom.connectors.deadline import refused_answer
+from mailroom.connectors.limits import AnswerTooLarge
 from mailroom.connectors.smtp_bounded import BoundedSmtp, BoundedSmtpSsl
 from mailroom.connectors.transport import (
     NETWORK_HINT,
@@ -267,16 +267,8 @@ class SmtpSender(Connection):
 
     def _translate(self, action: str, exc: BaseException) -> MailServerError:
         server = f"The SMTP server {self.host}:{self.port}"
-        if isinstance(exc, AnswerTooSlow):
-            return ProtocolError(
-                f"{server} sent {exc.what} in answer to {action}: Mailroom stopped waiting",
-                hint=TOO_SLOW_HINT,
-            )
         if isinstance(exc, AnswerTooLarge):
-            return ProtocolError(
-                f"{server} sent {exc.what} in answer to {action}: Mailroom stopped reading it",
-                hint=TOO_LARGE_HINT,
-            )
+            return refused_answer(exc, server, action)
         if isinstance(exc, smtplib.SMTPAuthenticationError):
             said = self._scrub(_reply(exc.smtp_error))
             if exc.smtp_code < 500 and exc.smtp_code != 454:

@@ -79,48 +79,41 @@ def _first_run(app: App, host: str, port: int) -> FirstRun | None:
 def run_server(
     app: App, *, host: str, port: int, interval: int, smtp_port: int = 2525, workers: int = 0
 ) -> None:
+    """`mailroom serve`: on SQLite the web with every background service in this process;
+    on PostgreSQL (or with `workers`) `run_web_only`."""
     if not app.settings.secret_key_b64 and create_key_file(app.settings.key_path):
         log.warning("created the secret key %s (mode 0600): back it up", app.settings.key_path)
     if not app.settings.is_sqlite or workers:  # --workers on SQLite: a clear ConfigError
         run_web_only(app, host=host, port=port, smtp_port=smtp_port, workers=workers)
         return
-    scheduler = PollScheduler(app, interval=interval)
-    retention = RetentionSweeper(app)
-    backfill = ConversationBackfill(app)
-    index_log = IndexLogPruner(app)
-    revoked = RevokedNotices(app)
-    reminders = TaskReminders(app)
-    scheduler.start()
-    retention.start()
-    backfill.start()
-    index_log.start()
-    revoked.start()
-    reminders.start()
-    mail = start_mail_services(app, host=host, smtp_port=smtp_port)
-    config = uvicorn.Config(
-        create_web_app(app, first_run=_first_run(app, host, port)),
-        host=host,
-        port=port,
-        log_level="info",
-        proxy_headers=True,
-    )
-    try:
-        _Server(config).run()
-    finally:
-        mail.stop()
-        reminders.stop()
-        revoked.stop()
-        index_log.stop()
-        backfill.stop()
-        retention.stop()
-        scheduler.stop()
+    with contextlib.ExitStack() as running:  # stopped after uvicorn, in reverse order
+        for service in (
+            PollScheduler(app, interval=interval),
+            RetentionSweeper(app),
+            ConversationBackfill(app),
+            IndexLogPruner(app),
+            RevokedNotices(app),
+            TaskReminders(app),
+        ):
+            service.start()
+            running.callback(service.stop)
+        running.callback(start_mail_services(app, host=host, smtp_port=smtp_port).stop)
+        _serve(app, host=host, port=port)
 
 
 def run_web_only(app: App, *, host: str, port: int, smtp_port: int, workers: int) -> None:
     """PostgreSQL: the web, the API and the drop address; never a sync. `workers` worker
     processes run beside it (stopped with SIGTERM, so they hand back, when serve stops)."""
-    pool = start_workers(app=app, count=workers)
-    mail = start_mail_services(app, host=host, smtp_port=smtp_port, outbox=False)
+    with contextlib.ExitStack() as running:
+        running.callback(start_workers(app=app, count=workers).stop)
+        running.callback(
+            start_mail_services(app, host=host, smtp_port=smtp_port, outbox=False).stop
+        )
+        _serve(app, host=host, port=port)
+
+
+def _serve(app: App, *, host: str, port: int) -> None:
+    """uvicorn serving the dashboard and the API until a stop signal."""
     config = uvicorn.Config(
         create_web_app(app, first_run=_first_run(app, host, port)),
         host=host,
@@ -128,8 +121,4 @@ def run_web_only(app: App, *, host: str, port: int, smtp_port: int, workers: int
         log_level="info",
         proxy_headers=True,
     )
-    try:
-        _Server(config).run()
-    finally:
-        mail.stop()
-        pool.stop()
+    _Server(config).run()

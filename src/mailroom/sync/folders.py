@@ -176,7 +176,7 @@ def _sync_folder(
     status: FolderStatus | None = None,
 ) -> None:
     status = status or source.folder_status(info.name)
-    if not needs_sync(ctx, info, status, report, reset=_reset):
+    if not needs_sync(ctx, info, status, report, reset=reset_folder):
         return
     if isinstance(source, SyncSource):
         _sync_by_uid(ctx, source, info, report)
@@ -206,8 +206,9 @@ def needs_sync(
     return True
 
 
-def _reset(session: Session, ctx: SyncContext, state: FolderState, uidvalidity: int) -> int:
-    """UIDVALIDITY changed: old copies are gone, the folder starts over as new."""
+def reset_folder(session: Session, ctx: SyncContext, state: FolderState, uidvalidity: int) -> int:
+    """UIDVALIDITY changed: old copies are gone, the folder starts over as new; returns
+    how many copies were retired."""
     log.warning(
         "mailbox %s: UIDVALIDITY of %s changed (%s → %s): rescanning",
         ctx.mailbox_id,

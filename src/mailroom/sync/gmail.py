@@ -68,7 +68,7 @@ from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, MessageCopy
 from mailroom.sync import copies, quarantine
 from mailroom.sync.context import FolderReport, FolderStage, SyncContext
-from mailroom.sync.folders import commit_batch, folder_state, needs_sync
+from mailroom.sync.folders import commit_batch, folder_state, needs_sync, reset_folder
 from mailroom.sync.quarantine import CursorHold, Place, QuarantineState
 from mailroom.sync.source import SyncSource
 
@@ -132,7 +132,7 @@ def sync_all_mail(
     if not isinstance(source, GmailSource):
         raise TypeError("sync_all_mail needs a source that runs Gmail's verbs")
     status = status or source.folder_status(info.name)
-    if not needs_sync(ctx, info, status, report, reset=_restart):
+    if not needs_sync(ctx, info, status, report, reset=reset_folder):
         return
     _Run(ctx, source, info, report).sync()
 
@@ -154,7 +154,8 @@ class _Run:
         with transaction(self.ctx.app.sessions) as session:
             state = folder_state(session, self.ctx.mailbox_id, self.info)
             if state.uidvalidity not in (None, opened.uidvalidity):  # since STATUS: restart
-                self.report.gone += _restart(session, self.ctx, state, opened.uidvalidity)
+                # the messages come back by X-GM-MSGID, without being fetched again
+                self.report.gone += reset_folder(session, self.ctx, state, opened.uidvalidity)
                 self.report.uidvalidity_changed = True
             stage, last_uid = FolderStage(state.stage), state.last_uid
             below, modseq = state.backfill_below, state.highestmodseq
@@ -451,22 +452,6 @@ def _advance(
 
 def _raise_last(state: FolderState, *, top: int) -> None:
     state.last_uid = max(state.last_uid, top)
-
-
-def _restart(session: Session, ctx: SyncContext, state: FolderState, uidvalidity: int) -> int:
-    """All Mail's UIDVALIDITY changed: old copies are gone, the folder starts over (the
-    messages come back by X-GM-MSGID, without being fetched again)."""
-    log.warning("mailbox %s: UIDVALIDITY of %s changed: rescanning", ctx.mailbox_id, state.name)
-    gone = copies.retire_other_uidvalidities(
-        session, mailbox_id=ctx.mailbox_id, folder=state.name, keep=uidvalidity
-    )
-    quarantine.clear_folder(session, mailbox_id=ctx.mailbox_id, folder=state.name, keep=uidvalidity)
-    state.stage = FolderStage.NEW
-    state.uidvalidity = state.uidnext = state.messages = state.highestmodseq = None
-    state.last_uid = 0
-    state.backfill_below = None
-    state.total_messages = state.total_bytes = state.done_messages = state.done_bytes = 0
-    return gone
 
 
 def _known_msgids(session: Session, mailbox_id: int, msgids: Sequence[int]) -> dict[str, int]:

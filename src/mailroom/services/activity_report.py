@@ -88,11 +88,21 @@ class ActivityReport:
         return out.getvalue()
 
 
+EARLIEST = date(1900, 1, 1)  # any earlier date is no mail's; later ones leave room for the
+LATEST = date(9999, 12, 30)  # default 12 weeks before `to` and the day after it
+
+
 def report_range(
     *, start: date | None, end: date | None, today: date | None = None
 ) -> tuple[date, date]:
-    """The range asked for, or the last 12 weeks to today; refused when backwards or longer
-    than three years."""
+    """The range asked for, or the last 12 weeks to today; refused when backwards, longer
+    than three years, or outside EARLIEST..LATEST."""
+    for day in (start, end):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise BadInput(
+                f"{day} is outside the dates a report covers ({EARLIEST} to {LATEST}).",
+                hint="Give `from` and `to` as YYYY-MM-DD within that range.",
+            )
     end = end or today or datetime.now(UTC).date()
     start = start or (end - timedelta(weeks=DEFAULT_WEEKS) + timedelta(days=1))
     if start > end:

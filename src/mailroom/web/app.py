@@ -28,6 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailroom import __version__
 from mailroom.app import App
@@ -138,6 +139,32 @@ def create_web_app(app: App, *, first_run: FirstRun | None = None) -> FastAPI:
         if _is_api(request):
             return _error_json(422, "bad-input", message, hint)
         return render(request, "error.html", None, status_code=422, error=BadInput(message))
+
+    @web.exception_handler(StarletteHTTPException)
+    async def no_such_route(request: Request, exc: StarletteHTTPException) -> Response:
+        """What routing itself refuses (no such path, a method the path does not take), in
+        the same words as every other error: the API's JSON, the dashboard's page."""
+        api = _is_api(request)
+        where = f"{request.method} {request.url.path}"
+        if exc.status_code == 404:
+            kind, message = "not-found", f"No {'API route' if api else 'page'} {where}."
+        elif exc.status_code == 405:
+            kind, message = "bad-input", f"{where}: the method is not allowed here."
+        else:
+            kind, message = "bad-input", f"{where}: {exc.detail}"
+        hint = (
+            "The OpenAPI schema at /api/v1/openapi.json lists the routes and their methods."
+            if api
+            else "Check the address, or start again from the dashboard."
+        )
+        response: Response
+        if api:
+            response = _error_json(exc.status_code, kind, message, hint)
+        else:
+            error = NotFound(message, hint=hint) if kind == "not-found" else BadInput(message)
+            response = render(request, "error.html", None, status_code=exc.status_code, error=error)
+        response.headers.update(exc.headers or {})  # Allow, on a 405
+        return response
 
     @web.exception_handler(ApiUnauthorized)
     async def unauthorized(_request: Request, _exc: ApiUnauthorized) -> Response:

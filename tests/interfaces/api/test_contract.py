@@ -177,6 +177,23 @@ def test_errors_are_json_with_a_hint(web: TestClient, two_tenants: tuple[Tenant,
     assert cursor.status_code == 422
 
 
+def test_an_unknown_route_or_method_is_the_same_json_error_with_a_hint(
+    web: TestClient, two_tenants: tuple[Tenant, Tenant]
+) -> None:
+    alpha, _ = two_tenants
+    nowhere = web.get("/api/v1/planets", headers=auth(alpha.admin_token))
+    assert nowhere.status_code == 404
+    assert nowhere.json()["error"] == "not-found"
+    assert "GET /api/v1/planets" in nowhere.json()["message"]
+    assert "openapi.json" in nowhere.json()["hint"]
+    wrong = web.delete("/api/v1/settings", headers=auth(alpha.admin_token))
+    assert wrong.status_code == 405 and wrong.json()["error"] == "bad-input"
+    assert "PATCH" in wrong.headers["allow"] or "GET" in wrong.headers["allow"]
+    page = web.get("/no-such-page")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "No page GET /no-such-page." in page.text
+
+
 def test_a_new_record_links_past_mail_visible_through_the_api(
     web: TestClient, sqlite_app: App, two_tenants: tuple[Tenant, Tenant]
 ) -> None:

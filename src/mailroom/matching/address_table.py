@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -55,6 +56,19 @@ def _slots_for(first_rows: Ints, hashes: Ints, count: int) -> tuple[int, npt.NDA
         left[chosen] = False
         rows, where = rows[left], (where[left] + 1) & mask
     return mask, slots
+
+
+def _narrow(values: Ints) -> npt.NDArray[np.signedinteger[Any]]:
+    """`values` in the narrowest of int16, int32, int64 that holds them all (a million
+    record ids, offsets, lengths and field codes: 4-8 MB each saved)."""
+    if not values.size:
+        return values
+    low, high = int(values.min()), int(values.max())
+    for kind in (np.int16, np.int32):
+        limits = np.iinfo(kind)
+        if limits.min <= low and high <= limits.max:
+            return values.astype(kind)
+    return values
 
 
 class AddressTable:
@@ -92,12 +106,12 @@ class AddressTable:
         # Padded by one sentinel each side: slot value v (1 + row) reads _hashes[v], and
         # the row after the last still has a hash to compare.
         self._hashes = np.concatenate(([0], ordered, [0])).astype(np.int64)
-        self._records = (np.frombuffer(records, dtype=np.int64) if count else _EMPTY)[order]
-        self._accounts = (np.frombuffer(accounts, dtype=np.int64) if count else _EMPTY)[order]
-        self._fields = np.frombuffer(fields, dtype=np.uint32)[order] if count else _EMPTY
+        self._records = _narrow(np.frombuffer(records, dtype=np.int64)[order])
+        self._accounts = _narrow(np.frombuffer(accounts, dtype=np.int64)[order])
+        self._fields = _narrow(np.frombuffer(fields, dtype=np.uint32).astype(np.int64)[order])
         ends = np.frombuffer(offsets, dtype=np.int64)
-        self._starts = ends[:-1][order]  # the blob stays in row order; rows point into it
-        self._lengths = (ends[1:] - ends[:-1])[order]
+        self._starts = _narrow(ends[:-1][order])  # the blob stays in row order
+        self._lengths = _narrow((ends[1:] - ends[:-1])[order])
         self._blob = bytes(blob)
         self._names = list(codes)
         firsts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1  # each hash's first row

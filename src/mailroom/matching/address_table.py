@@ -21,17 +21,18 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Sequence
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from mailroom.matching.index import AddressHit
 
-NO_ACCOUNT = -1
-_EMPTY = np.zeros(0, dtype=np.int64)
+if TYPE_CHECKING:  # imported where a table is built or asked: a command that matches
+    import numpy as np  # nothing (or a company with no address) never loads numpy
+    import numpy.typing as npt
 
-Ints = npt.NDArray[np.int64]
+    Ints = npt.NDArray[np.int64]
+
+NO_ACCOUNT = -1
+FEW = 24  # fewer addresses than this are probed one at a time (a message, not a batch)
 
 
 def _slots_for(first_rows: Ints, hashes: Ints, count: int) -> tuple[int, npt.NDArray[np.uint32]]:
@@ -41,6 +42,8 @@ def _slots_for(first_rows: Ints, hashes: Ints, count: int) -> tuple[int, npt.NDA
     Built a round at a time: every pending hash whose current slot is free takes it (one
     per slot: the others move on, past a slot now taken), the rest move one slot on; a
     hash only ever passes occupied slots, as one inserted alone would."""
+    import numpy as np
+
     size = 8
     while size < 2 * count:
         size *= 2
@@ -61,6 +64,8 @@ def _slots_for(first_rows: Ints, hashes: Ints, count: int) -> tuple[int, npt.NDA
 def _narrow(values: Ints) -> npt.NDArray[np.signedinteger[Any]]:
     """`values` in the narrowest of int16, int32, int64 that holds them all (a million
     record ids, offsets, lengths and field codes: 4-8 MB each saved)."""
+    import numpy as np
+
     if not values.size:
         return values
     low, high = int(values.min()), int(values.max())
@@ -86,6 +91,7 @@ class AddressTable:
         "_records",
         "_slots",
         "_starts",
+        "_views",
     )
 
     def __init__(self, rows: Iterable[tuple[str, int, str, str, int | None]]) -> None:
@@ -99,8 +105,24 @@ class AddressTable:
             records.append(record_id)
             accounts.append(NO_ACCOUNT if account_id is None else account_id)
             fields.append(codes.setdefault((rtype, field_name), len(codes)))
-        count = self._count = len(hashes)
-        raw = np.frombuffer(hashes, dtype=np.int64) if count else _EMPTY
+        self._count = len(hashes)
+        if self._count:  # an empty table (each company's before its first build) is all
+            self._pack(hashes, records, accounts, fields, offsets, blob)  # len and find
+        self._names = list(codes)
+
+    def _pack(
+        self,
+        hashes: array[int],
+        records: array[int],
+        accounts: array[int],
+        fields: array[int],
+        offsets: array[int],
+        blob: bytearray,
+    ) -> None:
+        """The row arrays as sorted numpy arrays, the slot array over them."""
+        import numpy as np
+
+        raw = np.frombuffer(hashes, dtype=np.int64)
         order = np.argsort(raw, kind="stable")  # stable: equal addresses keep row order
         ordered = raw[order]
         # Padded by one sentinel each side: slot value v (1 + row) reads _hashes[v], and
@@ -113,11 +135,21 @@ class AddressTable:
         self._starts = _narrow(ends[:-1][order])  # the blob stays in row order
         self._lengths = _narrow((ends[1:] - ends[:-1])[order])
         self._blob = bytes(blob)
-        self._names = list(codes)
         firsts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1  # each hash's first row
-        if count:
-            firsts = np.concatenate(([0], firsts))
-        self._mask, self._slots = _slots_for(firsts, ordered, count)
+        firsts = np.concatenate(([0], firsts))
+        self._mask, self._slots = _slots_for(firsts, ordered, len(ordered))
+        self._views = tuple(  # element reads as Python ints, for `_find_each`
+            memoryview(a)  # type: ignore[arg-type]
+            for a in (
+                self._hashes,
+                self._slots,
+                self._starts,
+                self._lengths,
+                self._records,
+                self._accounts,
+                self._fields,
+            )
+        )
 
     def __len__(self) -> int:
         return self._count
@@ -128,6 +160,8 @@ class AddressTable:
 
     def _first_rows(self, wanted: Ints) -> Ints:
         """1 + the first row of each hash in `wanted`; 0 where no row has it."""
+        import numpy as np
+
         found = np.zeros(wanted.size, dtype=np.int64)
         slots, hashes, mask = self._slots, self._hashes, self._mask
         at, where = np.arange(wanted.size), wanted & mask
@@ -145,6 +179,10 @@ class AddressTable:
         asked: Sequence[str] = addresses if isinstance(addresses, list | tuple) else [*addresses]
         if not asked or not self._count:
             return {}
+        if len(asked) < FEW:
+            return self._find_each(asked)
+        import numpy as np
+
         wanted = np.fromiter(map(hash, asked), dtype=np.int64, count=len(asked))
         first = self._first_rows(wanted)
         which = np.flatnonzero(first)
@@ -168,7 +206,7 @@ class AddressTable:
         ):
             address = asked[k]
             if twice:
-                hits = self._hits_from(row, address, int(wanted[k]))
+                hits = self._hits_from(row, address, hash(address))
                 if hits:
                     result[address] = hits
                 continue
@@ -179,21 +217,35 @@ class AddressTable:
                 result[address] = (new(AddressHit, hit),)
         return result
 
+    def _find_each(self, asked: Sequence[str]) -> dict[str, tuple[AddressHit, ...]]:
+        """`find` for a few addresses, probed one at a time through memoryviews of the
+        arrays (numpy's fixed cost per call is worth paying only for a batch)."""
+        hashes, slots, mask = self._views[0], self._views[1], self._mask
+        result: dict[str, tuple[AddressHit, ...]] = {}
+        for address in asked:
+            wanted = hash(address)
+            i = wanted & mask
+            while True:
+                value = slots[i]  # 1 + row, and _hashes[1 + row] is that row's hash
+                if not value or hashes[value] == wanted:
+                    break
+                i = (i + 1) & mask
+            if value:
+                hits = self._hits_from(value - 1, address, wanted)
+                if hits:
+                    result[address] = hits
+        return result
+
     def _hits_from(self, row: int, address: str, wanted: int) -> tuple[AddressHit, ...]:
         """The hits of `address` among the rows from `row` on that share its hash."""
-        data, found = address.encode(), []
-        while row < self._count and int(self._hashes[row + 1]) == wanted:
-            start, length = int(self._starts[row]), int(self._lengths[row])
-            if length == len(data) and self._blob.startswith(data, start):
-                rtype, field_name = self._names[int(self._fields[row])]
-                account = int(self._accounts[row])
-                found.append(
-                    AddressHit(
-                        int(self._records[row]),
-                        rtype,
-                        field_name,
-                        None if account == NO_ACCOUNT else account,
-                    )
-                )
+        hashes, _, starts, lengths, records, accounts, fields = self._views
+        data, found, blob, names = address.encode(), [], self._blob, self._names
+        while row < self._count and hashes[row + 1] == wanted:
+            if lengths[row] == len(data) and blob.startswith(data, starts[row]):
+                rtype, field_name = names[fields[row]]
+                account: int | None = accounts[row]
+                if account == NO_ACCOUNT:
+                    account = None
+                found.append(AddressHit(records[row], rtype, field_name, account))
             row += 1
         return tuple(found)

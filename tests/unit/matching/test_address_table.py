@@ -7,7 +7,7 @@ import zlib
 from unittest import mock
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailroom.matching import address_table
@@ -22,6 +22,12 @@ ROW = st.tuples(
     st.sampled_from(["main", "secondary", "Other e-mail"]),
     st.none() | st.integers(1, 2**40),
 )
+# No timed assertion (hypothesis' default 200 ms deadline is one): the first example
+# loads numpy, which takes seconds on a loaded machine.
+NO_DEADLINE = settings(deadline=None)
+# `find` probes a batch in numpy arrays and a few addresses one at a time: FEW = 0 sends
+# every call to the first, a huge FEW every call to the second.
+BOTH_PATHS = (0, 10**9)
 
 
 def reference(rows: list[tuple[str, int, str, str, int | None]]) -> dict[str, list[AddressHit]]:
@@ -31,6 +37,7 @@ def reference(rows: list[tuple[str, int, str, str, int | None]]) -> dict[str, li
     return found
 
 
+@NO_DEADLINE
 @given(st.lists(ROW, max_size=60), st.lists(ADDRESS, max_size=20))
 def test_the_table_answers_like_a_dict_of_the_same_rows(
     rows: list[tuple[str, int, str, str, int | None]], others: list[str]
@@ -60,6 +67,7 @@ def test_addresses_whose_hashes_collide_keep_their_own_records(
     assert table.get("eve@e.example") == ()
 
 
+@NO_DEADLINE
 @given(st.lists(ROW, max_size=60), st.lists(ADDRESS, max_size=30), st.randoms())
 def test_a_batch_is_answered_like_a_dict_of_the_same_rows(
     rows: list[tuple[str, int, str, str, int | None]], others: list[str], rng: random.Random
@@ -68,11 +76,14 @@ def test_a_batch_is_answered_like_a_dict_of_the_same_rows(
     expected = reference(rows)
     asked = [r[0] for r in rows] + others + [r[0] for r in rows[:5]]  # repeats too
     rng.shuffle(asked)
-    found = table.find(asked)
-    assert found == {a: tuple(expected[a]) for a in asked if a in expected}
-    assert table.find(iter(asked)) == found  # any iterable, not only a list
+    wanted = {a: tuple(expected[a]) for a in asked if a in expected}
+    for few in BOTH_PATHS:
+        with mock.patch.object(address_table, "FEW", few):
+            assert table.find(asked) == wanted
+            assert table.find(iter(asked)) == wanted  # any iterable, not only a list
 
 
+@NO_DEADLINE
 @given(
     st.lists(ROW, max_size=40),
     st.lists(ADDRESS, max_size=20),
@@ -97,8 +108,10 @@ def test_crowded_and_colliding_hashes_still_answer_like_a_dict(
         table = AddressTable(rows)
         expected = reference(rows)
         asked = [r[0] for r in rows] + others
-        found = table.find(asked)
-    assert found == {a: tuple(expected[a]) for a in asked if a in expected}
+        for few in BOTH_PATHS:
+            with mock.patch.object(address_table, "FEW", few):
+                found = table.find(asked)
+            assert found == {a: tuple(expected[a]) for a in asked if a in expected}
 
 
 def test_an_empty_table_finds_nothing() -> None:

@@ -1,7 +1,7 @@
 """A read-only table of addresses and the records holding them, packed into numpy arrays.
 
 A million addresses as a dict of strings to tuples of small objects cost ~425 MB in a
-process; packed here they cost ~70 MB: each address is a 64-bit `hash()` in an array
+process; packed here they cost ~61 MB: each address is a 64-bit `hash()` in an array
 sorted by hash (equal hashes keep the rows' order), its bytes in one blob (compared on a
 hash match, so a collision never returns another address's records) and the hit's record
 id, account id, type and field as array entries. An open-addressing slot array (linear

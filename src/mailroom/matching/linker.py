@@ -25,7 +25,6 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import NamedTuple, cast
 
 from sqlalchemy import Table, insert, select, tuple_
@@ -198,8 +197,10 @@ def plan_links(
     if contacts and opportunity_policy != "none":
         parents = set(contacts) | {a for a in contacts.values() if a is not None}
         opportunities = known.open_opportunities(parents)
-    thread_ids = [_thread_ids(item) for item in inputs]
-    case_refs = [_case_refs(item.subject) for item in inputs]
+    thread_ids = [
+        _thread_ids(item) if item.references or item.in_reply_to else () for item in inputs
+    ]
+    case_refs = [_case_refs(item.subject) if "#" in item.subject else () for item in inputs]
     threads = index.thread_records(
         session, company_id=company_id, identities={r for ids in thread_ids for r in ids}
     )
@@ -211,38 +212,43 @@ def plan_links(
     cases = index.existing_cases(
         session, company_id=company_id, ids={c for refs in case_refs for c in refs}
     )
+    # Whether any link of this batch can be a case or opportunity a later reply follows.
+    followable = bool(threads or conversations or cases or opportunities)
     # Per address, its links in plan order, computed once a batch: by the records holding
     # it (with a contact's account and opportunities), else by the accounts of its domain.
+    # Made with tuple.__new__: a named tuple's own __new__ is a Python call per link.
+    new, reasons = tuple.__new__, _REASONS
     by_address: dict[str, list[PlannedLink]] = {}
     for address, found in hits.items():
         links = by_address[address] = []
-        for hit in found:
-            links.append(PlannedLink(hit.record_id, _address_reason(hit.field), hit.type))
-            if hit.type == "contact":
-                if hit.account_id is not None:
-                    links.append(PlannedLink(hit.account_id, "address:contact", "account"))
+        for record_id, rtype, field_name, account_id in found:
+            reason = reasons.get(field_name) or _address_reason(field_name)
+            links.append(new(PlannedLink, (record_id, reason, rtype)))
+            if rtype == "contact":
+                if account_id is not None:
+                    links.append(new(PlannedLink, (account_id, "address:contact", "account")))
                 if opportunities:
                     links.extend(
-                        PlannedLink(opp, "address:contact", "opportunity")
-                        for opp in _pick(
-                            opportunities, hit.record_id, hit.account_id, opportunity_policy
-                        )
+                        new(PlannedLink, (opp, "address:contact", "opportunity"))
+                        for opp in _pick(opportunities, record_id, account_id, opportunity_policy)
                     )
+            elif rtype in _FOLLOWED:
+                followable = True
     by_domain: dict[str, list[PlannedLink]] = {}
     for address, keys in domain_keys.items() if domains else ():
-        accounts = [PlannedLink(a, "domain", "account") for d in keys for a in domains.get(d, ())]
+        accounts = [
+            new(PlannedLink, (a, "domain", "account")) for d in keys for a in domains.get(d, ())
+        ]
         if accounts:
             by_domain[address] = accounts
-    # Whether any link of this batch can be a case or opportunity a later reply follows.
-    followable = bool(threads or conversations or cases or opportunities) or any(
-        hit.type in _FOLLOWED for found in hits.values() for hit in found
-    )
     plans: dict[int, list[PlannedLink]] = {}
+    linked = by_address.get
     for item, refs, case_ids in zip(inputs, thread_ids, case_refs, strict=True):
         links = []
         for _, address in item.participants:  # addresses first, then domains
-            if address in by_address:
-                links += by_address[address]
+            mine = linked(address)
+            if mine:
+                links += mine
         if by_domain:
             for _, address in item.participants:
                 if address in by_domain:
@@ -253,7 +259,7 @@ def plan_links(
             links += [PlannedLink(r, "thread", t) for r, t in conversations[item.identity]]
         if case_ids:
             links += [PlannedLink(c, "case-ref", "case") for c in case_ids if c in cases]
-        if len(links) > 1:
+        if len(links) > 1 and len({link[0] for link in links}) != len(links):
             links = _first_reasons(links)
         plans[item.message_id] = links
         if followable:  # a later reply in the batch follows its cases and opportunities
@@ -268,8 +274,6 @@ _FOLLOWED = frozenset(index.THREAD_TYPES)
 
 def _first_reasons(links: list[PlannedLink]) -> list[PlannedLink]:
     """Each record once, with the first reason that reached it."""
-    if len({link.record_id for link in links}) == len(links):
-        return links
     seen: set[int] = set()
     kept = []
     for link in links:
@@ -279,9 +283,14 @@ def _first_reasons(links: list[PlannedLink]) -> list[PlannedLink]:
     return kept
 
 
-@lru_cache(maxsize=1024)
+_REASONS: dict[str, str] = {}  # field → "address:FIELD", one string per field
+
+
 def _address_reason(field_name: str) -> str:
-    return f"address:{field_name}"
+    if len(_REASONS) >= 1024:  # record fields are few; never grow without bound
+        _REASONS.clear()
+    reason = _REASONS[field_name] = f"address:{field_name}"
+    return reason
 
 
 def _case_refs(subject: str) -> list[int]:

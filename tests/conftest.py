@@ -15,6 +15,10 @@ The test servers all listen on 127.0.0.1, which the web and the API refuse by de
 (services.host_policy), so the whole suite runs with MAILROOM_ALLOW_PRIVATE_HOSTS=1, set
 at import (before any app is opened; subprocesses inherit it). Tests of the refusal
 unset it (tests/interfaces/test_private_hosts.py).
+
+Hypothesis runs without its per-example deadline: on a shared machine a first example
+that loads a library (tldextract, numpy) can take longer than 200 ms, and a deadline is a
+timed assertion; speed is measured in bench/.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 
 from mailroom.app import App, open_app
@@ -34,6 +39,9 @@ from mailroom.config import ALLOW_PRIVATE_HOSTS_ENV, Settings, private_hosts_all
 from mailroom.db.all_models import Base
 from mailroom.security.secrets import encode_key, new_key
 from tests.helpers.tiers import servers_of
+
+hypothesis_settings.register_profile("mailroom", deadline=None)
+hypothesis_settings.load_profile("mailroom")
 
 pytest_plugins = [
     "tests.conftest_web",

@@ -15,9 +15,9 @@ syncs.
 Shutdown (SIGTERM or SIGINT): `stopping` is set, so each running sync ends after the
 batch it is committing and queues its mailbox again (hand-back, tasks.py); Procrastinate
 then waits for the running jobs (at most `grace` seconds, then aborts them) and
-unregisters the worker, once the reserved slot has ended its tick (a job of an
-unregistered worker would look stalled). SIGKILL: nothing runs; the heartbeat stops and the tick of
-another worker retries its jobs (recovery.py).
+unregisters the worker; it is told to stop once the reserved slot has ended its tick (a
+job of an unregistered worker would look stalled). SIGKILL: nothing runs; the heartbeat
+stops and the tick of another worker retries its jobs (recovery.py).
 """
 
 from __future__ import annotations

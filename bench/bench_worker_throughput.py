@@ -19,6 +19,8 @@ written straight into the Maildirs once and indexed by Dovecot), for each worker
    message (what it costs, whatever else runs) and as cores busy (CPU s per wall s).
    The limit: the part costing the most per message, and whether the machine's cores
    were saturated, by the benchmark or by other processes (a shared machine).
+4. the ticks that ran to the end (the workers' logs) against those due (one a second,
+   `MAILROOM_JOBS_TICK=1`): whether stall recovery kept running while every slot synced.
 
 Prints wall time, msg/s, the scaling ratio to 1 worker, the CPU figures and the load
 average, and writes bench/results/worker-throughput.json (bench/_meta.py).
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -161,6 +164,10 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+TICK_S = 1
+TICK_RAN = re.compile(r"Job mailroom\.tick\[\d+\]\(timestamp=\d+\) ended with status: Success")
+
+
 def run_count(
     dovecot: BigDovecot,
     logins: list[str],
@@ -182,7 +189,7 @@ def run_count(
             MAILROOM_SECRET_KEY=key,
             MAILROOM_DATABASE_URL=url,
             MAILROOM_POLL_INTERVAL="3600",
-            MAILROOM_JOBS_TICK="1",
+            MAILROOM_JOBS_TICK=str(TICK_S),
         )
         argv = [sys.executable, "-c", "from mailroom.cli import main; main()", "-v"]
         argv += ["--data-dir", str(work), "worker", "--concurrency", str(concurrency)]
@@ -219,6 +226,10 @@ def run_count(
         cpu_pg = sum(cpu_of(pid) - pg_before.get(pid, 0.0) for pid in backend_pids(name))
         machine = machine_cpu() - machine_before
         load_after = os.getloadavg()
+        ticks = sum(
+            len(TICK_RAN.findall((root / f"worker-{workers}-{k}.log").read_text(errors="replace")))
+            for k in range(workers)
+        )
         with app.sessions() as session:
             stored = session.scalar(select(func.count()).select_from(Message)) or 0
         cores = os.cpu_count() or 1
@@ -247,6 +258,9 @@ def run_count(
                 "whole_machine": round(machine / wall, 2),
                 "machine_cores": cores,
             },
+            # the tick (stall recovery, due polls) every TICK_S s: did it run, or starve?
+            "ticks_run": ticks,
+            "ticks_due": int(wall // TICK_S),
             "load_before": [round(x, 2) for x in load_before],
             "load_after": [round(x, 2) for x in load_after],
         }

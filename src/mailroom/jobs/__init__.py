@@ -13,6 +13,7 @@ here is imported on SQLite: the embedded mode never loads Procrastinate.
                  the chores
     chores.py    the serve's periodic chores, run once per period across all workers
     recovery.py  stalled jobs of dead workers: release their claim, retry them
+    tick_slot.py the slot reserved for the tick in each worker, beside its job slots
     worker.py    one worker process: signals, graceful hand-back, heartbeat
     status.py    live workers, their jobs, queue depth (for `mailroom workers`, the API)
 """

@@ -1,7 +1,10 @@
 """The Procrastinate app of a Mailroom database: its queues, locks and priorities.
 
-Two queues: `sync` (one job per mailbox sync) and `chores` (the periodic tick and the
-serve's chores), so `mailroom worker --queues sync` can be scaled apart from the rest.
+Two queues a worker is told to serve (`mailroom worker --queues`): `sync` (one job per
+mailbox sync) and `chores` (the serve's periodic chores, the long background runs), so
+`mailroom worker --queues sync` can be scaled apart from the rest. The periodic tick has a
+third queue, `tick`, served with `chores` but never by the worker's job slots: by the slot
+reserved for it (tick_slot.py), so it never waits behind syncs.
 
 A sync job carries `lock = queueing_lock = "mailbox:ID"`: Procrastinate never starts two
 jobs with one lock at once (across every worker and machine), and refuses a second waiting
@@ -34,13 +37,14 @@ log = logging.getLogger(__name__)
 SYNC_QUEUE = "sync"
 CHORES_QUEUE = "chores"
 QUEUES = (SYNC_QUEUE, CHORES_QUEUE)
+TICK_QUEUE = "tick"  # not one of QUEUES: a worker serving `chores` serves it (tick_slot.py)
 SYNC_TASK = "mailroom.sync_mailbox"
 TICK_TASK = "mailroom.tick"
 CHORE_TASK = "mailroom.chore"
 NORMAL = 0
 PUSH = 5  # an IDLE push: before the polls, after a "sync now"
 HIGH = 10
-TICK_PRIORITY = 20  # recovery and queueing take the next free slot, before any sync
+TICK_PRIORITY = 20  # before anything else in the reserved slot's queue (only ticks today)
 
 
 def mailbox_lock(mailbox_id: int) -> str:

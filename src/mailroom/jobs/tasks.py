@@ -6,9 +6,10 @@
   shutdown the sync ends after its batch and the mailbox is queued again at once, for the
   next worker (hand-back).
 - `mailroom.tick` (every `MAILROOM_JOBS_TICK` s, one per timestamp, no lock — a dead
-  worker's tick must not block the recovery of itself): retry the jobs of dead workers
-  (recovery.py), then queue every mailbox that
-  `sync.scheduler.mailboxes_due` says is due and has no running job.
+  worker's tick must not block the recovery of itself; on the `tick` queue, run by each
+  worker's reserved slot, tick_slot.py): retry the jobs of dead workers (recovery.py),
+  then queue every mailbox that `sync.scheduler.mailboxes_due` says is due and has no
+  running job.
 - `mailroom.chore(name)`: one `tick()` of the serve's chore `name` (chores.py), per period.
 - `mailroom.<name>` of each long run (background.py): relinks, server searches, rule runs.
 
@@ -41,6 +42,7 @@ from mailroom.jobs.queue import (
     SYNC_QUEUE,
     SYNC_TASK,
     TICK_PRIORITY,
+    TICK_QUEUE,
     TICK_TASK,
     defer_sync,
     defer_syncs_async,
@@ -74,12 +76,13 @@ def register(
     # defers are one per timestamp; overlapping ticks queue a mailbox at most once
     # (queueing_lock) and tolerate each other's retries (jobs.recovery). A queueing lock
     # (todo jobs only: a dead worker's `doing` tick blocks nothing) keeps one tick
-    # waiting, not one per second, while every slot syncs; TICK_PRIORITY takes the next
-    # free slot before the waiting syncs (bench_worker_throughput: 205 ticks had piled up).
+    # waiting, not one per second, if no worker serves the tick queue for a while. The
+    # tick has its own queue, run by each worker's reserved slot (tick_slot.py), never
+    # by its job slots: with every slot syncing it would wait for a sync to end.
     @queue.periodic(
         cron=timings.tick_cron, periodic_id="tick", queueing_lock="tick", priority=TICK_PRIORITY
     )
-    @queue.task(name=TICK_TASK, queue=CHORES_QUEUE, pass_context=True)
+    @queue.task(name=TICK_TASK, queue=TICK_QUEUE, pass_context=True)
     async def tick_job(context: JobContext, timestamp: int) -> str:
         return await run_tick(queue, app, timings)
 

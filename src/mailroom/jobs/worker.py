@@ -4,6 +4,10 @@ Concurrency: `concurrency` jobs at once, each a synchronous job (the sync engine
 blocking I/O) in a thread of the event loop's executor, sized to match; the loop itself
 keeps the heartbeat, LISTEN/NOTIFY and the periodic deferrer going while jobs block.
 
+The tick: with the `chores` queue, the worker also serves the `tick` queue, in a slot
+reserved for it beside the `concurrency` ones (tick_slot.py): stall recovery and the due
+polls never wait for a sync to end.
+
 IDLE: with the `sync` queue, the worker also runs its share of the IDLE watchers (one
 selector thread for every watched connection, sync/idle.py; watch.py), whose pushes queue
 syncs.
@@ -11,8 +15,9 @@ syncs.
 Shutdown (SIGTERM or SIGINT): `stopping` is set, so each running sync ends after the
 batch it is committing and queues its mailbox again (hand-back, tasks.py); Procrastinate
 then waits for the running jobs (at most `grace` seconds, then aborts them) and
-unregisters the worker. SIGKILL: nothing runs; the heartbeat stops and the tick of
-another worker retries its jobs (recovery.py).
+unregisters the worker; it is told to stop once the reserved slot has ended its tick (a
+job of an unregistered worker would look stalled). SIGKILL: nothing runs; the heartbeat
+stops and the tick of another worker retries its jobs (recovery.py).
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from procrastinate.worker import Worker
 from mailroom.app import App
 from mailroom.jobs.background import BackgroundTask
 from mailroom.jobs.chores import Chore
-from mailroom.jobs.queue import QUEUES, SYNC_QUEUE, make_queue
+from mailroom.jobs.queue import CHORES_QUEUE, QUEUES, SYNC_QUEUE, TICK_QUEUE, make_queue
+from mailroom.jobs.tick_slot import TickSlot
 from mailroom.jobs.timing import JobTimings, load_timings
 from mailroom.jobs.watch import Watch
 
@@ -92,9 +98,10 @@ async def _main(
         background=background,
     )
     async with queue.open_async():
+        slot = TickSlot(app, queue, timings) if CHORES_QUEUE in queues else None
         worker = Worker(
             queue,
-            queues=queues,
+            queues=[q for q in queues if q != TICK_QUEUE],  # never in the job slots
             name=name,
             concurrency=concurrency,
             install_signal_handlers=False,
@@ -105,10 +112,22 @@ async def _main(
             delete_jobs="successful",
         )
 
+        ticking = asyncio.create_task(slot.run(worker)) if slot is not None else None
+
+        async def stop_after_the_tick() -> None:
+            if slot is not None and ticking is not None:
+                slot.stop()
+                await ticking
+            worker.stop()  # type: ignore[no-untyped-call]
+
+        stopper: asyncio.Task[None] | None = None
+
         def stop() -> None:
+            nonlocal stopper
             log.info("stopping: running syncs end after their batch and are queued again")
             stopping.set()
-            worker.stop()  # type: ignore[no-untyped-call]
+            if stopper is None:
+                stopper = asyncio.create_task(stop_after_the_tick())
 
         stopped = asyncio.Event()
         watching = None
@@ -122,5 +141,8 @@ async def _main(
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
             stopped.set()
+            if slot is not None and ticking is not None:
+                slot.stop()  # the worker ended on its own (a failed side task)
+                await ticking
             if watching is not None:
                 await watching

@@ -1,8 +1,8 @@
 """Write ingested messages in bulk: one INSERT per table per segment, not one per row.
 
 `Segment` collects the new messages of a batch that ingestion decided about and writes
-them together: the message rows (one executemany with ids chosen first, db/bulk.py), their skip
-records, participants and attachments, their raw blobs, then plans and writes their
+them together: the message rows (ids chosen first, then one executemany: db/bulk.py),
+their skip records, participants and attachments, their raw blobs, then plans and writes their
 links in one `plan_links` / `apply_links` call, and last applies the rule actions of the
 segment's last message. Ingestion flushes a segment whenever what comes next could
 depend on it (a rule action, which creates records later messages may link to; a

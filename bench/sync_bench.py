@@ -192,6 +192,12 @@ def main() -> None:
         "(e.g. `git archive COMMIT src | tar -x -C DIR`, then DIR/src): before/after, same run",
     )
     parser.add_argument(
+        "--initial-only",
+        action="store_true",
+        help="only the wire baseline and the initial syncs (with --before, --pg): no "
+        "resyncs, no mbsync; results in bench/results/sync-N-initial.json",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         default=None,
@@ -320,6 +326,10 @@ def run(dovecot: DovecotServer, work: Path, count: int, args: argparse.Namespace
                 pg_env["PYTHONPATH"] = str(args.before.resolve())
                 results["mailroom initial (postgresql, before)"] = timed(cli, pg_env)
                 pg_app.close()
+    if args.initial_only:
+        initial_only_report(results, count, dovecot)
+        app.close()
+        return
     results["mailroom no change"] = timed(cli, env)
     from mailroom.sync.engine import sync_mailbox
 
@@ -347,16 +357,7 @@ def run(dovecot: DovecotServer, work: Path, count: int, args: argparse.Namespace
             dovecot.append(USER, "INBOX", build_message(sender="new2@client.example", minutes=n))
         results["mbsync +100"] = timed(mbsync, env)
 
-    print(f"{'phase':30} {'wall':>10}  {'largest':>7}  {'tree':>7}  {'CPU':>7}  {'Dovecot':>7}")
-    for name, value in results.items():
-        many = "initial" in name or "baseline" in name
-        rate = (count if many else 100 if "+100" in name else 0) / value["seconds"]
-        extra = f"  {rate:8.0f} msg/s" if rate else ""
-        print(
-            f"{name:30} {value['seconds']:8.2f} s  {value['peak_rss_mb']:4.0f} MB"
-            f"  {value['peak_tree_rss_mb']:4.0f} MB  {value['cpu_seconds']:5.1f} s"
-            f"  {value['server_cpu_seconds']:5.1f} s{extra}"
-        )
+    print_phases(results, count)
     print(f"mailroom engine, no-change resync: {engine_ms:.1f} ms per folder (in-process)")
     print(
         f"+100 resync in-process: mailroom {plus_100['mailroom']:.2f} s, bare "
@@ -381,6 +382,42 @@ def run(dovecot: DovecotServer, work: Path, count: int, args: argparse.Namespace
         },
     )
     app.close()
+
+
+def print_phases(results: dict[str, dict[str, float]], count: int) -> None:
+    """The table of phases: wall, peak RSS (largest process, tree), CPU, Dovecot's CPU."""
+    print(f"{'phase':30} {'wall':>10}  {'largest':>7}  {'tree':>7}  {'CPU':>7}  {'Dovecot':>7}")
+    for name, value in results.items():
+        many = "initial" in name or "baseline" in name
+        rate = (count if many else 100 if "+100" in name else 0) / value["seconds"]
+        extra = f"  {rate:8.0f} msg/s" if rate else ""
+        print(
+            f"{name:30} {value['seconds']:8.2f} s  {value['peak_rss_mb']:4.0f} MB"
+            f"  {value['peak_tree_rss_mb']:4.0f} MB  {value['cpu_seconds']:5.1f} s"
+            f"  {value['server_cpu_seconds']:5.1f} s{extra}"
+        )
+
+
+def initial_only_report(
+    results: dict[str, dict[str, float]], count: int, dovecot: DovecotServer
+) -> None:
+    """`--initial-only`: the table and ratios of the initial syncs and the wire baseline,
+    written to bench/results/sync-N-initial.json (the whole run's file is left alone)."""
+    print_phases(results, count)
+    ratios = sync_ratios(results, has_mbsync=False)
+    for label, ratio in ratios.items():
+        print(f"ratio {label}: {ratio:.2f}")
+    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    write_result(
+        f"sync-{count}-initial",
+        {
+            "messages": count,
+            "bytes": size_of(dovecot),
+            "results": results,
+            "ratios": ratios,
+            "loadavg_at_end": list(os.getloadavg()),
+        },
+    )
 
 
 def sync_ratios(results: dict[str, dict[str, float]], *, has_mbsync: bool) -> dict[str, float]:

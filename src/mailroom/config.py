@@ -74,6 +74,19 @@ def open_private(path: str | os.PathLike[str], *, exclusive: bool = False) -> Bi
     return os.fdopen(fd, "wb")
 
 
+def write_private(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` as the file `path` (made or truncated), mode 0600 as `open_private`;
+    with bare descriptors, no buffered file object (the fetch workers' staging, per message)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 def tighten(path: str | os.PathLike[str]) -> None:
     """Set an existing file to 0600 (a directory to 0700); nothing if it does not exist."""
     try:

@@ -79,7 +79,11 @@ def sync(
     ),
     mailbox: int = typer.Option(None, "--mailbox", help="Only this mailbox id."),
     batch_size: int = typer.Option(
-        200, "--batch-size", min=1, help="Messages per committed batch (memory bound)."
+        None,
+        "--batch-size",
+        min=1,
+        help="Messages per committed batch (memory bound); default 200, 1,000 for a large "
+        "fetch (which fetch workers stage on disk), at most 16 MB of mail either way.",
     ),
 ) -> None:
     """Sync every enabled mailbox (or one) once; or ask `mailroom serve` to sync one now."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import imaplib
 import re
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 
 from mailroom.connectors.base import Fetched, RawMessage, Unreadable
 from mailroom.connectors.limits import U32_MAX, number, nz_number
@@ -37,6 +37,10 @@ _FLAGS = re.compile(rb"\bFLAGS \(([^)]*)\)")
 _DATE = re.compile(rb'\bINTERNALDATE "([^"]+)"')
 _VANISHED = re.compile(rb"^(?:\(EARLIER\)\s*)?([0-9:,*]+)")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH_NUMBERS = {name.lower().encode(): number for number, name in enumerate(_MONTHS, 1)}
+_INTERNALDATE = re.compile(
+    rb"\s*(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)([0-5]\d)\s*"
+)
 FETCH_ITEMS = "(UID RFC822.SIZE FLAGS INTERNALDATE BODY.PEEK[])"
 
 
@@ -228,6 +232,34 @@ def _shown(answer: bytes, limit: int = 200) -> str:
 
 
 def _internaldate(value: bytes) -> str | None:
+    """An INTERNALDATE ("17-Jul-1996 02:44:25 -0700", RFC 3501 §9 date-time) in ISO 8601.
+
+    The usual shape is read by one regular expression (strptime cost 4% of a fetch
+    worker's CPU, bench/README.md); anything else goes to strptime, as before."""
+    found = _INTERNALDATE.fullmatch(value)
+    if found is None:
+        return _internaldate_strptime(value)
+    day, month, year, hour, minute, second, sign, off_h, off_m = found.groups()
+    month_number = _MONTH_NUMBERS.get(month.lower())
+    if month_number is None:
+        return _internaldate_strptime(value)
+    offset = timedelta(hours=int(off_h), minutes=int(off_m))
+    try:
+        when = datetime(
+            int(year),
+            month_number,
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            tzinfo=timezone(-offset if sign == b"-" else offset),
+        )
+    except ValueError:
+        return None
+    return when.isoformat()
+
+
+def _internaldate_strptime(value: bytes) -> str | None:
     try:
         return datetime.strptime(value.decode().strip(), "%d-%b-%Y %H:%M:%S %z").isoformat()
     except ValueError:

@@ -49,6 +49,7 @@ from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from mailroom.connectors.base import RawMessage
+from mailroom.db.bulk import insert_rows
 from mailroom.db.matching_models import MessageSkip
 from mailroom.db.models import Attachment, Message, MessageAddress, MessageCopy
 from mailroom.ingest.counts import IngestCounts
@@ -313,6 +314,5 @@ def _store_copies(
         for (folder, uidvalidity, uid), identity in places.items()
         if (folder, uidvalidity, uid) not in existing
     ]
-    if rows:
-        session.execute(insert(cast(Table, MessageCopy.__table__)), rows)
+    insert_rows(session, cast(Table, MessageCopy.__table__), rows)
     return len(rows)

@@ -1,8 +1,8 @@
 """Write ingested messages in bulk: one INSERT per table per segment, not one per row.
 
 `Segment` collects the new messages of a batch that ingestion decided about and writes
-them together: the message rows (one multi-row INSERT … RETURNING id), their skip
-records, participants and attachments, their raw blobs, then plans and writes their
+them together: the message rows (ids chosen first, then one executemany: db/bulk.py),
+their skip records, participants and attachments, their raw blobs, then plans and writes their
 links in one `plan_links` / `apply_links` call, and last applies the rule actions of the
 segment's last message. Ingestion flushes a segment whenever what comes next could
 depend on it (a rule action, which creates records later messages may link to; a
@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from mailroom.connectors.base import RawMessage
-from mailroom.db.bulk import insert_with_ids
+from mailroom.db.bulk import insert_rows, insert_with_ids
 from mailroom.db.matching_models import MessageSkip
 from mailroom.db.models import Attachment, Message, MessageAddress
 from mailroom.ingest.actions import apply_actions
@@ -214,8 +214,8 @@ class Segment:
                 row["text_body"] = clean_text(item.parsed.text)
                 row["html_body"] = clean_text(item.parsed.html)
             rows.append(row)
-        # Core INSERTs on the tables (not the ORM's bulk path): a third of the cost per row.
-        # Identities are unique within a segment (db/bulk.py maps the ids back by them).
+        # Core INSERTs on the tables (not the ORM's bulk path), on SQLite as one executemany of
+        # tuples (db/bulk.py). Identities are unique within a segment.
         ids = insert_with_ids(self.session, cast(Table, Message.__table__), rows, key="identity")
         alone = assign_conversations(
             self.session,
@@ -243,8 +243,7 @@ class Segment:
             people += mine
             files += theirs
         for model, values in ((MessageSkip, skips), (MessageAddress, people), (Attachment, files)):
-            if values:
-                self.session.execute(insert(cast(Table, model.__table__)), values)
+            insert_rows(self.session, cast(Table, model.__table__), values)
         matched = self.match(
             [
                 (message_id, item)

@@ -38,7 +38,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
-from mailroom.config import make_private_dir, open_private
+from mailroom.config import make_private_dir, open_private, write_private
 from mailroom.digits import is_number
 
 WRITERS = 2
@@ -60,18 +60,20 @@ def stage_blobs(area: Path, prefix: str, datas: Sequence[bytes], store: BlobStor
 
     Runs in the fetch worker, which also makes the store folders the blobs will move to
     (`store.ensure_folder`), so the ingesting process only renames. Each file is complete
-    once this returns (written under a temporary name, then renamed)."""
+    once this returns, and only then does the ingesting process learn its name: a file
+    this call left half-written (the worker killed) is never adopted, only swept, so it is
+    written in place, with no temporary name and rename (a file system call per message,
+    bench/README.md). `prefix` is unique per call (the batch number): a name is written
+    once, the same message twice in a batch once."""
     make_private_dir(area)
     digests = []
+    written: set[str] = set()
     for data in datas:
         digest = hashlib.sha256(data).hexdigest()
-        path = os.path.join(area, prefix + digest)
-        if not os.path.exists(path):
-            tmp = path + ".part"
-            with open_private(tmp) as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        store.ensure_folder(digest)
+        if digest not in written:
+            written.add(digest)
+            write_private(os.path.join(area, prefix + digest), data)
+            store.ensure_folder(digest)
         digests.append(digest)
     return digests
 

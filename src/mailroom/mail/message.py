@@ -9,8 +9,10 @@ needs it (addresses lower-cased with IDNA domains, Message-IDs without angle bra
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from operator import attrgetter
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +24,10 @@ class Address:
 
     def __str__(self) -> str:
         return f"{self.name} <{self.address}>" if self.name else self.address
+
+    def __reduce__(self) -> tuple[type[Address], tuple[str, str]]:
+        # Pickled as a constructor call: see ParsedMessage.__reduce__.
+        return Address, (self.address, self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +72,13 @@ class ParsedMessage:
     parse_error: str | None = None
     defects: tuple[str, ...] = ()
 
+    def __reduce__(self) -> tuple[type[ParsedMessage], tuple[Any, ...]]:
+        # The fetch workers pickle every parse (sync/fetch_worker.py). A slots dataclass
+        # pickles its state through Python-level __getstate__/__setstate__ (a `fields()`
+        # call per object); a constructor call with the values in order is twice as cheap
+        # to dump and a third cheaper to load.
+        return ParsedMessage, _parsed_values(self)
+
     @property
     def from_address(self) -> str | None:
         return self.from_[0].address if self.from_ else None
@@ -81,3 +94,6 @@ class ParsedMessage:
             ("sender", self.sender),
         )
         return tuple((role, a) for role, addrs in roles for a in addrs)
+
+
+_parsed_values = attrgetter(*(f.name for f in fields(ParsedMessage)))

@@ -79,6 +79,11 @@ class SyncContext:
     since: date | None = None
     batch_size: int = 200
     max_batch_bytes: int = MAX_BATCH_BYTES
+    # Messages per batch of a fetch that goes to the fetch workers (sync/fetch_worker.py);
+    # None: `batch_size`. Their bytes wait on disk, not in memory, and `max_batch_bytes`
+    # still bounds each FETCH answer, so larger batches there cost no memory and save
+    # each batch's fixed costs (sync/engine.py, WORKER_BATCH).
+    worker_batch_size: int | None = None
     progress: Callable[[ProgressEvent], None] | None = None
     stop: threading.Event | None = None
     beat: Callable[[], None] = field(default=lambda: None)

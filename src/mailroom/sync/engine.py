@@ -76,6 +76,13 @@ from mailroom.sync.source import Pop3Source
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 200
+# Messages per batch when a fetch goes to the fetch workers (SyncContext.worker_batch_size),
+# unless the caller chose a batch size: still at most 16 MB of mail per batch (about 500
+# of the bench's 30 KB messages). Each batch pays fixed costs (its transaction, the
+# mailbox row locked, policy and directory loaded, the matching's queries, progress),
+# about a tenth of an initial sync's ingesting CPU at 200 (bench/README.md, "Against the
+# practical limit"). A kill re-fetches at most one batch.
+WORKER_BATCH = 1000
 Progress = Callable[[ProgressEvent], None]
 AnySource = MailboxSource | Pop3Source
 SourceOpener = Callable[[Mailbox, App], AnySource]
@@ -166,7 +173,7 @@ def sync_mailbox(
     app: App,
     mailbox_id: int,
     *,
-    batch_size: int = DEFAULT_BATCH,
+    batch_size: int | None = None,
     opener: SourceOpener = _default_opener,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
@@ -176,9 +183,11 @@ def sync_mailbox(
 ) -> SyncReport:
     """Sync one mailbox's chosen folders; errors are recorded on the mailbox, not raised.
 
-    `force` also syncs a `failed` mailbox (an explicit request by the admin). `owner` names
-    the claim (default `claims.new_owner()`); a worker's job adds its job id to it, so that
-    the recovery of a stalled job releases exactly that job's claim (jobs/recovery.py).
+    `batch_size`: messages per committed batch; None: DEFAULT_BATCH, or WORKER_BATCH for
+    a fetch that goes to the fetch workers. `force` also syncs a `failed` mailbox (an
+    explicit request by the admin). `owner` names the claim (default
+    `claims.new_owner()`); a worker's job adds its job id to it, so that the recovery of a
+    stalled job releases exactly that job's claim (jobs/recovery.py).
     """
     report = SyncReport(mailbox_id=mailbox_id)
     owner = owner or claims.new_owner()
@@ -220,7 +229,8 @@ def sync_mailbox(
         company_id=mailbox.company_id,
         owner=owner,
         since=mailbox.since_date,
-        batch_size=batch_size,
+        batch_size=batch_size or DEFAULT_BATCH,
+        worker_batch_size=batch_size or WORKER_BATCH,
         progress=progress,
         stop=stop,
         beat=lambda: setattr(active, "beat", time.monotonic()),
@@ -372,7 +382,7 @@ def due_mailboxes(app: App, *, include_failed: bool = False) -> list[int]:
 def sync_all(
     app: App,
     *,
-    batch_size: int = DEFAULT_BATCH,
+    batch_size: int | None = None,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
 ) -> list[SyncReport]:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     # Imported where used: a sync that finds nothing new (most, from cron or the
     # scheduler) never loads ingest, matching or the fetch workers.
     from mailroom.ingest.batch import BatchResult
+    from mailroom.sync.fetch_worker import Reopen
 
 log = logging.getLogger(__name__)
 __all__ = ["FolderReport", "FolderStage", "ProgressEvent", "SyncContext", "sync_folder"]
@@ -396,7 +397,9 @@ def _fetch_and_commit(
     """
     hold = hold or CursorHold(forward=mode != "backfill")
     ordered = sizes if mode != "backfill" else sizes[::-1]
-    batches = size_batches(ordered, max_count=ctx.batch_size, max_bytes=ctx.max_batch_bytes)
+    reopen = _worker_reopen(ctx, source, sizes)
+    count = ctx.batch_size if reopen is None else ctx.worker_batch_size or ctx.batch_size
+    batches = size_batches(ordered, max_count=count, max_bytes=ctx.max_batch_bytes)
     size_of = dict(sizes)
     place = Place(ctx.mailbox_id, info.name, opened.uidvalidity)
     with ctx.app.sessions() as session:
@@ -406,7 +409,7 @@ def _fetch_and_commit(
     too_big = quarantine.over_limit(sizes)  # their FETCH would fail the whole batch, always
     wanted = [[uid for uid in batch if uid not in skip and uid not in too_big] for batch in batches]
     with ExitStack() as stack:
-        fetched = _fetched(ctx, source, info, sizes, wanted, stack)
+        fetched = _fetched(ctx, source, info, reopen, wanted, stack)
         for batch, (_, got, parses) in zip(batches, fetched, strict=True):
             raws = got.messages
             if any(raw.uidvalidity != opened.uidvalidity for raw in raws):
@@ -431,22 +434,33 @@ def _fetch_and_commit(
 FetchedBatches = Iterable[tuple[list[int], Fetched, list[ParsedMessage] | None]]
 
 
+def _worker_reopen(
+    ctx: SyncContext, source: SyncSource, sizes: Sequence[tuple[int, int]]
+) -> Reopen | None:
+    """How a fetch worker reopens `source`, when this fetch is big enough to go to the
+    workers (`Settings.parse_worker_min`) and the source can be reopened; else None."""
+    reopen: Reopen | None = getattr(source, "reopen", None)
+    worker_min = ctx.app.settings.parse_worker_min
+    if reopen is None or worker_min is None or len(sizes) < worker_min:
+        return None
+    return reopen
+
+
 def _fetched(
     ctx: SyncContext,
     source: SyncSource,
     info: FolderInfo,
-    sizes: Sequence[tuple[int, int]],
+    reopen: Reopen | None,
     batches: list[list[int]],
     stack: ExitStack,
 ) -> FetchedBatches:
-    """The batches as fetched: by worker processes for a big fetch, else read ahead here."""
+    """The batches as fetched: by worker processes when `reopen` is given (a big fetch,
+    `_worker_reopen`), else read ahead here."""
     from mailroom.mailboxes.tokens import fresh_reopen
     from mailroom.sync.fetch_worker import FetchWorker
     from mailroom.sync.prefetch import Prefetcher
 
-    reopen = getattr(source, "reopen", None)
-    worker_min = ctx.app.settings.parse_worker_min
-    if reopen is not None and worker_min is not None and len(sizes) >= worker_min:
+    if reopen is not None:
         reopen = fresh_reopen(ctx.app, ctx.mailbox_id, reopen)
         worker = FetchWorker(
             reopen,

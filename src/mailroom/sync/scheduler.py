@@ -57,7 +57,7 @@ class PollScheduler:
         idle: bool = True,
         idle_refresh: float = REFRESH,
         stage_timeout: timedelta = claims.STAGE_TIMEOUT,
-        batch_size: int = engine.DEFAULT_BATCH,
+        batch_size: int | None = None,  # None: sync_mailbox's defaults
     ) -> None:
         self.app = app
         self.interval = interval

@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from mailroom.app import App
@@ -24,6 +25,7 @@ from mailroom.db.models import Message, MessageCopy, MessageLink, Record
 from mailroom.errors import NetworkError
 from mailroom.mail.blobs import STAGING
 from mailroom.mailboxes.store import add_mailbox
+from mailroom.sync.context import ProgressEvent
 from mailroom.sync.engine import sync_mailbox
 from mailroom_testing.builders import build_message
 from mailroom_testing.dovecot import DovecotServer, imap_bytes
@@ -112,13 +114,13 @@ def stored(app: App, company: str) -> list[tuple[object, ...]]:
 
 
 def second_company_mailbox(
-    app: App, dovecot: DovecotServer, user: tuple[str, str], *, company: str
+    app: App, dovecot: DovecotServer, user: tuple[str, str], *, company: str, who: str = "other"
 ) -> int:
     """Another company (same domain, another user) reading the same server mailbox."""
     login, password = user
     with transaction(app.sessions) as session:
         owner_company = add_company(session, name=company, domains=["acme.example"])
-        owner = add_user(session, company=owner_company, email=f"other-{login}@acme.example")
+        owner = add_user(session, company=owner_company, email=f"{who}-{login}@acme.example")
         box = add_mailbox(
             session,
             app.secrets,
@@ -319,3 +321,35 @@ def test_sigkill_during_worker_fetches_then_rerun_equals_the_server(
     with sqlite_app.sessions() as session:
         for digest in session.scalars(select(Message.raw_sha256)):
             assert digest is not None and sqlite_app.blobs.exists(digest)
+
+
+def test_worker_fetches_commit_larger_batches_unless_the_caller_chose_a_size(
+    sqlite_app: App,
+    dovecot: DovecotServer,
+    imap_user: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mailroom.sync import engine
+
+    login = imap_user[0]
+    seed(dovecot, login, "INBOX", 25)
+    default = connect_mailbox(sqlite_app, dovecot, imap_user, folders=("INBOX",))
+    chosen = second_company_mailbox(sqlite_app, dovecot, imap_user, company="Two")
+    in_process = second_company_mailbox(
+        sqlite_app, dovecot, imap_user, company="Three", who="third"
+    )
+    monkeypatch.setattr(engine, "DEFAULT_BATCH", 4)
+    monkeypatch.setattr(engine, "WORKER_BATCH", 10)
+
+    def committed(box: int, *, workers: bool, batch_size: int | None = None) -> list[int]:
+        use_worker(sqlite_app, 0 if workers else None)
+        events: list[ProgressEvent] = []
+        report = sync_mailbox(sqlite_app, box, batch_size=batch_size, progress=events.append)
+        assert report.error is None and report.fetched == 25
+        return list(dict.fromkeys(e.done for e in events if e.done))
+
+    assert committed(default, workers=True) == [10, 20, 25]
+    assert committed(chosen, workers=True, batch_size=5) == [5, 10, 15, 20, 25]
+    assert committed(in_process, workers=False) == [4, 8, 12, 16, 20, 24, 25]
+    for box in (default, chosen, in_process):
+        assert db_ids(sqlite_app, box, "INBOX") == server_ids(dovecot, login, "INBOX")

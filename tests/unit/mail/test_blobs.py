@@ -73,3 +73,18 @@ def test_staging_areas_of_dead_processes_are_swept_and_live_ones_kept(tmp_path: 
         stage_blobs(area, "0-", [b"x"], store)
     sweep_staging(store.root)
     assert areas["live"].exists() and not areas["dead"].exists()
+
+
+def test_staging_writes_each_message_whole_once_and_private(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    area = store.root / STAGING / f"{os.getpid()}-test"
+    datas = [b"same", b"other" * 100_000, b"same"]
+    digests = stage_blobs(area, "7-", datas, store)
+    assert digests == [hashlib.sha256(d).hexdigest() for d in datas]
+    files = sorted(area.iterdir())
+    assert sorted(f.name for f in files) == sorted(f"7-{d}" for d in set(digests))
+    for digest, data in zip(digests, datas, strict=True):
+        path = area / f"7-{digest}"
+        assert path.read_bytes() == data
+        assert path.stat().st_mode & 0o777 == 0o600
+    assert all((store.root / d[:2]).is_dir() for d in digests), "the store folders are made"

@@ -389,3 +389,14 @@ def test_corpus() -> None:
     # set) reports its rare differences as a warning rather than failing outright.
     assert len(disagreements) <= compared // 1000, "\n".join(disagreements[:20])
     assert errors <= count // 100, f"{errors} of {count} messages had a parse_error"
+
+
+def test_a_parse_survives_pickling_as_the_fetch_workers_send_it() -> None:
+    import pickle
+
+    msg = simple_message(Message_ID="<p@x>", Cc="Carol <carol@example.net>", Date="Mon, 2 Jan 2006")
+    msg.add_attachment(b"%PDF-1.4\n", maintype="application", subtype="pdf", filename="a.pdf")
+    for parsed in (parse_headers(as_bytes(msg)), parse_message(as_bytes(msg))):
+        again = pickle.loads(pickle.dumps(parsed, pickle.HIGHEST_PROTOCOL))
+        assert again == parsed and type(again) is ParsedMessage
+        assert type(again.from_[0]) is Address

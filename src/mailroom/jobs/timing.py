@@ -7,7 +7,9 @@
                                          retried
     MAILROOM_JOBS_TICK                5  seconds between two passes of "what is due" and
                                          stall recovery (1-59)
-    MAILROOM_SYNC_BATCH             200  messages per committed batch of a worker's sync
+    MAILROOM_SYNC_BATCH               -  messages per committed batch of a worker's sync
+                                         (unset: the sync's own, 200, or up to 1,000 for
+                                         a fetch the fetch workers stage; sync/engine.py)
 
 A killed worker's sync is retried within STALLED_AFTER + TICK seconds (plus the fetch by
 another worker, at once on LISTEN/NOTIFY): 35 s with the defaults, under the 60 s bound.
@@ -29,7 +31,7 @@ class JobTimings:
     heartbeat: float = 10.0
     stalled_after: float = 30.0
     tick: int = 5
-    batch_size: int = 200
+    batch_size: int | None = None  # None: the sync engine's own batch sizes
 
     @property
     def tick_cron(self) -> str:
@@ -53,6 +55,12 @@ def _number(name: str, default: float, *, low: float, high: float) -> float:
     return value
 
 
+def _batch_size() -> int | None:
+    if not os.environ.get("MAILROOM_SYNC_BATCH", "").strip():
+        return None
+    return int(_number("MAILROOM_SYNC_BATCH", 200, low=1, high=10000))
+
+
 def load_timings() -> JobTimings:
     """The timings from `MAILROOM_*` (see the module docstring); `ConfigError` when bad."""
     heartbeat = _number("MAILROOM_WORKER_HEARTBEAT", 10.0, low=0.2, high=300)
@@ -68,5 +76,5 @@ def load_timings() -> JobTimings:
         heartbeat=heartbeat,
         stalled_after=stalled,
         tick=int(_number("MAILROOM_JOBS_TICK", 5, low=1, high=59)),
-        batch_size=int(_number("MAILROOM_SYNC_BATCH", 200, low=1, high=10000)),
+        batch_size=_batch_size(),
     )

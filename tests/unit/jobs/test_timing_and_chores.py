@@ -25,12 +25,22 @@ def test_the_default_timings_retry_a_dead_workers_job_within_a_minute(
     assert timings.stalled_after >= 2 * timings.heartbeat
 
 
+def test_a_worker_sync_keeps_the_engines_batch_sizes_unless_one_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MAILROOM_SYNC_BATCH", raising=False)
+    assert load_timings().batch_size is None  # 200, or up to 1,000 through the fetch workers
+    monkeypatch.setenv("MAILROOM_SYNC_BATCH", "50")
+    assert load_timings().batch_size == 50
+
+
 @pytest.mark.parametrize(
     ("name", "value", "says"),
     [
         ("MAILROOM_JOBS_TICK", "0", "MAILROOM_JOBS_TICK must be"),
         ("MAILROOM_WORKER_HEARTBEAT", "soon", "MAILROOM_WORKER_HEARTBEAT must be"),
         ("MAILROOM_WORKER_STALLED_AFTER", "12", "at least twice"),  # heartbeat 10 by default
+        ("MAILROOM_SYNC_BATCH", "0", "MAILROOM_SYNC_BATCH must be"),
     ],
 )
 def test_a_bad_interval_is_a_config_error_that_names_the_variable(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailroom.db.models import Base, utcnow
@@ -37,3 +37,16 @@ class BackgroundRun(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+class IdleWatcher(Base):
+    """A worker that runs IDLE watchers (it serves the `sync` queue with watching on):
+    jobs.watch spreads the watched mailboxes over the live ones only, so a worker started
+    with `--queues chores` is never given mailboxes it would not watch. Its row is
+    written at each reconcile and deleted when it stops; the liveness is Procrastinate's
+    heartbeat (`procrastinate_workers`)."""
+
+    __tablename__ = "idle_watchers"
+    worker_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    process: Mapped[str] = mapped_column(String(300))  # host:pid, for people reading it
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

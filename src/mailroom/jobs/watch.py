@@ -3,8 +3,10 @@
 What is watched is what serve watches (`sync.scheduler.idle_folders`: INBOX and Sent of
 every healthy IMAP mailbox), with serve's watchers (`sync.idle.IdleManager`: a connection
 per folder, all waiting in one selector thread). Which worker watches a mailbox:
-rendezvous hashing of the mailbox id over the live workers (a heartbeat within
-`stalled_after`), recomputed every tick by each worker on its own, with no coordination.
+rendezvous hashing of the mailbox id over the live workers that watch (a heartbeat within
+`stalled_after`, and a row in `idle_watchers`: a worker serving only `chores` watches
+nothing and is given nothing), recomputed every tick by each worker on its own, with no
+coordination.
 When a worker dies, it drops out of the live set within `stalled_after` seconds and its
 mailboxes hash to the others at their next tick; when one joins, about 1/N of the
 mailboxes move to it. During such a change two workers may watch one mailbox for a tick:
@@ -27,9 +29,13 @@ from collections.abc import Collection, Sequence
 
 import procrastinate
 from procrastinate.worker import Worker
-from sqlalchemy import text
+from sqlalchemy import delete, text
+from sqlalchemy.orm import Session
 
 from mailroom.app import App
+from mailroom.db.engine import transaction
+from mailroom.db.models import utcnow
+from mailroom.db.run_models import IdleWatcher
 from mailroom.jobs.queue import PUSH, defer_sync_async
 from mailroom.jobs.timing import JobTimings
 from mailroom.sync.idle import REFRESH, IdleManager
@@ -51,6 +57,37 @@ def share(
 ) -> set[tuple[int, str]]:
     """The part of `wanted` that worker `me` watches."""
     return {key for key in wanted if owner_of(key[0], workers) == me}
+
+
+def register_watcher(session: Session, *, worker_id: int, process: str) -> None:
+    """Count `worker_id` among the watching workers (idempotent), and forget the rows of
+    workers Procrastinate no longer knows."""
+    session.execute(
+        text(
+            "INSERT INTO idle_watchers (worker_id, process, since) VALUES (:id, :process, :now) "
+            "ON CONFLICT (worker_id) DO NOTHING"
+        ),
+        {"id": worker_id, "process": process, "now": utcnow()},
+    )
+    session.execute(
+        text(
+            "DELETE FROM idle_watchers "
+            "WHERE worker_id NOT IN (SELECT id FROM procrastinate_workers)"
+        )
+    )
+
+
+def live_watchers(session: Session, *, stalled_after: float) -> list[int]:
+    """The watching workers with a heartbeat within `stalled_after` seconds."""
+    rows = session.execute(
+        text(
+            "SELECT w.id FROM procrastinate_workers w "
+            "JOIN idle_watchers i ON i.worker_id = w.id "
+            "WHERE w.last_heartbeat >= now() - make_interval(secs => :stalled)"
+        ),
+        {"stalled": stalled_after},
+    )
+    return sorted(int(worker_id) for (worker_id,) in rows)
 
 
 class Watch:
@@ -77,17 +114,10 @@ class Watch:
 
     def reconcile(self, me: int) -> int:
         """Watch this worker's share now; how many folders that is."""
+        with transaction(self.app.sessions) as session:
+            register_watcher(session, worker_id=me, process=self.process)
         with self.app.sessions() as session:
-            live = [
-                int(worker_id)
-                for (worker_id,) in session.execute(
-                    text(
-                        "SELECT id FROM procrastinate_workers "
-                        "WHERE last_heartbeat >= now() - make_interval(secs => :stalled)"
-                    ),
-                    {"stalled": self.timings.stalled_after},
-                )
-            ]
+            live = live_watchers(session, stalled_after=self.timings.stalled_after)
             wanted = idle_folders(session)
         mine = share(wanted, sorted({*live, me}), me)
         if set(mine) != set(self.manager.watchers):
@@ -109,3 +139,12 @@ class Watch:
                     await asyncio.wait_for(stopped.wait(), timeout=self.timings.tick)
         finally:
             await asyncio.to_thread(self.manager.stop)
+            if worker.worker_id is not None:
+                await asyncio.to_thread(self._unregister, worker.worker_id)
+
+    def _unregister(self, me: int) -> None:
+        try:
+            with transaction(self.app.sessions) as session:
+                session.execute(delete(IdleWatcher).where(IdleWatcher.worker_id == me))
+        except Exception:  # its heartbeat stops anyway: the others stop counting it
+            log.exception("IDLE: removing worker %s from the watchers failed", me)

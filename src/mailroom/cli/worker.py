@@ -39,7 +39,10 @@ def workers(
             + (f" mailbox {j['mailbox_id']} ({j['claim']})" if j["mailbox_id"] else "")
             for j in w["jobs"]
         )
-        console.print(f"worker {w['id']}: heartbeat {w['last_heartbeat']}; {jobs or 'idle'}")
+        watching = f"; IDLE watchers in {w['watching']}" if w["watching"] else ""
+        console.print(
+            f"worker {w['id']}: heartbeat {w['last_heartbeat']}{watching}; {jobs or 'idle'}"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -35,6 +35,7 @@ class WorkerInfo:
     last_heartbeat: datetime
     alive: bool
     jobs: list[RunningJob] = field(default_factory=list)
+    watching: str | None = None  # host:pid when it runs IDLE watchers (idle_watchers)
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,17 @@ def list_workers(session: Session, *, stalled_after: float) -> list[WorkerInfo]:
     """Every registered worker (alive: a heartbeat within `stalled_after` s) and its jobs."""
     rows = session.execute(
         text(
-            "SELECT id, last_heartbeat, "
-            "last_heartbeat >= now() - make_interval(secs => :stalled) AS alive "
-            "FROM procrastinate_workers ORDER BY id"
+            "SELECT w.id, w.last_heartbeat, "
+            "w.last_heartbeat >= now() - make_interval(secs => :stalled) AS alive, "
+            "i.process FROM procrastinate_workers w "
+            "LEFT JOIN idle_watchers i ON i.worker_id = w.id ORDER BY w.id"
         ),
         {"stalled": stalled_after},
     )
-    workers = {row.id: WorkerInfo(row.id, row.last_heartbeat, bool(row.alive)) for row in rows}
+    workers = {
+        row.id: WorkerInfo(row.id, row.last_heartbeat, bool(row.alive), watching=row.process)
+        for row in rows
+    }
     jobs = session.execute(
         text(
             "SELECT id, worker_id, task_name, queue_name, args->>'mailbox_id' AS mailbox, "

@@ -148,6 +148,7 @@ def list_workers(*, session: Session, app: App) -> dict[str, Any]:
                 "id": w.id,
                 "last_heartbeat": w.last_heartbeat.isoformat(),
                 "alive": w.alive,
+                "watching": w.watching,  # host:pid of a worker running IDLE watchers
                 "mailboxes": sorted(j.mailbox_id for j in w.jobs if j.mailbox_id is not None),
                 "jobs": [
                     {

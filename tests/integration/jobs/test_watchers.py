@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from mailroom.app import App
 from mailroom.db.engine import transaction
+from mailroom.jobs.status import list_workers
 from mailroom.jobs.watch import live_watchers, register_watcher, share
 
 
@@ -39,6 +40,9 @@ def test_mailboxes_go_only_to_live_workers_that_watch(queue_app: App) -> None:
     assert live == [syncing] and chores_only not in live and dead not in live
     wanted = {(mailbox, folder) for mailbox in range(1, 41) for folder in ("INBOX", "Sent")}
     assert share(wanted, live, syncing) == wanted
+    with queue_app.sessions() as session:  # `mailroom workers --json` says who watches
+        listed = {w.id: w.watching for w in list_workers(session, stalled_after=30)}
+    assert listed == {syncing: "a:1", chores_only: None, dead: "c:3"}
 
 
 def test_rows_of_workers_procrastinate_forgot_are_dropped(queue_app: App) -> None:

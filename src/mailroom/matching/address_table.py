@@ -9,10 +9,11 @@ probing, at most half full) maps a hash to the first row holding it.
 
 `find` answers a whole batch below the interpreter (decision 0032): the batch's hashes go
 into one array and are probed together — one gather per probe step over the addresses
-still unresolved, a handful of steps at half load — so Python touches only the addresses
-some record holds (to compare their bytes and make their hits), never the unknown ones;
-probing one address at a time in Python was most of matching's time at a million records
-(bench/README.md). `hash()` of a str is stable within a process, which is the table's
+still unresolved, a handful of steps at half load — and the addresses found are checked
+(their lengths in one array operation, their bytes by `bytes.startswith` mapped over the
+batch) and made into hits by `map`s and `zip`s: no Python bytecode runs per address but
+for the rare address held twice or sharing its hash. Probing one address at a time in
+Python was most of matching's time at a million records (bench/README.md). `hash()` of a str is stable within a process, which is the table's
 whole life. Changes are not applied here: matching.address_index lays the changed
 addresses over the table and builds a new one when too many have piled up.
 """

@@ -13,9 +13,10 @@ still unresolved, a handful of steps at half load — and the addresses found ar
 (their lengths in one array operation, their bytes by `bytes.startswith` mapped over the
 batch) and made into hits by `map`s and `zip`s: no Python bytecode runs per address but
 for the rare address held twice or sharing its hash. Probing one address at a time in
-Python was most of matching's time at a million records (bench/README.md). `hash()` of a str is stable within a process, which is the table's
-whole life. Changes are not applied here: matching.address_index lays the changed
-addresses over the table and builds a new one when too many have piled up.
+Python was most of matching's time at a million records (bench/README.md). `hash()` of a
+str is stable within a process, which is the table's whole life. Changes are not applied
+here: matching.address_index lays the changed addresses over the table and builds a new
+one when too many have piled up.
 """
 
 from __future__ import annotations

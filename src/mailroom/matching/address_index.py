@@ -368,6 +368,14 @@ class IndexView:
                     found[domain] = list(ids)
         return found
 
+    def any_opportunities(self) -> bool:
+        """Whether any open opportunity may be found (False: matching need not gather its
+        contacts' parents at all)."""
+        if self.own_opportunities:
+            return True
+        with self.shared.lock:
+            return not self.own_complete and bool(self.shared.opportunities)
+
     def open_opportunities(self, parents: Iterable[int]) -> dict[int, list[Opportunity]]:
         """parent record id (a contact or an account) → its open opportunities."""
         found: dict[int, list[Opportunity]] = {}

@@ -9,18 +9,21 @@ probing, at most half full) maps a hash to the first row holding it.
 
 `find` answers a whole batch below the interpreter (decision 0032): the batch's hashes go
 into one array and are probed together — one gather per probe step over the addresses
-still unresolved, a handful of steps at half load — so Python touches only the addresses
-some record holds (to compare their bytes and make their hits), never the unknown ones;
-probing one address at a time in Python was most of matching's time at a million records
-(bench/README.md). `hash()` of a str is stable within a process, which is the table's
-whole life. Changes are not applied here: matching.address_index lays the changed
-addresses over the table and builds a new one when too many have piled up.
+still unresolved, a handful of steps at half load — and the addresses found are checked
+(their lengths in one array operation, their bytes by `bytes.startswith` mapped over the
+batch) and made into hits by `map`s and `zip`s: no Python bytecode runs per address but
+for the rare address held twice or sharing its hash. Probing one address at a time in
+Python was most of matching's time at a million records (bench/README.md). `hash()` of a
+str is stable within a process, which is the table's whole life. Changes are not applied
+here: matching.address_index lays the changed addresses over the table and builds a new
+one when too many have piled up.
 """
 
 from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Sequence
+from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any
 
 from mailroom.matching.index import AddressHit
@@ -83,6 +86,7 @@ class AddressTable:
         "_accounts",
         "_blob",
         "_count",
+        "_field_names",
         "_fields",
         "_hashes",
         "_lengths",
@@ -91,6 +95,7 @@ class AddressTable:
         "_records",
         "_slots",
         "_starts",
+        "_types",
         "_views",
     )
 
@@ -109,6 +114,8 @@ class AddressTable:
         if self._count:  # an empty table (each company's before its first build) is all
             self._pack(hashes, records, accounts, fields, offsets, blob)  # len and find
         self._names = list(codes)
+        self._types = [rtype for rtype, _ in self._names]  # by field code, for `find`
+        self._field_names = [field_name for _, field_name in self._names]
 
     def _pack(
         self,
@@ -190,32 +197,50 @@ class AddressTable:
             return {}
         rows = first[which] - 1
         # A second row under the same hash: the address is held twice, or a collision.
-        shared = (self._hashes[rows + 2] == wanted[which]).tolist()
+        # Those few go through `_hits_from`; the others are checked and made below in bulk.
+        twice = self._hashes[rows + 2] == wanted[which]
         result: dict[str, tuple[AddressHit, ...]] = {}
-        blob, names, new = self._blob, self._names, tuple.__new__
-        for k, row, start, length, record, account, code, twice in zip(
-            which.tolist(),
-            rows.tolist(),
-            self._starts[rows].tolist(),
-            self._lengths[rows].tolist(),
+        if twice.any():
+            for k, row in zip(which[twice].tolist(), rows[twice].tolist(), strict=True):
+                address = asked[k]
+                held = self._hits_from(row, address, hash(address))
+                if held:
+                    result[address] = held
+            which, rows = which[~twice], rows[~twice]
+        found = list(map(asked.__getitem__, which.tolist()))
+        data = list(map(str.encode, found))
+        same = self._same_bytes(data, rows)
+        if not same.all():  # an unknown address whose hash a held one has
+            keep = same.tolist()
+            found = list(compress(found, keep))
+            rows = rows[same]
+        codes = self._fields[rows].tolist()
+        accounts = self._accounts[rows].astype(object)
+        accounts[accounts == NO_ACCOUNT] = None
+        hits = zip(
             self._records[rows].tolist(),
-            self._accounts[rows].tolist(),
-            self._fields[rows].tolist(),
-            shared,
+            map(self._types.__getitem__, codes),
+            map(self._field_names.__getitem__, codes),
+            accounts.tolist(),
             strict=True,
-        ):
-            address = asked[k]
-            if twice:
-                hits = self._hits_from(row, address, hash(address))
-                if hits:
-                    result[address] = hits
-                continue
-            data = address.encode()
-            if length == len(data) and blob.startswith(data, start):
-                rtype, field_name = names[code]
-                hit = (record, rtype, field_name, None if account == NO_ACCOUNT else account)
-                result[address] = (new(AddressHit, hit),)
+        )
+        # address → (hit,): `zip` of one iterable yields the one-element tuples, and the
+        # hits are made by tuple.__new__ through `map`: no Python code per address.
+        made = map(tuple.__new__, repeat(AddressHit), hits)
+        result.update(zip(found, zip(made), strict=True))
         return result
+
+    def _same_bytes(self, data: list[bytes], rows: Ints) -> npt.NDArray[np.bool_]:
+        """Whether each of `data` equals the address bytes of the row beside it: the
+        lengths compared in one array operation, the bytes by `bytes.startswith` mapped
+        over the batch (C all the way; a gather of every byte through numpy cost more)."""
+        import numpy as np
+
+        lengths = np.fromiter(map(len, data), dtype=np.int64, count=len(data))
+        starts = self._starts[rows].tolist()
+        prefix = np.fromiter(map(self._blob.startswith, data, starts), dtype=bool, count=len(data))
+        same: npt.NDArray[np.bool_] = (lengths == self._lengths[rows]) & prefix
+        return same
 
     def _find_each(self, asked: Sequence[str]) -> dict[str, tuple[AddressHit, ...]]:
         """`find` for a few addresses, probed one at a time through memoryviews of the

@@ -25,6 +25,8 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain, repeat
+from operator import attrgetter, itemgetter
 from typing import NamedTuple, cast
 
 from sqlalchemy import Table, insert, select, tuple_
@@ -185,16 +187,20 @@ def plan_links(
     """message id → its planned links, for a batch, in a fixed number of queries (none
     but the index's version check when no message replies, names a case or joins a stored
     conversation)."""
-    addresses = {a for item in inputs for _, a in item.participants}
+    # The batch's addresses, and below its unknown addresses' domains, gathered by maps
+    # and set operations that run below the interpreter: no Python loop per address.
+    addresses = set(map(_second, chain.from_iterable(map(_participants, inputs))))
     known = address_index.view(session, company_id=company_id)
     hits = known.by_address(addresses)
-    domain_keys = {a: index.domain_keys(a.rpartition("@")[2]) for a in addresses if a not in hits}
+    unknown = [*addresses - hits.keys()]
+    splits = list(map(str.rpartition, unknown, repeat("@")))  # (local, "@", domain)
+    domain_keys = {d: index.domain_keys(d) for d in set(map(_third, splits))}  # per domain
     domains = known.by_domain({d for ds in domain_keys.values() for d in ds})
-    contacts = {
-        h.record_id: h.account_id for hs in hits.values() for h in hs if h.type == "contact"
-    }
     opportunities: dict[int, list[index.Opportunity]] = {}
-    if contacts and opportunity_policy != "none":
+    contacts: dict[int, int | None] = {}  # only asked when an opportunity may be open
+    if opportunity_policy != "none" and known.any_opportunities():
+        contacts = {h[0]: h[3] for hs in hits.values() for h in hs if h[1] == "contact"}
+    if contacts:
         parents = set(contacts) | {a for a in contacts.values() if a is not None}
         opportunities = known.open_opportunities(parents)
     thread_ids = [
@@ -220,6 +226,14 @@ def plan_links(
     new, reasons = tuple.__new__, _REASONS
     by_address: dict[str, list[PlannedLink]] = {}
     for address, found in hits.items():
+        if len(found) == 1:  # the usual case: one record holds the address
+            record_id, rtype, field_name, account_id = found[0]
+            if rtype != "contact" or (account_id is None and not opportunities):
+                reason = reasons.get(field_name) or _address_reason(field_name)
+                by_address[address] = [new(PlannedLink, (record_id, reason, rtype))]
+                if rtype in _FOLLOWED:
+                    followable = True
+                continue
         links = by_address[address] = []
         for record_id, rtype, field_name, account_id in found:
             reason = reasons.get(field_name) or _address_reason(field_name)
@@ -234,32 +248,37 @@ def plan_links(
                     )
             elif rtype in _FOLLOWED:
                 followable = True
+    # An unknown address's links are its domain's accounts: made once per domain, then
+    # handed to the addresses of the domains that have any.
     by_domain: dict[str, list[PlannedLink]] = {}
-    for address, keys in domain_keys.items() if domains else ():
-        accounts = [
-            new(PlannedLink, (a, "domain", "account")) for d in keys for a in domains.get(d, ())
-        ]
-        if accounts:
-            by_domain[address] = accounts
+    if domains:
+        of_domain: dict[str, list[PlannedLink]] = {}
+        for domain, keys in domain_keys.items():
+            accounts = [
+                new(PlannedLink, (a, "domain", "account")) for d in keys for a in domains.get(d, ())
+            ]
+            if accounts:
+                of_domain[domain] = accounts
+        for address, split in zip(unknown, splits, strict=True):
+            shared = of_domain.get(split[2])
+            if shared:
+                by_domain[address] = shared
     plans: dict[int, list[PlannedLink]] = {}
-    linked = by_address.get
+    linked, domain_links, nothing = by_address.get, by_domain.get, repeat(())
     for item, refs, case_ids in zip(inputs, thread_ids, case_refs, strict=True):
-        links = []
-        for _, address in item.participants:  # addresses first, then domains
-            mine = linked(address)
-            if mine:
-                links += mine
+        # The links of its addresses, then those of its addresses' domains (C loops).
+        links = [*chain.from_iterable(map(linked, map(_second, item.participants), nothing))]
         if by_domain:
-            for _, address in item.participants:
-                if address in by_domain:
-                    links += by_domain[address]
+            links += chain.from_iterable(
+                map(domain_links, map(_second, item.participants), nothing)
+            )
         for ref in refs:
             links += [PlannedLink(r, "thread", t) for r, t in threads.get(ref, ())]
         if item.identity in conversations:
             links += [PlannedLink(r, "thread", t) for r, t in conversations[item.identity]]
         if case_ids:
             links += [PlannedLink(c, "case-ref", "case") for c in case_ids if c in cases]
-        if len(links) > 1 and len({link[0] for link in links}) != len(links):
+        if len(links) > 1 and len(set(map(_first, links))) != len(links):
             links = _first_reasons(links)
         plans[item.message_id] = links
         if followable:  # a later reply in the batch follows its cases and opportunities
@@ -270,6 +289,10 @@ def plan_links(
 
 
 _FOLLOWED = frozenset(index.THREAD_TYPES)
+_participants = attrgetter("participants")
+_first = itemgetter(0)  # a link's record id
+_second = itemgetter(1)  # a participant's address
+_third = itemgetter(2)  # the domain of str.rpartition("@")
 
 
 def _first_reasons(links: list[PlannedLink]) -> list[PlannedLink]:

@@ -43,7 +43,7 @@ class IdleWatcher(Base):
     """A worker that runs IDLE watchers (it serves the `sync` queue with watching on):
     jobs.watch spreads the watched mailboxes over the live ones only, so a worker started
     with `--queues chores` is never given mailboxes it would not watch. Its row is
-    written at each reconcile and deleted when it stops; the liveness is Procrastinate's
+    written at its first reconcile and deleted when it stops; the liveness is Procrastinate's
     heartbeat (`procrastinate_workers`)."""
 
     __tablename__ = "idle_watchers"

@@ -114,11 +114,12 @@ class Watch:
 
     def reconcile(self, me: int) -> int:
         """Watch this worker's share now; how many folders that is."""
-        with transaction(self.app.sessions) as session:
-            register_watcher(session, worker_id=me, process=self.process)
         with self.app.sessions() as session:
             live = live_watchers(session, stalled_after=self.timings.stalled_after)
             wanted = idle_folders(session)
+        if me not in live:  # first tick (or its row lost): a write only then, not per tick
+            with transaction(self.app.sessions) as session:
+                register_watcher(session, worker_id=me, process=self.process)
         mine = share(wanted, sorted({*live, me}), me)
         if set(mine) != set(self.manager.watchers):
             log.info("worker %s (%s): watching %d folders", me, self.process, len(mine))

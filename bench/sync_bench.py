@@ -205,6 +205,15 @@ def main() -> None:
         help="run only the initial sync, in-process under cProfile, and dump the stats to FILE",
     )
     parser.add_argument(
+        "--py-spy",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="run only the CLI initial sync under `py-spy record --subprocesses` (sampling, "
+        "every process of the tree) and write its collapsed stacks to FILE "
+        "(bench/spy_shares.py sums them per process and function)",
+    )
+    parser.add_argument(
         "--profile-resync",
         type=Path,
         default=None,
@@ -304,6 +313,11 @@ def run(dovecot: DovecotServer, work: Path, count: int, args: argparse.Namespace
         sections_initial(app, box_id)
         return
     cli = [sys.executable, "-c", "from mailroom.cli import main; main()", "sync", "--once"]
+    if args.py_spy is not None:
+        spy = [str(Path(sys.executable).with_name("py-spy")), "record", "--subprocesses"]
+        spy += ["--rate", "200", "--format", "raw", "--output", str(args.py_spy), "--"]
+        print(timed([*spy, *cli], env))
+        return
     results: dict[str, dict[str, float]] = {}
     # the practical limit (two processes: fetch + parse_headers, no storage), before and
     # after Mailroom's initial sync, so both see the same machine

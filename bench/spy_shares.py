@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/spy_shares.py /tmp/spy.txt [--top 40] [--under sync_mailbox]
 
-For each process of the recording (py-spy `--subprocesses` puts `process PID:"cmd"` at
-the root of each stack): its samples, and the functions with the largest inclusive share
+For each process of the recording (py-spy `--subprocesses` puts `process PID:"cmd"`
+frames at the root of each stack, a child's under its parent's): its samples, and the functions with the largest inclusive share
 of them (a function counted once per stack, however deep it recurs). `--under NAME`: only
 the stacks passing through a function named NAME, shares of those. Idle samples are not
 recorded by py-spy unless `--idle`, so a share is of the time the process was running.
@@ -27,6 +27,18 @@ def short(frame: str) -> str:
     return f"{Path(match['file']).name}:{match['name']}"
 
 
+def joined(frames: list[str]) -> list[str]:
+    """The frames of a stack split at `;`, a process frame's command line (which may hold a
+    `;`, as `python -c "import x; x.main()"` does) joined back into one."""
+    out: list[str] = []
+    for frame in frames:
+        if out and out[-1].startswith("process ") and not out[-1].endswith('"'):
+            out[-1] += ";" + frame
+        else:
+            out.append(frame)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("file", type=Path)
@@ -39,9 +51,10 @@ def main() -> None:
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        frames = stack.split(";")
-        process = frames[0] if frames[0].startswith("process ") else "process ?"
-        names = [short(f) for f in frames[1:]]
+        frames = joined(stack.split(";"))
+        processes = [f for f in frames if f.startswith("process ")]
+        process = processes[-1] if processes else "process ?"
+        names = [short(f) for f in frames if not f.startswith("process ")]
         if args.under is not None and not any(n.endswith(f":{args.under}") for n in names):
             continue
         totals[process] += int(count)

@@ -88,11 +88,13 @@ class FolderStatus:
 
 @dataclass(frozen=True, slots=True)
 class StagedCopy:
-    """A message's bytes left whole on disk by the fetch worker (sync/fetch_worker.py)."""
+    """A message's bytes left on disk by the fetch worker (sync/fetch_worker.py): `size`
+    bytes at `offset` of the staged pack file `path` (mail.packs)."""
 
     path: str
     sha256: str
     size: int
+    offset: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +125,8 @@ class RawMessage:
         """The message's bytes, wherever they are."""
         if self.staged is not None:
             with open(self.staged.path, "rb") as fh:
-                return fh.read()
+                fh.seek(self.staged.offset)
+                return fh.read(self.staged.size)
         return self.data
 
 

@@ -345,6 +345,9 @@ class Message(Base):
     html_body: Mapped[str] = mapped_column(Text, default="")
     size: Mapped[int] = mapped_column(Integer, default=0)
     raw_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    # `<pack>:<offset>:<size>` when the raw bytes are in a pack file (mail.packs), None
+    # when they are the loose blob `raw_sha256`: read them with BlobStore.read_raw.
+    raw_location: Mapped[str | None] = mapped_column(String(100), default=None)
     parse_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # False while only the headers are stored: text, HTML and attachments are still in the

@@ -119,7 +119,11 @@ def ingest_batch(
     if not raws:
         return BatchResult()
     with target.blobs.batch() as blobs:  # hashes and writes overlap the rest (mail/blobs.py)
-        blobs.adopt((r.staged.sha256, r.staged.path) for r in raws if r.staged is not None)
+        blobs.adopt(
+            (r.staged.sha256, r.staged.path, r.staged.offset, r.staged.size)
+            for r in raws
+            if r.staged is not None
+        )
         blobs.prehash([raw.data for raw in raws if raw.staged is None])
         if parses is None or not target.defer_bodies:
             parse = parse_headers if target.defer_bodies else parse_message
@@ -256,7 +260,7 @@ def _revive(
     session.execute(delete(MessageSkip).where(MessageSkip.message_id == message_id))
     parsed = item.parsed
     row.subject = clean_text(parsed.subject)
-    row.raw_sha256 = store_raw(target.blobs, item.raw)
+    row.raw_sha256, row.raw_location = store_raw(target.blobs, item.raw)
     row.bodies_parsed = item.complete
     if item.complete:
         row.text_body = clean_text(parsed.text)

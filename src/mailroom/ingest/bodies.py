@@ -75,11 +75,10 @@ def inline_images(message: Message, blobs: BlobStore) -> dict[str, str]:
     Only when its HTML refers to one: the raw message is parsed again for them (their bytes
     are not kept apart from it). Empty when the raw message is gone (retention)."""
     html = message.html_body or ""
-    if "cid:" not in html.lower() or message.raw_sha256 is None:
+    if "cid:" not in html.lower():
         return {}
-    if not blobs.exists(message.raw_sha256):
-        return {}
-    return inline_sources(parse_message(blobs.get(message.raw_sha256)).attachments)
+    raw = blobs.stored_raw(message.raw_sha256, message.raw_location)
+    return {} if raw is None else inline_sources(parse_message(raw).attachments)
 
 
 def ensure_bodies(
@@ -101,9 +100,9 @@ def ensure_bodies(
     if getattr(claimed, "rowcount", 1) == 0:
         session.refresh(message)  # another session filled it
         return message
-    if message.raw_sha256 is not None and blobs.exists(message.raw_sha256):
-        parsed = parse_message(blobs.get(message.raw_sha256))
-        store_bodies(session, blobs=blobs, message=message, parsed=parsed)
+    raw = blobs.stored_raw(message.raw_sha256, message.raw_location)
+    if raw is not None:
+        store_bodies(session, blobs=blobs, message=message, parsed=parse_message(raw))
     # else: nothing to parse from (retention removed the blob): nothing more to show
     message.bodies_parsed = True
     session.flush()
@@ -141,9 +140,9 @@ def fill_bodies(
     for message in session.scalars(
         select(Message).where(Message.id.in_(sorted(claimed))).order_by(Message.id)
     ):
-        if message.raw_sha256 is not None and blobs.exists(message.raw_sha256):
-            parsed = parse_message(blobs.get(message.raw_sha256))
-            store_bodies(session, blobs=blobs, message=message, parsed=parsed)
+        raw = blobs.stored_raw(message.raw_sha256, message.raw_location)
+        if raw is not None:
+            store_bodies(session, blobs=blobs, message=message, parsed=parse_message(raw))
         message.bodies_parsed = True  # the identity map may hold the row from before
     session.flush()
     return len(picked)

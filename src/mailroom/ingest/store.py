@@ -104,6 +104,7 @@ def message_row(
         "html_body": "",
         "size": raw.size,
         "raw_sha256": None,
+        "raw_location": None,
         "parse_error": clean_text(parsed.parse_error) if parsed.parse_error else None,
         "bodies_parsed": bodies_parsed,
     }
@@ -125,11 +126,14 @@ def thread_input(row: dict[str, Any]) -> ThreadInput:
     )
 
 
-def store_raw(blobs: BlobStore, raw: RawMessage) -> str:
-    """Store a fetched message's bytes: a staged copy is kept as it is, never rewritten."""
-    if raw.staged is not None and blobs.keep(raw.staged.sha256):
-        return raw.staged.sha256
-    return blobs.put(raw.load())
+def store_raw(blobs: BlobStore, raw: RawMessage) -> tuple[str, str | None]:
+    """Store a fetched message's bytes: its SHA-256 and, when the fetch worker staged it in
+    a pack (kept as it is, never rewritten), its `raw_location` (mail.packs)."""
+    if raw.staged is not None:
+        where = blobs.keep(raw.staged.sha256)
+        if where is not None:
+            return raw.staged.sha256, where
+    return blobs.put(raw.load()), None
 
 
 def content_rows(
@@ -209,7 +213,7 @@ class Segment:
                 bodies_parsed=item.complete or not logged,
             )
             if logged or item.parsed.parse_error:
-                row["raw_sha256"] = store_raw(self.blobs, item.raw)
+                row["raw_sha256"], row["raw_location"] = store_raw(self.blobs, item.raw)
             if logged and item.complete:
                 row["text_body"] = clean_text(item.parsed.text)
                 row["html_body"] = clean_text(item.parsed.html)

@@ -15,12 +15,14 @@ release the GIL, so the writes overlap the batch's parsing and inserts), and lea
 only after that, so the invariant above holds.
 
 Staging (the fetch worker, sync/fetch_worker.py): another process fetches, hashes and
-writes raw messages whole under `root/.staging/AREA/<batch>-<sha256>` (`stage_blobs`)
-before the ingesting process decides which to keep. The batch `adopt`s them: `put_raw` of
-a staged message costs no hashing or writing, and leaving the block moves each kept one
-into place with one rename and deletes the rest, so a skipped message (a confidential
-subject, a blocked sender) leaves no raw copy behind. An area left by a killed process is
-swept by the next worker (`sweep_staging`).
+writes a batch's raw messages into one pack file under `root/.staging/AREA/`
+(mail.packs.stage_pack) before the ingesting process decides which to keep. The batch
+`adopt`s them: `keep` of a staged message costs no hashing or writing and gives its
+`raw_location`, and leaving the block moves each pack keeping anything into
+`root/packs/` with one rename, the bytes of the messages it did not keep released first,
+so a skipped message (a confidential subject, a blocked sender) leaves no raw copy
+behind. An area left by a killed process is swept by the next worker (`sweep_staging`).
+Read a message's raw bytes with `read_raw(raw_sha256, raw_location)`: packed or loose.
 
 Every folder is made 0700 and every file 0600, whatever the umask (config.make_private_dir,
 config.open_private): the store holds whole mailboxes.
@@ -38,8 +40,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
-from mailroom.config import make_private_dir, open_private, write_private
+from mailroom.config import make_private_dir, open_private
 from mailroom.digits import is_number
+from mailroom.mail.packs import PACKS, is_packed_here, location, read_packed, release_ranges
 
 WRITERS = 2
 STAGING = ".staging"
@@ -53,29 +56,6 @@ def _writers() -> ThreadPoolExecutor:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="mailroom-blobs")
         return _pool
-
-
-def stage_blobs(area: Path, prefix: str, datas: Sequence[bytes], store: BlobStore) -> list[str]:
-    """Write each of `datas` whole as `area/<prefix><sha256>`; the digests, in order.
-
-    Runs in the fetch worker, which also makes the store folders the blobs will move to
-    (`store.ensure_folder`), so the ingesting process only renames. Each file is complete
-    once this returns, and only then does the ingesting process learn its name: a file
-    this call left half-written (the worker killed) is never adopted, only swept, so it is
-    written in place, with no temporary name and rename (a file system call per message,
-    bench/README.md). `prefix` is unique per call (the batch number): a name is written
-    once, the same message twice in a batch once."""
-    make_private_dir(area)
-    digests = []
-    written: set[str] = set()
-    for data in datas:
-        digest = hashlib.sha256(data).hexdigest()
-        if digest not in written:
-            written.add(digest)
-            write_private(os.path.join(area, prefix + digest), data)
-            store.ensure_folder(digest)
-        digests.append(digest)
-    return digests
 
 
 def sweep_staging(root: Path, *, keep: Path | None = None) -> None:
@@ -125,9 +105,9 @@ class BlobStore:
         self.write(digest, data)
         return digest
 
-    def keep(self, digest: str) -> bool:
+    def keep(self, digest: str) -> str | None:
         """Batches only (`BlobBatch.keep`): a plain store has nothing staged."""
-        return False
+        return None
 
     def write(self, digest: str, data: bytes) -> None:
         """Store `data` under `digest` (its SHA-256) unless that blob exists already."""
@@ -154,19 +134,29 @@ class BlobStore:
             self._dirs.add(folder)
         return folder
 
-    def promote(self, staged: str, digest: str) -> None:
-        """Move a whole staged file (see `stage_blobs`) into place as blob `digest`.
+    def promote_pack(self, staged: str) -> None:
+        """Move a staged pack (mail.packs) into `root/packs/`, under the same name."""
+        folder = os.path.join(self.root, PACKS)
+        if folder not in self._dirs:
+            make_private_dir(folder)
+            self._dirs.add(folder)
+        os.replace(staged, os.path.join(folder, os.path.basename(staged)))
 
-        One rename: the worker made the directory, and a blob already there is replaced by
-        the same bytes."""
-        path = self.path_for(digest)
-        try:
-            os.replace(staged, path)
-        except FileNotFoundError:
-            if not os.path.exists(staged):
-                raise
-            self.ensure_folder(digest)
-            os.replace(staged, path)
+    def read_raw(self, digest: str, where: str | None) -> bytes:
+        """A message's raw bytes: from its pack when its row has a `raw_location`, else the
+        loose blob `digest`."""
+        return read_packed(self.root, where, digest) if where else self.get(digest)
+
+    def has_raw(self, digest: str, where: str | None) -> bool:
+        """Whether a message's raw bytes are in the store (see `read_raw`)."""
+        return is_packed_here(self.root, where) if where else self.exists(digest)
+
+    def stored_raw(self, digest: str | None, where: str | None) -> bytes | None:
+        """A stored message row's raw bytes (its `raw_sha256`, `raw_location`), or None
+        when it has none or they are gone."""
+        if not digest or not self.has_raw(digest, where):
+            return None
+        return self.read_raw(digest, where)
 
     def get(self, digest: str) -> bytes:
         try:
@@ -194,7 +184,8 @@ class BlobBatch(BlobStore):
         self._store = store
         self._pending: dict[str, Future[None]] = {}
         self._hashes: Future[dict[int, str]] | None = None
-        self._staged: dict[str, str] = {}  # digest → staged path, until promoted or dropped
+        # digest → (staged pack, offset, size), until its pack is promoted or dropped
+        self._staged: dict[str, tuple[str, int, int]] = {}
         self._keep: set[str] = set()
 
     def prehash(self, datas: Sequence[bytes]) -> None:
@@ -206,18 +197,21 @@ class BlobBatch(BlobStore):
             lambda: {id(data): hashlib.sha256(data).hexdigest() for data in datas}
         )
 
-    def adopt(self, staged: Iterable[tuple[str, str]]) -> None:
-        """Take over files the fetch worker staged, as (sha256, path) pairs (see the module
-        doc): each is moved into the store if `keep` asks for it, else deleted, when the
-        block ends."""
-        self._staged.update(staged)
+    def adopt(self, staged: Iterable[tuple[str, str, int, int]]) -> None:
+        """Take over messages the fetch worker staged, as (sha256, pack path, offset, size)
+        (see the module doc): each is kept in the store if `keep` asks for it, else
+        released, when the block ends."""
+        self._staged.update((digest, (path, offset, size)) for digest, path, offset, size in staged)
 
-    def keep(self, digest: str) -> bool:
-        """Store the adopted staged file of blob `digest`; False if none was adopted."""
-        if digest not in self._staged:
-            return False
+    def keep(self, digest: str) -> str | None:
+        """Store the adopted staged message `digest`: its `raw_location`, or None if none
+        was adopted."""
+        found = self._staged.get(digest)
+        if found is None:
+            return None
         self._keep.add(digest)
-        return True
+        path, offset, size = found
+        return location(os.path.basename(path), offset, size)
 
     def put(self, data: bytes) -> str:
         known = self._hashes.result() if self._hashes is not None else {}
@@ -229,7 +223,10 @@ class BlobBatch(BlobStore):
     def get(self, digest: str) -> bytes:
         self.wait(digest)
         if digest in self._staged and not self._store.exists(digest):
-            return Path(self._staged[digest]).read_bytes()
+            path, offset, size = self._staged[digest]
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                return fh.read(size)
         return self._store.get(digest)
 
     def exists(self, digest: str) -> bool:
@@ -264,10 +261,16 @@ class BlobBatch(BlobStore):
         self._drop_staged(keep=self._keep)
 
     def _drop_staged(self, *, keep: set[str]) -> None:
-        """Promote the kept staged files into the store; delete the others."""
+        """Promote the staged packs keeping anything into the store, the bytes of what they
+        do not keep released; delete the others."""
         staged, self._staged = self._staged, {}
-        for digest, path in staged.items():
-            if digest in keep:
-                self._store.promote(path, digest)
-            else:
+        packs: dict[str, tuple[set[tuple[int, int]], set[tuple[int, int]]]] = {}
+        for digest, (path, offset, size) in staged.items():
+            kept, dropped = packs.setdefault(path, (set(), set()))
+            (kept if digest in keep else dropped).add((offset, size))
+        for path, (kept, dropped) in packs.items():
+            if not kept:
                 Path(path).unlink(missing_ok=True)
+                continue
+            release_ranges(path, sorted(dropped - kept))
+            self._store.promote_pack(path)

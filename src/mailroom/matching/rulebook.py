@@ -204,8 +204,9 @@ class TrialRow:
 
 
 def _stored_parse(message: Message, blobs: BlobStore | None) -> ParsedMessage:
-    if blobs is not None and message.raw_sha256 and blobs.exists(message.raw_sha256):
-        return parse_message(blobs.get(message.raw_sha256))
+    raw = None if blobs is None else blobs.stored_raw(message.raw_sha256, message.raw_location)
+    if raw is not None:
+        return parse_message(raw)
 
     def addrs(values: Sequence[str]) -> tuple[Address, ...]:
         return tuple(Address(a) for a in values)

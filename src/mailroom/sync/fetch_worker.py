@@ -1,7 +1,7 @@
 """Fetch, parse headers and stage blobs in worker processes while this one ingests.
 
 A large fetch (an initial sync, a backfill) spends its CPU on two sides: reading and
-parsing (the IMAP responses, the header block, SHA-256, writing each raw message to the
+parsing (the IMAP responses, the header block, SHA-256, writing the raw messages to the
 blob store) and storing (inserts, matching). In one process they share one GIL, and the
 database side pays for it at every SQLite step, which releases the GIL and must win it
 back from whichever thread is busy parsing: measured in isolation, a busy second thread
@@ -10,10 +10,11 @@ processes (fresh interpreters, `python -c`, so no fork of a process holding thre
 database connections, and none of the CLI imported) each open their own connection to
 the server and, for each batch the ingesting process asks of them, fetch it (BODY.PEEK[],
 read-only like every fetch), parse each header block with the same `parse_headers` the
-in-process path uses, and write each message whole into a staging area of the blob store
-(mail.blobs.stage_blobs). Back over a socket pair come only the UIDs, flags, sizes,
-digests and parses. The ingesting process adopts the staged files: those it keeps are
-renamed into the store before the batch commits, the skipped ones deleted.
+in-process path uses, and write the batch's messages into one pack file in a staging area
+of the blob store (mail.packs.stage_pack). Back over a socket pair come only the UIDs,
+flags, sizes, digests, offsets and parses. The ingesting process adopts the staged pack:
+if it keeps any of its messages the pack is renamed into the store before the batch
+commits, the bytes of the others released (mail.blobs); else it is deleted.
 
 The protocol is request/response: batch i goes to worker i mod N, and the ingesting
 process keeps at most `depth` batches requested ahead and takes the answers in batch
@@ -57,8 +58,9 @@ from types import TracebackType
 from mailroom.config import make_private_dir
 from mailroom.connectors.base import Fetched, RawMessage, StagedCopy, Unreadable
 from mailroom.errors import MailroomError, NetworkError, ProtocolError
-from mailroom.mail.blobs import STAGING, BlobStore, stage_blobs, sweep_staging
+from mailroom.mail.blobs import STAGING, sweep_staging
 from mailroom.mail.message import ParsedMessage
+from mailroom.mail.packs import stage_pack
 from mailroom.mail.parse import parse_headers
 from mailroom.sync.source import SyncSource
 
@@ -114,7 +116,7 @@ class FetchWorker:
                 stdin=subprocess.DEVNULL,
             )
         conn = Connection(mine.detach())
-        conn.send((self._reopen, self.folder, str(self.area), str(self._blob_root)))
+        conn.send((self._reopen, self.folder, str(self.area)))
         return conn, process
 
     def __exit__(
@@ -175,10 +177,10 @@ class FetchWorker:
             raise payload
         if number != index:  # pragma: no cover - the protocol is strictly in order
             raise ProtocolError(f"fetch worker answered batch {number}, expected {index}")
-        found, unreadable = payload
+        name, found, unreadable = payload
+        path = os.path.join(self.area, name)
         raws, parses = [], []
-        for uid, uidvalidity, flags, internaldate, size, digest, name, parsed in found:
-            path = os.path.join(self.area, name)
+        for uid, uidvalidity, flags, internaldate, size, digest, offset, parsed in found:
             raws.append(
                 RawMessage(
                     folder=self.folder,
@@ -187,7 +189,7 @@ class FetchWorker:
                     data=b"",
                     flags=flags,
                     internaldate=internaldate,
-                    staged=StagedCopy(path=path, sha256=digest, size=size),
+                    staged=StagedCopy(path=path, sha256=digest, size=size, offset=offset),
                 )
             )
             parses.append(parsed)
@@ -210,16 +212,15 @@ def main() -> None:
     logging.disable(logging.CRITICAL)  # errors go back to the ingesting process, which logs
     conn = Connection(int(sys.argv[1]))
     try:
-        reopen, folder, area, store_root = conn.recv()
+        reopen, folder, area = conn.recv()
     except (EOFError, OSError):
         return
-    _serve(conn, reopen, folder, area, store_root)
+    _serve(conn, reopen, folder, area)
 
 
-def _serve(conn: Connection, reopen: Reopen, folder: str, area: str, store_root: str) -> None:
+def _serve(conn: Connection, reopen: Reopen, folder: str, area: str) -> None:
     """Answer batch requests in order until told to stop."""
     source: SyncSource | None = None
-    store = BlobStore(Path(store_root))
     try:
         source = reopen()
         while True:
@@ -229,25 +230,24 @@ def _serve(conn: Connection, reopen: Reopen, folder: str, area: str, store_root:
             number, uids = request
             got = source.fetch_uids(folder, uids)
             raws = got.messages
-            prefix = f"{number}-"
-            digests = stage_blobs(Path(area), prefix, [r.data for r in raws], store)
+            name, staged = stage_pack(Path(area), [r.data for r in raws])
             payload = [
                 (
                     r.uid,
                     r.uidvalidity,
                     r.flags,
                     r.internaldate,
-                    r.size,
+                    size,
                     digest,
-                    prefix + digest,
+                    offset,
                     parse_headers(r.data),
                 )
-                for r, digest in zip(raws, digests, strict=True)
+                for r, (digest, offset, size) in zip(raws, staged, strict=True)
             ]
             del raws
             unreadable = [(u.uid, u.reason) for u in got.unreadable]
             del got
-            answer = ("ok", number, (payload, unreadable))
+            answer = ("ok", number, (name, payload, unreadable))
             conn.send_bytes(pickle.dumps(answer, pickle.HIGHEST_PROTOCOL))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return  # the ingesting process is gone or stopping

@@ -138,7 +138,8 @@ def test_unparseable_mail_is_stored_raw_never_dropped(any_app: App) -> None:
     assert report.messages == 1
     with any_app.sessions() as session:
         message = session.scalars(select(Message)).one()
-        assert message.raw_sha256 and any_app.blobs.exists(message.raw_sha256)
+        assert message.raw_sha256
+        assert any_app.blobs.has_raw(message.raw_sha256, message.raw_location)
 
 
 def test_timeline_is_newest_first_with_both_directions(any_app: App) -> None:

@@ -23,6 +23,7 @@ from mailroom.db.engine import transaction
 from mailroom.db.matching_models import MessageSkip
 from mailroom.db.models import Message, MessageCopy, MessageLink, Record
 from mailroom.errors import NetworkError
+from mailroom.ingest.bodies import ensure_bodies
 from mailroom.mail.blobs import STAGING
 from mailroom.mailboxes.store import add_mailbox
 from mailroom.sync.context import ProgressEvent
@@ -173,14 +174,27 @@ def test_the_worker_stores_exactly_what_the_in_process_sync_stores(
     assert db_ids(any_app, worker, "INBOX") == server_ids(dovecot, login, "INBOX")
     # The raw bytes of every logged message are in the store, byte for byte; a skipped
     # message left no raw copy behind, and nothing is left in the staging area.
-    on_disk = {p.name for p in any_app.blobs.root.rglob("*") if p.is_file()}
+    files = [p for p in any_app.blobs.root.rglob("*") if p.is_file()]
+    on_disk = b"".join(p.read_bytes() for p in files)
+    with any_app.sessions() as session:  # company Two's rows: those the worker staged
+        rows = session.execute(select(Message.raw_sha256, Message.raw_location))
+        places = {digest: where for digest, where in rows if where is not None}
     for raw in mail:
         digest = hashlib.sha256(imap_bytes(raw)).hexdigest()
         keep = b"Confidential" not in raw and b"List-Id" not in raw
-        assert (digest in on_disk) == keep
+        assert (imap_bytes(raw) in on_disk) == keep
         if keep:
-            assert any_app.blobs.get(digest) == imap_bytes(raw)
+            assert digest in places, "staged by the worker: kept in its pack"
+            assert any_app.blobs.read_raw(digest, places[digest]) == imap_bytes(raw)
     assert staging_left(any_app) == []
+    with any_app.sessions() as session:  # bodies are parsed later, from the pack
+        packed = select(Message).where(
+            Message.raw_location.is_not(None), Message.subject == "Order 1"
+        )
+        message = session.scalars(packed).one()
+        assert not message.bodies_parsed
+        ensure_bodies(session, message, any_app.blobs, commit=True)
+        assert message.bodies_parsed and message.text_body
 
 
 def test_a_cut_in_a_worker_fetch_commits_what_came_before_and_loses_nothing(
@@ -202,8 +216,8 @@ def test_a_cut_in_a_worker_fetch_commits_what_came_before_and_loses_nothing(
     assert_db_matches_server(sqlite_app, dovecot, login, box, ("INBOX",))
     expected = {imap_bytes(raw) for raw in sent}
     with sqlite_app.sessions() as session:
-        for digest in session.scalars(select(Message.raw_sha256)):
-            assert digest is not None and sqlite_app.blobs.get(digest) in expected
+        for digest, where in session.execute(select(Message.raw_sha256, Message.raw_location)):
+            assert digest is not None and sqlite_app.blobs.read_raw(digest, where) in expected
     assert staging_left(sqlite_app) == []
 
 
@@ -319,8 +333,8 @@ def test_sigkill_during_worker_fetches_then_rerun_equals_the_server(
     assert_db_matches_server(sqlite_app, dovecot, login, box, ("INBOX",))
     assert staging_left(sqlite_app) == [], "the areas of the killed syncs were swept"
     with sqlite_app.sessions() as session:
-        for digest in session.scalars(select(Message.raw_sha256)):
-            assert digest is not None and sqlite_app.blobs.exists(digest)
+        for digest, where in session.execute(select(Message.raw_sha256, Message.raw_location)):
+            assert digest is not None and sqlite_app.blobs.read_raw(digest, where)
 
 
 def test_worker_fetches_commit_larger_batches_unless_the_caller_chose_a_size(

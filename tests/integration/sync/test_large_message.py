@@ -50,7 +50,7 @@ def test_a_25_mb_attachment_message_is_stored_whole_in_bounded_memory(
     with sqlite_app.sessions() as session:
         message = session.scalar(select(Message).where(Message.subject == "Drawings"))
         assert message is not None and message.raw_sha256 is not None
-        raw = sqlite_app.blobs.get(message.raw_sha256)
+        raw = sqlite_app.blobs.read_raw(message.raw_sha256, message.raw_location)
         assert len(raw) >= len(big) and hashlib.sha256(raw).hexdigest() == message.raw_sha256
         ensure_bodies(session, message, sqlite_app.blobs, commit=True)
         stored = session.scalars(

@@ -1,5 +1,5 @@
-"""The blob store: its layout (and the older one it still reads), and staged blobs that a
-batch keeps or drops (mail/blobs.py)."""
+"""The blob store: its layout (and the older one it still reads), and the staged packs
+whose messages a batch keeps or drops (mail/blobs.py, mail/packs.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mailroom.mail.blobs import STAGING, BlobStore, stage_blobs, sweep_staging
+from mailroom.mail.blobs import STAGING, BlobStore, sweep_staging
+from mailroom.mail.packs import PACKS, stage_pack
 
 
 def test_blobs_live_one_folder_deep_and_the_older_two_level_layout_is_still_read(
@@ -31,34 +32,47 @@ def test_blobs_live_one_folder_deep_and_the_older_two_level_layout_is_still_read
     assert not store.path_for(old_digest).exists(), "an old blob is not written twice"
 
 
-def staged(tmp_path: Path, *datas: bytes) -> tuple[BlobStore, list[tuple[str, str]]]:
+def staged(tmp_path: Path, *datas: bytes) -> tuple[BlobStore, list[tuple[str, str, int, int]]]:
     store = BlobStore(tmp_path / "blobs")
     area = store.root / STAGING / f"{os.getpid()}-test"
-    digests = stage_blobs(area, "0-", list(datas), store)
-    return store, [(d, str(area / f"0-{d}")) for d in digests]
+    name, entries = stage_pack(area, list(datas))
+    return store, [(d, str(area / name), offset, size) for d, offset, size in entries]
 
 
-def test_a_batch_moves_the_staged_blobs_it_keeps_into_place_and_deletes_the_rest(
+def test_a_batch_keeps_the_staged_messages_it_stores_in_a_pack_and_releases_the_rest(
     tmp_path: Path,
 ) -> None:
-    store, files = staged(tmp_path, b"kept", b"skipped")
-    (kept, kept_path), (dropped, dropped_path) = files
+    store, entries = staged(tmp_path, b"kept " * 1000, b"skipped " * 1000)
+    (kept, pack, _, _), (dropped, _, offset, size) = entries
     with store.batch() as batch:
-        batch.adopt(files)
-        assert batch.keep(kept) and not batch.keep("f" * 64)
-    assert store.get(kept) == b"kept"
+        batch.adopt(entries)
+        where = batch.keep(kept)
+        assert where is not None and batch.keep("f" * 64) is None
+    assert store.read_raw(kept, where) == b"kept " * 1000
+    assert store.stored_raw(kept, where) == b"kept " * 1000
+    assert not Path(pack).exists(), "the pack moved into the store"
+    stored = store.root / PACKS / Path(pack).name
+    assert stored.read_bytes()[offset : offset + size] == bytes(size), "the skipped bytes"
+    assert stored.stat().st_mode & 0o777 == 0o600
     assert not store.exists(dropped)
-    assert not Path(kept_path).exists() and not Path(dropped_path).exists()
 
 
-def test_a_failed_batch_deletes_every_staged_blob_and_stores_none(tmp_path: Path) -> None:
-    store, files = staged(tmp_path, b"one", b"two")
+def test_a_pack_keeping_nothing_is_deleted_not_stored(tmp_path: Path) -> None:
+    store, entries = staged(tmp_path, b"one", b"two")
+    with store.batch() as batch:
+        batch.adopt(entries)
+    assert not Path(entries[0][1]).exists()
+    assert not (store.root / PACKS).exists() or not any((store.root / PACKS).iterdir())
+
+
+def test_a_failed_batch_deletes_every_staged_pack_and_stores_none(tmp_path: Path) -> None:
+    store, entries = staged(tmp_path, b"one", b"two")
     with pytest.raises(RuntimeError), store.batch() as batch:
-        batch.adopt(files)
-        batch.keep(files[0][0])
+        batch.adopt(entries)
+        batch.keep(entries[0][0])
         raise RuntimeError("the batch failed")
-    assert not any(store.exists(digest) for digest, _ in files)
-    assert not any(Path(path).exists() for _, path in files)
+    assert not Path(entries[0][1]).exists()
+    assert not (store.root / PACKS).exists() or not any((store.root / PACKS).iterdir())
 
 
 def test_staging_areas_of_dead_processes_are_swept_and_live_ones_kept(tmp_path: Path) -> None:
@@ -70,21 +84,20 @@ def test_staging_areas_of_dead_processes_are_swept_and_live_ones_kept(tmp_path: 
         "dead": tmp_path / STAGING / f"{gone.pid}-b",
     }
     for area in areas.values():
-        stage_blobs(area, "0-", [b"x"], store)
+        stage_pack(area, [b"x"])
     sweep_staging(store.root)
     assert areas["live"].exists() and not areas["dead"].exists()
 
 
-def test_staging_writes_each_message_whole_once_and_private(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path / "blobs")
-    area = store.root / STAGING / f"{os.getpid()}-test"
+def test_staging_writes_a_batch_as_one_private_pack_each_message_once(tmp_path: Path) -> None:
+    area = tmp_path / STAGING / f"{os.getpid()}-test"
     datas = [b"same", b"other" * 100_000, b"same"]
-    digests = stage_blobs(area, "7-", datas, store)
-    assert digests == [hashlib.sha256(d).hexdigest() for d in datas]
-    files = sorted(area.iterdir())
-    assert sorted(f.name for f in files) == sorted(f"7-{d}" for d in set(digests))
-    for digest, data in zip(digests, datas, strict=True):
-        path = area / f"7-{digest}"
-        assert path.read_bytes() == data
-        assert path.stat().st_mode & 0o777 == 0o600
-    assert all((store.root / d[:2]).is_dir() for d in digests), "the store folders are made"
+    name, entries = stage_pack(area, datas)
+    assert [digest for digest, _, _ in entries] == [hashlib.sha256(d).hexdigest() for d in datas]
+    assert entries[0] == entries[2], "a message twice in the batch is written once"
+    assert [f.name for f in area.iterdir()] == [name]
+    pack = (area / name).read_bytes()
+    assert len(pack) == 4 + 500_000
+    for (_, offset, size), data in zip(entries, datas, strict=True):
+        assert pack[offset : offset + size] == data
+    assert (area / name).stat().st_mode & 0o777 == 0o600

@@ -3,7 +3,8 @@
     .venv/bin/python bench/spy_shares.py /tmp/spy.txt [--top 40] [--under sync_mailbox]
 
 For each process of the recording (py-spy `--subprocesses` puts `process PID:"cmd"`
-frames at the root of each stack, a child's under its parent's): its samples, and the functions with the largest inclusive share
+frames at the root of each stack, a child's under its parent's): its samples, and the
+functions with the largest inclusive share
 of them (a function counted once per stack, however deep it recurs). `--under NAME`: only
 the stacks passing through a function named NAME, shares of those. Idle samples are not
 recorded by py-spy unless `--idle`, so a share is of the time the process was running.

@@ -30,6 +30,7 @@ from mailroom.connectors.base import (
     RawMessage,
     size_batches,
 )
+from mailroom.db.checkpoints import background_checkpoints
 from mailroom.db.engine import transaction
 from mailroom.db.models import FolderState, Mailbox
 from mailroom.errors import ProtocolError
@@ -461,6 +462,8 @@ def _fetched(
     from mailroom.sync.prefetch import Prefetcher
 
     if reopen is not None:
+        # a big fetch: SQLite's checkpoints leave the ingesting thread (db/checkpoints.py)
+        stack.enter_context(background_checkpoints(ctx.app.engine))
         reopen = fresh_reopen(ctx.app, ctx.mailbox_id, reopen)
         worker = FetchWorker(
             reopen,

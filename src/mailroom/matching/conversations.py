@@ -275,9 +275,11 @@ def assign_conversations(
     inputs: Sequence[ThreadInput],
     internal: Callable[[str], bool] = lambda _address: False,
 ) -> frozenset[str]:
-    """Put newly stored messages (already in `messages`, so the subject fallback sees the
-    batch too) into conversations: join, create or merge them. `internal` tells the
-    company's own addresses (matching.directory). Idempotent.
+    """Put newly stored messages into conversations: join, create or merge them. `inputs`
+    describe the messages as stored in `messages`: the subject fallback takes the batch's
+    own from them and skips their rows when it reads the others back (whether or not they
+    are inserted yet). `internal` tells the company's own addresses (matching.directory).
+    Idempotent.
 
     Returns the identities whose conversation is new and made of this batch's messages
     only (no id in it had a node before, none is another stored message): no other

@@ -203,8 +203,8 @@ def replay(args: argparse.Namespace) -> None:
         load_after = os.getloadavg()
         count = len(batches) * args.repeat
         print(
-            f"{args.messages} messages, {count} batches ({args.repeat} passes); load {load[0]:.2f} {load[1]:.2f} "
-            f"before, {load_after[0]:.2f} {load_after[1]:.2f} after"
+            f"{args.messages} messages, {count} batches ({args.repeat} passes); load "
+            f"{load[0]:.2f} {load[1]:.2f} before, {load_after[0]:.2f} {load_after[1]:.2f} after"
         )
         for side in sides:
             ms = sorted(side.per_batch)

@@ -37,6 +37,7 @@ from sqlalchemy import (
     case,
     cast,
     delete,
+    insert,
     select,
     text,
     update,
@@ -47,7 +48,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from mailroom.app import App
-from mailroom.db.bulk import insert_rows, insert_with_ids
+from mailroom.db.bulk import insert_rows
 from mailroom.db.engine import transaction
 from mailroom.db.models import Conversation, ConversationNode, Message
 from mailroom.db.times import as_utc
@@ -355,8 +356,11 @@ def _labels(session: Session, company_id: int, groups: Sequence[set[int]]) -> li
         labels.append(keep)
     fresh = sum(label is None for label in labels)
     if fresh:
-        rows = [{"company_id": company_id}] * fresh
-        ids = iter(sorted(insert_with_ids(session, _table(Conversation), rows, key="company_id")))
+        table = _table(Conversation)
+        created = session.execute(
+            insert(table).returning(table.c.id), [{"company_id": company_id}] * fresh
+        )
+        ids = iter(sorted(created.scalars()))
         labels = [next(ids) if label is None else label for label in labels]
     for chunk in _chunks(sorted(moves)):  # groups are disjoint: no move targets a mover
         target = case(*((ConversationNode.conversation_id == o, moves[o]) for o in chunk))

@@ -22,16 +22,33 @@ time (the result does not depend on the order, so chunks may come in any order).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Table, and_, case, delete, insert, select, text, update
+from sqlalchemy import (
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from mailroom.app import App
+from mailroom.db.bulk import insert_rows
 from mailroom.db.engine import transaction
 from mailroom.db.models import Conversation, ConversationNode, Message
 from mailroom.db.times import as_utc
@@ -105,40 +122,83 @@ class _Stored:
     participants: frozenset[str]
 
 
+_M = Message.__table__.c
+
+
+def _candidates_query(dialect: str) -> Select[Any]:
+    """The stored messages of some subject keys within a window: Core, not the ORM (its row
+    loading was a third of the work), and the JSON lists as their text. SQLite, without
+    ANALYZE's statistics, takes the date index for it (every message of the two months
+    around the batch, each row read to test its subject) rather than the subject key's (a
+    row or two a key); `+date_utc` keeps the date terms off any index there."""
+    date: ColumnElement[datetime] = _M.date_utc
+    if dialect == "sqlite":
+        date = UnaryExpression(date, operator=custom_op("+"), type_=_M.date_utc.type)
+    return select(
+        _M.subject_key,
+        _M.identity,
+        _M.in_reply_to,
+        cast(_M.references, Text),
+        _M.date_utc,
+        _M.from_address,
+        cast(_M.to_addresses, Text),
+        cast(_M.cc_addresses, Text),
+    ).where(
+        _M.company_id == bindparam("company"),
+        _M.subject_key.in_(bindparam("keys", expanding=True)),
+        date >= bindparam("first"),
+        date <= bindparam("last"),
+    )
+
+
+_CANDIDATES = {name: _candidates_query(name) for name in ("sqlite", "postgresql")}
+_N = ConversationNode.__table__.c
+_NODES = select(_N.identity, _N.conversation_id).where(
+    _N.company_id == bindparam("company"), _N.identity.in_(bindparam("ids", expanding=True))
+)
+
+
 def _subject_candidates(
     session: Session, company_id: int, inputs: Sequence[ThreadInput]
 ) -> dict[str, list[_Stored]]:
-    """subject key → stored messages with it, dated within the batch's window."""
-    dated = [(i.subject_key, as_utc(i.date)) for i in inputs if i.subject_key and i.date]
-    if not dated:
-        return {}
-    keys = sorted({k for k, _ in dated})
-    first = min(d for _, d in dated if d) - WINDOW
-    last = max(d for _, d in dated if d) + WINDOW
+    """subject key → the messages with it, dated within the batch's window, that share a
+    person with one of the batch's messages of that key (no other can join one: the
+    subject rule needs a shared person). The batch's own are taken from `inputs`; only the
+    others are read back, as raw text, and decoded no further than the people needed."""
     found: dict[str, list[_Stored]] = {}
-    for chunk in _chunks(keys):
-        rows = session.execute(
-            select(
-                Message.subject_key,
-                Message.identity,
-                Message.in_reply_to,
-                Message.references,
-                Message.date_utc,
-                Message.from_address,
-                Message.to_addresses,
-                Message.cc_addresses,
-            ).where(
-                Message.company_id == company_id,
-                Message.subject_key.in_(list(chunk)),
-                Message.date_utc >= first,
-                Message.date_utc <= last,
-            )
-        )
+    wanted: dict[str, set[str]] = {}  # subject key → the people of the batch's with it
+    for item in inputs:
+        date = as_utc(item.date)
+        if item.subject_key and date is not None:
+            mine = _Stored(item.identity, bool(item.refs), date, item.participants)
+            found.setdefault(item.subject_key, []).append(mine)
+            wanted.setdefault(item.subject_key, set()).update(item.participants)
+    if not found:
+        return {}
+    dates = [other.date for stored in found.values() for other in stored]
+    window = {"first": min(dates) - WINDOW, "last": max(dates) + WINDOW}
+    batch = {item.identity for item in inputs}
+    for chunk in _chunks(sorted(wanted)):
+        query = _CANDIDATES[session.get_bind().dialect.name]
+        rows = session.execute(query, {"company": company_id, "keys": list(chunk), **window})
         for key, identity, parent, refs, date, sender, to, cc in rows:
-            people = frozenset(a.lower() for a in (sender, *(to or ()), *(cc or ())) if a)
-            stored = _Stored(identity, bool(parent or refs), as_utc(date) or first, people)
-            found.setdefault(key or "", []).append(stored)
+            if identity in batch:
+                continue
+            people = [a.lower() for a in (sender, *_list(to), *_list(cc)) if a]
+            if wanted[key].isdisjoint(people):
+                continue
+            has_refs = bool(parent) or bool(_list(refs))
+            stored = _Stored(identity, has_refs, as_utc(date) or window["first"], frozenset(people))
+            found[key].append(stored)
     return found
+
+
+def _list(value: str | None) -> list[str]:
+    """A JSON list column read as text (`[]` and `null` without parsing)."""
+    if value is None or value in ("[]", "null"):
+        return []
+    decoded: list[str] | None = json.loads(value)
+    return decoded or []
 
 
 class _SubjectIndex:
@@ -216,9 +276,11 @@ def assign_conversations(
     inputs: Sequence[ThreadInput],
     internal: Callable[[str], bool] = lambda _address: False,
 ) -> frozenset[str]:
-    """Put newly stored messages (already in `messages`, so the subject fallback sees the
-    batch too) into conversations: join, create or merge them. `internal` tells the
-    company's own addresses (matching.directory). Idempotent.
+    """Put newly stored messages into conversations: join, create or merge them. `inputs`
+    describe the messages as stored in `messages`: the subject fallback takes the batch's
+    own from them and skips their rows when it reads the others back (whether or not they
+    are inserted yet). `internal` tells the company's own addresses (matching.directory).
+    Idempotent.
 
     Returns the identities whose conversation is new and made of this batch's messages
     only (no id in it had a node before, none is another stored message): no other
@@ -235,12 +297,7 @@ def assign_conversations(
     ids = sorted(uf.parent)
     existing: dict[str, int] = {}
     for chunk in _chunks(ids):
-        rows = session.execute(
-            select(ConversationNode.identity, ConversationNode.conversation_id).where(
-                ConversationNode.company_id == company_id,
-                ConversationNode.identity.in_(list(chunk)),
-            )
-        )
+        rows = session.execute(_NODES, {"company": company_id, "ids": list(chunk)})
         existing.update((identity, label) for identity, label in rows)
     # Ids already in one stored conversation are one group here too, even when nothing in
     # this batch connects them (a label node per conversation; ids have no control chars).
@@ -255,8 +312,7 @@ def assign_conversations(
         for m in ids_here
         if m not in existing
     ]
-    if new_nodes:
-        session.execute(insert(_table(ConversationNode)), new_nodes)
+    insert_rows(session, _table(ConversationNode), new_nodes)
     batch = {item.identity for item in inputs}
     return frozenset(
         m

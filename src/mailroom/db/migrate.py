@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The head revision of db/migrations/versions: a new migration changes it in the same commit.
-HEAD = "0026"
+HEAD = "0027"
 VERSION_TABLE = "alembic_version"
 
 

@@ -322,7 +322,7 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("company_id", "identity"),
         Index("ix_messages_company_date", "company_id", "date_utc"),
-        Index("ix_messages_company_subject_key", "company_id", "subject_key"),
+        Index("ix_messages_company_subject_date", "company_id", "subject_key", "date_utc"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))

@@ -43,9 +43,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import ColumnElement, Select
-from sqlalchemy.sql.elements import UnaryExpression
-from sqlalchemy.sql.operators import custom_op
+from sqlalchemy.sql import Select
 
 from mailroom.app import App
 from mailroom.db.bulk import insert_rows
@@ -125,15 +123,11 @@ class _Stored:
 _M = Message.__table__.c
 
 
-def _candidates_query(dialect: str) -> Select[Any]:
+def _candidates_query() -> Select[Any]:
     """The stored messages of some subject keys within a window: Core, not the ORM (its row
-    loading was a third of the work), and the JSON lists as their text. SQLite, without
-    ANALYZE's statistics, takes the date index for it (every message of the two months
-    around the batch, each row read to test its subject) rather than the subject key's (a
-    row or two a key); `+date_utc` keeps the date terms off any index there."""
-    date: ColumnElement[datetime] = _M.date_utc
-    if dialect == "sqlite":
-        date = UnaryExpression(date, operator=custom_op("+"), type_=_M.date_utc.type)
+    loading was a third of the work), and the JSON lists as their text. Served by the
+    (company_id, subject_key, date_utc) index (migration 0027): only the window's rows of
+    each key are read."""
     return select(
         _M.subject_key,
         _M.identity,
@@ -146,12 +140,12 @@ def _candidates_query(dialect: str) -> Select[Any]:
     ).where(
         _M.company_id == bindparam("company"),
         _M.subject_key.in_(bindparam("keys", expanding=True)),
-        date >= bindparam("first"),
-        date <= bindparam("last"),
+        _M.date_utc >= bindparam("first"),
+        _M.date_utc <= bindparam("last"),
     )
 
 
-_CANDIDATES = {name: _candidates_query(name) for name in ("sqlite", "postgresql")}
+_CANDIDATES = _candidates_query()
 _N = ConversationNode.__table__.c
 _NODES = select(_N.identity, _N.conversation_id).where(
     _N.company_id == bindparam("company"), _N.identity.in_(bindparam("ids", expanding=True))
@@ -179,8 +173,7 @@ def _subject_candidates(
     window = {"first": min(dates) - WINDOW, "last": max(dates) + WINDOW}
     batch = {item.identity for item in inputs}
     for chunk in _chunks(sorted(wanted)):
-        query = _CANDIDATES[session.get_bind().dialect.name]
-        rows = session.execute(query, {"company": company_id, "keys": list(chunk), **window})
+        rows = session.execute(_CANDIDATES, {"company": company_id, "keys": list(chunk), **window})
         for key, identity, parent, refs, date, sender, to, cc in rows:
             if identity in batch:
                 continue

@@ -17,11 +17,12 @@ server's share).
 
 The SQLite databases are generated (bench/gen_matching.py) under --work (default
 /tmp/mailroom-bench) and reused by later runs; PostgreSQL's are scratch databases made
-through --pg-admin and dropped at the end. Each measurement runs in a fresh process
-(`--measure`), so `--before DIR` (a checkout of older source, e.g. `git archive COMMIT src
-| tar -x -C DIR`) measures the old matcher on the same database in the same run. The rates
-go to bench/results/matching.json with the run's commit and package versions
-(bench/_meta.py).
+through --pg-admin and dropped at the end, unless --pg-keep names them by size and keeps
+them for the next run (a million records take minutes to write). Each measurement runs in
+a fresh process (`--measure`), so `--before DIR` (a checkout of older source, e.g. `git
+archive COMMIT src | tar -x -C DIR`) measures the old matcher on the same database in the
+same run. The rates go to bench/results/matching.json with the run's commit and package
+versions (bench/_meta.py).
 """
 
 from __future__ import annotations
@@ -141,6 +142,11 @@ def main() -> None:
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         help="a PostgreSQL URL allowed to create and drop a database",
     )
+    parser.add_argument(
+        "--pg-keep",
+        action="store_true",
+        help="keep PostgreSQL's databases (mailroom_bench_match_SIZE) and reuse them later",
+    )
     parser.add_argument("--before", type=Path, help="a directory holding older source: DIR/src")
     parser.add_argument("--measure", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -151,7 +157,7 @@ def main() -> None:
         return
 
     from _meta import write_result
-    from _pg import temporary_pg
+    from _pg import kept_pg, temporary_pg
     from gen_matching import generate, open_bench_app
 
     load = {"before": uptime()}
@@ -163,6 +169,8 @@ def main() -> None:
             drop: Callable[[], None] = lambda: None  # noqa: E731
             if db == "sqlite":
                 url = f"sqlite:///{work / 'mailroom.sqlite3'}"
+            elif args.pg_keep:
+                url = kept_pg(args.pg_admin, f"mailroom_bench_match_{size}")
             else:
                 url, drop = temporary_pg(args.pg_admin, f"match_{size}")
             try:

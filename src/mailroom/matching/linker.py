@@ -190,12 +190,14 @@ def plan_links(
     # The batch's addresses, and below its unknown addresses' domains, gathered by maps
     # and set operations that run below the interpreter: no Python loop per address.
     addresses = set(map(_second, chain.from_iterable(map(_participants, inputs))))
-    known = address_index.view(session, company_id=company_id)
-    hits = known.by_address(addresses)
-    unknown = [*addresses - hits.keys()]
-    splits = list(map(str.rpartition, unknown, repeat("@")))  # (local, "@", domain)
-    domain_keys = {d: index.domain_keys(d) for d in set(map(_third, splits))}  # per domain
-    domains = known.by_domain({d for ds in domain_keys.values() for d in ds})
+    # Looked up while the index's version check is on its way to the database and back;
+    # again only when its answer shows a change (address_index.checking).
+    with address_index.checking(session, company_id=company_id) as check:
+        looked = _look_up(check.guess, addresses)
+        known = check.view()
+        if known is not check.guess:
+            looked = _look_up(known, addresses)
+    hits, unknown, splits, domain_keys, domains = looked
     opportunities: dict[int, list[index.Opportunity]] = {}
     contacts: dict[int, int | None] = {}  # only asked when an opportunity may be open
     if opportunity_policy != "none" and known.any_opportunities():
@@ -286,6 +288,25 @@ def plan_links(
             if followed:
                 threads.setdefault(item.identity, []).extend(followed)
     return plans
+
+
+class _Looked(NamedTuple):
+    """A batch's addresses looked up in the index."""
+
+    hits: dict[str, tuple[index.AddressHit, ...]]  # the known addresses
+    unknown: list[str]
+    splits: list[tuple[str, str, str]]  # each unknown address's str.rpartition("@")
+    domain_keys: dict[str, tuple[str, ...]]  # their domains → the keys to look up
+    domains: dict[str, list[int]]  # key → the accounts holding it
+
+
+def _look_up(known: address_index.IndexView, addresses: set[str]) -> _Looked:
+    hits = known.by_address(addresses)
+    unknown = [*addresses - hits.keys()]
+    splits = list(map(str.rpartition, unknown, repeat("@")))  # (local, "@", domain)
+    domain_keys = {d: index.domain_keys(d) for d in set(map(_third, splits))}  # per domain
+    domains = known.by_domain({d for ds in domain_keys.values() for d in ds})
+    return _Looked(hits, unknown, splits, domain_keys, domains)
 
 
 _FOLLOWED = frozenset(index.THREAD_TYPES)

@@ -20,6 +20,11 @@ therefore also remembers which transactions were in progress when it read the ne
 (decision 0035). A transaction that began after that read draws ids above it, so nothing
 else can be missed. SQLite's writers take turns: ids commit in order there.
 
+On PostgreSQL that one question is a round trip to the server's process, which on a busy
+machine costs as much as matching a batch; `checking` sends it ahead (db.ask_ahead) and
+lets matching look up in the shared index as it stands while it travels, keeping those
+lookups only when the answer says `view` would have given the same index (decision 0036).
+
 Only committed changes enter the shared index: it is refreshed on a connection of its own.
 Changes the caller's own transaction has made and not yet committed (a rule that just
 created a lead from this batch) are read in the caller's session and laid over the shared

@@ -25,6 +25,19 @@ def temporary_pg(admin_url: str, label: str = "") -> tuple[str, Callable[[], Non
     return f"{base}/{name}", drop
 
 
+def kept_pg(admin_url: str, name: str) -> str:
+    """The SQLAlchemy URL (psycopg 3) of the database `name`, made empty if missing and
+    never dropped here (a bench reuses what it wrote before)."""
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        found = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        if found.fetchone() is None:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"{base}/{name}"
+
+
 @contextlib.contextmanager
 def scratch_pg(admin_url: str, label: str = "") -> Iterator[str]:
     """`temporary_pg` as a context: yields the URL, drops the database after."""

@@ -20,6 +20,11 @@ therefore also remembers which transactions were in progress when it read the ne
 (decision 0035). A transaction that began after that read draws ids above it, so nothing
 else can be missed. SQLite's writers take turns: ids commit in order there.
 
+On PostgreSQL that one question is a round trip to the server's process, which on a busy
+machine costs as much as matching a batch; `checking` sends it ahead (db.ask_ahead) and
+lets matching look up in the shared index as it stands while it travels, keeping those
+lookups only when the answer says `view` would have given the same index (decision 0036).
+
 Only committed changes enter the shared index: it is refreshed on a connection of its own.
 Changes the caller's own transaction has made and not yet committed (a rule that just
 created a lead from this batch) are read in the caller's session and laid over the shared
@@ -31,7 +36,8 @@ from __future__ import annotations
 import sys
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +54,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from mailroom.db import ask_ahead
 from mailroom.db.engine import READ_ONLY
 from mailroom.db.matching_models import RecordIndexChange
 from mailroom.db.models import Record, RecordDomain, RecordEmail
@@ -116,6 +123,7 @@ class _Index:
     table as last built, the addresses changed since laid over it (() where removed)."""
 
     version: int = -1  # -1: never loaded
+    generation: int = 0  # counts the refreshes: lookups made at one generation agree
     running: frozenset[int] = frozenset()  # transactions in progress when `version` was read
     table: AddressTable = field(default_factory=lambda: AddressTable(()))
     addresses: dict[str, tuple[AddressHit, ...]] = field(default_factory=dict)  # over `table`
@@ -165,6 +173,26 @@ def _position(conn: Connection, company_id: int) -> _Position:
         return _Position(int(conn.execute(_LATEST, {"company_id": company_id}).scalar() or 0))
     newest, snapshot, own, own_changes = conn.execute(_LATEST_PG, {"company_id": company_id}).one()
     return _Position(int(newest or 0), _running(str(snapshot)), own, bool(own_changes))
+
+
+# `_LATEST_PG` as text for libpq (db.ask_ahead), answered as text.
+_LATEST_PG_SQL = b"""SELECT max(id), pg_current_snapshot()::text,
+ pg_current_xact_id_if_assigned()::text::bigint,
+ EXISTS (SELECT FROM record_index_changes mine WHERE mine.company_id = $1::integer
+  AND mine.xact = pg_current_xact_id_if_assigned()::text::bigint)
+FROM record_index_changes WHERE company_id = $1::integer"""
+
+
+def _position_of(row: tuple[bytes | None, ...] | None) -> _Position:
+    """The position in `_LATEST_PG_SQL`'s text answer (an aggregate: always one row)."""
+    assert row is not None
+    newest, snapshot, own, own_changes = row
+    return _Position(
+        int(newest or 0),
+        _running((snapshot or b"::").decode()),
+        None if own is None else int(own),
+        own_changes == b"t",
+    )
 
 
 def _hit(record_id: int, rtype: str, field_name: str, account_id: int | None) -> AddressHit:
@@ -319,6 +347,7 @@ def _refresh(engine: Engine, company_id: int, index: _Index) -> None:
             parents = _read_opportunities(conn, company_id, keys.parents)
             _apply(index.opportunities, keys.parents, parents)
         index.version, index.running = newest, position.running
+        index.generation += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,6 +425,12 @@ def view(session: Session, *, company_id: int) -> IndexView:
     assert isinstance(engine, Engine)
     index = _index_of(engine, company_id)
     position = _position(session.connection(), company_id)
+    return _view_at(session, engine, company_id, index, position)
+
+
+def _view_at(
+    session: Session, engine: Engine, company_id: int, index: _Index, position: _Position
+) -> IndexView:
     mine = position.newest
     with index.lock:
         if mine > index.version or position.ended(index.running):
@@ -422,3 +457,71 @@ def view(session: Session, *, company_id: int) -> IndexView:
     own_domains.update({d: () for d in keys.domains - own_domains.keys()})
     own_opportunities.update({p: () for p in keys.parents - own_opportunities.keys()})
     return IndexView(index, own_addresses, own_domains, own_opportunities)
+
+
+class Check:
+    """The version check of `checking`: `guess` is the shared index as it stands, to look
+    up in while the check is on its way; `view` is what `view` would have answered."""
+
+    def __init__(
+        self,
+        session: Session,
+        company_id: int,
+        guess: IndexView,
+        asked: ask_ahead.Asked | None = None,
+        generation: int = 0,  # the shared index's when `guess` was taken
+    ) -> None:
+        self.guess = guess
+        self._session, self._company_id = session, company_id
+        self._asked, self._generation = asked, generation
+
+    def view(self) -> IndexView:
+        """`guess` itself when its lookups stand (nothing changed; usual), else the view
+        to look up in again."""
+        asked, self._asked = self._asked, None
+        if asked is None:
+            return self.guess
+        position = _position_of(asked.answer())
+        index = self.guess.shared
+        with index.lock:  # the guess looked up at this generation: is it what view finds?
+            stands = (
+                index.generation == self._generation
+                and position.newest <= index.version
+                and not position.ended(index.running)
+                and not (position.own_changes and position.own)
+            )
+        if stands:
+            return self.guess
+        engine = self._session.get_bind()
+        assert isinstance(engine, Engine)
+        return _view_at(self._session, engine, self._company_id, index, position)
+
+    def close(self) -> None:
+        """Read the check's answer if `view` was not called (an error on the way)."""
+        if self._asked is not None:
+            self._asked.close()
+
+
+@contextmanager
+def checking(session: Session, *, company_id: int) -> Iterator[Check]:
+    """`view`, with its round trip overlapped: on PostgreSQL inside an open transaction the
+    version check is sent, the caller looks up in `Check.guess` meanwhile, and
+    `Check.view()` reads the answer (the same index `view` gives, with the lookups made
+    again only when it differs from the guess). Elsewhere the check runs at once."""
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    index = _index_of(engine, company_id)
+    with index.lock:
+        guess = IndexView(index, {}, {}, {})
+        generation = index.generation
+    asked = None
+    if index.version >= 0:  # an index never loaded is no guess worth making
+        asked = ask_ahead.ask(session.connection(), _LATEST_PG_SQL, [company_id])
+    if asked is None:
+        check = Check(session, company_id, view(session, company_id=company_id))
+    else:
+        check = Check(session, company_id, guess, asked, generation)
+    try:
+        yield check
+    finally:
+        check.close()

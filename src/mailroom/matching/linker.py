@@ -187,26 +187,20 @@ def plan_links(
     """message id → its planned links, for a batch, in a fixed number of queries (none
     but the index's version check when no message replies, names a case or joins a stored
     conversation)."""
-    # The batch's addresses, and below its unknown addresses' domains, gathered by maps
-    # and set operations that run below the interpreter: no Python loop per address.
     addresses = set(map(_second, chain.from_iterable(map(_participants, inputs))))
-    known = address_index.view(session, company_id=company_id)
-    hits = known.by_address(addresses)
-    unknown = [*addresses - hits.keys()]
-    splits = list(map(str.rpartition, unknown, repeat("@")))  # (local, "@", domain)
-    domain_keys = {d: index.domain_keys(d) for d in set(map(_third, splits))}  # per domain
-    domains = known.by_domain({d for ds in domain_keys.values() for d in ds})
-    opportunities: dict[int, list[index.Opportunity]] = {}
-    contacts: dict[int, int | None] = {}  # only asked when an opportunity may be open
-    if opportunity_policy != "none" and known.any_opportunities():
-        contacts = {h[0]: h[3] for hs in hits.values() for h in hs if h[1] == "contact"}
-    if contacts:
-        parents = set(contacts) | {a for a in contacts.values() if a is not None}
-        opportunities = known.open_opportunities(parents)
-    thread_ids = [
-        _thread_ids(item) if item.references or item.in_reply_to else () for item in inputs
-    ]
-    case_refs = [_case_refs(item.subject) if "#" in item.subject else () for item in inputs]
+    # Worked out while the index's version check is on its way to the database and back;
+    # again only when its answer shows a change (address_index.checking).
+    with address_index.checking(session, company_id=company_id) as check:
+        by_address, by_domain, followable = _address_links(
+            check.guess, addresses, opportunity_policy
+        )
+        thread_ids = [
+            _thread_ids(item) if item.references or item.in_reply_to else () for item in inputs
+        ]
+        case_refs = [_case_refs(item.subject) if "#" in item.subject else () for item in inputs]
+        known = check.view()
+        if known is not check.guess:
+            by_address, by_domain, followable = _address_links(known, addresses, opportunity_policy)
     threads = index.thread_records(
         session, company_id=company_id, identities={r for ids in thread_ids for r in ids}
     )
@@ -219,7 +213,54 @@ def plan_links(
         session, company_id=company_id, ids={c for refs in case_refs for c in refs}
     )
     # Whether any link of this batch can be a case or opportunity a later reply follows.
-    followable = bool(threads or conversations or cases or opportunities)
+    followable = followable or bool(threads or conversations or cases)
+    plans: dict[int, list[PlannedLink]] = {}
+    linked, domain_links, nothing = by_address.get, by_domain.get, repeat(())
+    for item, refs, case_ids in zip(inputs, thread_ids, case_refs, strict=True):
+        # The links of its addresses, then those of its addresses' domains (C loops).
+        links = [*chain.from_iterable(map(linked, map(_second, item.participants), nothing))]
+        if by_domain:
+            links += chain.from_iterable(
+                map(domain_links, map(_second, item.participants), nothing)
+            )
+        for ref in refs:
+            links += [PlannedLink(r, "thread", t) for r, t in threads.get(ref, ())]
+        if item.identity in conversations:
+            links += [PlannedLink(r, "thread", t) for r, t in conversations[item.identity]]
+        if case_ids:
+            links += [PlannedLink(c, "case-ref", "case") for c in case_ids if c in cases]
+        if len(links) > 1 and len(set(map(_first, links))) != len(links):
+            links = _first_reasons(links)
+        plans[item.message_id] = links
+        if followable:  # a later reply in the batch follows its cases and opportunities
+            followed = [(x.record_id, x.record_type) for x in links if x.record_type in _FOLLOWED]
+            if followed:
+                threads.setdefault(item.identity, []).extend(followed)
+    return plans
+
+
+def _address_links(
+    known: address_index.IndexView, addresses: set[str], opportunity_policy: str
+) -> tuple[dict[str, list[PlannedLink]], dict[str, list[PlannedLink]], bool]:
+    """(by_address, by_domain, followable): each known address's links in plan order, by
+    the records holding it (with a contact's account and opportunities); each unknown
+    one's, by the accounts of its domain; whether any is a case or opportunity. Worked out
+    once a batch, from the index alone."""
+    # The batch's unknown addresses' domains, gathered by maps and set operations that
+    # run below the interpreter: no Python loop per address.
+    hits = known.by_address(addresses)
+    unknown = [*addresses - hits.keys()]
+    splits = list(map(str.rpartition, unknown, repeat("@")))  # (local, "@", domain)
+    domain_keys = {d: index.domain_keys(d) for d in set(map(_third, splits))}  # per domain
+    domains = known.by_domain({d for ds in domain_keys.values() for d in ds})
+    opportunities: dict[int, list[index.Opportunity]] = {}
+    contacts: dict[int, int | None] = {}  # only asked when an opportunity may be open
+    if opportunity_policy != "none" and known.any_opportunities():
+        contacts = {h[0]: h[3] for hs in hits.values() for h in hs if h[1] == "contact"}
+    if contacts:
+        parents = set(contacts) | {a for a in contacts.values() if a is not None}
+        opportunities = known.open_opportunities(parents)
+    followable = bool(opportunities)
     # Per address, its links in plan order, computed once a batch: by the records holding
     # it (with a contact's account and opportunities), else by the accounts of its domain.
     # Made with tuple.__new__: a named tuple's own __new__ is a Python call per link.
@@ -263,29 +304,7 @@ def plan_links(
             shared = of_domain.get(split[2])
             if shared:
                 by_domain[address] = shared
-    plans: dict[int, list[PlannedLink]] = {}
-    linked, domain_links, nothing = by_address.get, by_domain.get, repeat(())
-    for item, refs, case_ids in zip(inputs, thread_ids, case_refs, strict=True):
-        # The links of its addresses, then those of its addresses' domains (C loops).
-        links = [*chain.from_iterable(map(linked, map(_second, item.participants), nothing))]
-        if by_domain:
-            links += chain.from_iterable(
-                map(domain_links, map(_second, item.participants), nothing)
-            )
-        for ref in refs:
-            links += [PlannedLink(r, "thread", t) for r, t in threads.get(ref, ())]
-        if item.identity in conversations:
-            links += [PlannedLink(r, "thread", t) for r, t in conversations[item.identity]]
-        if case_ids:
-            links += [PlannedLink(c, "case-ref", "case") for c in case_ids if c in cases]
-        if len(links) > 1 and len(set(map(_first, links))) != len(links):
-            links = _first_reasons(links)
-        plans[item.message_id] = links
-        if followable:  # a later reply in the batch follows its cases and opportunities
-            followed = [(x.record_id, x.record_type) for x in links if x.record_type in _FOLLOWED]
-            if followed:
-                threads.setdefault(item.identity, []).extend(followed)
-    return plans
+    return by_address, by_domain, followable
 
 
 _FOLLOWED = frozenset(index.THREAD_TYPES)

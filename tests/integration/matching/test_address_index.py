@@ -1,8 +1,12 @@
 """The in-memory address index follows every change to records, addresses and domains —
 committed by this process, by another process, by a bulk statement, or still uncommitted
-in the caller's own transaction — on SQLite and on PostgreSQL."""
+in the caller's own transaction — on SQLite and on PostgreSQL, asked through `view` and
+through `checking` (matching's way: on PostgreSQL the version check is sent ahead and the
+lookups made meanwhile stand only when its answer says nothing changed)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, insert, select, update
@@ -11,6 +15,7 @@ from sqlalchemy.orm import Session
 from mailroom.app import App, open_app
 from mailroom.crm.companies import add_company
 from mailroom.crm.records import EmailField, add_record
+from mailroom.db import ask_ahead
 from mailroom.db.engine import transaction
 from mailroom.db.matching_models import RecordIndexChange
 from mailroom.db.models import Company, Record, RecordDomain, RecordEmail
@@ -18,15 +23,56 @@ from mailroom.matching import address_index, index_log
 from mailroom.matching.address_table import AddressTable
 
 
+class _Ahead:
+    """An index view whose every lookup goes through `address_index.checking` as matching
+    asks it: made in the guess, then again if the check's answer says so."""
+
+    def __init__(self, session: Session, company_id: int) -> None:
+        self.session, self.company_id = session, company_id
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(select(1))  # a transaction open: the check is sent ahead
+
+    def _ask(self, name: str, *args: Any) -> Any:
+        with address_index.checking(self.session, company_id=self.company_id) as check:
+            found = getattr(check.guess, name)(*args)
+            known = check.view()
+            return found if known is check.guess else getattr(known, name)(*args)
+
+    def by_address(self, addresses: list[str]) -> Any:
+        return self._ask("by_address", addresses)
+
+    def by_domain(self, domains: list[str]) -> Any:
+        return self._ask("by_domain", domains)
+
+    def open_opportunities(self, parents: list[int]) -> Any:
+        return self._ask("open_opportunities", parents)
+
+
+VIEWS: dict[str, Any] = {"view": address_index.view, "ahead": _Ahead}
+view_of: Any = address_index.view
+
+
+@pytest.fixture(autouse=True, params=sorted(VIEWS))
+def _lookups(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test twice: the index asked by `view`, and by `checking`."""
+    monkeypatch.setattr(f"{__name__}.view_of", VIEWS[request.param])
+
+
+def index_view(session: Session, company_id: int) -> Any:
+    if view_of is _Ahead:
+        return _Ahead(session, company_id)
+    return address_index.view(session, company_id=company_id)
+
+
 def seen(app: App, address: str) -> list[tuple[int, str, str]]:
     with app.sessions() as session:
-        view = address_index.view(session, company_id=1)
+        view = index_view(session, 1)
         return [(h.record_id, h.type, h.field) for h in view.by_address([address]).get(address, [])]
 
 
 def accounts_of(app: App, domain: str) -> list[int]:
     with app.sessions() as session:
-        return address_index.view(session, company_id=1).by_domain([domain]).get(domain, [])
+        return list(index_view(session, 1).by_domain([domain]).get(domain, []))
 
 
 def _with_acme(app: App) -> App:
@@ -125,7 +171,7 @@ def test_uncommitted_changes_are_seen_by_their_transaction_only_and_vanish_on_ro
         )
         session.execute(delete(RecordEmail).where(RecordEmail.address == "jo@client.example"))
         session.flush()
-        view = address_index.view(session, company_id=1)
+        view = index_view(session, 1)
         assert [
             h.record_id for h in view.by_address(["new@client.example"])["new@client.example"]
         ] == [1]
@@ -149,7 +195,7 @@ def test_more_changes_than_the_delta_limit_rebuild_the_index(
             ],
         )
         session.flush()
-        own = address_index.view(session, company_id=1)
+        own = index_view(session, 1)
         assert sorted(own.by_address([f"p{i}@client.example" for i in range(8)])) == sorted(
             f"p{i}@client.example" for i in range(8)
         )
@@ -160,7 +206,7 @@ def test_more_changes_than_the_delta_limit_rebuild_the_index(
 def test_opportunities_opened_closed_and_moved_are_seen(acme: App) -> None:
     def open_for(parent: int) -> list[int]:
         with acme.sessions() as session:
-            view = address_index.view(session, company_id=1)
+            view = index_view(session, 1)
             return [o.id for o in view.open_opportunities([parent]).get(parent, [])]
 
     assert open_for(1) == []
@@ -260,7 +306,7 @@ def test_the_callers_own_change_below_the_shared_version_is_seen_in_its_transact
         _add_address(mine, "mine@client.example")  # the lower id, not committed
         with transaction(pg_acme.sessions) as session:
             _add_address(session, "theirs@client.example")
-        view = address_index.view(mine, company_id=1)  # the shared index moves past mine
+        view = index_view(mine, 1)  # the shared index moves past mine
         found = view.by_address(["mine@client.example", "theirs@client.example"])
         assert sorted(found) == ["mine@client.example", "theirs@client.example"]
         mine.rollback()
@@ -283,3 +329,47 @@ def test_a_late_commit_whose_rows_were_pruned_before_they_were_read_rebuilds(
     with transaction(pg_acme.sessions) as session:  # prunes the late rows before any read
         assert index_log.prune(session, company_id=1, keep=0) > 0
     assert seen(pg_acme, "slow@client.example") == [(1, "contact", "other")]
+
+
+def test_a_guess_made_before_the_index_moved_is_looked_up_again(pg_acme: App) -> None:
+    assert seen(pg_acme, "jo@client.example") == [(1, "contact", "main")]
+    with pg_acme.sessions() as session:
+        session.execute(select(1))
+        with address_index.checking(session, company_id=1) as check:
+            assert check.guess.by_address(["new@client.example"]) == {}
+            with transaction(pg_acme.sessions) as other:  # committed, then applied by
+                _add_address(other, "new@client.example")  # this process meanwhile
+            assert seen(pg_acme, "new@client.example") == [(1, "contact", "other")]
+            known = check.view()
+        assert known is not check.guess
+        assert list(known.by_address(["new@client.example"])) == ["new@client.example"]
+
+
+def test_a_guess_stands_when_nothing_changed_and_the_connection_is_usable_after(
+    pg_acme: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[object] = []
+    ask = ask_ahead.ask
+
+    def counted(*args: Any) -> Any:
+        sent.append(ask(*args))
+        return sent[-1]
+
+    assert seen(pg_acme, "jo@client.example") == [(1, "contact", "main")]
+    monkeypatch.setattr(ask_ahead, "ask", counted)
+    with pg_acme.sessions() as session:
+        session.execute(select(1))
+        with address_index.checking(session, company_id=1) as check:
+            assert list(check.guess.by_address(["jo@client.example"])) == ["jo@client.example"]
+            assert check.view() is check.guess
+        assert session.scalar(select(func.count()).select_from(RecordEmail)) == 1
+    assert len(sent) == 1 and sent[0] is not None, "the check was sent ahead"
+
+
+def test_an_error_before_the_answer_is_read_leaves_the_connection_usable(pg_acme: App) -> None:
+    assert seen(pg_acme, "jo@client.example") == [(1, "contact", "main")]
+    with pg_acme.sessions() as session:
+        session.execute(select(1))
+        with pytest.raises(ZeroDivisionError), address_index.checking(session, company_id=1):
+            _ = 1 / 0
+        assert session.scalar(select(func.count()).select_from(RecordEmail)) == 1

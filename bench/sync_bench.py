@@ -585,7 +585,7 @@ SECTIONS = (  # (module, attribute path) of the steps timed by --sections, outer
     ("mailroom.ingest.batch", "_ingest"),
     ("mailroom.ingest.store", "Segment.flush"),
     ("mailroom.ingest.store", "assign_conversations"),
-    ("mailroom.matching.conversations", "_subject_unions"),
+    ("mailroom.matching.conversations", "subject_unions"),
     ("mailroom.ingest.store", "Segment.match"),
     ("mailroom.ingest.batch", "_store_copies"),
     ("mailroom.ingest.store", "insert_with_ids"),

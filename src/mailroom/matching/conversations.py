@@ -9,7 +9,8 @@ one of the two without references, so the rule does not depend on which came fir
 shared participant must be an outside one unless both messages are among the company's own
 people: two clients who each sent "Quote request" to one salesperson are two conversations.
 
-The union-find is persisted: `conversation_nodes` maps every id to its conversation's label.
+The subject fallback's pairs come from matching.subject_threads. The union-find is
+persisted: `conversation_nodes` maps every id to its conversation's label.
 Ingesting a batch reads the nodes of the batch's ids only, unions in memory, and relabels
 when a message joins conversations that were apart (the smaller labels move to the
 smallest), so the work is proportional to the batch and to what it merges, never to the
@@ -22,20 +23,14 @@ time (the result does not depend on the order, so chunks may come in any order).
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import (
     Table,
-    Text,
     and_,
     bindparam,
     case,
-    cast,
     delete,
     insert,
     select,
@@ -43,16 +38,15 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
 
 from mailroom.app import App
 from mailroom.db.bulk import insert_rows
 from mailroom.db.engine import transaction
 from mailroom.db.models import Conversation, ConversationNode, Message
-from mailroom.db.times import as_utc
 from mailroom.mail.threads import subject_key
 from mailroom.matching.directory import load_directory
 from mailroom.matching.linker import identity_for
+from mailroom.matching.subject_threads import WINDOW, ThreadInput, chunks, subject_unions
 from mailroom.periodic import Periodic
 
 __all__ = [
@@ -65,22 +59,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-WINDOW = timedelta(days=30)
-_CHUNK = 500
-_T = TypeVar("_T")
 _LABEL = "\x00conversation:"
 _LOCK_SPACE = 0x4D52  # pg_advisory_xact_lock's first key: Mailroom's conversations
-
-
-@dataclass(frozen=True, slots=True)
-class ThreadInput:
-    """What threading needs of one newly stored message."""
-
-    identity: str
-    refs: tuple[str, ...]  # identities named by References and In-Reply-To
-    subject_key: str
-    date: datetime | None
-    participants: frozenset[str]
 
 
 class _UnionFind:
@@ -107,159 +87,10 @@ class _UnionFind:
         return list(out.values())
 
 
-def _chunks(values: Sequence[_T]) -> Iterable[Sequence[_T]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
-
-
-@dataclass(frozen=True, slots=True)
-class _Stored:
-    identity: str
-    has_refs: bool
-    date: datetime
-    participants: frozenset[str]
-
-
-_M = Message.__table__.c
-
-
-def _candidates_query() -> Select[Any]:
-    """The stored messages of some subject keys within a window: Core, not the ORM (its row
-    loading was a third of the work), and the JSON lists as their text. Served by the
-    (company_id, subject_key, date_utc) index (migration 0027): only the window's rows of
-    each key are read."""
-    return select(
-        _M.subject_key,
-        _M.identity,
-        _M.in_reply_to,
-        cast(_M.references, Text),
-        _M.date_utc,
-        _M.from_address,
-        cast(_M.to_addresses, Text),
-        cast(_M.cc_addresses, Text),
-    ).where(
-        _M.company_id == bindparam("company"),
-        _M.subject_key.in_(bindparam("keys", expanding=True)),
-        _M.date_utc >= bindparam("first"),
-        _M.date_utc <= bindparam("last"),
-    )
-
-
-_CANDIDATES = _candidates_query()
 _N = ConversationNode.__table__.c
 _NODES = select(_N.identity, _N.conversation_id).where(
     _N.company_id == bindparam("company"), _N.identity.in_(bindparam("ids", expanding=True))
 )
-
-
-def _subject_candidates(
-    session: Session, company_id: int, inputs: Sequence[ThreadInput]
-) -> dict[str, list[_Stored]]:
-    """subject key → the messages with it, dated within the batch's window, that share a
-    person with one of the batch's messages of that key (no other can join one: the
-    subject rule needs a shared person). The batch's own are taken from `inputs`; only the
-    others are read back, as raw text, and decoded no further than the people needed."""
-    found: dict[str, list[_Stored]] = {}
-    wanted: dict[str, set[str]] = {}  # subject key → the people of the batch's with it
-    for item in inputs:
-        date = as_utc(item.date)
-        if item.subject_key and date is not None:
-            mine = _Stored(item.identity, bool(item.refs), date, item.participants)
-            found.setdefault(item.subject_key, []).append(mine)
-            wanted.setdefault(item.subject_key, set()).update(item.participants)
-    if not found:
-        return {}
-    dates = [other.date for stored in found.values() for other in stored]
-    window = {"first": min(dates) - WINDOW, "last": max(dates) + WINDOW}
-    batch = {item.identity for item in inputs}
-    for chunk in _chunks(sorted(wanted)):
-        rows = session.execute(_CANDIDATES, {"company": company_id, "keys": list(chunk), **window})
-        for key, identity, parent, refs, date, sender, to, cc in rows:
-            if identity in batch:
-                continue
-            people = [a.lower() for a in (sender, *_list(to), *_list(cc)) if a]
-            if wanted[key].isdisjoint(people):
-                continue
-            has_refs = bool(parent) or bool(_list(refs))
-            stored = _Stored(identity, has_refs, as_utc(date) or window["first"], frozenset(people))
-            found[key].append(stored)
-    return found
-
-
-def _list(value: str | None) -> list[str]:
-    """A JSON list column read as text (`[]` and `null` without parsing)."""
-    if value is None or value in ("[]", "null"):
-        return []
-    decoded: list[str] | None = json.loads(value)
-    return decoded or []
-
-
-class _SubjectIndex:
-    """The stored messages of one subject key, found by the people they share.
-
-    Two messages' people must overlap on an outside person, or, when both are among the
-    company's own people only, on anyone. A message with outside people never joins an
-    inside-only one by subject: an internal "Fwd: Quote request" would otherwise bridge
-    every client's "Quote request" to the same salesperson. Indexed: a message with
-    outside people meets the messages holding one of them (`outside`); an inside-only one
-    meets the inside-only messages holding any of its people (`inside`). Each message's
-    outside people are worked out once, not once per pair (a batch of 100 "Quote request"
-    web-form mails against hundreds stored with that subject compared every pair:
-    bench/README.md, "Resync after 100 new messages").
-    """
-
-    def __init__(self, stored: Iterable[_Stored], outside: Callable[[frozenset[str]], set[str]]):
-        self.outside: dict[str, list[_Stored]] = {}
-        self.inside: dict[str, list[_Stored]] = {}
-        for other in stored:
-            theirs = outside(other.participants)
-            index = self.outside if theirs else self.inside
-            for person in theirs or other.participants:
-                index.setdefault(person, []).append(other)
-
-    def sharing(self, people: frozenset[str], outside: set[str]) -> Iterable[_Stored]:
-        """The stored messages whose people overlap `people` (with `outside` the outside
-        ones among them) as the class says, each once."""
-        index, keys = (self.outside, outside) if outside else (self.inside, people)
-        found: dict[str, _Stored] = {}
-        for person in keys:
-            for other in index.get(person, ()):
-                found.setdefault(other.identity, other)
-        return found.values()
-
-
-def _subject_unions(
-    session: Session,
-    company_id: int,
-    inputs: Sequence[ThreadInput],
-    uf: _UnionFind,
-    internal: Callable[[str], bool],
-) -> None:
-    candidates = _subject_candidates(session, company_id, inputs)
-    known: dict[frozenset[str], set[str]] = {}
-
-    def outside(people: frozenset[str]) -> set[str]:
-        found = known.get(people)
-        if found is None:
-            found = known[people] = {x for x in people if not internal(x)}
-        return found
-
-    indexes: dict[str, _SubjectIndex] = {}
-    for item in inputs:
-        date = as_utc(item.date)
-        if not item.subject_key or date is None:
-            continue
-        index = indexes.get(item.subject_key)
-        if index is None:
-            stored = candidates.get(item.subject_key, ())
-            index = indexes[item.subject_key] = _SubjectIndex(stored, outside)
-        for other in index.sharing(item.participants, outside(item.participants)):
-            if (
-                other.identity != item.identity
-                and (not item.refs or not other.has_refs)
-                and abs(other.date - date) <= WINDOW
-            ):
-                uf.union(item.identity, other.identity)
 
 
 def assign_conversations(
@@ -286,10 +117,10 @@ def assign_conversations(
         uf.find(item.identity)
         for ref in item.refs:
             uf.union(item.identity, ref)
-    _subject_unions(session, company_id, inputs, uf, internal)
+    subject_unions(session, company_id, inputs, uf.union, internal)
     ids = sorted(uf.parent)
     existing: dict[str, int] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         rows = session.execute(_NODES, {"company": company_id, "ids": list(chunk)})
         existing.update((identity, label) for identity, label in rows)
     # Ids already in one stored conversation are one group here too, even when nothing in
@@ -355,7 +186,7 @@ def _labels(session: Session, company_id: int, groups: Sequence[set[int]]) -> li
         )
         ids = iter(sorted(created.scalars()))
         labels = [next(ids) if label is None else label for label in labels]
-    for chunk in _chunks(sorted(moves)):  # groups are disjoint: no move targets a mover
+    for chunk in chunks(sorted(moves)):  # groups are disjoint: no move targets a mover
         target = case(*((ConversationNode.conversation_id == o, moves[o]) for o in chunk))
         session.execute(
             update(ConversationNode)
@@ -370,8 +201,7 @@ def conversation_keys(session: Session, message_ids: Sequence[int]) -> dict[int,
     """message row id → its conversation, an opaque string equal for every message of one
     conversation and only for them (a message with no node is a conversation of its own)."""
     keys: dict[int, str] = {}
-    ids = list(message_ids)
-    for start in range(0, len(ids), _CHUNK):
+    for chunk in chunks(list(message_ids)):
         rows = session.execute(
             select(Message.id, ConversationNode.conversation_id)
             .outerjoin(
@@ -381,7 +211,7 @@ def conversation_keys(session: Session, message_ids: Sequence[int]) -> dict[int,
                     ConversationNode.identity == Message.identity,
                 ),
             )
-            .where(Message.id.in_(ids[start : start + _CHUNK]))
+            .where(Message.id.in_(list(chunk)))
         )
         for mid, label in rows:
             keys[mid] = f"c{label}" if label is not None else f"m{mid}"

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import event
 
 from mailroom.app import App
-from mailroom.matching.conversations import _CANDIDATES
+from mailroom.matching.subject_threads import _CANDIDATES
 
 
 def test_the_subject_fallback_reads_through_the_subject_and_date_index(sqlite_app: App) -> None:

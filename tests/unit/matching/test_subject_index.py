@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailroom.matching.conversations import _Stored, _SubjectIndex
+from mailroom.matching.subject_threads import _Stored, _SubjectIndex
 
 PEOPLE = ["ann@acme.example", "bob@acme.example", "jo@client.example", "max@other.example"]
 

@@ -25,7 +25,9 @@ machine costs as much as matching a batch; `checking` sends it ahead (db.ask_ahe
 lets matching look up in the shared index as it stands while it travels, keeping those
 lookups only when the answer says `view` would have given the same index (decision 0036).
 
-Only committed changes enter the shared index: it is refreshed on a connection of its own.
+What it reads from the database (everything, some keys, the keys a stretch of the log
+touched) is matching.index_reads. Only committed changes enter the shared index: it is
+refreshed on a connection of its own.
 Changes the caller's own transaction has made and not yet committed (a rule that just
 created a lead from this batch) are read in the caller's session and laid over the shared
 index for this call only, so a rollback never leaves them behind.
@@ -33,7 +35,6 @@ index for this call only, so a rollback never leaves them behind.
 
 from __future__ import annotations
 
-import sys
 import threading
 import weakref
 from collections.abc import Iterable, Iterator
@@ -57,36 +58,22 @@ from sqlalchemy.orm import Session, aliased
 from mailroom.db import ask_ahead
 from mailroom.db.engine import READ_ONLY
 from mailroom.db.matching_models import RecordIndexChange
-from mailroom.db.models import Record, RecordDomain, RecordEmail
+from mailroom.db.models import RecordEmail
 from mailroom.matching.address_table import AddressTable
 from mailroom.matching.index import (
-    BY_ADDRESS,
-    BY_DOMAIN,
-    OPPORTUNITIES,
     AddressHit,
     Opportunity,
-    chunks,
-    opportunity_of,
+)
+from mailroom.matching.index_reads import (
+    ALL_ADDRESSES,
+    changed_keys,
+    read_addresses,
+    read_domains,
+    read_opportunities,
 )
 
-DELTA_LIMIT = 20_000  # changed keys past which rebuilding is cheaper than re-reading them
-PRUNED = "p"  # a log row saying the rows up to id `key` were deleted (matching.index_log)
 OVERLAY_LIMIT = 50_000  # changed addresses laid over the packed table before it is rebuilt
 
-_ALL_ADDRESSES = (  # in record-email order, which the table keeps for equal addresses
-    select(
-        RecordEmail.address,
-        RecordEmail.record_id,
-        Record.type,
-        RecordEmail.field,
-        Record.account_id,
-    )
-    .join(Record, Record.id == RecordEmail.record_id)
-    .order_by(RecordEmail.id)
-)
-_ALL_OPPORTUNITIES = select(Record.id, Record.account_id, Record.fields, Record.created_at).where(
-    Record.type == "opportunity", Record.account_id.is_not(None)
-)
 _LATEST = select(func.max(RecordIndexChange.id)).where(
     RecordIndexChange.company_id == bindparam("company_id")
 )
@@ -100,21 +87,6 @@ _LATEST_PG = select(
     _OWN_XACT,
     exists().where(_MINE.company_id == bindparam("company_id"), _MINE.xact == _OWN_XACT),
 ).where(RecordIndexChange.company_id == bindparam("company_id"))
-_ALL_DOMAINS = (
-    select(RecordDomain.domain, RecordDomain.record_id)
-    .join(Record, Record.id == RecordDomain.record_id)
-    .where(Record.type == "account")
-    .order_by(RecordDomain.record_id)
-)
-
-
-@dataclass(slots=True)
-class _Keys:
-    """The addresses and domains a set of changes touched."""
-
-    addresses: set[str] = field(default_factory=set)
-    domains: set[str] = field(default_factory=set)
-    parents: set[int] = field(default_factory=set)  # whose opportunities changed
 
 
 @dataclass(slots=True)
@@ -195,127 +167,6 @@ def _position_of(row: tuple[bytes | None, ...] | None) -> _Position:
     )
 
 
-def _hit(record_id: int, rtype: str, field_name: str, account_id: int | None) -> AddressHit:
-    return AddressHit(record_id, sys.intern(rtype), sys.intern(field_name), account_id)
-
-
-def _read_addresses(
-    conn: Connection | Session, company_id: int, keys: Iterable[str] | None
-) -> dict[str, tuple[AddressHit, ...]]:
-    found: dict[str, list[AddressHit]] = {}
-    rows: Iterable[tuple[str, int, str, str, int | None]]
-    if keys is None:
-        rows = conn.execute(_ALL_ADDRESSES.where(RecordEmail.company_id == company_id))
-    else:
-        rows = (
-            row
-            for part in chunks(sorted(keys))
-            for row in conn.execute(BY_ADDRESS, {"company_id": company_id, "values": list(part)})
-        )
-    for address, record_id, rtype, field_name, account_id in rows:
-        found.setdefault(address, []).append(_hit(record_id, rtype, field_name, account_id))
-    return {address: tuple(hits) for address, hits in found.items()}
-
-
-def _read_domains(
-    conn: Connection | Session, company_id: int, keys: Iterable[str] | None
-) -> dict[str, tuple[int, ...]]:
-    found: dict[str, list[int]] = {}
-    rows: Iterable[tuple[str, int]]
-    if keys is None:
-        rows = conn.execute(_ALL_DOMAINS.where(RecordDomain.company_id == company_id))
-    else:
-        rows = (
-            row
-            for part in chunks(sorted(keys))
-            for row in conn.execute(BY_DOMAIN, {"company_id": company_id, "values": list(part)})
-        )
-    for domain, record_id in rows:
-        found.setdefault(domain, []).append(record_id)
-    return {domain: tuple(ids) for domain, ids in found.items()}
-
-
-def _read_opportunities(
-    conn: Connection | Session, company_id: int, parents: Iterable[int] | None
-) -> dict[int, tuple[Opportunity, ...]]:
-    found: dict[int, list[Opportunity]] = {}
-    rows: Iterable[tuple[int, int, dict[str, object] | None, object]]
-    if parents is None:
-        rows = conn.execute(_ALL_OPPORTUNITIES.where(Record.company_id == company_id))
-    else:
-        rows = (
-            row
-            for part in chunks(sorted(parents))
-            for row in conn.execute(OPPORTUNITIES, {"company_id": company_id, "values": list(part)})
-        )
-    for rid, parent, fields, created in rows:
-        opportunity = opportunity_of(rid, parent, fields, created)
-        if opportunity is not None:
-            found.setdefault(parent, []).append(opportunity)
-    return {parent: tuple(opps) for parent, opps in found.items()}
-
-
-def _changed_keys(
-    conn: Connection | Session,
-    company_id: int,
-    after: int,
-    upto: int,
-    xacts: frozenset[int] = frozenset(),
-    *,
-    ended: bool = True,
-) -> _Keys | None:
-    """The keys changed in (after, upto], and by the transactions `xacts` whatever their
-    ids; None when more than DELTA_LIMIT, or when rows not yet applied may have been
-    pruned: a marker past `after` (it may be newer than `upto` when the pruner committed
-    after `upto` was read, so markers are read past it) deleted rows above `after` or, if
-    `xacts` have `ended`, perhaps some of theirs."""
-    wanted = (RecordIndexChange.id > after) & (
-        (RecordIndexChange.id <= upto) | (RecordIndexChange.kind == PRUNED)
-    )
-    if xacts:
-        wanted = wanted | RecordIndexChange.xact.in_(sorted(xacts))
-    rows = conn.execute(
-        select(
-            RecordIndexChange.id,
-            RecordIndexChange.kind,
-            RecordIndexChange.key,
-            RecordIndexChange.record_id,
-        )
-        .where(RecordIndexChange.company_id == company_id, wanted)
-        .limit(DELTA_LIMIT + 1)
-    ).all()
-    if len(rows) > DELTA_LIMIT:
-        return None
-    for _, kind, key, _ in rows:
-        if kind == PRUNED and (int(key) > after or (xacts and ended)):
-            return None  # changes this index has not applied may be gone
-    return _keys_of(conn, rows)
-
-
-def _keys_of(conn: Connection | Session, rows: Iterable[tuple[int, str, str, int | None]]) -> _Keys:
-    """The addresses, domains and parents a set of log rows touched (a record-level change
-    touches every address and domain the record now holds)."""
-    keys = _Keys()
-    records: set[int] = set()
-    for _, kind, key, record_id in rows:
-        if kind == "a":
-            keys.addresses.add(key)
-        elif kind == "d":
-            keys.domains.add(key)
-        elif kind == "o" and record_id is not None:
-            keys.parents.add(record_id)
-        elif kind != PRUNED and record_id is not None:
-            records.add(record_id)
-    for part in chunks(sorted(records)):
-        keys.addresses.update(
-            conn.scalars(select(RecordEmail.address).where(RecordEmail.record_id.in_(part)))
-        )
-        keys.domains.update(
-            conn.scalars(select(RecordDomain.domain).where(RecordDomain.record_id.in_(part)))
-        )
-    return keys
-
-
 def _apply(target: dict[Any, Any], keys: set[Any], fresh: dict[Any, Any]) -> None:
     for key in keys:
         value = fresh.get(key)
@@ -334,17 +185,17 @@ def _refresh(engine: Engine, company_id: int, index: _Index) -> None:
             return
         keys = None
         if index.version >= 0:
-            keys = _changed_keys(conn, company_id, index.version, newest, ended)
+            keys = changed_keys(conn, company_id, index.version, newest, ended)
         if keys is None or len(index.addresses) + len(keys.addresses) > OVERLAY_LIMIT:
-            rows = conn.execute(_ALL_ADDRESSES.where(RecordEmail.company_id == company_id))
+            rows = conn.execute(ALL_ADDRESSES.where(RecordEmail.company_id == company_id))
             index.table, index.addresses = AddressTable(rows), {}
-            index.domains = _read_domains(conn, company_id, None)
-            index.opportunities = _read_opportunities(conn, company_id, None)
+            index.domains = read_domains(conn, company_id, None)
+            index.opportunities = read_opportunities(conn, company_id, None)
         else:
-            fresh = _read_addresses(conn, company_id, keys.addresses)
+            fresh = read_addresses(conn, company_id, keys.addresses)
             index.addresses.update({key: fresh.get(key, ()) for key in keys.addresses})
-            _apply(index.domains, keys.domains, _read_domains(conn, company_id, keys.domains))
-            parents = _read_opportunities(conn, company_id, keys.parents)
+            _apply(index.domains, keys.domains, read_domains(conn, company_id, keys.domains))
+            parents = read_opportunities(conn, company_id, keys.parents)
             _apply(index.opportunities, keys.parents, parents)
         index.version, index.running = newest, position.running
         index.generation += 1
@@ -441,18 +292,18 @@ def _view_at(
         return IndexView(index, {}, {}, {})
     # The caller's own uncommitted changes (and whatever committed since the shared index
     # read the log), for this call only.
-    keys = _changed_keys(session, company_id, shared_version, mine, own, ended=False)
+    keys = changed_keys(session, company_id, shared_version, mine, own, ended=False)
     if keys is None:  # more than DELTA_LIMIT of them: read the whole index in the session
         return IndexView(
             index,
-            _read_addresses(session, company_id, None),
-            _read_domains(session, company_id, None),
-            _read_opportunities(session, company_id, None),
+            read_addresses(session, company_id, None),
+            read_domains(session, company_id, None),
+            read_opportunities(session, company_id, None),
             own_complete=True,
         )
-    own_addresses = _read_addresses(session, company_id, keys.addresses)
-    own_domains = _read_domains(session, company_id, keys.domains)
-    own_opportunities = _read_opportunities(session, company_id, keys.parents)
+    own_addresses = read_addresses(session, company_id, keys.addresses)
+    own_domains = read_domains(session, company_id, keys.domains)
+    own_opportunities = read_opportunities(session, company_id, keys.parents)
     own_addresses.update({a: () for a in keys.addresses - own_addresses.keys()})
     own_domains.update({d: () for d in keys.domains - own_domains.keys()})
     own_opportunities.update({p: () for p in keys.parents - own_opportunities.keys()})

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from mailroom.app import App
 from mailroom.db.engine import each_in_own_transaction
 from mailroom.db.matching_models import RecordIndexChange
-from mailroom.matching.address_index import DELTA_LIMIT, PRUNED
+from mailroom.matching.index_reads import DELTA_LIMIT, PRUNED
 from mailroom.periodic import Periodic
 
 log = logging.getLogger(__name__)

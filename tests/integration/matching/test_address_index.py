@@ -19,7 +19,7 @@ from mailroom.db import ask_ahead
 from mailroom.db.engine import transaction
 from mailroom.db.matching_models import RecordIndexChange
 from mailroom.db.models import Company, Record, RecordDomain, RecordEmail
-from mailroom.matching import address_index, index_log
+from mailroom.matching import address_index, index_log, index_reads
 from mailroom.matching.address_table import AddressTable
 
 
@@ -185,7 +185,7 @@ def test_more_changes_than_the_delta_limit_rebuild_the_index(
     acme: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert seen(acme, "jo@client.example") == [(1, "contact", "main")]
-    monkeypatch.setattr(address_index, "DELTA_LIMIT", 3)
+    monkeypatch.setattr(index_reads, "DELTA_LIMIT", 3)
     with transaction(acme.sessions) as session:
         session.execute(
             insert(RecordEmail),

@@ -135,18 +135,19 @@ class Opportunity:
 # message costs a few index probes and no SQL compilation.
 _COMPANY: BindParameter[int] = bindparam("company_id")
 _VALUES: BindParameter[list[Any]] = bindparam("values", expanding=True)
-BY_ADDRESS = (
-    select(
-        RecordEmail.address,
-        RecordEmail.record_id,
-        Record.type,
-        RecordEmail.field,
-        Record.account_id,
-    )
-    .join(Record, Record.id == RecordEmail.record_id)
-    .where(RecordEmail.company_id == _COMPANY, RecordEmail.address.in_(_VALUES))
-    .order_by(RecordEmail.id)
-)
+_ADDRESS_ROWS = select(
+    RecordEmail.address,
+    RecordEmail.record_id,
+    Record.type,
+    RecordEmail.field,
+    Record.account_id,
+).join(Record, Record.id == RecordEmail.record_id)
+BY_ADDRESS = _ADDRESS_ROWS.where(
+    RecordEmail.company_id == _COMPANY, RecordEmail.address.in_(_VALUES)
+).order_by(RecordEmail.id)
+# Every address's rows, in record-email order, which the packed table keeps for equal
+# addresses (matching.index_reads; the caller adds the company).
+ALL_ADDRESSES = _ADDRESS_ROWS.order_by(RecordEmail.id)
 BY_DOMAIN = (
     select(RecordDomain.domain, RecordDomain.record_id)
     .join(Record, Record.id == RecordDomain.record_id)

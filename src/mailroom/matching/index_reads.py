@@ -7,13 +7,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Executable, select
 from sqlalchemy.orm import Session
 
 from mailroom.db.matching_models import RecordIndexChange
 from mailroom.db.models import Record, RecordDomain, RecordEmail
 from mailroom.matching.index import (
+    ALL_ADDRESSES,
     BY_ADDRESS,
     BY_DOMAIN,
     OPPORTUNITIES,
@@ -37,17 +39,6 @@ __all__ = [
 DELTA_LIMIT = 20_000  # changed keys past which rebuilding is cheaper than re-reading them
 PRUNED = "p"  # a log row saying the rows up to id `key` were deleted (matching.index_log)
 
-ALL_ADDRESSES = (  # in record-email order, which the table keeps for equal addresses
-    select(
-        RecordEmail.address,
-        RecordEmail.record_id,
-        Record.type,
-        RecordEmail.field,
-        Record.account_id,
-    )
-    .join(Record, Record.id == RecordEmail.record_id)
-    .order_by(RecordEmail.id)
-)
 _ALL_OPPORTUNITIES = select(Record.id, Record.account_id, Record.fields, Record.created_at).where(
     Record.type == "opportunity", Record.account_id.is_not(None)
 )
@@ -72,20 +63,31 @@ def _hit(record_id: int, rtype: str, field_name: str, account_id: int | None) ->
     return AddressHit(record_id, sys.intern(rtype), sys.intern(field_name), account_id)
 
 
+def _rows(
+    conn: Connection | Session,
+    everything: Executable,
+    by_keys: Executable,
+    company_id: int,
+    keys: Iterable[Any] | None,
+) -> Iterable[Any]:
+    """Every row of `everything` (`keys` None), or `by_keys`' rows for `keys`, 500 a time."""
+    if keys is None:
+        return conn.execute(everything)
+    return (
+        row
+        for part in chunks(sorted(keys))
+        for row in conn.execute(by_keys, {"company_id": company_id, "values": list(part)})
+    )
+
+
 def read_addresses(
     conn: Connection | Session, company_id: int, keys: Iterable[str] | None
 ) -> dict[str, tuple[AddressHit, ...]]:
     """address → the records holding it, of every address (`keys` None) or of `keys`."""
     found: dict[str, list[AddressHit]] = {}
+    everything = ALL_ADDRESSES.where(RecordEmail.company_id == company_id)
     rows: Iterable[tuple[str, int, str, str, int | None]]
-    if keys is None:
-        rows = conn.execute(ALL_ADDRESSES.where(RecordEmail.company_id == company_id))
-    else:
-        rows = (
-            row
-            for part in chunks(sorted(keys))
-            for row in conn.execute(BY_ADDRESS, {"company_id": company_id, "values": list(part)})
-        )
+    rows = _rows(conn, everything, BY_ADDRESS, company_id, keys)
     for address, record_id, rtype, field_name, account_id in rows:
         found.setdefault(address, []).append(_hit(record_id, rtype, field_name, account_id))
     return {address: tuple(hits) for address, hits in found.items()}
@@ -96,15 +98,8 @@ def read_domains(
 ) -> dict[str, tuple[int, ...]]:
     """domain → the accounts holding it, of every domain (`keys` None) or of `keys`."""
     found: dict[str, list[int]] = {}
-    rows: Iterable[tuple[str, int]]
-    if keys is None:
-        rows = conn.execute(_ALL_DOMAINS.where(RecordDomain.company_id == company_id))
-    else:
-        rows = (
-            row
-            for part in chunks(sorted(keys))
-            for row in conn.execute(BY_DOMAIN, {"company_id": company_id, "values": list(part)})
-        )
+    everything = _ALL_DOMAINS.where(RecordDomain.company_id == company_id)
+    rows: Iterable[tuple[str, int]] = _rows(conn, everything, BY_DOMAIN, company_id, keys)
     for domain, record_id in rows:
         found.setdefault(domain, []).append(record_id)
     return {domain: tuple(ids) for domain, ids in found.items()}
@@ -115,15 +110,9 @@ def read_opportunities(
 ) -> dict[int, tuple[Opportunity, ...]]:
     """account → its open opportunities, of every account (`parents` None) or of those."""
     found: dict[int, list[Opportunity]] = {}
+    everything = _ALL_OPPORTUNITIES.where(Record.company_id == company_id)
     rows: Iterable[tuple[int, int, dict[str, object] | None, object]]
-    if parents is None:
-        rows = conn.execute(_ALL_OPPORTUNITIES.where(Record.company_id == company_id))
-    else:
-        rows = (
-            row
-            for part in chunks(sorted(parents))
-            for row in conn.execute(OPPORTUNITIES, {"company_id": company_id, "values": list(part)})
-        )
+    rows = _rows(conn, everything, OPPORTUNITIES, company_id, parents)
     for rid, parent, fields, created in rows:
         opportunity = opportunity_of(rid, parent, fields, created)
         if opportunity is not None:

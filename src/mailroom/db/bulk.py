@@ -8,13 +8,13 @@ parameters of a compiled multi-row INSERT cost more than SQLite's own work on th
 first, after the table's highest: every write transaction on SQLite begins IMMEDIATE
 (db/engine.py), so no other connection inserts meanwhile, and these tables' INTEGER
 PRIMARY KEY (no AUTOINCREMENT) would have taken the same ids. PostgreSQL: the ids are
-drawn from the table's sequence first (`nextval` over `generate_series`), then the rows go
-in by the driver's executemany (psycopg's pipeline of one short, prepared single-row
-INSERT). The multi-row INSERT … RETURNING that SQLAlchemy builds for PostgreSQL has a
-placeholder per value (26 x 200 for a batch of messages), and psycopg parses a statement
-that long again on every call (it caches only short ones): in isolation twice as slow as
-drawing the ids, and 37 of a 120 s 20,000-message sync at load 12 (bench/README.md,
-"PostgreSQL").
+drawn from the table's sequence first (`nextval` over `generate_series`), then the rows,
+the same tuples, go in by one COPY … FROM STDIN in the session's transaction (psycopg
+adapting each value as for an INSERT; its errors raised as SQLAlchemy's). SQLAlchemy's
+multi-row INSERT … RETURNING has a placeholder per value and psycopg parses a statement
+that long again on every call (37 of a 120 s 20,000-message sync at load 12,
+bench/README.md, "PostgreSQL"); the driver's executemany that replaced it still costs the
+server a statement per row, where COPY streams them (bench/README.md, "Round 4").
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Column, Table, func, insert, select, text
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 _NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
@@ -40,7 +41,7 @@ def insert_with_ids(
     dialect = session.get_bind().dialect
     if dialect.name == "postgresql":
         ids = [int(i) for i in session.scalars(_NEXT_IDS, {"table": table.name, "n": len(rows)})]
-        session.execute(insert(table), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
+        _copy(session, table, rows, ids=ids)
         return ids
     if dialect.name == "sqlite" and not _sqlite_autoincrement(table):
         session.flush()  # what session.execute's autoflush would do before the INSERT
@@ -57,9 +58,13 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     """Insert `rows` into `table` (same keys in every row), as one executemany."""
     if not rows:
         return
-    if session.get_bind().dialect.name == "sqlite":
+    name = session.get_bind().dialect.name
+    if name == "sqlite":
         session.flush()
         _executemany(session, table, rows, ids=None)
+        return
+    if name == "postgresql":
+        _copy(session, table, rows, ids=None)
         return
     session.execute(insert(table), list(rows))
 
@@ -71,11 +76,44 @@ def _sqlite_autoincrement(table: Table) -> bool:
 def _executemany(
     session: Session, table: Table, rows: Sequence[Mapping[str, Any]], *, ids: list[int] | None
 ) -> None:
-    """One driver executemany of `rows` as tuples: the given columns, then the Python-side
-    defaults of the others (as SQLAlchemy's INSERT fills them), each value through its
-    column type's bind processor."""
+    """One driver executemany of `rows` as tuples (`_tuples`)."""
     connection = session.connection()
-    dialect = connection.dialect
+    columns, tuples = _tuples(connection.dialect, table, rows, ids=ids)
+    preparer = connection.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(c.name) for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    statement = f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES ({marks})"
+    connection.exec_driver_sql(statement, tuples)
+
+
+def _copy(
+    session: Session, table: Table, rows: Sequence[Mapping[str, Any]], *, ids: list[int] | None
+) -> None:
+    """PostgreSQL: `rows` as tuples (`_tuples`) through one COPY … FROM STDIN in the
+    session's transaction (psycopg adapts each value as it would for an INSERT)."""
+    session.flush()  # what session.execute's autoflush would do before the INSERT
+    connection = session.connection()
+    columns, tuples = _tuples(connection.dialect, table, rows, ids=ids)
+    preparer = connection.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(c.name) for c in columns)
+    statement = f"COPY {preparer.format_table(table)} ({names}) FROM STDIN"
+    driver: Any = connection.connection.driver_connection
+    import psycopg
+
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for values in tuples:
+                copy.write_row(values)
+    except psycopg.Error as error:  # raised as SQLAlchemy raises a statement's errors
+        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
+
+
+def _tuples(
+    dialect: Dialect, table: Table, rows: Sequence[Mapping[str, Any]], *, ids: list[int] | None
+) -> tuple[list[Column[Any]], list[tuple[Any, ...]]]:
+    """The columns and the rows as tuples: the given columns (the id first when `ids`),
+    then the Python-side defaults of the others (as SQLAlchemy's INSERT fills them), each
+    value through its column type's bind processor."""
     given = list(rows[0])
     defaulted = [
         c
@@ -85,10 +123,6 @@ def _executemany(
     columns = [table.c[name] for name in given] + defaulted
     if ids is not None:
         columns.insert(0, table.c.id)
-    preparer = dialect.identifier_preparer
-    names = ", ".join(preparer.quote(c.name) for c in columns)
-    marks = ", ".join("?" for _ in columns)
-    statement = f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES ({marks})"
     processors = [_processor(c, dialect) for c in columns]
     makers = [_default_maker(c) for c in defaulted]
     plain = all(p is None for p in processors)
@@ -103,7 +137,7 @@ def _executemany(
         if not plain:
             values = [v if p is None else p(v) for v, p in zip(values, processors, strict=True)]
         tuples.append(tuple(values))
-    connection.exec_driver_sql(statement, tuples)
+    return columns, tuples
 
 
 def _processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:

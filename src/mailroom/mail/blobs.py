@@ -42,7 +42,14 @@ from types import TracebackType
 
 from mailroom.config import make_private_dir, open_private
 from mailroom.digits import is_number
-from mailroom.mail.packs import PACKS, is_packed_here, location, read_packed, release_ranges
+from mailroom.mail.packs import (
+    PACKS,
+    is_packed_here,
+    location,
+    read_packed,
+    read_range,
+    release_ranges,
+)
 
 WRITERS = 2
 STAGING = ".staging"
@@ -223,10 +230,7 @@ class BlobBatch(BlobStore):
     def get(self, digest: str) -> bytes:
         self.wait(digest)
         if digest in self._staged and not self._store.exists(digest):
-            path, offset, size = self._staged[digest]
-            with open(path, "rb") as fh:
-                fh.seek(offset)
-                return fh.read(size)
+            return read_range(*self._staged[digest])
         return self._store.get(digest)
 
     def exists(self, digest: str) -> bool:
@@ -272,5 +276,6 @@ class BlobBatch(BlobStore):
             if not kept:
                 Path(path).unlink(missing_ok=True)
                 continue
-            release_ranges(path, sorted(dropped - kept))
+            if dropped - kept:
+                release_ranges(path, sorted(dropped - kept))
             self._store.promote_pack(path)

@@ -39,9 +39,11 @@ __all__ = [
     "PACKS",
     "PackDamaged",
     "Staged",
+    "is_packed_here",
     "location",
     "pack_path",
     "read_packed",
+    "read_range",
     "release_ranges",
     "stage_pack",
 ]
@@ -100,18 +102,22 @@ def read_packed(root: Path, where: str, sha256: str) -> bytes:
     match = _LOCATION.fullmatch(where)
     if match is None:
         raise PackDamaged(f"not a pack location: {where[:80]!r}")
-    offset, size = int(match["offset"]), int(match["size"])
     try:
-        fd = os.open(pack_path(root, match["name"]), os.O_RDONLY)
+        data = read_range(pack_path(root, match["name"]), int(match["offset"]), int(match["size"]))
     except FileNotFoundError as exc:
         raise PackDamaged(f"the pack {match['name']} is missing") from exc
-    try:
-        data = os.pread(fd, size, offset)
-    finally:
-        os.close(fd)
-    if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
+    if len(data) != int(match["size"]) or hashlib.sha256(data).hexdigest() != sha256:
         raise PackDamaged(f"the bytes at {where} are not the message {sha256}")
     return data
+
+
+def read_range(path: str | os.PathLike[str], offset: int, size: int) -> bytes:
+    """`size` bytes of the file at `path` from `offset` (fewer at its end)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.pread(fd, size, offset)
+    finally:
+        os.close(fd)
 
 
 def is_packed_here(root: Path, where: str) -> bool:

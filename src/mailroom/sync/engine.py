@@ -149,7 +149,21 @@ class ActiveSync:
     aborted: bool = False
 
     def abort(self) -> None:
+        """Cut the sync's connection (from the scheduler's watchdog thread)."""
         self.aborted = True
+        self._cut()
+
+    def attach(self, source: AnySource) -> None:
+        """The sync's connection, once open: cut at once if the watchdog has already aborted
+        the sync (its stage timeout can pass while the connection is still being opened,
+        and it aborts a sync only once)."""
+        self.source = source
+        if self.aborted:
+            self._cut()
+
+    def _cut(self) -> None:
+        # Each side writes its field before reading the other's, so an abort racing an
+        # attach cuts the connection at least once; a second cut is harmless.
         cut = getattr(self.source, "abort", None)
         if callable(cut):
             cut()
@@ -260,7 +274,7 @@ def _run(
     sweep_staging(app.blobs.root)  # what killed syncs' fetch workers left (fetch_worker.py)
     try:
         source = opener(mailbox, app)
-        active.source = source
+        active.attach(source)
         if isinstance(source, Pop3Source):
             report.folders.append(FolderReport(name="INBOX"))
             sync_pop3(ctx, source, report.folders[-1], delete=mailbox.delete_after_fetch)

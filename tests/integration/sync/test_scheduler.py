@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -17,7 +18,9 @@ from sqlalchemy import select
 
 from mailroom.app import App
 from mailroom.db.models import Mailbox, Message
-from mailroom.sync.engine import sync_mailbox
+from mailroom.sync import engine
+from mailroom.sync.connect import open_source
+from mailroom.sync.engine import AnySource, StageTimeout, SyncReport, sync_mailbox
 from mailroom.sync.idle import IdleHub, watcher_opener
 from mailroom.sync.scheduler import PollScheduler
 from mailroom_testing.builders import build_message
@@ -204,3 +207,41 @@ def test_graceful_shutdown_mid_sync_leaves_consistent_cursors(
     assert stored == mailbox.progress_done, "every committed batch moved its cursor"
     assert sync_mailbox(sqlite_app, box).error is None
     assert_db_matches_server(sqlite_app, dovecot, login, box, ("INBOX",))
+
+
+def test_a_sync_aborted_while_its_connection_opens_is_cut_once_it_is_open(
+    sqlite_app: App, dovecot: DovecotServer, imap_user: tuple[str, str]
+) -> None:
+    """The watchdog aborts a sync once; when its stage timeout passed while the connection
+    was still being opened (a slow login on a busy machine), there was nothing to cut yet,
+    and the sync then hung in its FETCH until the read deadline (60 s)."""
+    login = imap_user[0]
+    seed(dovecot, login, "INBOX", 30)
+    box = connect_mailbox(sqlite_app, dovecot, imap_user, folders=("INBOX",))
+    proxy = FaultProxy(dovecot.host, dovecot.imap_port)
+    opening, opened = threading.Event(), threading.Event()
+    reports: list[SyncReport] = []
+
+    def slow_opener(mailbox: Mailbox, app: App) -> AnySource:
+        opening.set()
+        opened.wait(30)  # the watchdog's abort comes meanwhile
+        return open_source(mailbox, app)
+
+    try:
+        through(sqlite_app, box, proxy.port)
+        proxy.stall_after(b"BODY[] {")  # then the server "hangs" in the middle of a FETCH
+        worker = threading.Thread(
+            target=lambda: reports.append(sync_mailbox(sqlite_app, box, opener=slow_opener))
+        )
+        worker.start()
+        assert opening.wait(30)
+        engine.ACTIVE[box].abort()  # what the watchdog does once the stage timeout passes
+        opened.set()
+        worker.join(30)  # a bound on a hang, not a timing assertion (the read deadline: 60 s)
+        assert not worker.is_alive(), "the stalled FETCH was cut once the connection opened"
+        proxy.resume()
+    finally:
+        proxy.close()
+    (report,) = reports
+    assert isinstance(report.error, StageTimeout)
+    assert health(sqlite_app, box).error_kind == "stalled"

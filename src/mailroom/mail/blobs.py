@@ -135,7 +135,11 @@ class BlobStore:
 
     def ensure_folder(self, digest: str) -> str:
         """The blob's directory, made on first use."""
-        folder = os.path.join(self.root, digest[:2])
+        return self._folder(digest[:2])
+
+    def _folder(self, name: str) -> str:
+        """`root/name`, made on first use."""
+        folder = os.path.join(self.root, name)
         if folder not in self._dirs:
             make_private_dir(folder)
             self._dirs.add(folder)
@@ -143,11 +147,7 @@ class BlobStore:
 
     def promote_pack(self, staged: str) -> None:
         """Move a staged pack (mail.packs) into `root/packs/`, under the same name."""
-        folder = os.path.join(self.root, PACKS)
-        if folder not in self._dirs:
-            make_private_dir(folder)
-            self._dirs.add(folder)
-        os.replace(staged, os.path.join(folder, os.path.basename(staged)))
+        os.replace(staged, os.path.join(self._folder(PACKS), os.path.basename(staged)))
 
     def read_raw(self, digest: str, where: str | None) -> bytes:
         """A message's raw bytes: from its pack when its row has a `raw_location`, else the
@@ -276,6 +276,7 @@ class BlobBatch(BlobStore):
             if not kept:
                 Path(path).unlink(missing_ok=True)
                 continue
-            if dropped - kept:
-                release_ranges(path, sorted(dropped - kept))
+            released = dropped - kept
+            if released:
+                release_ranges(path, sorted(released))
             self._store.promote_pack(path)

@@ -133,7 +133,7 @@ def release_ranges(path: str, ranges: Iterable[tuple[int, int]]) -> None:
     fd = os.open(path, os.O_WRONLY)
     try:
         for offset, size in ranges:
-            if size and not _punch(fd, offset, size):
+            if size and not _punch(fd, offset, size, path):
                 _zero(fd, offset, size)
     finally:
         os.close(fd)
@@ -145,7 +145,7 @@ def _zero(fd: int, offset: int, size: int) -> None:
         offset += os.pwrite(fd, _ZEROS[: min(len(_ZEROS), end - offset)], offset)
 
 
-def _punch(fd: int, offset: int, size: int) -> bool:
+def _punch(fd: int, offset: int, size: int, path: str) -> bool:
     fallocate = _fallocate()
     if fallocate is None:
         return False
@@ -154,15 +154,7 @@ def _punch(fd: int, offset: int, size: int) -> bool:
         return True
     if ctypes.get_errno() in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
         return False
-    raise OSError(ctypes.get_errno(), "fallocate(PUNCH_HOLE) failed", path_of(fd))
-
-
-def path_of(fd: int) -> str:
-    """The path of an open descriptor, for an error message (Linux's /proc)."""
-    try:
-        return os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:
-        return f"fd {fd}"
+    raise OSError(ctypes.get_errno(), "fallocate(PUNCH_HOLE) failed", path)
 
 
 _LIBC: list[Callable[[int, int, int, int], int] | None] = []
